@@ -1,0 +1,103 @@
+"""The exception hierarchy of quoteflow.
+
+Every error quoteflow raises on purpose derives from :class:`QuoteflowError`, so
+callers can catch everything with one clause, or one branch with its own class::
+
+    QuoteflowError
+    ├── ConfigError                 bad or unsafe configuration
+    ├── FeedError                   anything between a provider and the events
+    │   ├── FeedConnectionError     cannot reach or stay connected to a provider
+    │   ├── SubscriptionError       the provider refused or never confirmed a subscription
+    │   └── NormalizeError          one provider message cannot become events
+    ├── RecordFileError             a record file (CSV, Parquet) cannot be read or written
+    ├── BusError                    topics: unknown topic, closed bus
+    ├── LakeError                   the data lake
+    ├── QueryError                  SQL over the lake
+    └── ExchangeError               the electronic exchange
+        └── OrderRejectedError      an order refused, with a reason code
+
+Errors from the libraries underneath are translated at the boundary and chained
+with ``raise ... from exc``.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "BusError",
+    "ConfigError",
+    "ExchangeError",
+    "FeedConnectionError",
+    "FeedError",
+    "LakeError",
+    "NormalizeError",
+    "OrderRejectedError",
+    "QueryError",
+    "QuoteflowError",
+    "RecordFileError",
+    "SubscriptionError",
+]
+
+
+class QuoteflowError(Exception):
+    """Root of every error quoteflow raises on purpose."""
+
+
+class ConfigError(QuoteflowError):
+    """The configuration is invalid or unsafe.
+
+    Example message: ``config file quoteflow.toml holds secrets but is readable by others``.
+    """
+
+
+class FeedError(QuoteflowError):
+    """A feed failed between the provider and the events."""
+
+
+class FeedConnectionError(FeedError):
+    """A provider cannot be reached, or the connection was lost for good."""
+
+
+class SubscriptionError(FeedError):
+    """The provider refused a subscription or never confirmed it."""
+
+
+class NormalizeError(FeedError):
+    """One provider message cannot be turned into events.
+
+    ``field`` names the offending field (``"$"`` for the message as a whole) and
+    ``reason`` says what is wrong with it. Example message:
+    ``bs: expected a number >= 0, got -5``.
+    """
+
+    def __init__(self, field: str, reason: str) -> None:
+        super().__init__(f"{field}: {reason}")
+        self.field = field
+        self.reason = reason
+
+
+class RecordFileError(QuoteflowError):
+    """A file of records cannot be read or written (unknown columns, bad format)."""
+
+
+class BusError(QuoteflowError):
+    """The message bus refused an operation (for example, the bus is closed)."""
+
+
+class LakeError(QuoteflowError):
+    """The data lake cannot store or find data."""
+
+
+class QueryError(QuoteflowError):
+    """A SQL query over the lake failed."""
+
+
+class ExchangeError(QuoteflowError):
+    """The electronic exchange failed an operation."""
+
+
+class OrderRejectedError(ExchangeError):
+    """An order was refused; ``code`` is the machine-readable reason."""
+
+    def __init__(self, code: str, message: str) -> None:
+        super().__init__(f"{code}: {message}")
+        self.code = code

@@ -1,0 +1,133 @@
+"""Raw Alpaca market-data stream v2 messages, with Alpaca's own field names.
+
+Every frame is a JSON array of messages; ``T`` tells each message's type.
+Timestamps are RFC 3339 strings with up to nanosecond precision.
+"""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import msgspec
+
+from quoteflow.feeds.base import FiniteFloat, NonNegativeFloat
+
+__all__ = [
+    "AlpacaBar",
+    "AlpacaDailyBar",
+    "AlpacaMessage",
+    "AlpacaNews",
+    "AlpacaQuote",
+    "AlpacaStatus",
+    "AlpacaTrade",
+    "AlpacaUpdatedBar",
+    "MESSAGE_TYPES",
+]
+
+Symbol = Annotated[str, msgspec.Meta(min_length=1)]
+
+
+class AlpacaQuote(msgspec.Struct, tag_field="T", tag="q", frozen=True, gc=False):
+    """``"T": "q"``: the NBBO (SIP) or the IEX top of book."""
+
+    S: Symbol
+    t: str
+    bp: FiniteFloat
+    bs: NonNegativeFloat
+    ap: FiniteFloat
+    as_: NonNegativeFloat = msgspec.field(name="as")
+    bx: str | None = None
+    ax: str | None = None
+    c: tuple[str, ...] = ()
+    z: str | None = None
+
+
+class AlpacaTrade(msgspec.Struct, tag_field="T", tag="t", frozen=True, gc=False):
+    """``"T": "t"``: one trade; ``i`` is the trade id, ``x`` the exchange."""
+
+    S: Symbol
+    t: str
+    p: FiniteFloat
+    s: NonNegativeFloat
+    i: int | None = None
+    x: str | None = None
+    c: tuple[str, ...] = ()
+    z: str | None = None
+    tks: str | None = None
+
+
+class _AlpacaBarFields(msgspec.Struct, frozen=True, gc=False):
+    S: Symbol
+    t: str
+    o: FiniteFloat
+    h: FiniteFloat
+    l: FiniteFloat  # noqa: E741 - Alpaca's field name
+    c: FiniteFloat
+    v: NonNegativeFloat
+    n: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    vw: FiniteFloat | None = None
+
+
+class AlpacaBar(_AlpacaBarFields, tag_field="T", tag="b", frozen=True, gc=False):
+    """``"T": "b"``: a minute bar; ``t`` is the start of the minute."""
+
+
+class AlpacaDailyBar(_AlpacaBarFields, tag_field="T", tag="d", frozen=True, gc=False):
+    """``"T": "d"``: the day's bar so far."""
+
+
+class AlpacaUpdatedBar(_AlpacaBarFields, tag_field="T", tag="u", frozen=True, gc=False):
+    """``"T": "u"``: a minute bar re-sent after late trades changed it."""
+
+
+class AlpacaStatus(msgspec.Struct, tag_field="T", tag="s", frozen=True, gc=False):
+    """``"T": "s"``: a trading status change (halt, resumption)."""
+
+    S: Symbol
+    t: str
+    sc: str
+    sm: str | None = None
+    rc: str | None = None
+    rm: str | None = None
+    z: str | None = None
+
+
+class AlpacaNews(msgspec.Struct, tag_field="T", tag="n", frozen=True, gc=False):
+    """``"T": "n"``: a news article from the news stream."""
+
+    id: int
+    headline: str
+    created_at: str
+    updated_at: str
+    symbols: tuple[str, ...] = ()
+    summary: str | None = None
+    author: str | None = None
+    content: str | None = None
+    url: str | None = None
+    source: str | None = None
+
+
+AlpacaMessage = (
+    AlpacaQuote
+    | AlpacaTrade
+    | AlpacaBar
+    | AlpacaDailyBar
+    | AlpacaUpdatedBar
+    | AlpacaStatus
+    | AlpacaNews
+)
+"""Any market-data message, told apart by ``T``."""
+
+MESSAGE_TYPES: dict[str, type[AlpacaMessage]] = {
+    cls.__struct_config__.tag: cls
+    for cls in (
+        AlpacaQuote,
+        AlpacaTrade,
+        AlpacaBar,
+        AlpacaDailyBar,
+        AlpacaUpdatedBar,
+        AlpacaStatus,
+        AlpacaNews,
+    )
+}
+"""Message class by its ``T`` tag."""

@@ -1,0 +1,122 @@
+"""Deribit ticker notifications -> :class:`~quoteflow.events.Ticker` records.
+
+Futures, perpetuals and options map to one ticker shape; fields an instrument
+does not have stay null. ``interest_rate`` is Deribit's ``interest_rate`` for
+options and ``interest_value`` for perpetuals, as in the reference records.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import msgspec
+
+from quoteflow.errors import NormalizeError
+from quoteflow.events import Event, Ticker
+from quoteflow.feeds.base import Normalized, normalize_error_from, reject
+from quoteflow.feeds.deribit.schemas import DeribitNotification, DeribitTicker
+from quoteflow.timestamps import NS_PER_MS
+
+__all__ = ["PROVIDER", "parse_frame", "parse_message", "parse_ticker"]
+
+PROVIDER = "DERIBIT"
+
+_frame_decoder = msgspec.json.Decoder(DeribitNotification)
+
+
+def parse_ticker(raw: DeribitTicker, ts_recv_ns: int) -> Ticker:
+    """Build the ticker record from a validated raw ticker."""
+    stats = raw.stats
+    greeks = raw.greeks
+    return Ticker(
+        provider=PROVIDER,
+        instrument=raw.instrument_name,
+        ts_event=raw.timestamp * NS_PER_MS,
+        ts_recv=ts_recv_ns,
+        state=raw.state,
+        bid_price=raw.best_bid_price,
+        bid_size=raw.best_bid_amount,
+        bid_iv=raw.bid_iv,
+        ask_price=raw.best_ask_price,
+        ask_size=raw.best_ask_amount,
+        ask_iv=raw.ask_iv,
+        last_price=raw.last_price,
+        mark_price=raw.mark_price,
+        mark_iv=raw.mark_iv,
+        index_price=raw.index_price,
+        min_price=raw.min_price,
+        max_price=raw.max_price,
+        settlement_price=raw.settlement_price,
+        estimated_delivery_price=raw.estimated_delivery_price,
+        delivery_price=raw.delivery_price,
+        underlying_index=raw.underlying_index,
+        underlying_price=raw.underlying_price,
+        current_funding=raw.current_funding,
+        funding_8h=raw.funding_8h,
+        open_interest=raw.open_interest,
+        volume_24h=stats.volume if stats else None,
+        volume_usd_24h=stats.volume_usd if stats else None,
+        price_change_pct_24h=stats.price_change if stats else None,
+        high_24h=stats.high if stats else None,
+        low_24h=stats.low if stats else None,
+        delta=greeks.delta if greeks else None,
+        gamma=greeks.gamma if greeks else None,
+        vega=greeks.vega if greeks else None,
+        theta=greeks.theta if greeks else None,
+        rho=greeks.rho if greeks else None,
+        interest_rate=raw.interest_rate if raw.interest_rate is not None else raw.interest_value,
+    )
+
+
+def _check_channel(notification: DeribitNotification) -> None:
+    if notification.method != "subscription":
+        raise NormalizeError("method", f"expected 'subscription', got {notification.method!r}")
+    if not notification.params.channel.startswith("ticker."):
+        raise NormalizeError(
+            "params.channel", f"unsupported channel {notification.params.channel!r}"
+        )
+
+
+def parse_message(message: Any, ts_recv_ns: int, *, instrument: str | None = None) -> list[Event]:
+    """Normalize one decoded Deribit message: a subscription notification or its ticker data.
+
+    ``instrument``, when given, must match the message's instrument. Raises
+    :class:`~quoteflow.errors.NormalizeError` naming the field that is wrong.
+
+    >>> parse_message({"instrument_name": "BTC-PERPETUAL", "timestamp": 1}, 2)[0].ts_event
+    1000000
+    """
+    if not isinstance(message, dict):
+        raise NormalizeError("$", f"expected a JSON object, got {type(message).__name__}")
+    try:
+        if "method" in message:
+            notification = msgspec.convert(message, DeribitNotification)
+            _check_channel(notification)
+            raw = notification.params.data
+        else:
+            raw = msgspec.convert(message, DeribitTicker)
+    except msgspec.ValidationError as exc:
+        raise normalize_error_from(exc) from exc
+    if instrument is not None and raw.instrument_name != instrument:
+        raise NormalizeError(
+            "instrument_name", f"expected {instrument!r}, got {raw.instrument_name!r}"
+        )
+    return [parse_ticker(raw, ts_recv_ns)]
+
+
+def parse_frame(frame: bytes, ts_recv_ns: int) -> Normalized:
+    """Decode and normalize one WebSocket frame holding a ticker notification.
+
+    A frame that cannot be normalized becomes a dead letter instead of an event.
+    """
+    try:
+        notification = _frame_decoder.decode(frame)
+        _check_channel(notification)
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        error = normalize_error_from(exc)
+    except NormalizeError as exc:
+        error = exc
+    else:
+        return Normalized([parse_ticker(notification.params.data, ts_recv_ns)])
+    payload = frame.decode("utf-8", errors="replace")
+    return Normalized([], [reject(PROVIDER, ts_recv_ns, error, payload)])
