@@ -107,8 +107,10 @@ class Trade(Event, frozen=True, gc=False):
 
 
 class Ticker(Event, frozen=True, gc=False):
-    """A derivatives snapshot: book top, mark/index/settlement prices, implied vols,
-    greeks, funding, open interest and 24-hour statistics.
+    """A derivatives snapshot.
+
+    Book top, mark/index/settlement prices, implied vols, greeks, funding, open
+    interest and 24-hour statistics.
 
     Implied volatilities are in percent, as Deribit sends them;
     ``price_change_pct_24h`` is in percent too.

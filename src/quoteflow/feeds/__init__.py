@@ -10,7 +10,6 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-
 from quoteflow.events import Event
 from quoteflow.feeds import alpaca, deribit, ig
 from quoteflow.feeds.base import Feed, Normalized

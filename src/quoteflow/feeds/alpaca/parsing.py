@@ -16,6 +16,7 @@ import msgspec
 from quoteflow.errors import NormalizeError
 from quoteflow.events import Bar, Event, News, Quote, Status, Trade
 from quoteflow.feeds.alpaca.schemas import (
+    MESSAGE_TYPES,
     AlpacaBar,
     AlpacaDailyBar,
     AlpacaMessage,
@@ -24,7 +25,6 @@ from quoteflow.feeds.alpaca.schemas import (
     AlpacaStatus,
     AlpacaTrade,
     AlpacaUpdatedBar,
-    MESSAGE_TYPES,
 )
 from quoteflow.feeds.base import Normalized, normalize_error_from, reject
 from quoteflow.timestamps import parse_rfc3339_ns, parse_rfc3339_ns_many
@@ -90,7 +90,7 @@ def _news(raw: AlpacaNews, ts_recv: int) -> list[Event]:
             raw.content,
             raw.url,
             raw.source,
-        )  # fmt: skip
+        )
         for instrument in raw.symbols or (NO_SYMBOL,)
     ]
 
@@ -144,7 +144,7 @@ def parse_message(message: Any, ts_recv_ns: int, *, instrument: str | None = Non
     """
     raw = _validate(message)
     events = _events(raw, ts_recv_ns)
-    if instrument is not None and not isinstance(raw, AlpacaNews) and raw.S != instrument:
+    if instrument is not None and not isinstance(raw, AlpacaNews) and instrument != raw.S:
         raise NormalizeError("S", f"expected {instrument!r}, got {raw.S!r}")
     return events
 

@@ -13,6 +13,7 @@ import msgspec
 from quoteflow.feeds.base import FiniteFloat, NonNegativeFloat
 
 __all__ = [
+    "MESSAGE_TYPES",
     "AlpacaBar",
     "AlpacaDailyBar",
     "AlpacaMessage",
@@ -21,7 +22,6 @@ __all__ = [
     "AlpacaStatus",
     "AlpacaTrade",
     "AlpacaUpdatedBar",
-    "MESSAGE_TYPES",
 ]
 
 Symbol = Annotated[str, msgspec.Meta(min_length=1)]
