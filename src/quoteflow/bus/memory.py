@@ -1,0 +1,258 @@
+"""Embedded topics: partitioned in-memory logs with consumer groups and backpressure.
+
+A partition holds at most ``capacity`` records that some subscribed group has
+not committed yet; a producer that would go past that waits until the slowest
+group catches up, so memory stays bounded and nothing is dropped. A topic that
+no group reads keeps its newest ``capacity`` records per partition, like a log
+with size-based retention.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import zlib
+from collections import defaultdict, deque
+from collections.abc import Iterable, Sequence
+from itertools import islice
+from typing import Any
+
+from quoteflow.bus.base import Message
+from quoteflow.errors import BusError
+
+__all__ = ["MemoryBus", "MemoryConsumer"]
+
+TopicPartition = tuple[str, int]
+
+
+class _Partition:
+    __slots__ = ("base", "log", "space")
+
+    def __init__(self) -> None:
+        self.log: deque[Message] = deque()
+        self.base = 0
+        self.space = asyncio.Event()
+        self.space.set()
+
+    @property
+    def end(self) -> int:
+        return self.base + len(self.log)
+
+
+class _Group:
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.topics: set[str] = set()
+        self.members: list[MemoryConsumer] = []
+        self.positions: dict[TopicPartition, int] = {}
+        self.committed: dict[TopicPartition, int] = {}
+
+
+class MemoryBus:
+    """In-process topics for the embedded runtime.
+
+    ``partitions`` is the partition count of every topic (default 4); ``capacity``
+    the most uncommitted records per partition before producers wait (default
+    10,000). Records of one key always land in the same partition, in order.
+    """
+
+    def __init__(self, *, partitions: int = 4, capacity: int = 10_000) -> None:
+        if partitions < 1 or capacity < 1:
+            raise ValueError("partitions and capacity must be >= 1")
+        self.partitions = partitions
+        self.capacity = capacity
+        self._topics: dict[str, list[_Partition]] = {}
+        self._groups: dict[str, _Group] = {}
+        self._readers: dict[str, set[str]] = defaultdict(set)
+        self._partition_of: dict[str, int] = {}
+        self._sent: dict[str, int] = defaultdict(int)
+        self._closed = False
+
+    def _topic(self, name: str) -> list[_Partition]:
+        partitions = self._topics.get(name)
+        if partitions is None:
+            partitions = self._topics[name] = [_Partition() for _ in range(self.partitions)]
+        return partitions
+
+    def partition_for(self, key: str) -> int:
+        """Return the partition index that records with ``key`` go to."""
+        index = self._partition_of.get(key)
+        if index is None:
+            index = self._partition_of[key] = zlib.crc32(key.encode()) % self.partitions
+        return index
+
+    def topics(self) -> list[str]:
+        """Return the names of the topics created so far."""
+        return list(self._topics)
+
+    def sent(self, topic: str) -> int:
+        """Return how many records were ever appended to ``topic``."""
+        return self._sent[topic]
+
+    def _free(self, topic: str, index: int) -> int:
+        partition = self._topics[topic][index]
+        groups = self._readers.get(topic)
+        if not groups:
+            return self.capacity
+        slowest = min(self._groups[g].committed.get((topic, index), 0) for g in groups)
+        return self.capacity - (partition.end - max(slowest, partition.base))
+
+    def _append(self, topic: str, index: int, records: list[tuple[str, Any]]) -> None:
+        partition = self._topics[topic][index]
+        offset = partition.end
+        for key, value in records:
+            partition.log.append(Message(topic, index, offset, key, value))
+            offset += 1
+        if not self._readers.get(topic):
+            while len(partition.log) > self.capacity:
+                partition.log.popleft()
+                partition.base += 1
+        self._sent[topic] += len(records)
+        for group in self._readers.get(topic, ()):
+            for member in self._groups[group].members:
+                member.wake.set()
+
+    async def send(self, topic: str, key: str, value: Any) -> None:
+        """Append one record; waits while the partition is full."""
+        await self.send_many(topic, ((key, value),))
+
+    async def send_many(self, topic: str, records: Iterable[tuple[str, Any]]) -> None:
+        """Append ``(key, value)`` records, keeping their order within each key."""
+        if self._closed:
+            raise BusError("the bus is closed")
+        partitions = self._topic(topic)
+        pending: dict[int, list[tuple[str, Any]]] = defaultdict(list)
+        for key, value in records:
+            pending[self.partition_for(key)].append((key, value))
+        for index, batch in pending.items():
+            start = 0
+            while start < len(batch):
+                free = self._free(topic, index)
+                if free <= 0:
+                    partitions[index].space.clear()
+                    await partitions[index].space.wait()
+                    if self._closed:
+                        raise BusError("the bus was closed while waiting to send")
+                    continue
+                self._append(topic, index, batch[start : start + free])
+                start += free
+
+    def subscribe(self, group: str, topics: Sequence[str]) -> MemoryConsumer:
+        """Join ``group`` reading ``topics`` from the oldest retained record."""
+        if self._closed:
+            raise BusError("the bus is closed")
+        state = self._groups.get(group)
+        if state is None:
+            state = self._groups[group] = _Group(group)
+        for topic in topics:
+            for index, partition in enumerate(self._topic(topic)):
+                state.positions.setdefault((topic, index), partition.base)
+                state.committed.setdefault((topic, index), partition.base)
+            state.topics.add(topic)
+            self._readers[topic].add(group)
+        consumer = MemoryConsumer(self, state)
+        state.members.append(consumer)
+        self._rebalance(state)
+        return consumer
+
+    def _rebalance(self, group: _Group) -> None:
+        assignments: list[TopicPartition] = [
+            (topic, index) for topic in sorted(group.topics) for index in range(self.partitions)
+        ]
+        for member in group.members:
+            member.assigned = []
+        for i, tp in enumerate(assignments):
+            group.members[i % len(group.members)].assigned.append(tp)
+        for member in group.members:
+            member.wake.set()
+
+    def _leave(self, consumer: MemoryConsumer) -> None:
+        group = consumer.group
+        group.members.remove(consumer)
+        for tp in consumer.assigned:
+            group.positions[tp] = group.committed[tp]
+        if group.members:
+            self._rebalance(group)
+
+    def _commit(self, group: _Group, tps: Iterable[TopicPartition]) -> None:
+        for topic, index in tps:
+            group.committed[(topic, index)] = group.positions[(topic, index)]
+            partition = self._topics[topic][index]
+            slowest = min(
+                self._groups[g].committed.get((topic, index), 0) for g in self._readers[topic]
+            )
+            while partition.base < slowest and partition.log:
+                partition.log.popleft()
+                partition.base += 1
+            partition.space.set()
+
+    def lag(self, group: str) -> int:
+        """Return the records ``group`` has not committed yet, over all its topics."""
+        state = self._groups.get(group)
+        if state is None:
+            return 0
+        return sum(
+            self._topics[topic][index].end - committed
+            for (topic, index), committed in state.committed.items()
+        )
+
+    async def close(self) -> None:
+        """Close the bus and wake every waiting producer and consumer."""
+        self._closed = True
+        for partitions in self._topics.values():
+            for partition in partitions:
+                partition.space.set()
+        for group in self._groups.values():
+            for member in group.members:
+                member.wake.set()
+
+
+class MemoryConsumer:
+    """A member of a consumer group on a :class:`MemoryBus`; get one from ``subscribe``."""
+
+    def __init__(self, bus: MemoryBus, group: _Group) -> None:
+        self._bus = bus
+        self.group = group
+        self.assigned: list[TopicPartition] = []
+        self.wake = asyncio.Event()
+        self._closed = False
+
+    def _take(self, max_records: int) -> list[Message]:
+        out: list[Message] = []
+        positions = self.group.positions
+        for topic, index in self.assigned:
+            if len(out) >= max_records:
+                break
+            partition = self._bus._topics[topic][index]
+            position = max(positions[(topic, index)], partition.base)
+            available = partition.end - position
+            if available <= 0:
+                continue
+            count = min(available, max_records - len(out))
+            start = position - partition.base
+            out.extend(islice(partition.log, start, start + count))
+            positions[(topic, index)] = position + count
+        return out
+
+    async def poll(self, max_records: int = 1000, timeout_s: float = 1.0) -> list[Message]:
+        """Return up to ``max_records`` records, waiting up to ``timeout_s`` for the first."""
+        if self._closed:
+            raise BusError("the consumer is closed")
+        self.wake.clear()
+        records = self._take(max_records)
+        if records or self._bus._closed:
+            return records
+        try:
+            await asyncio.wait_for(self.wake.wait(), timeout_s)
+        except TimeoutError:
+            return []
+        return self._take(max_records)
+
+    async def commit(self) -> None:
+        """Commit the positions of everything polled so far."""
+        self._bus._commit(self.group, self.assigned)
+
+    async def close(self) -> None:
+        """Leave the group; uncommitted records go back to the remaining members."""
+        if not self._closed:
+            self._closed = True
+            self._bus._leave(self)

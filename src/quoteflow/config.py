@@ -1,0 +1,192 @@
+"""Configuration: one TOML file plus environment overrides.
+
+Where the file is: the ``--config`` option, else ``$QUOTEFLOW_CONFIG``, else
+``quoteflow.toml`` in the working directory if it exists; no file is fine.
+Environment variables override the file: ``QUOTEFLOW_<SECTION>__<KEY>``, for
+example ``QUOTEFLOW_BUS__PARTITIONS=8`` or ``QUOTEFLOW_ALPACA__SECRET_KEY=...``.
+
+Secrets (API keys, passwords) are :class:`pydantic.SecretStr`: they print as
+``**********`` and are never logged. A config file that holds a secret must
+not be readable by group or others (``chmod 600``); quoteflow refuses it
+otherwise. Prefer the environment for secrets.
+"""
+
+from __future__ import annotations
+
+import os
+import stat
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+from quoteflow.errors import ConfigError
+
+__all__ = [
+    "AlpacaSettings",
+    "BusSettings",
+    "DeribitSettings",
+    "IgSettings",
+    "Settings",
+    "SyntheticSettings",
+    "load_settings",
+    "masked",
+]
+
+DEFAULT_FILE = Path("quoteflow.toml")
+MASK = "**********"
+
+
+class _Section(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class BusSettings(_Section):
+    """The embedded bus: partitions per topic, and records per partition before backpressure."""
+
+    partitions: int = Field(4, ge=1, le=1024)
+    capacity: int = Field(10_000, ge=1)
+
+
+class SyntheticSettings(_Section):
+    """The synthetic feed (see :mod:`quoteflow.feeds.synthetic` for the model)."""
+
+    instruments: int = Field(10, ge=1, le=1000)
+    rate_per_s: float = Field(5.0, gt=0, description="quote updates per instrument per second")
+    trade_probability: float = Field(0.2, ge=0, le=1)
+    annual_volatility: float = Field(0.3, ge=0)
+    seed: int = 7
+    calendar: str = "XNYS"
+
+
+class AlpacaSettings(_Section):
+    """Alpaca market data: API key pair and feed."""
+
+    key_id: SecretStr | None = None
+    secret_key: SecretStr | None = None
+    feed: Literal["iex", "sip"] = "iex"
+
+
+class DeribitSettings(_Section):
+    """Deribit API credentials (public market data needs none)."""
+
+    client_id: SecretStr | None = None
+    client_secret: SecretStr | None = None
+
+
+class IgSettings(_Section):
+    """IG REST and streaming login."""
+
+    api_key: SecretStr | None = None
+    username: str | None = None
+    password: SecretStr | None = None
+    account_type: Literal["demo", "live"] = "demo"
+
+
+class Settings(BaseSettings):
+    """Everything quoteflow can be configured with, by section."""
+
+    model_config = SettingsConfigDict(
+        env_prefix="QUOTEFLOW_",
+        env_nested_delimiter="__",
+        extra="forbid",
+    )
+
+    bus: BusSettings = BusSettings()
+    synthetic: SyntheticSettings = SyntheticSettings()
+    alpaca: AlpacaSettings = AlpacaSettings()
+    deribit: DeribitSettings = DeribitSettings()
+    ig: IgSettings = IgSettings()
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        """Take arguments first, then the environment, then the TOML file, if any."""
+        return init_settings, env_settings, TomlConfigSettingsSource(settings_cls)
+
+
+def _find_file(path: str | Path | None) -> Path | None:
+    if path is not None:
+        chosen = Path(path)
+        if not chosen.is_file():
+            raise ConfigError(f"config file {chosen} does not exist")
+        return chosen
+    from_env = os.environ.get("QUOTEFLOW_CONFIG")
+    if from_env:
+        return _find_file(from_env)
+    return DEFAULT_FILE if DEFAULT_FILE.is_file() else None
+
+
+def _holds_secret(value: Any, key: str = "") -> bool:
+    if isinstance(value, dict):
+        return any(_holds_secret(v, k) for k, v in value.items())
+    return bool(value) and key in _SECRET_KEYS
+
+
+_SECRET_KEYS = {
+    name
+    for section in (AlpacaSettings, DeribitSettings, IgSettings)
+    for name, field in section.model_fields.items()
+    if field.annotation == SecretStr | None
+}
+
+
+def _check_file(path: Path) -> None:
+    try:
+        content = tomllib.loads(path.read_text())
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"config file {path} cannot be read: {exc}") from exc
+    mode = stat.S_IMODE(path.stat().st_mode)
+    if _holds_secret(content) and mode & 0o077:
+        raise ConfigError(
+            f"config file {path} holds secrets but is readable by others (mode {mode:o}); "
+            f"run: chmod 600 {path}"
+        )
+
+
+def load_settings(path: str | Path | None = None) -> Settings:
+    """Load the effective settings: environment over the TOML file over defaults.
+
+    Raises :class:`~quoteflow.errors.ConfigError` for a missing or unreadable
+    file, a file with secrets readable by others, or invalid values (the message
+    lists each bad key).
+    """
+    toml_file = _find_file(path)
+    if toml_file is not None:
+        _check_file(toml_file)
+    from_file = type(
+        "Settings", (Settings,), {"model_config": {**Settings.model_config, "toml_file": toml_file}}
+    )
+    try:
+        return from_file()
+    except ValidationError as exc:
+        problems = "; ".join(
+            f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_url=False)
+        )
+        raise ConfigError(f"invalid configuration: {problems}") from exc
+
+
+def masked(settings: Settings) -> dict[str, Any]:
+    """Return the settings as plain data with every secret replaced by a mask."""
+
+    def mask(value: Any) -> Any:
+        if isinstance(value, SecretStr):
+            return MASK if value.get_secret_value() else ""
+        if isinstance(value, BaseModel):
+            return {name: mask(getattr(value, name)) for name in type(value).model_fields}
+        return value
+
+    return mask(settings)

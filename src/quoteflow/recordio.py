@@ -1,0 +1,137 @@
+"""Files of records: Parquet (zstd) and CSV (optionally gzipped), one record type per file.
+
+Columns are the record's own field names; timestamps are ``timestamp[ns, UTC]``
+in Parquet and ISO 8601 text in CSV; list fields (conditions, instruments) are
+JSON arrays in CSV. The record type is stored in the Parquet schema metadata;
+for CSV, and for Parquet written elsewhere, it is found from the column names.
+
+>>> from quoteflow.events import Trade
+>>> import tempfile, pathlib
+>>> path = pathlib.Path(tempfile.mkdtemp()) / "trades.parquet"
+>>> write_records(path, [Trade("X", "AAPL", 1, 2, price=1.5, size=10.0)])
+>>> read_records(path)[0].price
+1.5
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.csv as pacsv
+import pyarrow.parquet as pq
+
+from quoteflow.errors import RecordFileError
+from quoteflow.events import EVENT_TYPES, Event, arrow_schema, batch_type, from_batch, to_batch
+
+__all__ = ["read_records", "write_records"]
+
+_CSV_SUFFIXES = (".csv", ".csv.gz")
+
+
+def _format(path: Path) -> str:
+    name = path.name.lower()
+    if name.endswith(".parquet"):
+        return "parquet"
+    if name.endswith(_CSV_SUFFIXES):
+        return "csv"
+    raise RecordFileError(f"{path}: unknown file type; use .parquet, .csv or .csv.gz")
+
+
+def _json_lists(table: pa.Table) -> pa.Table:
+    """Replace list columns by their JSON text, since CSV has no lists."""
+    for index, field in enumerate(table.schema):
+        if pa.types.is_list(field.type):
+            text = [None if v is None else json.dumps(v) for v in table.column(index).to_pylist()]
+            table = table.set_column(index, field.name, pa.array(text, pa.string()))
+    return table
+
+
+def write_records(path: str | Path, records: Sequence[Event]) -> None:
+    """Write records of one type to ``path``; the suffix picks the format.
+
+    Replaces the file if it exists. Raises :class:`RecordFileError` for an
+    unknown suffix and ``TypeError`` for mixed record types or no records.
+    """
+    path = Path(path)
+    kind = _format(path)
+    table = pa.Table.from_batches([to_batch(records)])
+    path.parent.mkdir(parents=True, exist_ok=True)
+    if kind == "parquet":
+        pq.write_table(table, path, compression="zstd")
+        return
+    with pa.CompressedOutputStream(path, "gzip") if path.name.endswith(".gz") else open(
+        path, "wb"
+    ) as sink:
+        pacsv.write_csv(_json_lists(table), sink)
+
+
+def _type_from_columns(path: Path, columns: Sequence[str]) -> type[Event]:
+    present = set(columns)
+    for cls in EVENT_TYPES.values():
+        required = {f.name for f in arrow_schema(cls) if not f.nullable}
+        if required <= present <= set(arrow_schema(cls).names):
+            return cls
+    raise RecordFileError(f"{path}: the columns {sorted(present)} match no record type")
+
+
+def _read_csv(path: Path) -> pa.Table:
+    try:
+        with pacsv.open_csv(path) as reader:
+            header = reader.schema
+        cls = _type_from_columns(path, header.names)
+        schema = arrow_schema(cls)
+        types = {
+            f.name: (pa.string() if pa.types.is_list(f.type) else f.type)
+            for f in schema
+            if f.name in header.names
+        }
+        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=types))
+    except pa.ArrowInvalid as exc:
+        raise RecordFileError(f"{path}: {exc}") from exc
+    for index, field in enumerate(table.schema):
+        if schema.field(field.name).type != field.type:
+            values = [None if v is None else json.loads(v) for v in table.column(index).to_pylist()]
+            table = table.set_column(
+                index, field.name, pa.array(values, schema.field(field.name).type)
+            )
+    return table.replace_schema_metadata(schema.metadata)
+
+
+def _complete(path: Path, table: pa.Table) -> pa.Table:
+    """Add missing nullable columns as nulls so the table has the whole schema."""
+    cls = batch_type(table.schema) or _type_from_columns(path, table.column_names)
+    schema = arrow_schema(cls)
+    columns = [
+        table.column(f.name) if f.name in table.column_names else pa.nulls(len(table), f.type)
+        for f in schema
+    ]
+    return pa.Table.from_arrays(columns, schema=schema)
+
+
+def read_records(path: str | Path) -> list[Event]:
+    """Read a file written by :func:`write_records` (or with the same columns).
+
+    Raises :class:`RecordFileError` when the file is missing, unreadable, or its
+    columns match no record type.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RecordFileError(f"{path}: no such file")
+    if _format(path) == "parquet":
+        try:
+            table = pq.read_table(path)
+        except (pa.ArrowInvalid, OSError) as exc:
+            raise RecordFileError(f"{path}: {exc}") from exc
+    else:
+        table = _read_csv(path)
+    table = _complete(path, table)
+    for field in table.schema:
+        if not field.nullable and table.column(field.name).null_count:
+            raise RecordFileError(f"{path}: column {field.name} has empty values")
+    try:
+        return from_batch(table)
+    except (TypeError, ValueError) as exc:
+        raise RecordFileError(f"{path}: {exc}") from exc

@@ -1,0 +1,227 @@
+"""The embedded runtime: feeds -> topics -> stages -> topics -> sinks, as asyncio tasks.
+
+Feeds yield normalized batches; the pipeline publishes each record to the topic
+named by its type (keyed by instrument) and each rejected message to
+``dead_letters``. Stages run an :class:`Operator` over batches of one partition
+with that partition's state, and publish what it returns. Sinks write what
+they read. On stop (or when every feed has ended) the pipeline stops the feeds,
+waits until every stage and sink has committed everything, then closes sinks,
+which flush.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import signal
+from collections import Counter, defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any, Protocol
+
+from quoteflow.bus.base import Bus, Consumer, Message
+from quoteflow.events import DeadLetter, Event
+from quoteflow.feeds.base import Feed, Normalized
+
+__all__ = ["Operator", "Pipeline", "Sink", "Stage", "install_stop_signals"]
+
+_POLL_TIMEOUT_S = 0.05
+_DRAIN_CHECK_S = 0.01
+
+
+class Operator(Protocol):
+    """Stateful logic that does not know its transport: ``(batch, state) -> (outputs, state)``.
+
+    ``batch`` holds records of one partition in offset order; ``outputs`` are
+    ``(topic, record)`` pairs. The same operator runs embedded, over Kafka and in
+    a backtest.
+    """
+
+    def initial_state(self) -> Any:
+        """Return the state of a partition that has seen nothing yet."""
+        ...
+
+    def process(self, batch: Sequence[Event], state: Any) -> tuple[list[tuple[str, Event]], Any]:
+        """Process one batch and return the outputs and the new state."""
+        ...
+
+
+@dataclass(frozen=True)
+class Stage:
+    """An operator wired to its input topics; its consumer group is ``stage:<name>``."""
+
+    name: str
+    inputs: tuple[str, ...]
+    operator: Operator
+
+
+class Sink(Protocol):
+    """Where records leave the pipeline: a file, a screen, the lake."""
+
+    name: str
+    topics: tuple[str, ...]
+
+    async def write(self, messages: list[Message]) -> None:
+        """Take a batch of records; may buffer them."""
+        ...
+
+    async def close(self) -> None:
+        """Flush everything buffered and release resources."""
+        ...
+
+
+def install_stop_signals(stop: asyncio.Event) -> None:
+    """Set ``stop`` on SIGINT or SIGTERM, so the pipeline drains and exits cleanly."""
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+
+
+class Pipeline:
+    """Run feeds, stages and sinks over one bus until stopped or until the feeds end.
+
+    ``published`` counts the records sent to each topic, dead letters included.
+    """
+
+    def __init__(
+        self,
+        bus: Bus,
+        feeds: Sequence[Feed],
+        stages: Sequence[Stage] = (),
+        sinks: Sequence[Sink] = (),
+        *,
+        max_batch: int = 1000,
+    ) -> None:
+        self.bus = bus
+        self.feeds = tuple(feeds)
+        self.stages = tuple(stages)
+        self.sinks = tuple(sinks)
+        self.max_batch = max_batch
+        self.published: Counter[str] = Counter()
+        self._groups: list[str] = []
+
+    async def publish(self, normalized: Normalized) -> None:
+        """Send records to their type's topic and rejects to ``dead_letters``."""
+        by_topic: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+        for event in normalized.events:
+            by_topic[event.TYPE].append((event.instrument, event))
+        for dead in normalized.rejects:
+            by_topic[DeadLetter.TOPIC].append((dead.provider, dead))
+        for topic, records in by_topic.items():
+            await self.bus.send_many(topic, records)
+            self.published[topic] += len(records)
+
+    async def _ingest(self, feed: Feed) -> None:
+        async for normalized in feed.stream():
+            await self.publish(normalized)
+
+    async def _run_stage(self, stage: Stage, consumer: Consumer, done: asyncio.Event) -> None:
+        states: dict[int, Any] = {}
+        while not done.is_set():
+            messages = await consumer.poll(self.max_batch, _POLL_TIMEOUT_S)
+            if not messages:
+                continue
+            by_partition: dict[int, list[Event]] = defaultdict(list)
+            for message in messages:
+                by_partition[message.partition].append(message.value)
+            outputs: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+            for partition, batch in by_partition.items():
+                state = states.get(partition)
+                if state is None:
+                    state = stage.operator.initial_state()
+                produced, states[partition] = stage.operator.process(batch, state)
+                for topic, event in produced:
+                    outputs[topic].append((event.instrument, event))
+            for topic, records in outputs.items():
+                await self.bus.send_many(topic, records)
+                self.published[topic] += len(records)
+            await consumer.commit()
+
+    async def _run_sink(self, sink: Sink, consumer: Consumer, done: asyncio.Event) -> None:
+        try:
+            while not done.is_set():
+                messages = await consumer.poll(self.max_batch, _POLL_TIMEOUT_S)
+                if messages:
+                    await sink.write(messages)
+                    await consumer.commit()
+        finally:
+            await sink.close()
+
+    def lag(self) -> int:
+        """Return the records that stages and sinks have not committed yet."""
+        return sum(self.bus.lag(group) for group in self._groups)
+
+    async def run(self, stop: asyncio.Event | None = None) -> None:
+        """Run until ``stop`` is set or every feed has ended, then drain and flush.
+
+        An exception in a stage or sink stops the pipeline and is raised here.
+        """
+        stop = stop or asyncio.Event()
+        done = asyncio.Event()
+        workers: list[asyncio.Task[None]] = []
+        consumers: list[Consumer] = []
+        for stage in self.stages:
+            group = f"stage:{stage.name}"
+            consumers.append(self.bus.subscribe(group, stage.inputs))
+            self._groups.append(group)
+            workers.append(asyncio.create_task(self._run_stage(stage, consumers[-1], done)))
+        for sink in self.sinks:
+            group = f"sink:{sink.name}"
+            consumers.append(self.bus.subscribe(group, sink.topics))
+            self._groups.append(group)
+            workers.append(asyncio.create_task(self._run_sink(sink, consumers[-1], done)))
+        feeds = [asyncio.create_task(self._ingest(feed)) for feed in self.feeds]
+        try:
+            await self._until_feeds_end_or_stop(feeds, workers, stop)
+            await self._stop(feeds)
+            await self._drain(workers)
+        except BaseException:
+            await self._stop(feeds, workers, done, consumers)
+            raise
+        for result in await self._stop(feeds, workers, done, consumers):
+            if isinstance(result, Exception):
+                raise result
+
+    @staticmethod
+    async def _stop(
+        feeds: list[asyncio.Task[None]],
+        workers: Sequence[asyncio.Task[None]] = (),
+        done: asyncio.Event | None = None,
+        consumers: Sequence[Consumer] = (),
+    ) -> list[Any]:
+        """Cancel the feeds, then let the workers finish, then leave the groups."""
+        for task in feeds:
+            task.cancel()
+        await asyncio.gather(*feeds, return_exceptions=True)
+        if done is not None:
+            done.set()
+        results = await asyncio.gather(*workers, return_exceptions=True)
+        for consumer in consumers:
+            await consumer.close()
+        return results
+
+    @staticmethod
+    async def _until_feeds_end_or_stop(
+        feeds: list[asyncio.Task[None]], workers: list[asyncio.Task[None]], stop: asyncio.Event
+    ) -> None:
+        stopper = asyncio.create_task(stop.wait())
+        watched = {*feeds, *workers, stopper}
+        try:
+            while any(not task.done() for task in feeds):
+                finished, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
+                for task in finished:
+                    if task is stopper:
+                        return
+                    if task in workers:
+                        raise task.exception() or RuntimeError("a stage or sink stopped early")
+                    if task.exception():
+                        raise task.exception()
+                watched -= finished
+        finally:
+            stopper.cancel()
+
+    async def _drain(self, workers: list[asyncio.Task[None]]) -> None:
+        while self.lag():
+            for worker in workers:
+                if worker.done():
+                    raise worker.exception() or RuntimeError("a stage or sink stopped early")
+            await asyncio.sleep(_DRAIN_CHECK_S)
