@@ -62,9 +62,11 @@ def write_records(path: str | Path, records: Sequence[Event]) -> None:
     if kind == "parquet":
         pq.write_table(table, path, compression="zstd")
         return
-    with pa.CompressedOutputStream(path, "gzip") if path.name.endswith(".gz") else open(
-        path, "wb"
-    ) as sink:
+    with (
+        pa.CompressedOutputStream(path, "gzip")
+        if path.name.endswith(".gz")
+        else open(path, "wb") as sink
+    ):
         pacsv.write_csv(_json_lists(table), sink)
 
 

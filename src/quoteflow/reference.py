@@ -119,10 +119,23 @@ _IG_QUOTE_LAYOUT: Layout = (
     ("dayLow", "day_low", None),
 )
 
+_QUOTE_LAYOUT: Layout = (
+    ("serverTimestamp", "ts_event", _ms),
+    ("clientTimestamp", "ts_recv", _ms),
+    ("bidPrice", "bid_price", None),
+    ("bidAmount", "bid_size", None),
+    ("askPrice", "ask_price", None),
+    ("askAmount", "ask_size", None),
+    ("bidExchange", "bid_exchange", None),
+    ("askExchange", "ask_exchange", None),
+    ("conditions", "conditions", None),
+    ("tape", "tape", None),
+)
+
 _PROVIDER_LAYOUTS: dict[tuple[type[Event], str], Layout] = {
     (Quote, "IG"): _IG_QUOTE_LAYOUT,
 }
-_TYPE_LAYOUTS: dict[type[Event], Layout] = {Ticker: _TICKER_LAYOUT}
+_TYPE_LAYOUTS: dict[type[Event], Layout] = {Quote: _QUOTE_LAYOUT, Ticker: _TICKER_LAYOUT}
 
 
 def _layout(event: Event) -> Layout:

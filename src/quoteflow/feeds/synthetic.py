@@ -43,7 +43,7 @@ def default_instruments(count: int) -> list[str]:
 
 
 @cache
-def _calendar(name: str):  # noqa: ANN202 - exchange_calendars has no public class to name
+def _calendar(name: str):
     import exchange_calendars
 
     return exchange_calendars.get_calendar(name)

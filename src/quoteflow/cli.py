@@ -1,0 +1,231 @@
+"""The ``quoteflow`` command: a thin layer over the library; every command has ``--help``."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sys
+from datetime import date
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated
+
+import msgspec
+import typer
+from rich.console import Console
+
+from quoteflow import __version__
+from quoteflow.config import Settings, load_settings, masked
+from quoteflow.errors import QuoteflowError
+from quoteflow.events import Quote, Trade
+from quoteflow.feeds.replay import ReplayFeed
+from quoteflow.feeds.synthetic import SyntheticFeed, SyntheticMarket, default_instruments
+from quoteflow.normalize import keyed_reference, normalize_lines
+from quoteflow.recordio import write_records
+
+__all__ = ["app"]
+
+app = typer.Typer(
+    help="quoteflow: real-time market data. Ingest, normalize, enrich, record, deliver.",
+    no_args_is_help=True,
+    add_completion=False,
+    pretty_exceptions_enable=False,
+)
+config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
+feed_app = typer.Typer(help="Generate and replay feeds.", no_args_is_help=True)
+app.add_typer(config_app, name="config")
+app.add_typer(feed_app, name="feed")
+
+_stderr = Console(stderr=True)
+
+
+class Provider(StrEnum):
+    """Providers whose messages ``normalize`` reads."""
+
+    alpaca = "alpaca"
+    deribit = "deribit"
+    ig = "ig"
+
+
+class FileFormat(StrEnum):
+    """Record file formats."""
+
+    parquet = "parquet"
+    csv = "csv"
+
+
+def _fail(error: Exception) -> typer.Exit:
+    _stderr.print(f"[red]error:[/red] {error}", highlight=False)
+    return typer.Exit(2)
+
+
+def _settings(ctx: typer.Context) -> Settings:
+    try:
+        return load_settings(ctx.obj)
+    except QuoteflowError as error:
+        raise _fail(error) from error
+
+
+def _version(value: bool) -> None:
+    if value:
+        typer.echo(f"quoteflow {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def main(
+    ctx: typer.Context,
+    config: Annotated[
+        Path | None,
+        typer.Option(
+            "--config",
+            help="TOML config file (default: $QUOTEFLOW_CONFIG, else ./quoteflow.toml if present).",
+        ),
+    ] = None,
+    version: Annotated[
+        bool,
+        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
+    ] = False,
+) -> None:
+    """quoteflow: real-time market data. Ingest, normalize, enrich, record, deliver."""
+    ctx.obj = config
+
+
+@app.command()
+def normalize(
+    provider: Annotated[Provider, typer.Option(help="Whose messages stdin holds.")],
+    instrument: Annotated[
+        str | None,
+        typer.Option(help="Instrument of the messages; required for IG (the epic)."),
+    ] = None,
+    keys: Annotated[
+        bool, typer.Option("--keys", help="Start each record with provider, type, instrument.")
+    ] = False,
+) -> None:
+    """Normalize raw provider messages, one JSON message per line on stdin.
+
+    Writes reference records (camelCase, millisecond timestamps) as JSON lines on
+    stdout and one line per rejected message on stderr ("line N: field: reason").
+    A line may carry "receivedAtMs"; otherwise the receive time is now. Exits 0
+    when every line was normalized, 1 otherwise.
+    """
+    rejected = 0
+    out = sys.stdout
+    for result in normalize_lines(sys.stdin, provider.value, instrument=instrument, keys=keys):
+        for record in result.records:
+            out.write(msgspec.json.encode(record).decode())
+            out.write("\n")
+        for error in result.errors:
+            rejected += 1
+            print(f"line {result.line_number}: {error}", file=sys.stderr)
+    out.flush()
+    raise typer.Exit(1 if rejected else 0)
+
+
+@app.command()
+def demo(
+    ctx: typer.Context,
+    duration: Annotated[
+        float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
+    ] = None,
+    speed: Annotated[float, typer.Option(help="Market seconds per wall-clock second.")] = 1.0,
+    instruments: Annotated[
+        int | None, typer.Option(help="Number of synthetic instruments (default from config).")
+    ] = None,
+) -> None:
+    """Run the synthetic feed through the embedded pipeline with a live summary.
+
+    Works offline; no services needed. Ctrl-C stops cleanly after draining.
+    """
+    from quoteflow.demo import run_demo
+
+    settings = _settings(ctx)
+    if instruments is not None:
+        settings.synthetic.instruments = instruments
+    if speed <= 0:
+        raise _fail(ValueError("--speed must be > 0"))
+    asyncio.run(run_demo(settings, duration_s=duration, speed=speed))
+
+
+@config_app.command("show")
+def config_show(ctx: typer.Context) -> None:
+    """Print the effective configuration (file + environment) with secrets masked."""
+    typer.echo(json.dumps(masked(_settings(ctx)), indent=2))
+
+
+@feed_app.command("synthetic")
+def feed_synthetic(
+    ctx: typer.Context,
+    out_dir: Annotated[Path, typer.Option(help="Directory for quotes.<fmt> and trades.<fmt>.")],
+    duration: Annotated[
+        float, typer.Option(help="Market time to generate, in seconds (23400 = one session).")
+    ] = 3600.0,
+    file_format: Annotated[FileFormat, typer.Option("--format", help="File format.")] = (
+        FileFormat.parquet
+    ),
+    start: Annotated[
+        str | None, typer.Option(help="First session date, YYYY-MM-DD (default: latest).")
+    ] = None,
+    instruments: Annotated[int | None, typer.Option(help="Number of instruments.")] = None,
+    seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
+) -> None:
+    """Generate seeded synthetic quotes and trades into files, as fast as possible."""
+    config = _settings(ctx).synthetic
+    try:
+        first = date.fromisoformat(start) if start else None
+        market = SyntheticMarket(
+            default_instruments(instruments or config.instruments),
+            seed=config.seed if seed is None else seed,
+            rate_per_s=config.rate_per_s,
+            trade_probability=config.trade_probability,
+            annual_volatility=config.annual_volatility,
+            start=first,
+            calendar=config.calendar,
+        )
+    except ValueError as error:
+        raise _fail(error) from error
+    feed = SyntheticFeed(market, speed=None, duration_s=duration, step_ms=60_000)
+
+    async def collect() -> tuple[list[Quote], list[Trade]]:
+        quotes: list[Quote] = []
+        trades: list[Trade] = []
+        async for batch in feed.stream():
+            for event in batch.events:
+                (quotes if isinstance(event, Quote) else trades).append(event)
+        return quotes, trades
+
+    from rich.progress import Progress
+
+    with Progress(console=_stderr, transient=True) as progress:
+        progress.add_task("generating synthetic records", total=None)
+        quotes, trades = asyncio.run(collect())
+    for name, records in (("quotes", quotes), ("trades", trades)):
+        path = out_dir / f"{name}.{file_format.value}"
+        if records:
+            write_records(path, records)
+            _stderr.print(f"wrote {len(records):,} synthetic {name} to {path}")
+
+
+@feed_app.command("replay")
+def feed_replay(
+    files: Annotated[list[Path], typer.Argument(help="CSV or Parquet record files.")],
+    speed: Annotated[float, typer.Option(help="Replay speed; 2 plays twice as fast.")] = 1.0,
+    fast: Annotated[bool, typer.Option("--fast", help="As fast as possible, no pacing.")] = False,
+) -> None:
+    """Replay record files in event-time order as JSON lines (reference records with keys)."""
+    if speed <= 0:
+        raise _fail(ValueError("--speed must be > 0"))
+    feed = ReplayFeed(files, speed=None if fast else speed)
+
+    async def play() -> None:
+        async for batch in feed.stream():
+            for event in batch.events:
+                sys.stdout.write(msgspec.json.encode(keyed_reference(event)).decode() + "\n")
+            sys.stdout.flush()
+
+    try:
+        asyncio.run(play())
+    except QuoteflowError as error:
+        raise _fail(error) from error
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
