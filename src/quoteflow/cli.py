@@ -55,7 +55,7 @@ class FileFormat(StrEnum):
 
 
 def _fail(error: Exception) -> typer.Exit:
-    _stderr.print(f"[red]error:[/red] {error}", highlight=False)
+    _stderr.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
     return typer.Exit(2)
 
 

@@ -71,7 +71,7 @@ class _Rates:
         self._at = now
 
 
-def _render(pipeline: Pipeline, sink: SummarySink, rates: _Rates, header: str) -> Group:
+def _render(pipeline: Pipeline, sink: SummarySink, rates: _Rates) -> Group:
     topics = Table(title="Topics", title_justify="left")
     topics.add_column("topic")
     topics.add_column("records", justify="right")
@@ -96,7 +96,7 @@ def _render(pipeline: Pipeline, sink: SummarySink, rates: _Rates, header: str) -
         )
     dead = len(sink.dead_letters)
     footer = Text(f"dead letters: {dead}", style="red" if dead else "green")
-    return Group(Text(header, style="bold"), topics, book, footer)
+    return Group(topics, book, footer)
 
 
 async def run_demo(
@@ -128,16 +128,17 @@ async def run_demo(
         f"{config.instruments} instruments, {config.calendar} session of {session}, "
         f"market time x{speed:g}. Ctrl-C stops."
     )
+    console.print(header, style="bold", highlight=False)
     rates = _Rates()
     run = asyncio.create_task(pipeline.run(stop))
     started = time.monotonic()
-    with Live(_render(pipeline, sink, rates, header), console=console, auto_refresh=False) as live:
+    with Live(_render(pipeline, sink, rates), console=console, auto_refresh=False) as live:
         while not run.done():
             await asyncio.wait({run}, timeout=_REFRESH_S)
             if duration_s is not None and time.monotonic() - started >= duration_s:
                 stop.set()
             rates.update(pipeline.published)
-            live.update(_render(pipeline, sink, rates, header), refresh=True)
+            live.update(_render(pipeline, sink, rates), refresh=True)
     await run
     await bus.close()
     total = sum(pipeline.published.values())

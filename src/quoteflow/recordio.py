@@ -90,7 +90,10 @@ def _read_csv(path: Path) -> pa.Table:
             for f in schema
             if f.name in header.names
         }
-        table = pacsv.read_csv(path, convert_options=pacsv.ConvertOptions(column_types=types))
+        options = pacsv.ConvertOptions(
+            column_types=types, strings_can_be_null=True, quoted_strings_can_be_null=False
+        )
+        table = pacsv.read_csv(path, convert_options=options)
     except pa.ArrowInvalid as exc:
         raise RecordFileError(f"{path}: {exc}") from exc
     for index, field in enumerate(table.schema):

@@ -8,8 +8,19 @@ from quoteflow.reference import to_reference
 from tests.conftest import FIXTURES
 
 FRAMES = (FIXTURES / "alpaca" / "stream.jsonl").read_text().splitlines()
-QUOTE = {"T": "q", "S": "AMD", "bx": "U", "bp": 87.66, "bs": 1, "ax": "Q", "ap": 87.68, "as": 4,
-         "t": "2021-02-22T15:51:45.335689322Z", "c": ["R"], "z": "C"}  # fmt: skip
+QUOTE = {
+    "T": "q",
+    "S": "AMD",
+    "bx": "U",
+    "bp": 87.66,
+    "bs": 1,
+    "ax": "Q",
+    "ap": 87.68,
+    "as": 4,
+    "t": "2021-02-22T15:51:45.335689322Z",
+    "c": ["R"],
+    "z": "C",
+}
 
 
 def test_parse_frame_when_recorded_stream_gives_every_record_type():
@@ -17,14 +28,31 @@ def test_parse_frame_when_recorded_stream_gives_every_record_type():
     assert [type(e) for e in events] == [Quote, Trade, Bar, Bar, Bar, Status, News, News]
     quote, trade, minute, daily, updated, status, news, news2 = events
     assert quote.ts_event == 1614009105335689322
-    assert (quote.bid_price, quote.bid_size, quote.ask_price, quote.ask_size) == (87.66, 1, 87.68, 4)
+    assert (quote.bid_price, quote.bid_size, quote.ask_price, quote.ask_size) == (
+        87.66,
+        1,
+        87.68,
+        4,
+    )
     assert (quote.bid_exchange, quote.ask_exchange, quote.conditions, quote.tape) == (
-        "U", "Q", ("R",), "C")  # fmt: skip
+        "U",
+        "Q",
+        ("R",),
+        "C",
+    )
     assert (trade.trade_id, trade.price, trade.size, trade.conditions) == (
-        "96921", 126.55, 1, ("@", "I"))  # fmt: skip
+        "96921",
+        126.55,
+        1,
+        ("@", "I"),
+    )
     assert trade.ts_event == 1614009104208000000
     assert (minute.period, minute.corrected, minute.trade_count, minute.vwap) == (
-        "1m", False, 461, 389.062639)  # fmt: skip
+        "1m",
+        False,
+        461,
+        389.062639,
+    )
     assert (daily.period, updated.period, updated.corrected) == ("1d", "1m", True)
     assert (status.status_code, status.reason_code) == ("H", "T12")
     assert {news.instrument, news2.instrument} == {"CRSR", "AAPL"}
@@ -50,7 +78,7 @@ def test_parse_frame_when_one_message_is_bad_keeps_others_and_dead_letters_it():
 
 
 def test_parse_frame_when_not_json_dead_letters_whole_frame():
-    result = parse_frame(b"[{\"T\":", 0)
+    result = parse_frame(b'[{"T":', 0)
     assert not result.events
     assert result.rejects[0].field == "$"
 
@@ -92,7 +120,14 @@ def test_parse_message_when_instrument_given_and_different_rejects():
 def test_reference_view_of_alpaca_quote_has_amounts_and_ms():
     (quote,) = parse_message(QUOTE, 1_614_009_105_400_000_000)
     assert to_reference(quote) == {
-        "serverTimestamp": 1614009105335, "clientTimestamp": 1614009105400,
-        "bidPrice": 87.66, "bidAmount": 1.0, "askPrice": 87.68, "askAmount": 4.0,
-        "bidExchange": "U", "askExchange": "Q", "conditions": ["R"], "tape": "C",
-    }  # fmt: skip
+        "serverTimestamp": 1614009105335,
+        "clientTimestamp": 1614009105400,
+        "bidPrice": 87.66,
+        "bidAmount": 1.0,
+        "askPrice": 87.68,
+        "askAmount": 4.0,
+        "bidExchange": "U",
+        "askExchange": "Q",
+        "conditions": ["R"],
+        "tape": "C",
+    }

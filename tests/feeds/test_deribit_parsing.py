@@ -17,7 +17,11 @@ def test_parse_message_when_option_ticker_fills_greeks_and_ivs(raw):
     assert isinstance(ticker, Ticker)
     assert ticker.ts_event == 1698922588675 * 1_000_000
     assert ticker.ts_recv == 7
-    assert (ticker.delta, ticker.mark_iv, ticker.underlying_index) == (0.52191, 54.66, "BTC-10NOV23")
+    assert (ticker.delta, ticker.mark_iv, ticker.underlying_index) == (
+        0.52191,
+        54.66,
+        "BTC-10NOV23",
+    )
 
 
 @pytest.mark.parametrize(
@@ -63,14 +67,20 @@ def test_parse_message_when_not_a_ticker_channel_rejects(raw):
 
 
 def test_parse_frame_when_valid_returns_ticker_and_when_bad_returns_dead_letter(raw):
-    good = {"jsonrpc": "2.0", "method": "subscription",
-            "params": {"channel": "ticker.X.100ms", "data": raw}}  # fmt: skip
+    good = {
+        "jsonrpc": "2.0",
+        "method": "subscription",
+        "params": {"channel": "ticker.X.100ms", "data": raw},
+    }
     result = parse_frame(msgspec.json.encode(good), 5)
     assert len(result.events) == 1 and not result.rejects
     good["params"]["data"]["best_ask_amount"] = -1
     result = parse_frame(msgspec.json.encode(good), 5)
     assert not result.events
     (dead,) = result.rejects
-    assert (dead.provider, dead.field, dead.stage) == ("DERIBIT", "params.data.best_ask_amount",
-                                                       "normalize")  # fmt: skip
+    assert (dead.provider, dead.field, dead.stage) == (
+        "DERIBIT",
+        "params.data.best_ask_amount",
+        "normalize",
+    )
     assert "best_ask_amount" in dead.payload

@@ -37,7 +37,9 @@ scalars = st.one_of(
 )
 json_values = st.recursive(
     scalars,
-    lambda inner: st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
     max_leaves=12,
 )
 
@@ -49,7 +51,10 @@ def _alpaca_seeds() -> list[dict]:
 
 SEEDS = {
     "alpaca": _alpaca_seeds(),
-    "deribit": [load_vector("deribit_future_ticker")["raw"], load_vector("deribit_option_ticker")["raw"]],
+    "deribit": [
+        load_vector("deribit_future_ticker")["raw"],
+        load_vector("deribit_option_ticker")["raw"],
+    ],
     "ig": [load_vector("ig_quote")["raw"]],
 }
 
@@ -68,8 +73,10 @@ def mutated(draw, seeds: list[dict]) -> dict:
             del message[key]
         elif action == "replace":
             message[key] = draw(json_values)
-        elif action == "negate" and isinstance(message[key], (int, float)) and not isinstance(
-            message[key], bool
+        elif (
+            action == "negate"
+            and isinstance(message[key], (int, float))
+            and not isinstance(message[key], bool)
         ):
             message[key] = -message[key] - 1
         elif action == "nest" and isinstance(message[key], dict) and message[key]:
@@ -118,8 +125,12 @@ def test_ig_normalizer_when_fuzzed_raises_only_normalize_error():
     assert _fuzz("ig") >= EXAMPLES
 
 
-@settings(max_examples=2_000, deadline=None, database=None,
-          suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])  # fmt: skip
+@settings(
+    max_examples=2_000,
+    deadline=None,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large],
+)
 @given(messages=st.lists(st.one_of(json_values, mutated(SEEDS["alpaca"])), max_size=5))
 def test_alpaca_frame_when_fuzzed_accounts_for_every_message(messages):
     try:

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import time
+import warnings
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import date, timedelta
 from functools import cache
@@ -46,7 +47,10 @@ def default_instruments(count: int) -> list[str]:
 def _calendar(name: str):
     import exchange_calendars
 
-    return exchange_calendars.get_calendar(name)
+    # exchange_calendars reads Series.values, which pandas 3.1 deprecates; nothing to act on here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        return exchange_calendars.get_calendar(name)
 
 
 def sessions(calendar: str, first: date, count: int) -> list[tuple[int, int]]:

@@ -1,0 +1,99 @@
+import asyncio
+
+import pytest
+
+from quoteflow.bus import MemoryBus
+from quoteflow.errors import BusError
+
+
+async def drain(consumer, expected: int) -> list:
+    out = []
+    while len(out) < expected:
+        batch = await consumer.poll(100, timeout_s=1.0)
+        assert batch, f"only {len(out)} of {expected} records arrived"
+        out.extend(batch)
+        await consumer.commit()
+    return out
+
+
+async def test_records_of_one_key_stay_in_order_in_one_partition():
+    bus = MemoryBus(partitions=4)
+    consumer = bus.subscribe("g", ["quotes"])
+    await bus.send_many("quotes", [(f"K{i % 3}", i) for i in range(300)])
+    records = await drain(consumer, 300)
+    for key in ("K0", "K1", "K2"):
+        mine = [r for r in records if r.key == key]
+        assert [r.value for r in mine] == sorted(r.value for r in mine)
+        assert {r.partition for r in mine} == {bus.partition_for(key)}
+        assert [r.offset for r in mine] == sorted(r.offset for r in mine)
+
+
+async def test_each_group_reads_every_record_once():
+    bus = MemoryBus(partitions=2)
+    a = bus.subscribe("a", ["t"])
+    b = bus.subscribe("b", ["t"])
+    await bus.send_many("t", [(str(i), i) for i in range(50)])
+    assert sorted(r.value for r in await drain(a, 50)) == list(range(50))
+    assert sorted(r.value for r in await drain(b, 50)) == list(range(50))
+    assert await a.poll(timeout_s=0.01) == []
+    assert bus.lag("a") == 0 and bus.lag("b") == 0
+
+
+async def test_members_of_a_group_split_the_partitions_and_take_over_on_leave():
+    bus = MemoryBus(partitions=4)
+    first = bus.subscribe("g", ["t"])
+    second = bus.subscribe("g", ["t"])
+    assert set(first.assigned).isdisjoint(second.assigned)
+    assert len(first.assigned) + len(second.assigned) == 4
+    await bus.send_many("t", [(f"k{i}", i) for i in range(40)])
+    got = await first.poll(100, timeout_s=0.1)
+    await first.commit()
+    await second.close()
+    assert len(first.assigned) == 4
+    rest = await drain(first, 40 - len(got))
+    assert sorted(r.value for r in got + rest) == list(range(40))
+
+
+async def test_uncommitted_records_go_to_the_next_member_after_close():
+    bus = MemoryBus(partitions=1)
+    first = bus.subscribe("g", ["t"])
+    await bus.send_many("t", [("k", i) for i in range(5)])
+    assert len(await first.poll(timeout_s=0.1)) == 5
+    await first.close()
+    second = bus.subscribe("g", ["t"])
+    assert [r.value for r in await second.poll(timeout_s=0.1)] == [0, 1, 2, 3, 4]
+
+
+async def test_producer_waits_when_partition_full_until_consumer_commits():
+    bus = MemoryBus(partitions=1, capacity=10)
+    consumer = bus.subscribe("g", ["t"])
+    send = asyncio.create_task(bus.send_many("t", [("k", i) for i in range(25)]))
+    await asyncio.sleep(0.05)
+    assert not send.done()
+    assert bus.lag("g") == 10  # bounded: never more than capacity outstanding
+    records = await drain(consumer, 25)
+    await send
+    assert [r.value for r in records] == list(range(25))
+
+
+async def test_topic_without_readers_keeps_newest_capacity_records():
+    bus = MemoryBus(partitions=1, capacity=5)
+    await bus.send_many("t", [("k", i) for i in range(12)])
+    late = bus.subscribe("g", ["t"])
+    assert [r.value for r in await late.poll(timeout_s=0.1)] == [7, 8, 9, 10, 11]
+
+
+async def test_poll_wakes_up_when_a_record_arrives():
+    bus = MemoryBus(partitions=1)
+    consumer = bus.subscribe("g", ["t"])
+    poll = asyncio.create_task(consumer.poll(timeout_s=5.0))
+    await asyncio.sleep(0.01)
+    await bus.send("t", "k", "hello")
+    assert [r.value for r in await poll] == ["hello"]
+
+
+async def test_closed_bus_refuses_sends():
+    bus = MemoryBus()
+    await bus.close()
+    with pytest.raises(BusError):
+        await bus.send("t", "k", 1)

@@ -1,0 +1,168 @@
+"""The `quoteflow` command, run as a real subprocess."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+from tests.conftest import FIXTURES, load_vector
+
+QUOTEFLOW = [str(Path(sys.executable).parent / "quoteflow")]
+COMMANDS = [
+    [],
+    ["normalize"],
+    ["demo"],
+    ["config"],
+    ["config", "show"],
+    ["feed"],
+    ["feed", "synthetic"],
+    ["feed", "replay"],
+]
+
+
+def run(args, stdin="", env=None, **kwargs):
+    return subprocess.run(
+        QUOTEFLOW + args,
+        input=stdin,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env=env,
+        **kwargs,
+    )
+
+
+@pytest.mark.parametrize("command", COMMANDS, ids=" ".join)
+def test_every_command_has_help(command):
+    result = run([*command, "--help"])
+    assert result.returncode == 0
+    assert "Usage:" in result.stdout
+
+
+def vector_line(name: str) -> str:
+    vector = load_vector(name)
+    return json.dumps({**vector["raw"], "receivedAtMs": vector["receivedAtMs"]})
+
+
+def test_normalize_ig_line_writes_the_reference_record_and_exits_zero(vectors_dir):
+    result = run(
+        ["normalize", "--provider", "ig", "--instrument", "CS.D.BITCOIN.CFE.IP"],
+        vector_line("ig_quote") + "\n",
+    )
+    assert result.returncode == 0, result.stderr
+    assert json.loads(result.stdout) == load_vector("ig_quote")["normalized"]
+    assert result.stdout.strip() == json.dumps(
+        load_vector("ig_quote")["normalized"], separators=(",", ":")
+    )
+
+
+def test_normalize_with_bad_lines_reports_each_and_exits_one(vectors_dir):
+    lines = [
+        vector_line("deribit_option_ticker"),
+        "not json",
+        json.dumps({"instrument_name": "X", "timestamp": 1, "best_bid_amount": -2}),
+        "",
+        vector_line("deribit_future_ticker"),
+    ]
+    result = run(["normalize", "--provider", "deribit"], "\n".join(lines) + "\n")
+    assert result.returncode == 1
+    assert len(result.stdout.splitlines()) == 2
+    errors = result.stderr.splitlines()
+    assert errors[0].startswith("line 2: $: not valid JSON")
+    assert errors[1].startswith("line 3: best_bid_amount:")
+    assert len(errors) == 2
+
+
+def test_normalize_alpaca_frames_with_keys_names_instrument_and_type():
+    frames = (FIXTURES / "alpaca" / "stream.jsonl").read_text()
+    result = run(["normalize", "--provider", "alpaca", "--keys"], frames)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [(r["type"], r["instrument"]) for r in records[:3]] == [
+        ("quotes", "AMD"),
+        ("trades", "AAPL"),
+        ("bars", "SPY"),
+    ]
+    assert records[0]["serverTimestamp"] == 1614009105335
+
+
+def test_normalize_ig_without_instrument_rejects_every_line():
+    result = run(["normalize", "--provider", "ig"], '{"BID": "1", "UTM": "1"}\n')
+    assert result.returncode == 1
+    assert "line 1: instrument:" in result.stderr
+
+
+def test_config_show_masks_secrets(tmp_path):
+    env = {**os.environ, "QUOTEFLOW_ALPACA__SECRET_KEY": "hunter2-secret"}
+    result = run(["config", "show"], env=env, cwd=tmp_path)
+    assert result.returncode == 0
+    assert "hunter2-secret" not in result.stdout + result.stderr
+    assert json.loads(result.stdout)["alpaca"]["secret_key"] == "**********"
+
+
+def test_bad_config_file_is_a_clear_error(tmp_path):
+    path = tmp_path / "q.toml"
+    path.write_text("[bus]\npartitions = -1\n")
+    result = run(["--config", str(path), "config", "show"])
+    assert result.returncode == 2
+    assert "bus.partitions" in result.stderr and "Traceback" not in result.stderr
+
+
+def test_feed_synthetic_then_replay_round_trip(tmp_path):
+    made = run(
+        [
+            "feed",
+            "synthetic",
+            "--out-dir",
+            str(tmp_path),
+            "--duration",
+            "120",
+            "--instruments",
+            "2",
+            "--start",
+            "2024-03-28",
+            "--format",
+            "csv",
+        ]
+    )
+    assert made.returncode == 0, made.stderr
+    assert "synthetic quotes" in made.stderr
+    files = [str(tmp_path / "quotes.csv"), str(tmp_path / "trades.csv")]
+    replay = run(["feed", "replay", *files, "--fast"])
+    assert replay.returncode == 0, replay.stderr
+    records = [json.loads(line) for line in replay.stdout.splitlines()]
+    assert {r["provider"] for r in records} == {"SYNTHETIC"}
+    stamps = [r["serverTimestamp"] for r in records]
+    assert stamps == sorted(stamps) and len(records) > 100
+
+
+def test_feed_replay_missing_file_is_a_clear_error(tmp_path):
+    result = run(["feed", "replay", str(tmp_path / "nope.parquet")])
+    assert result.returncode == 2
+    assert "no such file" in result.stderr
+
+
+def test_demo_runs_and_stops_cleanly_on_ctrl_c():
+    proc = subprocess.Popen(
+        [*QUOTEFLOW, "demo", "--speed", "20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    header = proc.stdout.readline()
+    assert "SYNTHETIC" in header
+    proc.send_signal(signal.SIGINT)
+    out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "stopped cleanly" in out
+    assert "0 dead letters" in out
+
+
+def test_demo_with_duration_exits_by_itself():
+    result = run(["demo", "--duration", "1", "--instruments", "3"])
+    assert result.returncode == 0, result.stderr
+    assert "SYN02" in result.stdout and "stopped cleanly" in result.stdout
