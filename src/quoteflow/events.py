@@ -308,7 +308,11 @@ def to_batch(records: Sequence[Event], cls: type[Event] | None = None) -> pa.Rec
     else:
         columns = [()] * len(schema)
     arrays = [
-        pa.array(column, type=field.type) for column, field in zip(columns, schema, strict=True)
+        # An all-null column (fields a provider does not send) costs nothing to build.
+        pa.nulls(len(column), field.type)
+        if field.nullable and column.count(None) == len(column)
+        else pa.array(column, type=field.type)
+        for column, field in zip(columns, schema, strict=True)
     ]
     return pa.RecordBatch.from_arrays(arrays, schema=schema)
 

@@ -1,38 +1,63 @@
 """Timestamp parsing and conversion; every result is integer nanoseconds since the epoch, UTC.
 
-RFC 3339 strings are accepted in one strict form, the one market-data APIs send:
-``YYYY-MM-DDTHH:MM:SS[.f{1,9}](Z|±HH:MM)``. The single-value and the vectorised
-parser accept exactly the same strings and give exactly the same numbers.
+RFC 3339 date-times are parsed by Arrow's ISO 8601 parser, vectorised, with
+every fraction digit kept. Accepted: ``YYYY-MM-DD``, then ``T`` or a space
+(RFC 3339 allows both), ``HH:MM:SS``, up to nine fraction digits, and a zone
+(``Z``, ``±HH:MM``, ``±HHMM`` or ``±HH``); the zone is required. Impossible
+dates and times (February 30, second 60) and times before 1970 are refused.
+The single-value parser is the vectorised one on one value, so both accept
+exactly the same strings.
 """
 
 from __future__ import annotations
 
-import calendar
-import re
 import time
 from collections.abc import Sequence
-from datetime import datetime
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.compute as pc
 
-__all__ = ["MAX_TS_MS", "now_ns", "parse_rfc3339_ns", "parse_rfc3339_ns_many"]
+__all__ = ["MAX_TS_MS", "NS_PER_MS", "now_ns", "parse_rfc3339_ns", "parse_rfc3339_ns_many"]
 
 NS_PER_MS = 1_000_000
-NS_PER_S = 1_000_000_000
 MAX_TS_MS = 9_223_372_036_853
 """The largest millisecond timestamp whose nanosecond value fits in int64 (year 2262)."""
 
-_RFC3339 = r"^(\d{4})-(\d{2})-(\d{2})T(\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(Z|[+-]\d{2}:\d{2})$"
-_RFC3339_RE = re.compile(_RFC3339)
 _ARROW_NS = pa.timestamp("ns", tz="UTC")
-_MAX_NS = 2**63 - 1
+_SECONDS_COLON = 16
+"""Index of the ':' before the seconds in ``YYYY-MM-DDTHH:MM:SS``."""
 
 
 def now_ns() -> int:
     """Return the current wall-clock time in nanoseconds since the epoch."""
     return time.time_ns()
+
+
+def parse_rfc3339_ns_many(texts: Sequence[str]) -> np.ndarray:
+    """Parse RFC 3339 timestamps into an int64 array of nanoseconds since the epoch.
+
+    Raises ``ValueError`` when any value is not a valid timestamp; call
+    :func:`parse_rfc3339_ns` on each to find which.
+
+    >>> parse_rfc3339_ns_many(["2021-02-22T15:51:44.208059788Z"]).tolist()
+    [1614009104208059788]
+    """
+    try:
+        array = pa.array(texts, type=pa.string())
+    except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
+        raise ValueError(f"timestamps must be strings: {exc}") from exc
+    if array.null_count:
+        raise ValueError("a timestamp is missing")
+    # Arrow also takes "HH" or "HH:MM" without seconds; RFC 3339 does not.
+    if any(text[_SECONDS_COLON : _SECONDS_COLON + 1] != ":" for text in texts):
+        raise ValueError("a timestamp is not in YYYY-MM-DDTHH:MM:SS form")
+    try:
+        nanos = array.cast(_ARROW_NS).view(pa.int64()).to_numpy()
+    except pa.ArrowInvalid as exc:
+        raise ValueError(f"not a valid RFC 3339 timestamp: {exc}") from exc
+    if len(nanos) and nanos.min() < 0:
+        raise ValueError("a timestamp is before 1970")
+    return nanos
 
 
 def parse_rfc3339_ns(text: str) -> int:
@@ -43,39 +68,9 @@ def parse_rfc3339_ns(text: str) -> int:
     >>> parse_rfc3339_ns("2021-02-22T15:51:44.208059788Z")
     1614009104208059788
     """
-    match = _RFC3339_RE.match(text) if isinstance(text, str) else None
-    if match is None:
-        raise ValueError(f"not an RFC 3339 timestamp: {text!r}")
-    year, month, day, hour, minute, second, fraction, offset = match.groups()
+    if not isinstance(text, str):
+        raise ValueError(f"not a timestamp string: {text!r}")
     try:
-        moment = datetime(int(year), int(month), int(day), int(hour), int(minute), int(second))
-    except ValueError as exc:
-        raise ValueError(f"not a valid date and time: {text!r}") from exc
-    seconds = calendar.timegm(moment.timetuple())
-    if offset != "Z":
-        sign = 1 if offset[0] == "+" else -1
-        seconds -= sign * (int(offset[1:3]) * 3600 + int(offset[4:6]) * 60)
-    nanos = seconds * NS_PER_S + (int(fraction.ljust(9, "0")) if fraction else 0)
-    if not 0 <= nanos <= _MAX_NS:
-        raise ValueError(f"timestamp outside 1970..2262: {text!r}")
-    return nanos
-
-
-def parse_rfc3339_ns_many(texts: Sequence[str]) -> np.ndarray:
-    """Parse many RFC 3339 timestamps at once into an int64 array of nanoseconds.
-
-    Vectorised through Arrow; accepts exactly what :func:`parse_rfc3339_ns` accepts.
-    Raises ``ValueError`` when any text is invalid; call :func:`parse_rfc3339_ns`
-    on each to find which.
-    """
-    array = pa.array(texts, type=pa.string())
-    if array.null_count or not pc.all(pc.match_substring_regex(array, _RFC3339)).as_py():
-        raise ValueError("a timestamp is not in RFC 3339 form")
-    try:
-        parsed = array.cast(_ARROW_NS)
-    except pa.ArrowInvalid as exc:
-        raise ValueError(f"a timestamp is not a valid date and time: {exc}") from exc
-    nanos = parsed.cast(pa.int64()).to_numpy()
-    if len(nanos) and nanos.min() < 0:
-        raise ValueError("a timestamp is before 1970")
-    return nanos
+        return int(parse_rfc3339_ns_many([text])[0])
+    except ValueError:
+        raise ValueError(f"not an RFC 3339 timestamp: {text!r}") from None

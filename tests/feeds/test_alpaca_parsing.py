@@ -92,7 +92,7 @@ def test_parse_frame_when_not_json_dead_letters_whole_frame():
         ({"as": -4}, "as"),
         ({"bp": float("nan")}, "bp"),
         ({"ap": float("inf")}, "ap"),
-        ({"t": "2021-02-22 15:51:45Z"}, "t"),
+        ({"t": "2021-02-22T15:51Z"}, "t"),
         ({"t": "2021-02-30T15:51:45Z"}, "t"),
         ({"S": ""}, "S"),
         ({"c": "R"}, "c"),

@@ -19,8 +19,6 @@ __all__ = ["PROVIDER", "parse_message"]
 
 PROVIDER = "IG"
 
-_NUMBER_RE = re.compile(r"[+-]?(?:\d+(?:\.\d*)?|\.\d+)(?:[eE][+-]?\d+)?")
-_DIGITS_RE = re.compile(r"\d{1,16}")
 _STATE_RE = re.compile(r"[A-Z][A-Z_]*")
 
 
@@ -33,25 +31,37 @@ def _text(update: dict[str, Any], field: str) -> str | None:
     return value
 
 
-def _number(update: dict[str, Any], field: str) -> float | None:
-    text = _text(update, field)
-    if text is None:
-        return None
-    if not _NUMBER_RE.fullmatch(text):
-        raise NormalizeError(field, f"not a number: {text!r}")
-    value = float(text)
-    if not math.isfinite(value):
-        raise NormalizeError(field, f"number out of range: {text!r}")
-    if field in VOLUME_FIELDS and value < 0:
+def _number(field: str, text: str) -> float:
+    """Parse a plain decimal; float() alone would also take "nan", "1_000" and " 1"."""
+    try:
+        value = float(text)
+    except ValueError:
+        raise NormalizeError(field, f"not a number: {text!r}") from None
+    if not math.isfinite(value) or "_" in text or not text.isascii() or text != text.strip():
+        raise NormalizeError(field, f"not a finite decimal number: {text!r}")
+    if value < 0 and field in VOLUME_FIELDS:
         raise NormalizeError(field, f"expected a volume >= 0, got {text!r}")
     return value
+
+
+def _numbers(update: dict[str, Any]) -> list[float | None]:
+    values: list[float | None] = []
+    for field in NUMERIC_FIELDS:
+        text = update.get(field)
+        if text is None or text == "":
+            values.append(None)
+        elif text.__class__ is str:
+            values.append(_number(field, text))
+        else:
+            raise NormalizeError(field, f"expected a string, got {type(text).__name__}")
+    return values
 
 
 def _update_time_ns(update: dict[str, Any]) -> int:
     text = _text(update, "UTM")
     if text is None:
         raise NormalizeError("UTM", "missing update time")
-    if not _DIGITS_RE.fullmatch(text) or int(text) > MAX_TS_MS:
+    if not (text.isascii() and text.isdigit() and len(text) <= 16) or int(text) > MAX_TS_MS:
         raise NormalizeError("UTM", f"expected epoch milliseconds, got {text!r}")
     return int(text) * NS_PER_MS
 
@@ -70,26 +80,18 @@ def parse_message(message: Any, ts_recv_ns: int, *, instrument: str | None = Non
         )
     if not isinstance(message, dict):
         raise NormalizeError("$", f"expected a JSON object, got {type(message).__name__}")
-    numbers = {field: _number(message, field) for field in NUMERIC_FIELDS}
+    # In NUMERIC_FIELDS order.
+    bid, offer, last, last_volume, volume, day_open, day_change, day_change_pct, high, low = (
+        _numbers(message)
+    )
     state = _text(message, "MARKET_STATE")
     if state is not None and not _STATE_RE.fullmatch(state):
         raise NormalizeError("MARKET_STATE", f"not a market state: {state!r}")
+    # Positional, in Quote's field order (about twice as fast as keywords here).
     return [
         Quote(
-            provider=PROVIDER,
-            instrument=instrument,
-            ts_event=_update_time_ns(message),
-            ts_recv=ts_recv_ns,
-            bid_price=numbers["BID"],
-            ask_price=numbers["OFR"],
-            last_price=numbers["LTP"],
-            last_size=numbers["LTV"],
-            volume=numbers["TTV"],
-            day_open_mid=numbers["DAY_OPEN_MID"],
-            day_net_change_mid=numbers["DAY_NET_CHG_MID"],
-            day_percent_change_mid=numbers["DAY_PERC_CHG_MID"],
-            day_high=numbers["DAY_HIGH"],
-            day_low=numbers["DAY_LOW"],
-            market_state=state,
+            PROVIDER, instrument, _update_time_ns(message), ts_recv_ns,
+            bid, None, offer, None, None, None, None, None,
+            last, last_volume, volume, day_open, day_change, day_change_pct, high, low, state,
         )
-    ]
+    ]  # fmt: skip
