@@ -26,7 +26,7 @@ from quoteflow.feeds.alpaca.schemas import (
     AlpacaTrade,
     AlpacaUpdatedBar,
 )
-from quoteflow.feeds.base import Normalized, normalize_error_from, reject
+from quoteflow.feeds.base import Normalized, convert, reject
 from quoteflow.timestamps import parse_rfc3339_ns, parse_rfc3339_ns_many
 
 __all__ = ["PROVIDER", "parse_frame", "parse_message"]
@@ -126,10 +126,7 @@ def _validate(message: Any) -> AlpacaMessage:
     cls = MESSAGE_TYPES.get(message["T"]) if isinstance(message["T"], str) else None
     if cls is None:
         raise NormalizeError("T", f"unknown message type {message['T']!r}")
-    try:
-        return msgspec.convert(message, cls)
-    except msgspec.ValidationError as exc:
-        raise normalize_error_from(exc) from exc
+    return convert(message, cls)
 
 
 def parse_message(message: Any, ts_recv_ns: int, *, instrument: str | None = None) -> list[Event]:

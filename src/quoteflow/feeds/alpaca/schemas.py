@@ -1,7 +1,9 @@
 """Raw Alpaca market-data stream v2 messages, with Alpaca's own field names.
 
 Every frame is a JSON array of messages; ``T`` tells each message's type.
-Timestamps are RFC 3339 strings with up to nanosecond precision.
+Timestamps are RFC 3339 strings with up to nanosecond precision. Fields are
+declared in the order Alpaca sends them, which makes msgspec's key matching
+faster.
 """
 
 from __future__ import annotations
@@ -10,7 +12,7 @@ from typing import Annotated
 
 import msgspec
 
-from quoteflow.feeds.base import FiniteFloat, NonNegativeFloat
+from quoteflow.feeds.base import NonNegativeFloat
 
 __all__ = [
     "MESSAGE_TYPES",
@@ -27,45 +29,48 @@ __all__ = [
 Symbol = Annotated[str, msgspec.Meta(min_length=1)]
 
 
-class AlpacaQuote(msgspec.Struct, tag_field="T", tag="q", frozen=True, gc=False):
+class AlpacaQuote(msgspec.Struct, tag_field="T", tag="q", frozen=True, gc=False, kw_only=True):
     """``"T": "q"``: the NBBO (SIP) or the IEX top of book."""
 
     S: Symbol
-    t: str
-    bp: FiniteFloat
-    bs: NonNegativeFloat
-    ap: FiniteFloat
-    as_: NonNegativeFloat = msgspec.field(name="as")
     bx: str | None = None
+    bp: float
+    bs: NonNegativeFloat
     ax: str | None = None
-    c: tuple[str, ...] = ()
-    z: str | None = None
-
-
-class AlpacaTrade(msgspec.Struct, tag_field="T", tag="t", frozen=True, gc=False):
-    """``"T": "t"``: one trade; ``i`` is the trade id, ``x`` the exchange."""
-
-    S: Symbol
+    ap: float
+    as_: NonNegativeFloat = msgspec.field(name="as")
     t: str
-    p: FiniteFloat
-    s: NonNegativeFloat
-    i: int | None = None
-    x: str | None = None
     c: tuple[str, ...] = ()
     z: str | None = None
+
+
+class AlpacaTrade(msgspec.Struct, tag_field="T", tag="t", frozen=True, gc=False, kw_only=True):
+    """``"T": "t"``: one trade; ``i`` is the trade id, ``x`` the exchange.
+
+    ``tks`` (crypto only) is the taker side, ``B`` or ``S``.
+    """
+
+    i: int | None = None
+    S: Symbol
+    x: str | None = None
+    p: float
+    s: NonNegativeFloat
     tks: str | None = None
+    t: str
+    c: tuple[str, ...] = ()
+    z: str | None = None
 
 
 class _AlpacaBarFields(msgspec.Struct, frozen=True, gc=False):
     S: Symbol
-    t: str
-    o: FiniteFloat
-    h: FiniteFloat
-    l: FiniteFloat  # noqa: E741 - Alpaca's field name
-    c: FiniteFloat
+    o: float
+    h: float
+    l: float  # noqa: E741 - Alpaca's field name
+    c: float
     v: NonNegativeFloat
+    t: str
     n: Annotated[int, msgspec.Meta(ge=0)] | None = None
-    vw: FiniteFloat | None = None
+    vw: float | None = None
 
 
 class AlpacaBar(_AlpacaBarFields, tag_field="T", tag="b", frozen=True, gc=False):

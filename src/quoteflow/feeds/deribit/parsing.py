@@ -13,7 +13,7 @@ import msgspec
 
 from quoteflow.errors import NormalizeError
 from quoteflow.events import Event, Ticker
-from quoteflow.feeds.base import Normalized, normalize_error_from, reject
+from quoteflow.feeds.base import Normalized, convert, normalize_error_from, reject
 from quoteflow.feeds.deribit.schemas import (
     DeribitGreeks,
     DeribitNotification,
@@ -73,15 +73,12 @@ def parse_message(message: Any, ts_recv_ns: int, *, instrument: str | None = Non
     """
     if not isinstance(message, dict):
         raise NormalizeError("$", f"expected a JSON object, got {type(message).__name__}")
-    try:
-        if "method" in message:
-            notification = msgspec.convert(message, DeribitNotification)
-            _check_channel(notification)
-            raw = notification.params.data
-        else:
-            raw = msgspec.convert(message, DeribitTicker)
-    except msgspec.ValidationError as exc:
-        raise normalize_error_from(exc) from exc
+    if "method" in message:
+        notification = convert(message, DeribitNotification)
+        _check_channel(notification)
+        raw = notification.params.data
+    else:
+        raw = convert(message, DeribitTicker)
     if instrument is not None and raw.instrument_name != instrument:
         raise NormalizeError(
             "instrument_name", f"expected {instrument!r}, got {raw.instrument_name!r}"

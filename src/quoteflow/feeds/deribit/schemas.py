@@ -10,7 +10,7 @@ from typing import Annotated
 
 import msgspec
 
-from quoteflow.feeds.base import EpochMs, FiniteFloat, NonNegativeFloat
+from quoteflow.feeds.base import EpochMs, NonNegativeFloat
 
 __all__ = [
     "DeribitGreeks",
@@ -26,9 +26,9 @@ InstrumentName = Annotated[str, msgspec.Meta(min_length=1)]
 class DeribitStats(msgspec.Struct, frozen=True, gc=False):
     """24-hour statistics; ``price_change`` is in percent."""
 
-    high: FiniteFloat | None = None
-    low: FiniteFloat | None = None
-    price_change: FiniteFloat | None = None
+    high: float | None = None
+    low: float | None = None
+    price_change: float | None = None
     volume: NonNegativeFloat | None = None
     volume_usd: NonNegativeFloat | None = None
     volume_notional: NonNegativeFloat | None = None
@@ -37,11 +37,11 @@ class DeribitStats(msgspec.Struct, frozen=True, gc=False):
 class DeribitGreeks(msgspec.Struct, frozen=True, gc=False):
     """Option greeks."""
 
-    delta: FiniteFloat | None = None
-    gamma: FiniteFloat | None = None
-    vega: FiniteFloat | None = None
-    theta: FiniteFloat | None = None
-    rho: FiniteFloat | None = None
+    delta: float | None = None
+    gamma: float | None = None
+    vega: float | None = None
+    theta: float | None = None
+    rho: float | None = None
 
 
 class DeribitTicker(msgspec.Struct, frozen=True, gc=False):
@@ -50,28 +50,28 @@ class DeribitTicker(msgspec.Struct, frozen=True, gc=False):
     instrument_name: InstrumentName
     timestamp: EpochMs
     state: str | None = None
-    best_bid_price: FiniteFloat | None = None
+    best_bid_price: float | None = None
     best_bid_amount: NonNegativeFloat | None = None
-    best_ask_price: FiniteFloat | None = None
+    best_ask_price: float | None = None
     best_ask_amount: NonNegativeFloat | None = None
     bid_iv: NonNegativeFloat | None = None
     ask_iv: NonNegativeFloat | None = None
     mark_iv: NonNegativeFloat | None = None
-    last_price: FiniteFloat | None = None
-    mark_price: FiniteFloat | None = None
-    index_price: FiniteFloat | None = None
-    min_price: FiniteFloat | None = None
-    max_price: FiniteFloat | None = None
-    settlement_price: FiniteFloat | None = None
-    estimated_delivery_price: FiniteFloat | None = None
-    delivery_price: FiniteFloat | None = None
+    last_price: float | None = None
+    mark_price: float | None = None
+    index_price: float | None = None
+    min_price: float | None = None
+    max_price: float | None = None
+    settlement_price: float | None = None
+    estimated_delivery_price: float | None = None
+    delivery_price: float | None = None
     underlying_index: str | None = None
-    underlying_price: FiniteFloat | None = None
-    current_funding: FiniteFloat | None = None
-    funding_8h: FiniteFloat | None = None
+    underlying_price: float | None = None
+    current_funding: float | None = None
+    funding_8h: float | None = None
     open_interest: NonNegativeFloat | None = None
-    interest_rate: FiniteFloat | None = None
-    interest_value: FiniteFloat | None = None
+    interest_rate: float | None = None
+    interest_value: float | None = None
     stats: DeribitStats | None = None
     greeks: DeribitGreeks | None = None
 
