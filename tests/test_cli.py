@@ -166,3 +166,16 @@ def test_demo_with_duration_exits_by_itself():
     result = run(["demo", "--duration", "1", "--instruments", "3"])
     assert result.returncode == 0, result.stderr
     assert "SYN02" in result.stdout and "stopped cleanly" in result.stdout
+
+
+def test_normalize_when_input_is_not_utf8_rejects_the_line_and_goes_on():
+    result = subprocess.run(
+        [*QUOTEFLOW, "normalize", "--provider", "alpaca"],
+        input=b'\xff\xfe\n[{"T":"q"}]\n',
+        capture_output=True,
+        timeout=120,
+    )
+    assert result.returncode == 1
+    errors = result.stderr.decode().splitlines()
+    assert errors[0].startswith("line 1: $: not valid JSON")
+    assert errors[1] == "line 2: S: missing required field"

@@ -111,7 +111,8 @@ def normalize(
     """
     rejected = 0
     out = sys.stdout
-    for result in normalize_lines(sys.stdin, provider.value, instrument=instrument, keys=keys):
+    lines = sys.stdin.buffer
+    for result in normalize_lines(lines, provider.value, instrument=instrument, keys=keys):
         for record in result.records:
             out.write(msgspec.json.encode(record).decode())
             out.write("\n")
@@ -128,9 +129,12 @@ def demo(
     duration: Annotated[
         float | None, typer.Option(help="Stop after this many seconds (default: until Ctrl-C).")
     ] = None,
-    speed: Annotated[float, typer.Option(help="Market seconds per wall-clock second.")] = 1.0,
+    speed: Annotated[
+        float, typer.Option(min=0.001, help="Market seconds per wall-clock second.")
+    ] = 1.0,
     instruments: Annotated[
-        int | None, typer.Option(help="Number of synthetic instruments (default from config).")
+        int | None,
+        typer.Option(min=1, max=1000, help="Synthetic instruments (default from config)."),
     ] = None,
 ) -> None:
     """Run the synthetic feed through the embedded pipeline with a live summary.
@@ -142,8 +146,6 @@ def demo(
     settings = _settings(ctx)
     if instruments is not None:
         settings.synthetic.instruments = instruments
-    if speed <= 0:
-        raise _fail(ValueError("--speed must be > 0"))
     asyncio.run(run_demo(settings, duration_s=duration, speed=speed))
 
 
@@ -158,7 +160,8 @@ def feed_synthetic(
     ctx: typer.Context,
     out_dir: Annotated[Path, typer.Option(help="Directory for quotes.<fmt> and trades.<fmt>.")],
     duration: Annotated[
-        float, typer.Option(help="Market time to generate, in seconds (23400 = one session).")
+        float,
+        typer.Option(min=0.001, help="Market time to generate, in seconds (23400 = one session)."),
     ] = 3600.0,
     file_format: Annotated[FileFormat, typer.Option("--format", help="File format.")] = (
         FileFormat.parquet
@@ -166,7 +169,9 @@ def feed_synthetic(
     start: Annotated[
         str | None, typer.Option(help="First session date, YYYY-MM-DD (default: latest).")
     ] = None,
-    instruments: Annotated[int | None, typer.Option(help="Number of instruments.")] = None,
+    instruments: Annotated[
+        int | None, typer.Option(min=1, max=1000, help="Number of instruments.")
+    ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
 ) -> None:
     """Generate seeded synthetic quotes and trades into files, as fast as possible."""
@@ -209,12 +214,12 @@ def feed_synthetic(
 @feed_app.command("replay")
 def feed_replay(
     files: Annotated[list[Path], typer.Argument(help="CSV or Parquet record files.")],
-    speed: Annotated[float, typer.Option(help="Replay speed; 2 plays twice as fast.")] = 1.0,
+    speed: Annotated[
+        float, typer.Option(min=0.001, help="Replay speed; 2 plays twice as fast.")
+    ] = 1.0,
     fast: Annotated[bool, typer.Option("--fast", help="As fast as possible, no pacing.")] = False,
 ) -> None:
     """Replay record files in event-time order as JSON lines (reference records with keys)."""
-    if speed <= 0:
-        raise _fail(ValueError("--speed must be > 0"))
     feed = ReplayFeed(files, speed=None if fast else speed)
 
     async def play() -> None:

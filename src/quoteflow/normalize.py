@@ -52,7 +52,7 @@ def _received_ns(message: Any, clock: Callable[[], int]) -> int:
 
 
 def normalize_lines(
-    lines: Iterable[str],
+    lines: Iterable[str | bytes],
     provider: str,
     *,
     instrument: str | None = None,

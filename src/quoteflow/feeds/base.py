@@ -56,6 +56,7 @@ class Feed(Protocol):
 T = TypeVar("T")
 
 _PATH_RE = re.compile(r" - at `\$(?:\[\d+\])?\.?([^`]*)`$")
+_MISSING_RE = re.compile(r"Object missing required field `([^`]+)`")
 
 
 def normalize_error_from(exc: msgspec.ValidationError | msgspec.DecodeError) -> NormalizeError:
@@ -67,10 +68,13 @@ def normalize_error_from(exc: msgspec.ValidationError | msgspec.DecodeError) -> 
     """
     text = str(exc)
     match = _PATH_RE.search(text)
-    if match is None:
-        return NormalizeError("$", text)
-    field = match.group(1) or "$"
-    return NormalizeError(field, text[: match.start()])
+    path = match.group(1) if match else ""
+    reason = text[: match.start()] if match else text
+    missing = _MISSING_RE.fullmatch(reason)
+    if missing:
+        path = f"{path}.{missing.group(1)}" if path else missing.group(1)
+        reason = "missing required field"
+    return NormalizeError(path or "$", reason)
 
 
 def _non_finite_path(value: Any, path: str) -> str | None:
