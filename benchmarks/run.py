@@ -15,6 +15,7 @@ from pathlib import Path
 import msgspec
 import pyarrow as pa
 
+from benchmarks.bench_batches import bench_batches
 from benchmarks.bench_normalize import Result, run_all
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -52,7 +53,16 @@ def cpu_model() -> str:
     return platform.processor() or "unknown"
 
 
-def render(results: list[Result], pinned: str, calibration: float) -> str:
+def _rows(results: list[Result]) -> list[str]:
+    return [
+        f"| {r.name} | {r.records:,} | {r.quoteflow_per_s:,.0f} | {r.baseline_per_s:,.0f} "
+        f"| {r.ratio:.1f}x |"
+        + (f" {r.decode_only_per_s:,.0f} |" if r.decode_only_per_s else (" - |"))
+        for r in results
+    ]
+
+
+def render(results: list[Result], batches: list[Result], pinned: str, calibration: float) -> str:
     alpaca = max(
         (r for r in results if r.name.startswith("Alpaca")), key=lambda r: r.quoteflow_per_s
     )
@@ -76,11 +86,17 @@ def render(results: list[Result], pinned: str, calibration: float) -> str:
         "| case | messages | quoteflow rec/s | baseline rec/s | quoteflow / baseline "
         "| decode only rec/s |",
         "|---|---:|---:|---:|---:|---:|",
-        *[
-            f"| {r.name} | {r.records:,} | {r.quoteflow_per_s:,.0f} | {r.baseline_per_s:,.0f} "
-            f"| {r.ratio:.1f}x | {f'{r.decode_only_per_s:,.0f}' if r.decode_only_per_s else '-'} |"
-            for r in results
-        ],
+        *_rows(results),
+        "",
+        "## Records <-> Arrow batches, records per second on one core",
+        "",
+        "`events.to_batch` / `events.from_batch` on Alpaca quote records, 1,000 per batch.",
+        "Baseline: `msgspec.structs.asdict` + `RecordBatch.from_pylist`; back, timestamps cast",
+        "to int64, `to_pylist` and a record per dict.",
+        "",
+        "| case | records | quoteflow rec/s | baseline rec/s | quoteflow / baseline | - |",
+        "|---|---:|---:|---:|---:|---:|",
+        *_rows(batches),
         "",
         "## Against the goals (issue 2)",
         "",
@@ -114,11 +130,12 @@ def main() -> None:
     pinned = pin_to_one_core()
     calibration = calibration_ms()
     results = run_all(rounds=2, scale=0.1) if args.quick else run_all()
-    for r in results:
+    batches = bench_batches(rounds=2, frames=20) if args.quick else bench_batches(5, 100)
+    for r in (*results, *batches):
         print(
             f"{r.name:50s} {r.quoteflow_per_s:>10,.0f} {r.baseline_per_s:>10,.0f} {r.ratio:4.1f}x"
         )
-    args.out.write_text(render(results, pinned, calibration))
+    args.out.write_text(render(results, batches, pinned, calibration))
     print(f"wrote {args.out}")
 
 

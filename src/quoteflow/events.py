@@ -302,19 +302,16 @@ def to_batch(records: Sequence[Event], cls: type[Event] | None = None) -> pa.Rec
         cls = type(records[0])
     if any(type(r) is not cls for r in records):
         raise TypeError(f"to_batch takes records of one type; expected only {cls.__name__}")
-    schema = arrow_schema(cls)
-    if records:
-        columns = list(zip(*map(msgspec.structs.astuple, records), strict=True))
-    else:
-        columns = [()] * len(schema)
-    arrays = [
-        # An all-null column (fields a provider does not send) costs nothing to build.
-        pa.nulls(len(column), field.type)
-        if field.nullable and column.count(None) == len(column)
-        else pa.array(column, type=field.type)
-        for column, field in zip(columns, schema, strict=True)
-    ]
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+    rows = pa.array(list(map(msgspec.structs.astuple, records)), type=_row_type(cls))
+    return pa.RecordBatch.from_struct_array(rows).replace_schema_metadata(
+        arrow_schema(cls).metadata
+    )
+
+
+@cache
+def _row_type(cls: type[Event]) -> pa.StructType:
+    """Return the schema as one struct type, which Arrow fills from tuples in C++."""
+    return pa.struct(list(arrow_schema(cls)))
 
 
 def batch_type(schema: pa.Schema) -> type[Event] | None:

@@ -72,25 +72,15 @@ def _status(raw: AlpacaStatus, ts_event: int, ts_recv: int) -> Status:
     return Status(PROVIDER, raw.S, ts_event, ts_recv, raw.sc, raw.sm, raw.rc, raw.rm, raw.z)
 
 
-def _news(raw: AlpacaNews, ts_recv: int) -> list[Event]:
+def _news(raw: AlpacaNews, ts_event: int, ts_recv: int) -> list[Event]:
+    """One record per mentioned symbol; ``ts_event`` is the article's update time."""
     created_at = _timestamp("created_at", raw.created_at)
-    updated_at = _timestamp("updated_at", raw.updated_at)
+    article = (
+        str(raw.id), raw.headline, created_at,
+        raw.symbols, raw.summary, raw.author, raw.content, raw.url, raw.source,
+    )  # fmt: skip
     return [
-        News(
-            PROVIDER,
-            instrument,
-            updated_at,
-            ts_recv,
-            str(raw.id),
-            raw.headline,
-            created_at,
-            raw.symbols,
-            raw.summary,
-            raw.author,
-            raw.content,
-            raw.url,
-            raw.source,
-        )
+        News(PROVIDER, instrument, ts_event, ts_recv, *article)
         for instrument in raw.symbols or (NO_SYMBOL,)
     ]
 
@@ -102,6 +92,7 @@ _BUILDERS = {
     AlpacaDailyBar: _bar,
     AlpacaUpdatedBar: _bar,
     AlpacaStatus: _status,
+    AlpacaNews: _news,
 }
 
 
@@ -112,10 +103,16 @@ def _timestamp(field: str, text: str) -> int:
         raise NormalizeError(field, str(exc)) from exc
 
 
+def _event_time(raw: AlpacaMessage) -> str:
+    """Return the text of ``ts_event``: a news article's update time, else ``t``."""
+    return raw.updated_at if raw.__class__ is AlpacaNews else raw.t
+
+
 def _events(raw: AlpacaMessage, ts_recv_ns: int) -> list[Event]:
-    if isinstance(raw, AlpacaNews):
-        return _news(raw, ts_recv_ns)
-    return [_BUILDERS[type(raw)](raw, _timestamp("t", raw.t), ts_recv_ns)]
+    field = "updated_at" if raw.__class__ is AlpacaNews else "t"
+    ts_event = _timestamp(field, _event_time(raw))
+    built = _BUILDERS[raw.__class__](raw, ts_event, ts_recv_ns)
+    return built if isinstance(built, list) else [built]
 
 
 def _validate(message: Any) -> AlpacaMessage:
@@ -148,19 +145,15 @@ def parse_message(message: Any, ts_recv_ns: int, *, instrument: str | None = Non
 
 def _parse_typed(messages: list[AlpacaMessage], ts_recv_ns: int) -> list[Event]:
     """Build records from a validated frame; raises ValueError on a bad timestamp."""
-    timed = [m for m in messages if not isinstance(m, AlpacaNews)]
-    stamps = parse_rfc3339_ns_many([m.t for m in timed]).tolist()
-    if len(timed) == len(messages):
-        return [
-            _BUILDERS[type(m)](m, ts, ts_recv_ns) for m, ts in zip(messages, stamps, strict=True)
-        ]
+    stamps = parse_rfc3339_ns_many(list(map(_event_time, messages))).tolist()
     events: list[Event] = []
-    by_message = dict(zip(map(id, timed), stamps, strict=True))
-    for m in messages:
-        if isinstance(m, AlpacaNews):
-            events.extend(_news(m, ts_recv_ns))
+    builders = _BUILDERS
+    for message, ts_event in zip(messages, stamps, strict=True):
+        built = builders[message.__class__](message, ts_event, ts_recv_ns)
+        if built.__class__ is list:
+            events.extend(built)
         else:
-            events.append(_BUILDERS[type(m)](m, by_message[id(m)], ts_recv_ns))
+            events.append(built)
     return events
 
 
