@@ -294,6 +294,7 @@ def run_all(rounds: int = 5, scale: float = 1.0) -> list[Result]:
     return [
         *bench_alpaca(rounds, frames=n, per_frame=1000),
         *bench_alpaca(rounds, frames=n * 10, per_frame=100),
+        *bench_alpaca(rounds, frames=n * 50, per_frame=1),
         bench_deribit(rounds, count=n * 100),
         bench_ig(rounds, count=n * 100),
     ]

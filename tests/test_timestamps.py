@@ -4,7 +4,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quoteflow.timestamps import parse_rfc3339_ns, parse_rfc3339_ns_many
+from quoteflow.timestamps import _parse_with_arrow, parse_rfc3339_ns, parse_rfc3339_ns_many
 
 
 def test_parse_keeps_nanoseconds_and_offsets():
@@ -24,6 +24,11 @@ def test_parse_keeps_nanoseconds_and_offsets():
         "1969-12-31T23:59:59Z",
         "2021-02-22T15:51:44.1234567890Z",
         "9999-01-01T00:00:00Z",
+        "2262-04-12T00:00:00Z",
+        "2021-02-22T15:51:44.Z",
+        "2021-02-22T15:51:44.12a4Z",
+        "2021-02-22T15:51:44,1Z",
+        "0000-01-01T00:00:00Z",
         "",
     ],
 )
@@ -31,7 +36,9 @@ def test_both_parsers_reject_the_same_bad_text(text):
     with pytest.raises(ValueError):
         parse_rfc3339_ns(text)
     with pytest.raises(ValueError):
-        parse_rfc3339_ns_many([text])
+        _parse_with_arrow([text])
+    with pytest.raises(ValueError):
+        parse_rfc3339_ns_many([text] * 100)
 
 
 stamps = st.builds(
@@ -59,8 +66,9 @@ def reference_ns(text: str) -> int:
 @given(st.lists(stamps, min_size=1, max_size=20))
 def test_parsers_agree_with_an_independent_parse(texts):
     expected = [reference_ns(t) for t in texts]
-    assert parse_rfc3339_ns_many(texts).tolist() == expected
+    assert _parse_with_arrow(texts).tolist() == expected
     assert [parse_rfc3339_ns(t) for t in texts] == expected
+    assert parse_rfc3339_ns_many(texts * 32) == expected * 32
 
 
 def test_parse_matches_datetime_for_whole_microseconds():

@@ -5,14 +5,22 @@ every fraction digit kept. Accepted: ``YYYY-MM-DD``, then ``T`` or a space
 (RFC 3339 allows both), ``HH:MM:SS``, up to nine fraction digits, and a zone
 (``Z``, ``±HH:MM``, ``±HHMM`` or ``±HH``); the zone is required. Impossible
 dates and times (February 30, second 60) and times before 1970 are refused.
-The single-value parser is the vectorised one on one value, so both accept
-exactly the same strings.
+
+Two implementations, one contract: Arrow's parser, vectorised, for many values
+(about 40 us per call, then a fraction of a microsecond per value), and a
+pure-Python parser for the canonical form ``YYYY-MM-DDTHH:MM:SS[.f]Z`` that
+caches whole seconds, for few values (live frames are small). Anything that
+is not canonical goes to Arrow, so both accept exactly the same strings; a
+property test checks that they give the same numbers.
 """
 
 from __future__ import annotations
 
+import calendar
+import re
 import time
 from collections.abc import Sequence
+from datetime import datetime
 
 import numpy as np
 import pyarrow as pa
@@ -26,6 +34,12 @@ MAX_TS_MS = 9_223_372_036_853
 _ARROW_NS = pa.timestamp("ns", tz="UTC")
 _SECONDS_COLON = 16
 """Index of the ':' before the seconds in ``YYYY-MM-DDTHH:MM:SS``."""
+_VECTOR_FROM = 32
+"""From this many values on, one Arrow call beats the per-value Python parser."""
+_WHOLE_SECONDS_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}")
+_whole_seconds_cache: dict[str, int] = {}
+_CACHE_LIMIT = 1 << 16
+_MAX_SECONDS = (2**63 - 1) // 1_000_000_000 - 1
 
 
 def now_ns() -> int:
@@ -33,15 +47,7 @@ def now_ns() -> int:
     return time.time_ns()
 
 
-def parse_rfc3339_ns_many(texts: Sequence[str]) -> np.ndarray:
-    """Parse RFC 3339 timestamps into an int64 array of nanoseconds since the epoch.
-
-    Raises ``ValueError`` when any value is not a valid timestamp; call
-    :func:`parse_rfc3339_ns` on each to find which.
-
-    >>> parse_rfc3339_ns_many(["2021-02-22T15:51:44.208059788Z"]).tolist()
-    [1614009104208059788]
-    """
+def _parse_with_arrow(texts: Sequence[str]) -> np.ndarray:
     try:
         array = pa.array(texts, type=pa.string())
     except (pa.ArrowInvalid, pa.ArrowTypeError) as exc:
@@ -60,6 +66,58 @@ def parse_rfc3339_ns_many(texts: Sequence[str]) -> np.ndarray:
     return nanos
 
 
+def _whole_seconds(text: str) -> int | None:
+    """Return the epoch seconds of ``YYYY-MM-DDTHH:MM:SS`` (cached), or None if it is not one."""
+    if not _WHOLE_SECONDS_RE.fullmatch(text):
+        return None
+    try:
+        moment = datetime.strptime(text, "%Y-%m-%dT%H:%M:%S")
+    except ValueError:
+        return None
+    seconds = calendar.timegm(moment.timetuple())
+    if not 0 <= seconds <= _MAX_SECONDS:
+        return None
+    if len(_whole_seconds_cache) >= _CACHE_LIMIT:
+        _whole_seconds_cache.clear()
+    _whole_seconds_cache[text] = seconds
+    return seconds
+
+
+def _parse_canonical(text: str) -> int | None:
+    """Parse ``YYYY-MM-DDTHH:MM:SS[.f{1,9}]Z``; None for any other text."""
+    if text.__class__ is not str or len(text) < 20 or text[-1] != "Z" or not text.isascii():
+        return None
+    whole = text[:19]
+    seconds = _whole_seconds_cache.get(whole)
+    if seconds is None:
+        seconds = _whole_seconds(whole)
+        if seconds is None:
+            return None
+    if len(text) == 20:
+        return seconds * 1_000_000_000
+    fraction = text[20:-1]
+    if text[19] != "." or len(fraction) > 9 or not fraction.isdigit():
+        return None
+    return seconds * 1_000_000_000 + int(fraction.ljust(9, "0"))
+
+
+def parse_rfc3339_ns_many(texts: Sequence[str]) -> list[int]:
+    """Parse RFC 3339 timestamps into nanoseconds since the epoch.
+
+    Raises ``ValueError`` when any value is not a valid timestamp; call
+    :func:`parse_rfc3339_ns` on each to find which.
+
+    >>> parse_rfc3339_ns_many(["2021-02-22T15:51:44.208059788Z"])
+    [1614009104208059788]
+    """
+    if len(texts) >= _VECTOR_FROM:
+        return _parse_with_arrow(texts).tolist()
+    nanos = [_parse_canonical(text) for text in texts]
+    if None in nanos:
+        return [parse_rfc3339_ns(text) for text in texts]
+    return nanos
+
+
 def parse_rfc3339_ns(text: str) -> int:
     """Parse one RFC 3339 timestamp to nanoseconds since the epoch, keeping every digit.
 
@@ -70,7 +128,10 @@ def parse_rfc3339_ns(text: str) -> int:
     """
     if not isinstance(text, str):
         raise ValueError(f"not a timestamp string: {text!r}")
+    nanos = _parse_canonical(text)
+    if nanos is not None:
+        return nanos
     try:
-        return int(parse_rfc3339_ns_many([text])[0])
+        return int(_parse_with_arrow([text])[0])
     except ValueError:
         raise ValueError(f"not an RFC 3339 timestamp: {text!r}") from None

@@ -145,7 +145,7 @@ def parse_message(message: Any, ts_recv_ns: int, *, instrument: str | None = Non
 
 def _parse_typed(messages: list[AlpacaMessage], ts_recv_ns: int) -> list[Event]:
     """Build records from a validated frame; raises ValueError on a bad timestamp."""
-    stamps = parse_rfc3339_ns_many(list(map(_event_time, messages))).tolist()
+    stamps = parse_rfc3339_ns_many(list(map(_event_time, messages)))
     events: list[Event] = []
     builders = _BUILDERS
     for message, ts_event in zip(messages, stamps, strict=True):
