@@ -10,7 +10,7 @@ from __future__ import annotations
 import msgspec
 import pyarrow as pa
 
-from benchmarks.bench_normalize import RECV_NS, Result, alpaca_quote_frames, best_rate
+from benchmarks.bench_normalize import RECV_NS, Result, alpaca_quote_frames, best_rates
 from quoteflow.events import Quote, arrow_schema, from_batch, to_batch
 from quoteflow.feeds.alpaca import parse_frame
 
@@ -41,9 +41,10 @@ def bench_batches(rounds: int, frames: int) -> list[Result]:
         return sum(len([Quote(**row) for row in b.cast(int_times).to_pylist()]) for b in batches)
 
     assert ours_to() == base_to() == ours_from() == total
+    to_ours, to_base, from_ours, from_base = best_rates(
+        rounds, ours_to, base_to, ours_from, base_from
+    )
     return [
-        Result("Quote records -> Arrow batch", total, best_rate(ours_to, rounds),
-               best_rate(base_to, rounds)),
-        Result("Arrow batch -> Quote records", total, best_rate(ours_from, rounds),
-               best_rate(base_from, rounds)),
-    ]  # fmt: skip
+        Result("Quote records -> Arrow batch", total, to_ours, to_base),
+        Result("Arrow batch -> Quote records", total, from_ours, from_base),
+    ]
