@@ -103,14 +103,8 @@ def _timestamp(field: str, text: str) -> int:
         raise NormalizeError(field, str(exc)) from exc
 
 
-def _event_time(raw: AlpacaMessage) -> str:
-    """Return the text of ``ts_event``: a news article's update time, else ``t``."""
-    return raw.updated_at if raw.__class__ is AlpacaNews else raw.t
-
-
 def _events(raw: AlpacaMessage, ts_recv_ns: int) -> list[Event]:
-    field = "updated_at" if raw.__class__ is AlpacaNews else "t"
-    ts_event = _timestamp(field, _event_time(raw))
+    ts_event = _timestamp("updated_at" if raw.__class__ is AlpacaNews else "t", raw.t)
     built = _BUILDERS[raw.__class__](raw, ts_event, ts_recv_ns)
     return built if isinstance(built, list) else [built]
 
@@ -145,15 +139,18 @@ def parse_message(message: Any, ts_recv_ns: int, *, instrument: str | None = Non
 
 def _parse_typed(messages: list[AlpacaMessage], ts_recv_ns: int) -> list[Event]:
     """Build records from a validated frame; raises ValueError on a bad timestamp."""
-    stamps = parse_rfc3339_ns_many(list(map(_event_time, messages)))
+    stamps = parse_rfc3339_ns_many([m.t for m in messages])
+    build = _BUILDERS
+    built = [build[m.__class__](m, ts, ts_recv_ns) for m, ts in zip(messages, stamps, strict=True)]
+    if list not in set(map(type, built)):
+        return built
+    # News gives one record per symbol: flatten.
     events: list[Event] = []
-    builders = _BUILDERS
-    for message, ts_event in zip(messages, stamps, strict=True):
-        built = builders[message.__class__](message, ts_event, ts_recv_ns)
-        if built.__class__ is list:
-            events.extend(built)
+    for item in built:
+        if item.__class__ is list:
+            events.extend(item)
         else:
-            events.append(built)
+            events.append(item)
     return events
 
 

@@ -111,6 +111,11 @@ class AlpacaNews(msgspec.Struct, tag_field="T", tag="n", frozen=True, gc=False):
     url: str | None = None
     source: str | None = None
 
+    @property
+    def t(self) -> str:
+        """Return the article's event time, its update time, as every other message has ``t``."""
+        return self.updated_at
+
 
 AlpacaMessage = (
     AlpacaQuote
