@@ -157,6 +157,7 @@ class Pipeline:
         """
         stop = stop or asyncio.Event()
         done = asyncio.Event()
+        self._groups = []
         workers: list[asyncio.Task[None]] = []
         consumers: list[Consumer] = []
         for stage in self.stages:
