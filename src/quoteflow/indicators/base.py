@@ -1,0 +1,102 @@
+"""What every indicator shares: streaming updates over compiled kernels, snapshots.
+
+An indicator keeps all its state in one float64 array (counters, running sums,
+ring buffers) and advances it with a numba-compiled kernel
+``kernel(state, *params, *inputs, out)`` that walks the inputs once, O(1) per
+value. The streaming form (``update``, ``update_batch``) and the batch form
+(the module functions such as :func:`~quoteflow.indicators.sma`) run the same
+kernel, so they give the same numbers to the last bit. A snapshot is the
+parameters and the state array, as bytes.
+
+Outputs are NaN until the indicator has seen its warm-up (TA-Lib's "lookback").
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any, ClassVar, Self
+
+import msgspec
+import numpy as np
+
+__all__ = ["Indicator"]
+
+
+class _Snapshot(msgspec.Struct, array_like=True):
+    kind: str
+    params: tuple[int | float, ...]
+    state: bytes
+
+
+class Indicator:
+    """A streaming indicator; subclasses declare inputs, outputs, state size and kernel.
+
+    ``update(*values)`` takes one value per input and returns the latest output
+    (a float, or a tuple for several outputs). ``update_batch(*arrays)`` takes one
+    array per input and returns the outputs for every value: shape ``(n,)`` for
+    one output, ``(n, k)`` for ``k``.
+    """
+
+    inputs: ClassVar[tuple[str, ...]] = ("close",)
+    outputs: ClassVar[tuple[str, ...]] = ()
+    kernel: ClassVar[Callable[..., None]]
+
+    def __init__(self, *params: float, state_size: int, lookback: int) -> None:
+        """Set up a fresh indicator; subclasses pass their state size and lookback.
+
+        ``lookback`` is how many values come before the first output (TA-Lib's
+        term); the state starts as zeros.
+        """
+        self.params = params
+        self.lookback = lookback
+        self._kernel_params = tuple(int(p) if float(p).is_integer() else p for p in params)
+        self.state = np.zeros(state_size, dtype=np.float64)
+
+    def update_batch(self, *arrays: Any) -> np.ndarray:
+        """Advance over one array per input and return the outputs for every value."""
+        if len(arrays) != len(self.inputs):
+            raise TypeError(f"{type(self).__name__} takes {', '.join(self.inputs)}")
+        columns = [np.ascontiguousarray(a, dtype=np.float64) for a in arrays]
+        length = len(columns[0])
+        if any(len(c) != length for c in columns):
+            raise ValueError("inputs must have the same length")
+        out = np.empty((length, len(self.outputs)), dtype=np.float64)
+        type(self).kernel(self.state, *self._kernel_params, *columns, out)
+        return out[:, 0] if len(self.outputs) == 1 else out
+
+    def update(self, *values: float) -> float | tuple[float, ...]:
+        """Advance by one value per input and return the latest output(s)."""
+        row = self.update_batch(*([v] for v in values))
+        if len(self.outputs) == 1:
+            return float(row[0])
+        return tuple(float(v) for v in row[0])
+
+    def snapshot(self) -> bytes:
+        """Return the parameters and state as bytes; :meth:`restore` takes them back."""
+        snap = _Snapshot(type(self).__name__, self.params, self.state.tobytes())
+        return msgspec.msgpack.encode(snap)
+
+    @classmethod
+    def restore(cls, data: bytes) -> Self:
+        """Rebuild an indicator from :meth:`snapshot` bytes.
+
+        Raises ``ValueError`` when the bytes are of another indicator or damaged.
+        """
+        try:
+            snap = msgspec.msgpack.decode(data, type=_Snapshot)
+        except msgspec.DecodeError as exc:
+            raise ValueError(f"not an indicator snapshot: {exc}") from exc
+        if snap.kind != cls.__name__:
+            raise ValueError(f"snapshot of {snap.kind}, not {cls.__name__}")
+        try:
+            indicator = cls(*snap.params)
+        except (TypeError, ValueError) as exc:
+            raise ValueError(f"snapshot parameters are invalid: {exc}") from exc
+        state = np.frombuffer(snap.state, dtype=np.float64)
+        if state.shape != indicator.state.shape:
+            raise ValueError("snapshot state has the wrong size for its parameters")
+        indicator.state[:] = state
+        return indicator
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({', '.join(map(str, self.params))})"
