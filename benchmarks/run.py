@@ -16,6 +16,7 @@ import msgspec
 import pyarrow as pa
 
 from benchmarks.bench_batches import bench_batches
+from benchmarks.bench_indicators import bench_indicators
 from benchmarks.bench_normalize import Result, run_all
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -62,7 +63,14 @@ def _rows(results: list[Result]) -> list[str]:
     ]
 
 
-def render(results: list[Result], batches: list[Result], pinned: str, calibration: float) -> str:
+def render(
+    results: list[Result],
+    batches: list[Result],
+    indicators: list[Result],
+    pinned: str,
+    calibration: float,
+) -> str:
+    slowest = min(indicators, key=lambda r: r.ratio)
     alpaca = max(
         (r for r in results if r.name.startswith("Alpaca")), key=lambda r: r.quoteflow_per_s
     )
@@ -99,6 +107,16 @@ def render(results: list[Result], batches: list[Result], pinned: str, calibratio
         "|---|---:|---:|---:|---:|---:|",
         *_rows(batches),
         "",
+        "## Batch indicators next to TA-Lib, values per second on one core",
+        "",
+        "`quoteflow.indicators` batch functions (numba-compiled kernels, the same ones the",
+        "streaming form runs) against TA-Lib's C functions on the same 1,000,000-value series.",
+        "Goal (issue 3): within 2x of TA-Lib, i.e. quoteflow / TA-Lib >= 0.5.",
+        "",
+        "| indicator | values | quoteflow values/s | TA-Lib values/s | quoteflow / TA-Lib | - |",
+        "|---|---:|---:|---:|---:|---:|",
+        *_rows(indicators),
+        "",
         "## Against the goals (issue 2)",
         "",
         "| goal | measured | met |",
@@ -108,6 +126,8 @@ def render(results: list[Result], batches: list[Result], pinned: str, calibratio
         f"| {'yes' if alpaca.quoteflow_per_s >= GOAL_ALPACA_PER_S else 'no'} |",
         f"| >= {GOAL_RATIO:.0f}x the json.loads baseline (Alpaca quotes) | {alpaca.ratio:.1f}x "
         f"| {'yes' if alpaca.ratio >= GOAL_RATIO else 'no'} |",
+        f"| batch indicators within 2x of TA-Lib (issue 3) | {slowest.ratio:.2f} "
+        f"(slowest: {slowest.name}) | {'yes' if slowest.ratio >= 0.5 else 'no'} |",
         "",
         "## Machine",
         "",
@@ -132,11 +152,12 @@ def main() -> None:
     calibration = calibration_ms()
     results = run_all(rounds=2, scale=0.1) if args.quick else run_all()
     batches = bench_batches(rounds=2, frames=20) if args.quick else bench_batches(7, 100)
-    for r in (*results, *batches):
+    indicators = bench_indicators(2, 100_000) if args.quick else bench_indicators(7, 1_000_000)
+    for r in (*results, *batches, *indicators):
         print(
             f"{r.name:50s} {r.quoteflow_per_s:>10,.0f} {r.baseline_per_s:>10,.0f} {r.ratio:4.1f}x"
         )
-    args.out.write_text(render(results, batches, pinned, calibration))
+    args.out.write_text(render(results, batches, indicators, pinned, calibration))
     print(f"wrote {args.out}")
 
 

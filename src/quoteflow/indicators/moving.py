@@ -5,44 +5,56 @@ from __future__ import annotations
 import numpy as np
 from numba import njit
 
-from quoteflow.indicators._steps import EMA_SIZE, SMA_SIZE_EXTRA, ema_step, sma_step
+from quoteflow.indicators._steps import EMA_SIZE, SMA_SIZE_EXTRA, ema_next, sma_next
 from quoteflow.indicators.base import Indicator
 
 __all__ = ["EMA", "SMA", "WMA", "ema", "sma", "wma"]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _sma_kernel(s, period, x, out):
+    # State: count, running total, ring of `period` values.
+    count, total = int(s[0]), s[1]
+    ring = s[SMA_SIZE_EXTRA:]
+    pos = count % period
     for i in range(x.size):
-        out[i, 0] = sma_step(s, 0, period, x[i])
+        pos, count, total, out[i, 0] = sma_next(ring, pos, count, total, period, x[i])
+    s[0], s[1] = count, total
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _ema_kernel(s, period, x, out):
+    # State: count, running total (for the SMA seed), current EMA.
     k = 2.0 / (period + 1)
+    count, total, value = int(s[0]), s[1], s[2]
     for i in range(x.size):
-        out[i, 0] = ema_step(s, 0, period, k, x[i])
+        count, total, value, out[i, 0] = ema_next(count, total, value, period, k, x[i])
+    s[0], s[1], s[2] = count, total, value
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _wma_kernel(s, period, x, out):
     # State: count, period_sub, period_sum, trailing value, ring of `period` values.
     divider = (period * (period + 1)) >> 1
+    count, period_sub, period_sum, trailing = int(s[0]), s[1], s[2], s[3]
+    ring = s[4:]
+    pos = count % period
     for i in range(x.size):
         v = x[i]
-        count = int(s[0])
-        s[4 + count % period] = v
-        s[0] = count + 1
-        s[1] += v
-        if count < period - 1:
-            s[2] += v * (count + 1)
+        ring[pos] = v
+        pos = pos + 1 if pos + 1 < period else 0
+        period_sub += v
+        count += 1
+        if count < period:
+            period_sum += v * count
             out[i, 0] = np.nan
             continue
-        s[1] -= s[3]
-        s[2] += v * period
-        s[3] = s[4 + (count + 1) % period]
-        out[i, 0] = s[2] / divider
-        s[2] -= s[1]
+        period_sub -= trailing
+        period_sum += v * period
+        trailing = ring[pos]
+        out[i, 0] = period_sum / divider
+        period_sum -= period_sub
+    s[0], s[1], s[2], s[3] = count, period_sub, period_sum, trailing
 
 
 class SMA(Indicator):

@@ -7,101 +7,121 @@ import math
 import numpy as np
 from numba import njit
 
-from quoteflow.indicators._steps import EMA_SIZE, SMA_SIZE_EXTRA, ZERO, ema_step, sma_step
+from quoteflow.indicators._steps import EMA_SIZE, ZERO, ema_next, sma_next
 from quoteflow.indicators.base import Indicator
 
 __all__ = ["MACD", "RSI", "Stochastic", "macd", "rsi", "stochastic"]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _rsi_kernel(s, period, x, out):
     # State: count, previous value, average gain, average loss.
+    # Multiplying by 1 / period instead of dividing shortens the dependency chains.
+    per = 1.0 / period
+    keep = float(period - 1)
+    count, previous, gain, loss = int(s[0]), s[1], s[2], s[3]
     for i in range(x.size):
         v = x[i]
-        count = int(s[0])
-        s[0] = count + 1
-        if count == 0:
-            s[1] = v
+        count += 1
+        if count == 1:
+            previous = v
             out[i, 0] = math.nan
             continue
-        change = v - s[1]
-        s[1] = v
-        if count > period:
-            s[3] *= period - 1
-            s[2] *= period - 1
+        change = v - previous
+        previous = v
+        if count > period + 1:
+            loss *= keep
+            gain *= keep
         if change < 0:
-            s[3] -= change
+            loss -= change
         else:
-            s[2] += change
-        if count < period:
+            gain += change
+        if count <= period:
             out[i, 0] = math.nan
             continue
-        s[3] /= period
-        s[2] /= period
-        total = s[2] + s[3]
-        out[i, 0] = 100.0 * (s[2] / total) if not -ZERO < total < ZERO else 0.0
+        loss *= per
+        gain *= per
+        total = gain + loss
+        out[i, 0] = 100.0 * (gain / total) if not -ZERO < total < ZERO else 0.0
+    s[0], s[1], s[2], s[3] = count, previous, gain, loss
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _macd_kernel(s, fast, slow, signal, x, out):
-    # State: count, then EMA blocks for slow, fast and signal.
+    # State: count, then (count, total, value) for the slow, fast and signal EMAs.
     k_slow = 2.0 / (slow + 1)
     k_fast = 2.0 / (fast + 1)
     k_signal = 2.0 / (signal + 1)
     fast_from = slow - fast
+    count = int(s[0])
+    slow_n, slow_total, slow_ema = int(s[1]), s[2], s[3]
+    fast_n, fast_total, fast_ema = int(s[4]), s[5], s[6]
+    signal_n, signal_total, signal_ema = int(s[7]), s[8], s[9]
     for i in range(x.size):
         v = x[i]
-        count = int(s[0])
-        s[0] = count + 1
-        slow_ema = ema_step(s, 1, slow, k_slow, v)
-        fast_ema = math.nan
-        if count >= fast_from:
-            fast_ema = ema_step(s, 1 + EMA_SIZE, fast, k_fast, v)
-        if count < slow - 1:
-            out[i, 0] = math.nan
-            out[i, 1] = math.nan
-            out[i, 2] = math.nan
-            continue
-        line = fast_ema - slow_ema
-        signal_ema = ema_step(s, 1 + 2 * EMA_SIZE, signal, k_signal, line)
-        if math.isnan(signal_ema):
-            out[i, 0] = math.nan
-            out[i, 1] = math.nan
-            out[i, 2] = math.nan
-        else:
-            out[i, 0] = line
-            out[i, 1] = signal_ema
-            out[i, 2] = line - signal_ema
-
-
-@njit(cache=True)
-def _stochastic_kernel(s, fastk, slowk, slowd, high, low, close, out):
-    # State: count, high ring, low ring (fastk each), SMA block for %K, SMA block for %D.
-    k_block = 1 + 2 * fastk
-    d_block = k_block + SMA_SIZE_EXTRA + slowk
-    for i in range(close.size):
-        count = int(s[0])
-        s[0] = count + 1
-        s[1 + count % fastk] = high[i]
-        s[1 + fastk + count % fastk] = low[i]
+        count += 1
+        slow_n, slow_total, slow_ema, slow_out = ema_next(
+            slow_n, slow_total, slow_ema, slow, k_slow, v
+        )
+        if count > fast_from:
+            fast_n, fast_total, fast_ema, _ = ema_next(
+                fast_n, fast_total, fast_ema, fast, k_fast, v
+            )
         out[i, 0] = math.nan
         out[i, 1] = math.nan
-        if count < fastk - 1:
+        out[i, 2] = math.nan
+        if math.isnan(slow_out):
             continue
-        highest = s[1]
-        lowest = s[1 + fastk]
+        line = fast_ema - slow_ema
+        signal_n, signal_total, signal_ema, signal_out = ema_next(
+            signal_n, signal_total, signal_ema, signal, k_signal, line
+        )
+        if not math.isnan(signal_out):
+            out[i, 0] = line
+            out[i, 1] = signal_out
+            out[i, 2] = line - signal_out
+    s[0] = count
+    s[1], s[2], s[3] = slow_n, slow_total, slow_ema
+    s[4], s[5], s[6] = fast_n, fast_total, fast_ema
+    s[7], s[8], s[9] = signal_n, signal_total, signal_ema
+
+
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
+def _stochastic_kernel(s, fastk, slowk, slowd, high, low, close, out):
+    # State: count, K and D SMA (count, total), high ring, low ring, K ring, D ring.
+    count = int(s[0])
+    k_count, k_total, d_count, d_total = int(s[1]), s[2], int(s[3]), s[4]
+    highs = s[5 : 5 + fastk]
+    lows = s[5 + fastk : 5 + 2 * fastk]
+    k_ring = s[5 + 2 * fastk : 5 + 2 * fastk + slowk]
+    d_ring = s[5 + 2 * fastk + slowk :]
+    pos = count % fastk
+    k_pos = k_count % slowk
+    d_pos = d_count % slowd
+    for i in range(close.size):
+        highs[pos] = high[i]
+        lows[pos] = low[i]
+        pos = pos + 1 if pos + 1 < fastk else 0
+        count += 1
+        out[i, 0] = math.nan
+        out[i, 1] = math.nan
+        if count < fastk:
+            continue
+        highest = highs[0]
+        lowest = lows[0]
         for j in range(1, fastk):
-            highest = max(highest, s[1 + j])
-            lowest = min(lowest, s[1 + fastk + j])
+            highest = max(highest, highs[j])
+            lowest = min(lowest, lows[j])
         diff = (highest - lowest) / 100.0
         raw_k = (close[i] - lowest) / diff if diff != 0.0 else 0.0
-        slow_k = sma_step(s, k_block, slowk, raw_k)
+        k_pos, k_count, k_total, slow_k = sma_next(k_ring, k_pos, k_count, k_total, slowk, raw_k)
         if math.isnan(slow_k):
             continue
-        slow_d = sma_step(s, d_block, slowd, slow_k)
+        d_pos, d_count, d_total, slow_d = sma_next(d_ring, d_pos, d_count, d_total, slowd, slow_k)
         if not math.isnan(slow_d):
             out[i, 0] = slow_k
             out[i, 1] = slow_d
+    s[0], s[1], s[2], s[3], s[4] = count, k_count, k_total, d_count, d_total
 
 
 class RSI(Indicator):
@@ -157,7 +177,7 @@ class Stochastic(Indicator):
             raise ValueError("periods must be >= 1")
         super().__init__(
             fastk, slowk, slowd,
-            state_size=1 + 2 * fastk + 2 * SMA_SIZE_EXTRA + slowk + slowd,
+            state_size=5 + 2 * fastk + slowk + slowd,
             lookback=fastk - 1 + slowk - 1 + slowd - 1,
         )  # fmt: skip
 

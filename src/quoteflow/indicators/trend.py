@@ -15,7 +15,7 @@ __all__ = ["ADX", "adx"]
 _COUNT, _HIGH, _LOW, _CLOSE, _PLUS_DM, _MINUS_DM, _TR, _SUM_DX, _ADX = range(9)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _directional_index(s):
     """Return DX from the smoothed DMs and TR, or NaN where TA-Lib skips it."""
     if -ZERO < s[_TR] < ZERO:
@@ -28,7 +28,7 @@ def _directional_index(s):
     return 100.0 * (abs(minus_di - plus_di) / total)
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _adx_kernel(s, period, high, low, close, out):
     for i in range(close.size):
         count = int(s[_COUNT])

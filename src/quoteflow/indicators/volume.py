@@ -12,34 +12,36 @@ from quoteflow.indicators.base import Indicator
 __all__ = ["OBV", "SessionVWAP", "obv", "session_vwap"]
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _obv_kernel(s, close, volume, out):
     # State: count, previous close, OBV.
+    count, previous, value = int(s[0]), s[1], s[2]
     for i in range(close.size):
-        if s[0] == 0:
-            s[1] = close[i]
-            s[2] = volume[i]
-        elif close[i] > s[1]:
-            s[2] += volume[i]
-        elif close[i] < s[1]:
-            s[2] -= volume[i]
-        s[0] += 1
-        s[1] = close[i]
-        out[i, 0] = s[2]
+        c = close[i]
+        if count == 0:
+            value = volume[i]
+        elif c > previous:
+            value += volume[i]
+        elif c < previous:
+            value -= volume[i]
+        count += 1
+        previous = c
+        out[i, 0] = value
+    s[0], s[1], s[2] = count, previous, value
 
 
-@njit(cache=True)
+@njit(cache=True, error_model="numpy", fastmath={"contract"})
 def _vwap_kernel(s, price, volume, session, out):
     # State: count, current session, sum of price * volume, sum of volume.
+    count, current, pv, v = int(s[0]), s[1], s[2], s[3]
     for i in range(price.size):
-        if s[0] == 0 or session[i] != s[1]:
-            s[1] = session[i]
-            s[2] = 0.0
-            s[3] = 0.0
-        s[0] += 1
-        s[2] += price[i] * volume[i]
-        s[3] += volume[i]
-        out[i, 0] = s[2] / s[3] if s[3] > 0 else math.nan
+        if count == 0 or session[i] != current:
+            current, pv, v = session[i], 0.0, 0.0
+        count += 1
+        pv += price[i] * volume[i]
+        v += volume[i]
+        out[i, 0] = pv / v if v > 0 else math.nan
+    s[0], s[1], s[2], s[3] = count, current, pv, v
 
 
 class OBV(Indicator):
