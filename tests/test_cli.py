@@ -14,6 +14,7 @@ from tests.conftest import FIXTURES, load_vector
 QUOTEFLOW = [str(Path(sys.executable).parent / "quoteflow")]
 COMMANDS = [
     [],
+    ["indicators"],
     ["normalize"],
     ["demo"],
     ["config"],
@@ -179,3 +180,43 @@ def test_normalize_when_input_is_not_utf8_rejects_the_line_and_goes_on():
     errors = result.stderr.decode().splitlines()
     assert errors[0].startswith("line 1: $: not valid JSON")
     assert errors[1] == "line 2: S: missing required field"
+
+
+def test_indicators_writes_input_columns_plus_talib_values(tmp_path):
+    import csv
+
+    import numpy as np
+    import talib
+
+    source = FIXTURES / "stocks" / "MSFT.csv"
+    result = run(["indicators", "--input", str(source), "--spec", "sma:20,macd,bbands:20:2,atr"])
+    assert result.returncode == 0, result.stderr
+    rows = list(csv.DictReader(result.stdout.splitlines()))
+    assert list(rows[0])[:6] == ["date", "open", "high", "low", "close", "volume"]
+    assert list(rows[0])[6:] == [
+        "sma_20", "macd_12_26_9", "macd_12_26_9_signal", "macd_12_26_9_histogram",
+        "bbands_20_2_upper", "bbands_20_2_middle", "bbands_20_2_lower", "atr_14",
+    ]  # fmt: skip
+    assert rows[18]["sma_20"] == "" and rows[19]["sma_20"] != ""
+    close = np.array([float(r["close"]) for r in rows])
+    ours = np.array([float(r["macd_12_26_9_signal"] or "nan") for r in rows])
+    np.testing.assert_allclose(ours, talib.MACD(close)[1], rtol=1e-9, equal_nan=True)
+
+
+@pytest.mark.parametrize(
+    ("spec", "message"),
+    [("foo:3", "unknown indicator 'foo'"), ("sma:x", "must be numbers"),
+     ("sma:0", "period must be >= 1"), ("macd:1:2:3:4", "at most 3")],
+)  # fmt: skip
+def test_indicators_with_bad_spec_is_a_clear_error(spec, message):
+    result = run(["indicators", "--input", str(FIXTURES / "stocks" / "MSFT.csv"), "--spec", spec])
+    assert result.returncode == 2
+    assert message in result.stderr
+
+
+def test_indicators_when_a_column_is_missing_names_it(tmp_path):
+    path = tmp_path / "closes.csv"
+    path.write_text("date,close\n2024-01-02,1.0\n2024-01-03,2.0\n")
+    result = run(["indicators", "--input", str(path), "--spec", "atr:14"])
+    assert result.returncode == 2
+    assert "atr needs the column(s) high, low" in result.stderr

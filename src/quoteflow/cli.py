@@ -211,6 +211,47 @@ def feed_synthetic(
             _stderr.print(f"wrote {len(records):,} synthetic {name} to {path}")
 
 
+@app.command()
+def indicators(
+    input_file: Annotated[
+        Path, typer.Option("--input", help="CSV with date, open, high, low, close, volume.")
+    ],
+    spec: Annotated[
+        str,
+        typer.Option(
+            help="Indicators, e.g. 'sma:20,ema:12,rsi:14,macd:12:26:9,bbands:20:2,atr:14'. "
+            "Known: sma ema wma rsi macd bbands atr stoch adx obv."
+        ),
+    ],
+) -> None:
+    """Compute indicators over an OHLCV CSV; write it with one column per output to stdout.
+
+    Column names are matched case-insensitively; values are TA-Lib's (empty during
+    warm-up). Output columns are named like sma_20 or macd_12_26_9_signal.
+    """
+    import numpy as np
+    import pyarrow as pa
+    import pyarrow.csv as pacsv
+
+    from quoteflow.indicators.spec import apply_specs, parse_specs
+
+    try:
+        specs = parse_specs(spec)
+        table = pacsv.read_csv(input_file)
+        by_name = {name.lower(): table.column(name) for name in table.column_names}
+        numeric = {
+            name: column.cast(pa.float64()).to_numpy(zero_copy_only=False)
+            for name, column in by_name.items()
+            if name in ("open", "high", "low", "close", "volume")
+        }
+        computed = apply_specs(specs, numeric)
+    except (OSError, pa.ArrowInvalid, ValueError, KeyError) as error:
+        raise _fail(error) from error
+    for name, values in computed.items():
+        table = table.append_column(name, pa.array(values, mask=np.isnan(values)))
+    pacsv.write_csv(table, sys.stdout.buffer)
+
+
 @feed_app.command("replay")
 def feed_replay(
     files: Annotated[list[Path], typer.Argument(help="CSV or Parquet record files.")],
