@@ -155,8 +155,9 @@ class Ticker(Event, frozen=True, gc=False):
 class Bar(Event, frozen=True, gc=False):
     """An OHLCV bar; ``ts_event`` is the start of the bar.
 
-    ``period`` is a duration such as ``"1m"`` or ``"1d"``. ``corrected`` marks a
-    bar the provider re-sent after late trades changed it.
+    ``period`` is a duration such as ``"1m"`` or ``"1d"`` (``"10m/5m"`` for a 10-minute
+    window every 5 minutes). ``corrected`` marks a bar the provider re-sent after
+    late trades changed it; ``final`` is False for a bar still in progress.
     """
 
     TYPE: ClassVar[str] = "bars"
@@ -170,6 +171,7 @@ class Bar(Event, frozen=True, gc=False):
     trade_count: int | None = None
     vwap: float | None = None
     corrected: bool = False
+    final: bool = True
 
 
 class Status(Event, frozen=True, gc=False):

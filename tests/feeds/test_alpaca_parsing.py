@@ -54,6 +54,7 @@ def test_parse_frame_when_recorded_stream_gives_every_record_type():
         389.062639,
     )
     assert (daily.period, updated.period, updated.corrected) == ("1d", "1m", True)
+    assert (minute.final, updated.final, daily.final) == (True, True, False)
     assert (status.status_code, status.reason_code) == ("H", "T12")
     assert {news.instrument, news2.instrument} == {"CRSR", "AAPL"}
     assert news.instruments == ("CRSR", "AAPL")

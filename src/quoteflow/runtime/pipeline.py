@@ -32,15 +32,17 @@ class Operator(Protocol):
     """Stateful logic that does not know its transport: ``(batch, state) -> (outputs, state)``.
 
     ``batch`` holds records of one partition in offset order; ``outputs`` are
-    ``(topic, record)`` pairs. The same operator runs embedded, over Kafka and in
-    a backtest.
+    ``(topic, record)`` pairs, where a record may be a dead letter. The same
+    operator runs embedded, over Kafka and in a backtest.
     """
 
     def initial_state(self) -> Any:
         """Return the state of a partition that has seen nothing yet."""
         ...
 
-    def process(self, batch: Sequence[Event], state: Any) -> tuple[list[tuple[str, Event]], Any]:
+    def process(
+        self, batch: Sequence[Event], state: Any
+    ) -> tuple[list[tuple[str, Event | DeadLetter]], Any]:
         """Process one batch and return the outputs and the new state."""
         ...
 
@@ -101,11 +103,16 @@ class Pipeline:
 
     async def publish(self, normalized: Normalized) -> None:
         """Send records to their type's topic and rejects to ``dead_letters``."""
+        routed = [(event.TYPE, event) for event in normalized.events]
+        routed.extend((DeadLetter.TOPIC, dead) for dead in normalized.rejects)
+        await self._send(routed)
+
+    async def _send(self, routed: list[tuple[str, Event | DeadLetter]]) -> None:
+        """Send ``(topic, record)`` pairs, keyed by instrument (dead letters: by provider)."""
         by_topic: dict[str, list[tuple[str, Any]]] = defaultdict(list)
-        for event in normalized.events:
-            by_topic[event.TYPE].append((event.instrument, event))
-        for dead in normalized.rejects:
-            by_topic[DeadLetter.TOPIC].append((dead.provider, dead))
+        for topic, record in routed:
+            key = record.provider if isinstance(record, DeadLetter) else record.instrument
+            by_topic[topic].append((key, record))
         for topic, records in by_topic.items():
             await self.bus.send_many(topic, records)
             self.published[topic] += len(records)
@@ -123,17 +130,14 @@ class Pipeline:
             by_partition: dict[int, list[Event]] = defaultdict(list)
             for message in messages:
                 by_partition[message.partition].append(message.value)
-            outputs: dict[str, list[tuple[str, Any]]] = defaultdict(list)
+            outputs: list[tuple[str, Event | DeadLetter]] = []
             for partition, batch in by_partition.items():
                 state = states.get(partition)
                 if state is None:
                     state = stage.operator.initial_state()
                 produced, states[partition] = stage.operator.process(batch, state)
-                for topic, event in produced:
-                    outputs[topic].append((event.instrument, event))
-            for topic, records in outputs.items():
-                await self.bus.send_many(topic, records)
-                self.published[topic] += len(records)
+                outputs.extend(produced)
+            await self._send(outputs)
             await consumer.commit()
 
     async def _run_sink(self, sink: Sink, consumer: Consumer, done: asyncio.Event) -> None:

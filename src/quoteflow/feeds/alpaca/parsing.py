@@ -38,10 +38,10 @@ NO_SYMBOL = "_none"
 _frame_decoder = msgspec.json.Decoder(list[AlpacaMessage])
 _generic_decoder = msgspec.json.Decoder()
 _TAKER_SIDES = {"B": "buy", "S": "sell"}
-_BAR_KINDS: dict[type, tuple[str, bool]] = {
-    AlpacaBar: ("1m", False),
-    AlpacaUpdatedBar: ("1m", True),
-    AlpacaDailyBar: ("1d", False),
+_BAR_KINDS: dict[type, tuple[str, bool, bool]] = {
+    AlpacaBar: ("1m", False, True),
+    AlpacaUpdatedBar: ("1m", True, True),
+    AlpacaDailyBar: ("1d", False, False),  # the day so far, updated through the day
 }
 
 
@@ -61,10 +61,10 @@ def _trade(raw: AlpacaTrade, ts_event: int, ts_recv: int) -> Trade:
 
 
 def _bar(raw: AlpacaBar, ts_event: int, ts_recv: int) -> Bar:
-    period, corrected = _BAR_KINDS[type(raw)]
+    period, corrected, final = _BAR_KINDS[type(raw)]
     return Bar(
         PROVIDER, raw.S, ts_event, ts_recv, period,
-        raw.o, raw.h, raw.l, raw.c, raw.v, raw.n, raw.vw, corrected,
+        raw.o, raw.h, raw.l, raw.c, raw.v, raw.n, raw.vw, corrected, final,
     )  # fmt: skip
 
 
