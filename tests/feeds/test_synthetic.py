@@ -4,8 +4,9 @@ from datetime import date
 import exchange_calendars
 import pandas as pd
 
+from quoteflow.calendars import sessions
 from quoteflow.events import Quote, Trade
-from quoteflow.feeds.synthetic import PROVIDER, SyntheticFeed, SyntheticMarket, sessions
+from quoteflow.feeds.synthetic import PROVIDER, SyntheticFeed, SyntheticMarket
 
 START = date(2024, 3, 28)  # a Thursday before Good Friday: the next session is Monday
 
@@ -27,6 +28,7 @@ def test_market_records_are_labelled_synthetic_ordered_and_sane():
     trades = [e for e in events if isinstance(e, Trade)]
     assert 0.1 < len(trades) / len(quotes) < 0.3
     for q in quotes:
+        assert type(q.bid_price) is float and type(q.ask_size) is float
         assert 0.01 <= round(q.ask_price - q.bid_price, 2) <= 0.03
         assert q.bid_size % 100 == 0 and q.ts_recv > q.ts_event
     for t in trades:

@@ -17,19 +17,19 @@ from one session's close to the next session's open. ``ts_recv`` is
 from __future__ import annotations
 
 import asyncio
+import math
 import time
-import warnings
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import date, timedelta
-from functools import cache
 
 import numpy as np
 import pandas as pd
 
+from quoteflow.calendars import calendar_by_name, sessions
 from quoteflow.events import Event, Quote, Trade
 from quoteflow.feeds.base import Normalized
 
-__all__ = ["PROVIDER", "SyntheticFeed", "SyntheticMarket", "default_instruments", "sessions"]
+__all__ = ["PROVIDER", "SyntheticFeed", "SyntheticMarket", "default_instruments"]
 
 PROVIDER = "SYNTHETIC"
 TICK = 0.01
@@ -43,29 +43,8 @@ def default_instruments(count: int) -> list[str]:
     return [f"SYN{i:02d}" for i in range(count)]
 
 
-@cache
-def _calendar(name: str):
-    import exchange_calendars
-
-    # exchange_calendars reads Series.values, which pandas 3.1 deprecates; nothing to act on here.
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore", DeprecationWarning)
-        return exchange_calendars.get_calendar(name)
-
-
-def sessions(calendar: str, first: date, count: int) -> list[tuple[int, int]]:
-    """Return ``count`` sessions from ``first`` on as (open, close) in ns since the epoch."""
-    cal = _calendar(calendar)
-    start = cal.date_to_session(pd.Timestamp(first), direction="next")
-    schedule = cal.schedule.loc[start:].iloc[:count]
-    return [
-        (int(row.open.value), int(row.close.value))
-        for row in schedule[["open", "close"]].itertuples()
-    ]
-
-
 def _latest_session(calendar: str) -> date:
-    cal = _calendar(calendar)
+    cal = calendar_by_name(calendar)
     yesterday = pd.Timestamp(date.today() - timedelta(days=1))
     return cal.date_to_session(yesterday, direction="previous").date()
 
@@ -151,8 +130,9 @@ class SyntheticMarket:
             self._last_ns[i] = ts
             self._log_mid[i] += self._sigma_per_sqrt_s * np.sqrt(since_ns / _NS_PER_S) * shocks[k]
             mid = float(np.exp(self._log_mid[i]))
-            bid = round(np.floor((mid - spreads[k] * TICK / 2) / TICK) * TICK, 2)
-            ask = round(bid + spreads[k] * TICK, 2)
+            spread = int(spreads[k]) * TICK
+            bid = round(math.floor((mid - spread / 2) / TICK) * TICK, 2)
+            ask = round(bid + spread, 2)
             name = self.instruments[i]
             events.append(
                 (ts, Quote(

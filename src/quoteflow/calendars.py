@@ -1,0 +1,40 @@
+"""Exchange calendars (sessions, holidays, early closes) from ``exchange_calendars``."""
+
+from __future__ import annotations
+
+import warnings
+from datetime import date
+from functools import cache
+from typing import Any
+
+import pandas as pd
+
+__all__ = ["calendar_by_name", "sessions"]
+
+
+@cache
+def calendar_by_name(name: str) -> Any:
+    """Return the ``exchange_calendars`` calendar called ``name`` (``"XNYS"``, ...), cached.
+
+    Raises ``ValueError`` for an unknown name.
+    """
+    import exchange_calendars
+
+    # exchange_calendars reads Series.values, which pandas 3.1 deprecates; nothing to act on here.
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", DeprecationWarning)
+        try:
+            return exchange_calendars.get_calendar(name)
+        except exchange_calendars.errors.InvalidCalendarName as exc:
+            raise ValueError(f"unknown exchange calendar {name!r}") from exc
+
+
+def sessions(calendar: str, first: date, count: int) -> list[tuple[int, int]]:
+    """Return ``count`` sessions from ``first`` on as (open, close) in ns since the epoch."""
+    cal = calendar_by_name(calendar)
+    start = cal.date_to_session(pd.Timestamp(first), direction="next")
+    schedule = cal.schedule.loc[start:].iloc[:count]
+    return [
+        (int(row.open.value), int(row.close.value))
+        for row in schedule[["open", "close"]].itertuples()
+    ]
