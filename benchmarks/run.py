@@ -117,7 +117,7 @@ def render(
         "|---|---:|---:|---:|---:|---:|",
         *_rows(indicators),
         "",
-        "## Against the goals (issue 2)",
+        "## Against the goals",
         "",
         "| goal | measured | met |",
         "|---|---:|:---:|",
