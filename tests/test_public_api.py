@@ -12,15 +12,18 @@ EXPORTS = {
     "quoteflow.feeds.alpaca": ["PROVIDER", "parse_frame", "parse_message"],
     "quoteflow.feeds.deribit": ["PROVIDER", "parse_frame", "parse_message", "parse_ticker"],
     "quoteflow.feeds.ig": ["PROVIDER", "parse_message"],
+    "quoteflow.enrich": [
+        "BEARISH", "BULLISH", "NEUTRAL", "EnrichState", "Enricher", "PreviousCloses",
+    ],
     "quoteflow.indicators": [
         "ADX", "ATR", "EMA", "MACD", "OBV", "RSI", "SMA", "WMA", "BollingerBands", "Indicator",
         "SessionVWAP", "Stochastic", "adx", "atr", "bollinger_bands", "ema", "macd", "obv", "rsi",
         "session_vwap", "sma", "stochastic", "wma",
     ],
     "quoteflow.events": [
-        "EVENT_TYPES", "Alert", "Bar", "DeadLetter", "Event", "News", "Quote", "Signal",
-        "Status", "Ticker", "Trade", "arrow_schema", "batch_type", "event_type", "from_batch",
-        "to_batch",
+        "EVENT_TYPES", "Alert", "Bar", "DeadLetter", "EnrichedQuote", "EnrichedTrade", "Event",
+        "News", "Quote", "Signal", "Status", "Ticker", "Trade", "arrow_schema", "batch_type",
+        "event_type", "from_batch", "to_batch",
     ],
     "quoteflow.errors": [
         "BusError", "ConfigError", "ExchangeError", "FeedConnectionError", "FeedError",

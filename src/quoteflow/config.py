@@ -33,6 +33,7 @@ __all__ = [
     "AlpacaSettings",
     "BusSettings",
     "DeribitSettings",
+    "EnrichSettings",
     "IgSettings",
     "Settings",
     "SyntheticSettings",
@@ -64,6 +65,21 @@ class SyntheticSettings(_Section):
     annual_volatility: float = Field(0.3, ge=0)
     seed: int = 7
     calendar: str = "XNYS"
+
+
+class EnrichSettings(_Section):
+    """The enrichment job: candle period, the previous-close move and indicators."""
+
+    period: str = "1m"
+    price: Literal["trade", "mid"] = "trade"
+    threshold_pct: float = Field(5.0, gt=0, description="move size for Bullish/Bearish")
+    thresholds_pct: dict[str, float] = Field(
+        default_factory=dict, description="per-instrument override of threshold_pct"
+    )
+    indicators: str = "sma:20,sma:50,rsi:14"
+    allowed_lateness_ms: int = Field(0, ge=0)
+    calendar: str = "XNYS"
+    previous_closes: Path | None = Field(None, description="daily bars or OHLCV CSV")
 
 
 class AlpacaSettings(_Section):
@@ -101,6 +117,7 @@ class Settings(BaseSettings):
 
     bus: BusSettings = BusSettings()
     synthetic: SyntheticSettings = SyntheticSettings()
+    enrich: EnrichSettings = EnrichSettings()
     alpaca: AlpacaSettings = AlpacaSettings()
     deribit: DeribitSettings = DeribitSettings()
     ig: IgSettings = IgSettings()
@@ -187,6 +204,8 @@ def masked(settings: Settings) -> dict[str, Any]:
             return MASK if value.get_secret_value() else ""
         if isinstance(value, BaseModel):
             return {name: mask(getattr(value, name)) for name in type(value).model_fields}
+        if isinstance(value, Path):
+            return str(value)
         return value
 
     return mask(settings)

@@ -32,6 +32,8 @@ __all__ = [
     "Alert",
     "Bar",
     "DeadLetter",
+    "EnrichedQuote",
+    "EnrichedTrade",
     "Event",
     "News",
     "Quote",
@@ -230,6 +232,39 @@ class Signal(Event, frozen=True, gc=False):
     reason: str | None = None
 
 
+class EnrichedQuote(Quote, frozen=True, gc=False):
+    """A quote with its enrichment: the move against the previous close, and indicators.
+
+    ``move_price`` is what the move is measured on (the last trade, or the quote
+    mid, as configured); ``change_pct`` is its percent change from ``previous_close``;
+    ``move`` is ``"Bullish"``, ``"Bearish"`` or ``"Neutral"``, or null with the
+    reason in ``move_missing``. ``indicators`` holds the latest closed-bar values,
+    by column name (``sma_20``).
+    """
+
+    TYPE: ClassVar[str] = "quotes.enriched"
+
+    move_price: float | None = None
+    previous_close: float | None = None
+    change_pct: float | None = None
+    move: str | None = None
+    move_missing: str | None = None
+    indicators: dict[str, float] | None = None
+
+
+class EnrichedTrade(Trade, frozen=True, gc=False):
+    """A trade with its enrichment; the fields are those of :class:`EnrichedQuote`."""
+
+    TYPE: ClassVar[str] = "trades.enriched"
+
+    move_price: float | None = None
+    previous_close: float | None = None
+    change_pct: float | None = None
+    move: str | None = None
+    move_missing: str | None = None
+    indicators: dict[str, float] | None = None
+
+
 class DeadLetter(msgspec.Struct, frozen=True, gc=False):
     """A message that could not be processed, with the reason; never silently dropped.
 
@@ -247,7 +282,19 @@ class DeadLetter(msgspec.Struct, frozen=True, gc=False):
 
 
 EVENT_TYPES: dict[str, type[Event]] = {
-    cls.TYPE: cls for cls in (Quote, Trade, Ticker, Bar, Status, News, Alert, Signal)
+    cls.TYPE: cls
+    for cls in (
+        Quote,
+        Trade,
+        Ticker,
+        Bar,
+        Status,
+        News,
+        Alert,
+        Signal,
+        EnrichedQuote,
+        EnrichedTrade,
+    )
 }
 
 
@@ -275,6 +322,8 @@ def _arrow_type(name: str, annotation: Any) -> tuple[pa.DataType, bool]:
         (annotation,) = members
     if typing.get_origin(annotation) is tuple:
         return pa.list_(pa.string()), nullable
+    if typing.get_origin(annotation) is dict:
+        return pa.map_(pa.string(), pa.float64()), nullable
     if annotation is int:
         return (pa.timestamp("ns", tz="UTC") if _is_timestamp(name) else pa.int64()), nullable
     simple = {float: pa.float64(), str: pa.string(), bool: pa.bool_()}
@@ -339,5 +388,7 @@ def from_batch(batch: pa.RecordBatch | pa.Table, cls: type[Event] | None = None)
         values = column.to_pylist()
         if pa.types.is_list(field.type):
             values = [None if v is None else tuple(v) for v in values]
+        elif pa.types.is_map(field.type):
+            values = [None if v is None else dict(v) for v in values]
         columns.append(values)
     return [cls(*row) for row in zip(*columns, strict=True)]

@@ -1,0 +1,197 @@
+"""The enrichment job: an operator that turns quotes and trades into enriched records.
+
+For every quote and trade it adds the move against the previous business day's
+close (Bullish / Bearish / Neutral at a threshold, and the percent change) and
+the latest values of the configured indicators on closed candles. It also
+emits the candles themselves. Events are handled one at a time in offset
+order, so the outputs do not depend on how the stream is cut into batches;
+the state snapshots to bytes and restores.
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+
+from quoteflow.config import EnrichSettings
+from quoteflow.enrich.previous_close import PreviousCloses
+from quoteflow.events import Bar, DeadLetter, EnrichedQuote, EnrichedTrade, Event, Quote, Trade
+from quoteflow.indicators.base import Indicator
+from quoteflow.indicators.candles import CandleBuilder, CandleState
+from quoteflow.indicators.spec import IndicatorSpec, parse_specs
+
+__all__ = ["BEARISH", "BULLISH", "NEUTRAL", "EnrichState", "Enricher"]
+
+BULLISH = "Bullish"
+BEARISH = "Bearish"
+NEUTRAL = "Neutral"
+
+Output = tuple[str, Event | DeadLetter]
+
+
+@dataclass
+class _Instrument:
+    indicators: list[Indicator]
+    values: dict[str, float] = field(default_factory=dict)
+    last_trade: float | None = None
+    last_mid: float | None = None
+
+
+@dataclass
+class EnrichState:
+    """What the job remembers for one partition; ``missing`` counts null moves by reason."""
+
+    candles: CandleState = field(default_factory=CandleState)
+    instruments: dict[str, _Instrument] = field(default_factory=dict)
+    missing: Counter[str] = field(default_factory=Counter)
+
+
+class _InstrumentSnapshot(msgspec.Struct, array_like=True):
+    indicators: list[bytes]
+    values: dict[str, float]
+    last_trade: float | None
+    last_mid: float | None
+
+
+class _StateSnapshot(msgspec.Struct, array_like=True):
+    candles: CandleState
+    instruments: dict[str, _InstrumentSnapshot]
+    missing: dict[str, int]
+
+
+class Enricher:
+    """Enrich quotes and trades; an operator for :class:`~quoteflow.runtime.Stage`.
+
+    Outputs go to ``quotes.enriched``, ``trades.enriched``, ``bars.<period>`` and
+    ``dead_letters`` (late events). ``previous_closes`` supplies reference closes.
+    """
+
+    def __init__(self, settings: EnrichSettings, previous_closes: PreviousCloses) -> None:
+        self.settings = settings
+        self.previous_closes = previous_closes
+        self.specs: list[IndicatorSpec] = parse_specs(settings.indicators)
+        self.candles = CandleBuilder(
+            settings.period,
+            allowed_lateness_ms=settings.allowed_lateness_ms,
+            calendar=settings.calendar,
+        )
+
+    def initial_state(self) -> EnrichState:
+        """Return the state of a partition that has seen nothing."""
+        return EnrichState()
+
+    def _instrument(self, state: EnrichState, name: str) -> _Instrument:
+        inst = state.instruments.get(name)
+        if inst is None:
+            inst = state.instruments[name] = _Instrument([s.build() for s in self.specs])
+        return inst
+
+    def _on_bar(self, state: EnrichState, bar: Bar) -> None:
+        inst = self._instrument(state, bar.instrument)
+        columns = {
+            "open": bar.open,
+            "high": bar.high,
+            "low": bar.low,
+            "close": bar.close,
+            "volume": bar.volume,
+        }
+        for spec, indicator in zip(self.specs, inst.indicators, strict=True):
+            result = indicator.update(*(columns[name] for name in indicator.inputs))
+            values = result if isinstance(result, tuple) else (result,)
+            for name, value in zip(spec.columns(), values, strict=True):
+                if value == value:  # not NaN: the indicator is past its warm-up
+                    inst.values[name] = value
+
+    def _move(
+        self, state: EnrichState, event: Event, price: float | None
+    ) -> tuple[float | None, float | None, str | None, str | None]:
+        """Return (previous close, change %, move, why the move is missing)."""
+        if price is None:
+            reason = "no trade yet" if self.settings.price == "trade" else "no quote yet"
+            state.missing[reason] += 1
+            return None, None, None, reason
+        close, reason = self.previous_closes.lookup(event.instrument, event.ts_event)
+        if close is None or close <= 0:
+            reason = reason or "previous close is not positive"
+            state.missing[reason] += 1
+            return close, None, None, reason
+        change = (price / close - 1.0) * 100.0
+        threshold = self.settings.thresholds_pct.get(event.instrument, self.settings.threshold_pct)
+        if change >= threshold:
+            return close, change, BULLISH, None
+        if change <= -threshold:
+            return close, change, BEARISH, None
+        return close, change, NEUTRAL, None
+
+    def _enrich(self, state: EnrichState, event: Quote | Trade) -> Output:
+        inst = self._instrument(state, event.instrument)
+        if isinstance(event, Trade):
+            inst.last_trade = event.price
+        elif event.bid_price and event.ask_price:
+            inst.last_mid = (event.bid_price + event.ask_price) / 2
+        price = inst.last_trade if self.settings.price == "trade" else inst.last_mid
+        previous, change, move, missing = self._move(state, event, price)
+        extra = (price, previous, change, move, missing, dict(inst.values))
+        fields = msgspec.structs.astuple(event)
+        if isinstance(event, Trade):
+            return EnrichedTrade.TYPE, EnrichedTrade(*fields, *extra)
+        return EnrichedQuote.TYPE, EnrichedQuote(*fields, *extra)
+
+    def process(
+        self, batch: Sequence[Event], state: EnrichState
+    ) -> tuple[list[Output], EnrichState]:
+        """Enrich a batch of quotes and trades (other records pass by); return outputs, state."""
+        out: list[Output] = []
+        for event in batch:
+            if not isinstance(event, (Quote, Trade)) or isinstance(
+                event, (EnrichedQuote, EnrichedTrade)
+            ):
+                continue
+            closed, state.candles = self.candles.process((event,), state.candles)
+            for topic, record in closed:
+                if isinstance(record, Bar):
+                    self._on_bar(state, record)
+                out.append((topic, record))
+            out.append(self._enrich(state, event))
+        return out, state
+
+    def flush(self, state: EnrichState, until_ns: int | None = None) -> list[Output]:
+        """Close candles ending by ``until_ns`` (default: all) and update the indicators."""
+        out = self.candles.flush(state.candles, until_ns)
+        for _, record in out:
+            if isinstance(record, Bar):
+                self._on_bar(state, record)
+        return out
+
+    @staticmethod
+    def snapshot(state: EnrichState) -> bytes:
+        """Return the state as bytes."""
+        instruments = {
+            name: _InstrumentSnapshot(
+                [i.snapshot() for i in inst.indicators], inst.values, inst.last_trade, inst.last_mid
+            )
+            for name, inst in state.instruments.items()
+        }
+        return msgspec.msgpack.encode(
+            _StateSnapshot(state.candles, instruments, dict(state.missing))
+        )
+
+    def restore(self, data: bytes) -> EnrichState:
+        """Return the state from :meth:`snapshot` bytes."""
+        snap = msgspec.msgpack.decode(data, type=_StateSnapshot)
+        instruments = {
+            name: _Instrument(
+                [
+                    type(s.build()).restore(b)
+                    for s, b in zip(self.specs, inst.indicators, strict=True)
+                ],
+                inst.values,
+                inst.last_trade,
+                inst.last_mid,
+            )
+            for name, inst in snap.instruments.items()
+        }
+        return EnrichState(snap.candles, instruments, Counter(snap.missing))
