@@ -15,6 +15,7 @@ QUOTEFLOW = [str(Path(sys.executable).parent / "quoteflow")]
 COMMANDS = [
     [],
     ["indicators"],
+    ["enrich"],
     ["normalize"],
     ["demo"],
     ["config"],
@@ -220,3 +221,36 @@ def test_indicators_when_a_column_is_missing_names_it(tmp_path):
     result = run(["indicators", "--input", str(path), "--spec", "atr:14"])
     assert result.returncode == 2
     assert "atr needs the column(s) high, low" in result.stderr
+
+
+def test_enrich_on_the_synthetic_feed_prints_moves_indicators_and_bars(tmp_path):
+    env = {
+        **os.environ,
+        "QUOTEFLOW_ENRICH__INDICATORS": "sma:2",
+        "QUOTEFLOW_SYNTHETIC__INSTRUMENTS": "2",
+    }
+    result = run(["enrich", "--fast", "--duration", "300"], env=env, cwd=tmp_path)
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    trades = [r for r in records if r["type"] == "trades.enriched"]
+    assert trades and {r["move"] for r in trades} <= {"Bullish", "Bearish", "Neutral"}
+    assert all(r["previousClose"] > 0 for r in trades)
+    bars = [r for r in records if r["type"] == "bars"]
+    assert len(bars) >= 2 * 4  # two instruments, five minutes (the last one flushed at the end)
+    assert any("sma_2" in r["indicators"] for r in records if r["type"].endswith("enriched"))
+
+
+def test_enrich_replays_files_against_previous_closes_from_a_csv(tmp_path):
+    from quoteflow.events import Trade
+    from quoteflow.recordio import write_records
+
+    monday = 1711980000 * 10**9  # 2024-04-01 14:00 UTC
+    write_records(tmp_path / "t.parquet", [Trade("T", "A", monday, monday, 110.0, 1.0)])
+    closes = tmp_path / "daily.csv"
+    closes.write_text("ticker,date,close\nA,2024-03-28,100\n")
+    result = run(["enrich", "--replay", str(tmp_path / "t.parquet"), "--previous-closes",
+                  str(closes), "--fast", "--topics", "trades.enriched"])  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    (record,) = [json.loads(line) for line in result.stdout.splitlines()]
+    assert (record["move"], record["previousClose"], record["changePct"]) == (
+        "Bullish", 100.0, pytest.approx(10.0))  # fmt: skip

@@ -212,6 +212,78 @@ def feed_synthetic(
 
 
 @app.command()
+def enrich(
+    ctx: typer.Context,
+    replay: Annotated[
+        list[Path] | None,
+        typer.Option(help="Record files to replay (repeat the option); default: synthetic feed."),
+    ] = None,
+    previous_closes: Annotated[
+        Path | None,
+        typer.Option(help="Daily bars or OHLCV CSV with the closes (default: from config)."),
+    ] = None,
+    speed: Annotated[float, typer.Option(min=0.001, help="Market seconds per wall second.")] = 1.0,
+    fast: Annotated[bool, typer.Option("--fast", help="No pacing: as fast as possible.")] = False,
+    duration: Annotated[
+        float | None, typer.Option(help="Synthetic feed: market seconds to generate.")
+    ] = None,
+    topics: Annotated[
+        str, typer.Option(help="Comma-separated topics to print.")
+    ] = "quotes.enriched,trades.enriched,bars",
+) -> None:
+    """Run the enrichment job in the embedded runtime; print its records as JSON lines.
+
+    Settings come from the [enrich] section of the config (period, price, thresholds,
+    indicators). With the synthetic feed the previous closes are synthetic too.
+    Ctrl-C stops cleanly: open candles are flushed first.
+    """
+    from quoteflow.bus import MemoryBus
+    from quoteflow.enrich import Enricher, PreviousCloses
+    from quoteflow.runtime import Pipeline, Stage, install_stop_signals
+    from quoteflow.runtime.sinks import JsonLinesSink
+
+    settings = _settings(ctx)
+    config = settings.enrich
+    try:
+        if replay:
+            feed = ReplayFeed(replay, speed=None if fast else speed)
+            closes_path = previous_closes or config.previous_closes
+            closes = (
+                PreviousCloses.read(closes_path, config.calendar)
+                if closes_path
+                else PreviousCloses({}, config.calendar)
+            )
+        else:
+            synthetic = settings.synthetic
+            market = SyntheticMarket(
+                default_instruments(synthetic.instruments),
+                seed=synthetic.seed,
+                rate_per_s=synthetic.rate_per_s,
+                calendar=synthetic.calendar,
+            )
+            feed = SyntheticFeed(market, speed=None if fast else speed, duration_s=duration)
+            closes = PreviousCloses(market.previous_closes(), config.calendar)
+        job = Enricher(config, closes)
+    except (QuoteflowError, ValueError) as error:
+        raise _fail(error) from error
+    wanted = tuple(
+        f"{job.candles.topic}" if t.strip() == "bars" else t.strip() for t in topics.split(",")
+    )
+
+    async def run() -> None:
+        stop = asyncio.Event()
+        install_stop_signals(stop)
+        bus = MemoryBus(partitions=settings.bus.partitions, capacity=settings.bus.capacity)
+        stage = Stage("enrich", ("quotes", "trades"), job)
+        await Pipeline(bus, [feed], [stage], [JsonLinesSink(wanted, sys.stdout)]).run(stop)
+
+    try:
+        asyncio.run(run())
+    except QuoteflowError as error:
+        raise _fail(error) from error
+
+
+@app.command()
 def indicators(
     input_file: Annotated[
         Path, typer.Option("--input", help="CSV with date, open, high, low, close, volume.")

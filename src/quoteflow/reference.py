@@ -138,19 +138,26 @@ _PROVIDER_LAYOUTS: dict[tuple[type[Event], str], Layout] = {
 _TYPE_LAYOUTS: dict[type[Event], Layout] = {Quote: _QUOTE_LAYOUT, Ticker: _TICKER_LAYOUT}
 
 
-def _layout(event: Event) -> Layout:
-    cls = type(event)
-    return (
-        _PROVIDER_LAYOUTS.get((cls, event.provider))
-        or _TYPE_LAYOUTS.get(cls)
-        or _default_layout(cls)
-    )
+@cache
+def _layout_for(cls: type[Event], provider: str) -> Layout:
+    """Return the layout of ``cls`` from ``provider``.
+
+    A subclass of a type with a fixed layout (an enriched quote) gets that layout
+    followed by its own fields, named the default way.
+    """
+    for base in cls.__mro__:
+        layout = _PROVIDER_LAYOUTS.get((base, provider)) or _TYPE_LAYOUTS.get(base)
+        if layout is not None:
+            if base is cls:
+                return layout
+            own = set(cls.__struct_fields__) - set(base.__struct_fields__)
+            return layout + tuple(item for item in _default_layout(cls) if item[1] in own)
+    return _default_layout(cls)
 
 
 def reference_fields(cls: type[Event], provider: str) -> list[str]:
     """Return the reference field names, in order, for records of ``cls`` from ``provider``."""
-    layout = _PROVIDER_LAYOUTS.get((cls, provider)) or _TYPE_LAYOUTS.get(cls)
-    return [name for name, _, _ in layout or _default_layout(cls)]
+    return [name for name, _, _ in _layout_for(cls, provider)]
 
 
 def to_reference(event: Event) -> dict[str, Any]:
@@ -161,7 +168,7 @@ def to_reference(event: Event) -> dict[str, Any]:
     """
     values = msgspec.structs.asdict(event)
     out: dict[str, Any] = {}
-    for name, field, convert in _layout(event):
+    for name, field, convert in _layout_for(type(event), event.provider):
         value = values[field]
         if convert is not None:
             value = convert(value)

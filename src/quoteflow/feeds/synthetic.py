@@ -84,6 +84,20 @@ class SyntheticMarket:
         self._sessions = sessions(calendar, first, 30)
         self._session = 0
         self.clock_ns = self._sessions[0][0]
+        self._opening_mids = np.exp(self._log_mid)
+
+    def previous_closes(self) -> dict[str, dict[date, float]]:
+        """Return a synthetic close for the session before the first one: the opening mid.
+
+        Reference data for the enrichment demo; as synthetic as the prices.
+        """
+        cal = calendar_by_name(self.calendar)
+        first = pd.Timestamp(self._sessions[0][0], unit="ns", tz="UTC").tz_convert(cal.tz)
+        previous = cal.previous_session(pd.Timestamp(first.date())).date()
+        return {
+            name: {previous: round(float(mid), 2)}
+            for name, mid in zip(self.instruments, self._opening_mids, strict=True)
+        }
 
     def _next_session(self) -> None:
         self._session += 1

@@ -33,7 +33,9 @@ class Operator(Protocol):
 
     ``batch`` holds records of one partition in offset order; ``outputs`` are
     ``(topic, record)`` pairs, where a record may be a dead letter. The same
-    operator runs embedded, over Kafka and in a backtest.
+    operator runs embedded, over Kafka and in a backtest. An operator that holds
+    open windows may also define ``flush(state) -> outputs``; the pipeline calls
+    it for every partition when it stops, before the sinks close.
     """
 
     def initial_state(self) -> Any:
@@ -100,6 +102,7 @@ class Pipeline:
         self.max_batch = max_batch
         self.published: Counter[str] = Counter()
         self._groups: list[str] = []
+        self._states: dict[str, dict[int, Any]] = {}
 
     async def publish(self, normalized: Normalized) -> None:
         """Send records to their type's topic and rejects to ``dead_letters``."""
@@ -122,7 +125,7 @@ class Pipeline:
             await self.publish(normalized)
 
     async def _run_stage(self, stage: Stage, consumer: Consumer, done: asyncio.Event) -> None:
-        states: dict[int, Any] = {}
+        states = self._states[stage.name] = {}
         while not done.is_set():
             messages = await consumer.poll(self.max_batch, _POLL_TIMEOUT_S)
             if not messages:
@@ -179,12 +182,23 @@ class Pipeline:
             await self._until_feeds_end_or_stop(feeds, workers, stop)
             await self._stop(feeds)
             await self._drain(workers)
+            await self._flush_stages()
+            await self._drain(workers)
         except BaseException:
             await self._stop(feeds, workers, done, consumers)
             raise
         for result in await self._stop(feeds, workers, done, consumers):
             if isinstance(result, Exception):
                 raise result
+
+    async def _flush_stages(self) -> None:
+        """Let operators with open windows emit what they hold (stages are idle here)."""
+        for stage in self.stages:
+            flush = getattr(stage.operator, "flush", None)
+            if flush is None:
+                continue
+            for state in self._states.get(stage.name, {}).values():
+                await self._send(flush(state))
 
     @staticmethod
     async def _stop(
