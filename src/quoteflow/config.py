@@ -30,6 +30,7 @@ from pydantic_settings import (
 from quoteflow.errors import ConfigError
 
 __all__ = [
+    "AlertSettings",
     "AlpacaSettings",
     "BusSettings",
     "DeribitSettings",
@@ -67,6 +68,22 @@ class SyntheticSettings(_Section):
     calendar: str = "XNYS"
 
 
+class AlertSettings(_Section):
+    """Alert rules of the enrichment job; a rule with no settings is off."""
+
+    sma_cross: tuple[int, int] | None = Field((20, 50), description="fast, slow SMA periods")
+    rsi_period: int | None = Field(14, ge=2)
+    rsi_oversold: float = Field(30.0, ge=0, le=100)
+    rsi_overbought: float = Field(70.0, ge=0, le=100)
+    volume_spike_factor: float | None = Field(3.0, gt=0)
+    volume_window: int = Field(20, ge=1, description="bars in the volume average")
+    levels: dict[str, list[float]] = Field(
+        default_factory=dict, description="price levels per instrument"
+    )
+    session_extremes: bool = True
+    move_changes: bool = True
+
+
 class EnrichSettings(_Section):
     """The enrichment job: candle period, the previous-close move and indicators."""
 
@@ -80,6 +97,7 @@ class EnrichSettings(_Section):
     allowed_lateness_ms: int = Field(0, ge=0)
     calendar: str = "XNYS"
     previous_closes: Path | None = Field(None, description="daily bars or OHLCV CSV")
+    alerts: AlertSettings = AlertSettings()
 
 
 class AlpacaSettings(_Section):

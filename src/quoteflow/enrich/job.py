@@ -17,8 +17,18 @@ from dataclasses import dataclass, field
 import msgspec
 
 from quoteflow.config import EnrichSettings
+from quoteflow.enrich.alerts import AlertRules, AlertState
 from quoteflow.enrich.previous_close import PreviousCloses
-from quoteflow.events import Bar, DeadLetter, EnrichedQuote, EnrichedTrade, Event, Quote, Trade
+from quoteflow.events import (
+    Alert,
+    Bar,
+    DeadLetter,
+    EnrichedQuote,
+    EnrichedTrade,
+    Event,
+    Quote,
+    Trade,
+)
 from quoteflow.indicators.base import Indicator
 from quoteflow.indicators.candles import CandleBuilder, CandleState
 from quoteflow.indicators.spec import IndicatorSpec, parse_specs
@@ -35,6 +45,7 @@ Output = tuple[str, Event | DeadLetter]
 @dataclass
 class _Instrument:
     indicators: list[Indicator]
+    alerts: AlertState
     values: dict[str, float] = field(default_factory=dict)
     last_trade: float | None = None
     last_mid: float | None = None
@@ -51,6 +62,7 @@ class EnrichState:
 
 class _InstrumentSnapshot(msgspec.Struct, array_like=True):
     indicators: list[bytes]
+    alerts: bytes
     values: dict[str, float]
     last_trade: float | None
     last_mid: float | None
@@ -65,14 +77,16 @@ class _StateSnapshot(msgspec.Struct, array_like=True):
 class Enricher:
     """Enrich quotes and trades; an operator for :class:`~quoteflow.runtime.Stage`.
 
-    Outputs go to ``quotes.enriched``, ``trades.enriched``, ``bars.<period>`` and
-    ``dead_letters`` (late events). ``previous_closes`` supplies reference closes.
+    Outputs go to ``quotes.enriched``, ``trades.enriched``, ``bars.<period>``,
+    ``alerts`` and ``dead_letters`` (late events). ``previous_closes`` supplies
+    reference closes.
     """
 
     def __init__(self, settings: EnrichSettings, previous_closes: PreviousCloses) -> None:
         self.settings = settings
         self.previous_closes = previous_closes
         self.specs: list[IndicatorSpec] = parse_specs(settings.indicators)
+        self.rules = AlertRules(settings.alerts)
         self.candles = CandleBuilder(
             settings.period,
             allowed_lateness_ms=settings.allowed_lateness_ms,
@@ -86,10 +100,13 @@ class Enricher:
     def _instrument(self, state: EnrichState, name: str) -> _Instrument:
         inst = state.instruments.get(name)
         if inst is None:
-            inst = state.instruments[name] = _Instrument([s.build() for s in self.specs])
+            inst = state.instruments[name] = _Instrument(
+                [s.build() for s in self.specs], self.rules.new_state()
+            )
         return inst
 
-    def _on_bar(self, state: EnrichState, bar: Bar) -> None:
+    def _on_bar(self, state: EnrichState, bar: Bar) -> list[Output]:
+        """Update the indicators with a closed bar; return the bar and its alerts."""
         inst = self._instrument(state, bar.instrument)
         columns = {
             "open": bar.open,
@@ -104,6 +121,8 @@ class Enricher:
             for name, value in zip(spec.columns(), values, strict=True):
                 if value == value:  # not NaN: the indicator is past its warm-up
                     inst.values[name] = value
+        alerts = self.rules.on_bar(inst.alerts, bar)
+        return [(self.candles.topic, bar), *((Alert.TYPE, alert) for alert in alerts)]
 
     def _move(
         self, state: EnrichState, event: Event, price: float | None
@@ -126,7 +145,7 @@ class Enricher:
             return close, change, BEARISH, None
         return close, change, NEUTRAL, None
 
-    def _enrich(self, state: EnrichState, event: Quote | Trade) -> Output:
+    def _enrich(self, state: EnrichState, event: Quote | Trade) -> list[Output]:
         inst = self._instrument(state, event.instrument)
         if isinstance(event, Trade):
             inst.last_trade = event.price
@@ -137,8 +156,12 @@ class Enricher:
         extra = (price, previous, change, move, missing, dict(inst.values))
         fields = msgspec.structs.astuple(event)
         if isinstance(event, Trade):
-            return EnrichedTrade.TYPE, EnrichedTrade(*fields, *extra)
-        return EnrichedQuote.TYPE, EnrichedQuote(*fields, *extra)
+            record: Output = (EnrichedTrade.TYPE, EnrichedTrade(*fields, *extra))
+        else:
+            record = (EnrichedQuote.TYPE, EnrichedQuote(*fields, *extra))
+        session = self.previous_closes.previous_session(event.ts_event).toordinal()
+        alerts = self.rules.on_price(inst.alerts, event, price, session, move)
+        return [record, *((Alert.TYPE, alert) for alert in alerts)]
 
     def process(
         self, batch: Sequence[Event], state: EnrichState
@@ -153,17 +176,20 @@ class Enricher:
             closed, state.candles = self.candles.process((event,), state.candles)
             for topic, record in closed:
                 if isinstance(record, Bar):
-                    self._on_bar(state, record)
-                out.append((topic, record))
-            out.append(self._enrich(state, event))
+                    out.extend(self._on_bar(state, record))
+                else:
+                    out.append((topic, record))
+            out.extend(self._enrich(state, event))
         return out, state
 
     def flush(self, state: EnrichState, until_ns: int | None = None) -> list[Output]:
         """Close candles ending by ``until_ns`` (default: all) and update the indicators."""
-        out = self.candles.flush(state.candles, until_ns)
-        for _, record in out:
+        out: list[Output] = []
+        for topic, record in self.candles.flush(state.candles, until_ns):
             if isinstance(record, Bar):
-                self._on_bar(state, record)
+                out.extend(self._on_bar(state, record))
+            else:
+                out.append((topic, record))
         return out
 
     @staticmethod
@@ -171,7 +197,11 @@ class Enricher:
         """Return the state as bytes."""
         instruments = {
             name: _InstrumentSnapshot(
-                [i.snapshot() for i in inst.indicators], inst.values, inst.last_trade, inst.last_mid
+                [i.snapshot() for i in inst.indicators],
+                AlertRules.snapshot(inst.alerts),
+                inst.values,
+                inst.last_trade,
+                inst.last_mid,
             )
             for name, inst in state.instruments.items()
         }
@@ -188,6 +218,7 @@ class Enricher:
                     type(s.build()).restore(b)
                     for s, b in zip(self.specs, inst.indicators, strict=True)
                 ],
+                AlertRules.restore(inst.alerts),
                 inst.values,
                 inst.last_trade,
                 inst.last_mid,
