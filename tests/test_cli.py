@@ -164,10 +164,12 @@ def test_demo_runs_and_stops_cleanly_on_ctrl_c():
     assert "0 dead letters" in out
 
 
-def test_demo_with_duration_exits_by_itself():
-    result = run(["demo", "--duration", "1", "--instruments", "3"])
+def test_demo_with_duration_exits_by_itself_and_shows_enriched_records():
+    result = run(["demo", "--duration", "2", "--instruments", "3", "--speed", "60"])
     assert result.returncode == 0, result.stderr
     assert "SYN02" in result.stdout and "stopped cleanly" in result.stdout
+    assert "Neutral" in result.stdout or "Bullish" in result.stdout or "Bearish" in result.stdout
+    assert "Recent alerts" in result.stdout
 
 
 def test_normalize_when_input_is_not_utf8_rejects_the_line_and_goes_on():

@@ -1,10 +1,10 @@
-"""``quoteflow demo``: the synthetic feed through the embedded runtime, with a live summary."""
+"""``quoteflow demo``: the synthetic feed through the enrichment job, with a live summary."""
 
 from __future__ import annotations
 
 import asyncio
 import time
-from collections import Counter
+from collections import Counter, deque
 from datetime import UTC, datetime
 
 from rich.console import Console, Group
@@ -14,9 +14,10 @@ from rich.text import Text
 
 from quoteflow.bus import MemoryBus, Message
 from quoteflow.config import Settings
-from quoteflow.events import DeadLetter, Quote, Trade
+from quoteflow.enrich import Enricher, PreviousCloses
+from quoteflow.events import Alert, Bar, DeadLetter, EnrichedQuote, EnrichedTrade
 from quoteflow.feeds.synthetic import SyntheticFeed, SyntheticMarket, default_instruments
-from quoteflow.runtime import Pipeline, install_stop_signals
+from quoteflow.runtime import Pipeline, Stage, install_stop_signals
 
 __all__ = ["SummarySink", "run_demo"]
 
@@ -24,26 +25,33 @@ _REFRESH_S = 0.5
 
 
 class SummarySink:
-    """Keep what the demo shows: last quote and trade per instrument, dead letters."""
+    """Keep what the demo shows: newest enriched records and bars, recent alerts, dead letters."""
 
     name = "summary"
-    topics = (Quote.TYPE, Trade.TYPE, DeadLetter.TOPIC)
 
-    def __init__(self) -> None:
-        self.quotes: dict[str, Quote] = {}
-        self.trades: dict[str, Trade] = {}
+    def __init__(self, bars_topic: str) -> None:
+        self.topics = (EnrichedQuote.TYPE, EnrichedTrade.TYPE, bars_topic, Alert.TYPE,
+                       DeadLetter.TOPIC)  # fmt: skip
+        self.quotes: dict[str, EnrichedQuote] = {}
+        self.trades: dict[str, EnrichedTrade] = {}
+        self.bars: dict[str, Bar] = {}
+        self.alerts: deque[Alert] = deque(maxlen=6)
         self.dead_letters: list[DeadLetter] = []
         self.seen: Counter[str] = Counter()
 
     async def write(self, messages: list[Message]) -> None:
-        """Remember the newest record of each instrument."""
+        """Remember the newest record of each kind per instrument."""
         for message in messages:
             value = message.value
             self.seen[message.topic] += 1
-            if isinstance(value, Quote):
+            if isinstance(value, EnrichedQuote):
                 self.quotes[value.instrument] = value
-            elif isinstance(value, Trade):
+            elif isinstance(value, EnrichedTrade):
                 self.trades[value.instrument] = value
+            elif isinstance(value, Bar):
+                self.bars[value.instrument] = value
+            elif isinstance(value, Alert):
+                self.alerts.append(value)
             elif isinstance(value, DeadLetter):
                 self.dead_letters.append(value)
 
@@ -79,24 +87,36 @@ def _render(pipeline: Pipeline, sink: SummarySink, rates: _Rates) -> Group:
     for topic in sorted({*pipeline.published, DeadLetter.TOPIC}):
         topics.add_row(topic, f"{pipeline.published[topic]:,}", f"{rates.per_s.get(topic, 0):,.0f}")
 
-    book = Table(title="Last quote per instrument (synthetic)", title_justify="left")
-    for column in ("instrument", "bid size", "bid", "ask", "ask size", "last", "time UTC"):
-        book.add_column(column, justify="left" if column == "instrument" else "right")
+    book = Table(title="Enriched, per instrument (synthetic)", title_justify="left")
+    columns = ("inst", "bid", "ask", "last", "chg %", "move", "bar", "sma20", "rsi14")
+    for column in columns:
+        book.add_column(column, justify="left" if column in ("inst", "move") else "right")
     for name in sorted(sink.quotes):
         q = sink.quotes[name]
         trade = sink.trades.get(name)
+        latest = trade if trade is not None and trade.ts_event > q.ts_event else q
+        values = latest.indicators or {}
+        bar = sink.bars.get(name)
+        move_style = {"Bullish": "green", "Bearish": "red"}.get(latest.move or "", "")
         book.add_row(
             name,
-            f"{q.bid_size:,.0f}",
             f"{q.bid_price:.2f}",
             f"{q.ask_price:.2f}",
-            f"{q.ask_size:,.0f}",
             f"{trade.price:.2f}" if trade else "-",
-            _clock(q.ts_event),
+            f"{latest.change_pct:+.2f}" if latest.change_pct is not None else "-",
+            Text(latest.move or "-", style=move_style),
+            f"{bar.close:.2f}" if bar else "-",
+            f"{values['sma_20']:.2f}" if "sma_20" in values else "-",
+            f"{values['rsi_14']:.1f}" if "rsi_14" in values else "-",
         )
+    alerts = Table(title="Recent alerts", title_justify="left")
+    for column in ("time UTC", "instrument", "alert", "message"):
+        alerts.add_column(column)
+    for alert in reversed(sink.alerts):
+        alerts.add_row(_clock(alert.ts_event), alert.instrument, alert.rule, alert.message)
     dead = len(sink.dead_letters)
     footer = Text(f"dead letters: {dead}", style="red" if dead else "green")
-    return Group(topics, book, footer)
+    return Group(topics, book, alerts, footer)
 
 
 async def run_demo(
@@ -118,8 +138,10 @@ async def run_demo(
         calendar=config.calendar,
     )
     bus = MemoryBus(partitions=settings.bus.partitions, capacity=settings.bus.capacity)
-    sink = SummarySink()
-    pipeline = Pipeline(bus, [SyntheticFeed(market, speed=speed)], sinks=[sink])
+    job = Enricher(settings.enrich, PreviousCloses(market.previous_closes(), config.calendar))
+    sink = SummarySink(job.candles.topic)
+    stage = Stage("enrich", ("quotes", "trades"), job)
+    pipeline = Pipeline(bus, [SyntheticFeed(market, speed=speed)], [stage], [sink])
     stop = asyncio.Event()
     install_stop_signals(stop)
     session = datetime.fromtimestamp(market.clock_ns / 1e9, tz=UTC).date()
