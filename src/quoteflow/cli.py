@@ -19,7 +19,7 @@ from quoteflow.config import Settings, load_settings, masked
 from quoteflow.errors import QuoteflowError
 from quoteflow.events import Quote, Trade
 from quoteflow.feeds.replay import ReplayFeed
-from quoteflow.feeds.synthetic import SyntheticFeed, SyntheticMarket, default_instruments
+from quoteflow.feeds.synthetic import SyntheticFeed
 from quoteflow.normalize import keyed_reference, normalize_lines
 from quoteflow.recordio import write_records
 
@@ -175,18 +175,13 @@ def feed_synthetic(
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
 ) -> None:
     """Generate seeded synthetic quotes and trades into files, as fast as possible."""
+    from quoteflow.demo import synthetic_market
+
     config = _settings(ctx).synthetic
+    overrides = {"instruments": instruments, "seed": seed}
+    config = config.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     try:
-        first = date.fromisoformat(start) if start else None
-        market = SyntheticMarket(
-            default_instruments(instruments or config.instruments),
-            seed=config.seed if seed is None else seed,
-            rate_per_s=config.rate_per_s,
-            trade_probability=config.trade_probability,
-            annual_volatility=config.annual_volatility,
-            start=first,
-            calendar=config.calendar,
-        )
+        market = synthetic_market(config, date.fromisoformat(start) if start else None)
     except ValueError as error:
         raise _fail(error) from error
     feed = SyntheticFeed(market, speed=None, duration_s=duration, step_ms=60_000)
@@ -238,6 +233,7 @@ def enrich(
     Ctrl-C stops cleanly: open candles are flushed first.
     """
     from quoteflow.bus import MemoryBus
+    from quoteflow.demo import synthetic_market
     from quoteflow.enrich import Enricher, PreviousCloses
     from quoteflow.runtime import Pipeline, Stage, install_stop_signals
     from quoteflow.runtime.sinks import JsonLinesSink
@@ -254,13 +250,7 @@ def enrich(
                 else PreviousCloses({}, config.calendar)
             )
         else:
-            synthetic = settings.synthetic
-            market = SyntheticMarket(
-                default_instruments(synthetic.instruments),
-                seed=synthetic.seed,
-                rate_per_s=synthetic.rate_per_s,
-                calendar=synthetic.calendar,
-            )
+            market = synthetic_market(settings.synthetic)
             feed = SyntheticFeed(market, speed=None if fast else speed, duration_s=duration)
             closes = PreviousCloses(market.previous_closes(), config.calendar)
         job = Enricher(config, closes)

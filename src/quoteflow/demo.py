@@ -5,7 +5,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, deque
-from datetime import UTC, datetime
+from datetime import UTC, date, datetime
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -13,13 +13,13 @@ from rich.table import Table
 from rich.text import Text
 
 from quoteflow.bus import MemoryBus, Message
-from quoteflow.config import Settings
+from quoteflow.config import Settings, SyntheticSettings
 from quoteflow.enrich import Enricher, PreviousCloses
 from quoteflow.events import Alert, Bar, DeadLetter, EnrichedQuote, EnrichedTrade
 from quoteflow.feeds.synthetic import SyntheticFeed, SyntheticMarket, default_instruments
 from quoteflow.runtime import Pipeline, Stage, install_stop_signals
 
-__all__ = ["SummarySink", "run_demo"]
+__all__ = ["SummarySink", "run_demo", "synthetic_market"]
 
 _REFRESH_S = 0.5
 
@@ -119,6 +119,19 @@ def _render(pipeline: Pipeline, sink: SummarySink, rates: _Rates) -> Group:
     return Group(topics, book, alerts, footer)
 
 
+def synthetic_market(config: SyntheticSettings, start: date | None = None) -> SyntheticMarket:
+    """Build the synthetic market the settings describe, from ``start`` (default: latest)."""
+    return SyntheticMarket(
+        default_instruments(config.instruments),
+        seed=config.seed,
+        rate_per_s=config.rate_per_s,
+        trade_probability=config.trade_probability,
+        annual_volatility=config.annual_volatility,
+        start=start,
+        calendar=config.calendar,
+    )
+
+
 async def run_demo(
     settings: Settings,
     *,
@@ -129,14 +142,7 @@ async def run_demo(
     """Run the demo until Ctrl-C (or for ``duration_s`` wall seconds) and return its summary."""
     console = console or Console()
     config = settings.synthetic
-    market = SyntheticMarket(
-        default_instruments(config.instruments),
-        seed=config.seed,
-        rate_per_s=config.rate_per_s,
-        trade_probability=config.trade_probability,
-        annual_volatility=config.annual_volatility,
-        calendar=config.calendar,
-    )
+    market = synthetic_market(config)
     bus = MemoryBus(partitions=settings.bus.partitions, capacity=settings.bus.capacity)
     job = Enricher(settings.enrich, PreviousCloses(market.previous_closes(), config.calendar))
     sink = SummarySink(job.candles.topic)
