@@ -46,27 +46,41 @@ def parse_period_ns(period: str) -> int:
     return int(match.group(1)) * _NS[match.group(2)]
 
 
-class _Window(msgspec.Struct, gc=False):
-    """One open window of one instrument: trade OHLCV and quote-mid OHLC side by side."""
+class _Ohlc(msgspec.Struct, gc=False):
+    """Open, high, low, close of a stream of prices; open and close follow event time."""
 
-    end: int
-    ts_recv: int = 0
+    count: int = 0
     open_ts: int = 0
     close_ts: int = 0
     open: float = 0.0
     high: float = 0.0
     low: float = 0.0
     close: float = 0.0
+
+    def add(self, ts: int, price: float) -> None:
+        """Add one price at event time ``ts``, whatever order prices arrive in."""
+        if self.count == 0:
+            self.open = self.high = self.low = self.close = price
+            self.open_ts = self.close_ts = ts
+        else:
+            if ts < self.open_ts:
+                self.open, self.open_ts = price, ts
+            if ts >= self.close_ts:
+                self.close, self.close_ts = price, ts
+            self.high = max(self.high, price)
+            self.low = min(self.low, price)
+        self.count += 1
+
+
+class _Window(msgspec.Struct, gc=False):
+    """One open window of one instrument: trade OHLCV and quote-mid OHLC side by side."""
+
+    end: int
+    ts_recv: int = 0
+    trades: _Ohlc = msgspec.field(default_factory=_Ohlc)
     volume: float = 0.0
-    trades: int = 0
     notional: float = 0.0
-    mid_open_ts: int = 0
-    mid_close_ts: int = 0
-    mid_open: float = 0.0
-    mid_high: float = 0.0
-    mid_low: float = 0.0
-    mid_close: float = 0.0
-    mids: int = 0
+    mids: _Ohlc = msgspec.field(default_factory=_Ohlc)
 
 
 class _Instrument(msgspec.Struct):
@@ -244,41 +258,23 @@ class CandleBuilder:
         return [(self.topic, self._bar(name, inst, s, inst.windows.pop(s))) for s in closed]
 
     def _bar(self, name: str, inst: _Instrument, start: int, w: _Window, final: bool = True) -> Bar:
-        if w.trades:
-            return Bar(inst.provider, name, start, w.ts_recv, self.label, w.open, w.high, w.low,
-                       w.close, w.volume, w.trades,
-                       w.notional / w.volume if w.volume else None, final=final)  # fmt: skip
-        return Bar(inst.provider, name, start, w.ts_recv, self.label, w.mid_open, w.mid_high,
-                   w.mid_low, w.mid_close, 0.0, 0, None, final=final)  # fmt: skip
+        if w.trades.count:
+            t = w.trades
+            vwap = w.notional / w.volume if w.volume else None
+            return Bar(inst.provider, name, start, w.ts_recv, self.label, t.open, t.high, t.low,
+                       t.close, w.volume, t.count, vwap, final=final)  # fmt: skip
+        m = w.mids
+        return Bar(inst.provider, name, start, w.ts_recv, self.label, m.open, m.high, m.low,
+                   m.close, 0.0, 0, None, final=final)  # fmt: skip
 
 
 def _add(w: _Window, ts: int, ts_recv: int, price: float, is_trade: bool, event: Event) -> None:
-    """Add one price to a window; open and close follow event time, not arrival order."""
+    """Add one price to a window: a trade to the trade OHLCV, a quote mid to the mid OHLC."""
     w.ts_recv = max(w.ts_recv, ts_recv)
     if is_trade:
         size = event.size  # type: ignore[attr-defined]
-        if w.trades == 0:
-            w.open = w.high = w.low = w.close = price
-            w.open_ts = w.close_ts = ts
-        else:
-            if ts < w.open_ts:
-                w.open, w.open_ts = price, ts
-            if ts >= w.close_ts:
-                w.close, w.close_ts = price, ts
-            w.high = max(w.high, price)
-            w.low = min(w.low, price)
-        w.trades += 1
+        w.trades.add(ts, price)
         w.volume += size
         w.notional += price * size
-        return
-    if w.mids == 0:
-        w.mid_open = w.mid_high = w.mid_low = w.mid_close = price
-        w.mid_open_ts = w.mid_close_ts = ts
     else:
-        if ts < w.mid_open_ts:
-            w.mid_open, w.mid_open_ts = price, ts
-        if ts >= w.mid_close_ts:
-            w.mid_close, w.mid_close_ts = price, ts
-        w.mid_high = max(w.mid_high, price)
-        w.mid_low = min(w.mid_low, price)
-    w.mids += 1
+        w.mids.add(ts, price)
