@@ -60,8 +60,6 @@ def _default_layout(cls: type[Event]) -> Layout:
             layout.append((_TIMESTAMP_NAMES[name], name, _ms))
         elif name.endswith("_at"):
             layout.append((_camel(name), name, _ms))
-        elif name.endswith("_iv"):
-            layout.append((_camel(name.removesuffix("_iv")) + "ImpliedVolatility", name, None))
         else:
             layout.append((_camel(name), name, None))
     return tuple(layout)

@@ -64,7 +64,6 @@ class MemoryBus:
         self._groups: dict[str, _Group] = {}
         self._readers: dict[str, set[str]] = defaultdict(set)
         self._partition_of: dict[str, int] = {}
-        self._sent: dict[str, int] = defaultdict(int)
         self._closed = False
 
     def _topic(self, name: str) -> list[_Partition]:
@@ -79,14 +78,6 @@ class MemoryBus:
         if index is None:
             index = self._partition_of[key] = zlib.crc32(key.encode()) % self.partitions
         return index
-
-    def topics(self) -> list[str]:
-        """Return the names of the topics created so far."""
-        return list(self._topics)
-
-    def sent(self, topic: str) -> int:
-        """Return how many records were ever appended to ``topic``."""
-        return self._sent[topic]
 
     def _free(self, topic: str, index: int) -> int:
         partition = self._topics[topic][index]
@@ -106,7 +97,6 @@ class MemoryBus:
             while len(partition.log) > self.capacity:
                 partition.log.popleft()
                 partition.base += 1
-        self._sent[topic] += len(records)
         for group in self._readers.get(topic, ()):
             for member in self._groups[group].members:
                 member.wake.set()
