@@ -7,9 +7,10 @@ from datetime import date
 from functools import cache
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
-__all__ = ["calendar_by_name", "sessions"]
+__all__ = ["calendar_by_name", "session_bounds", "sessions"]
 
 
 @cache
@@ -38,3 +39,13 @@ def sessions(calendar: str, first: date, count: int) -> list[tuple[int, int]]:
         (int(row.open.value), int(row.close.value))
         for row in schedule[["open", "close"]].itertuples()
     ]
+
+
+@cache
+def session_bounds(calendar: str) -> tuple[np.ndarray, np.ndarray]:
+    """Return every session's open and close of ``calendar`` as sorted int64 ns arrays."""
+    schedule = calendar_by_name(calendar).schedule
+    opens = np.array(schedule["open"].array.as_unit("ns").asi8)
+    closes = np.array(schedule["close"].array.as_unit("ns").asi8)
+    opens.flags.writeable = closes.flags.writeable = False
+    return opens, closes

@@ -88,6 +88,7 @@ class EnrichSettings(_Section):
     """The enrichment job: candle period, the previous-close move and indicators."""
 
     period: str = "1m"
+    every: str | None = Field(None, description="hopping windows: a bar of period every ...")
     price: Literal["trade", "mid"] = "trade"
     threshold_pct: float = Field(5.0, gt=0, description="move size for Bullish/Bearish")
     thresholds_pct: dict[str, float] = Field(

@@ -119,6 +119,25 @@ class AlertRules:
             state.volume_average = volume_sma.update(bar.volume)
         return alerts
 
+    def price_alert(
+        self,
+        event: Event,
+        rule: str,
+        price: float | None,
+        threshold: float | None,
+        moves: tuple[str, str] | None = None,
+    ) -> Alert:
+        """Return the alert of a price rule; ``moves`` is (before, after) for ``move_change``."""
+        if rule == "price_above_level":
+            text = f"price crossed above {threshold:g}"
+        elif rule == "price_below_level":
+            text = f"price crossed below {threshold:g}"
+        elif rule == "move_change" and moves is not None:
+            text = f"move changed from {moves[0]} to {moves[1]}"
+        else:
+            text = "new session high" if rule == "session_high" else "new session low"
+        return self._alert(event, rule, text, price, threshold)
+
     def on_price(
         self, state: AlertState, event: Event, price: float | None, session: int, move: str | None
     ) -> list[Alert]:
@@ -129,26 +148,22 @@ class AlertRules:
             previous = state.last_price
             for level in s.levels.get(event.instrument, ()) if previous is not None else ():
                 if previous < level <= price:
-                    text = f"price crossed above {level:g}"
-                    alerts.append(self._alert(event, "price_above_level", text, price, level))
+                    alerts.append(self.price_alert(event, "price_above_level", price, level))
                 elif previous > level >= price:
-                    text = f"price crossed below {level:g}"
-                    alerts.append(self._alert(event, "price_below_level", text, price, level))
+                    alerts.append(self.price_alert(event, "price_below_level", price, level))
             state.last_price = price
             if s.session_extremes:
                 if session != state.session:
                     state.session, state.high, state.low = session, price, price
                 elif price > state.high:
-                    alerts.append(self._alert(event, "session_high", "new session high",
-                                              price, state.high))  # fmt: skip
+                    alerts.append(self.price_alert(event, "session_high", price, state.high))
                     state.high = price
                 elif price < state.low:
-                    alerts.append(self._alert(event, "session_low", "new session low",
-                                              price, state.low))  # fmt: skip
+                    alerts.append(self.price_alert(event, "session_low", price, state.low))
                     state.low = price
         if s.move_changes and move is not None:
             if state.last_move is not None and move != state.last_move:
-                text = f"move changed from {state.last_move} to {move}"
-                alerts.append(self._alert(event, "move_change", text, price, None))
+                moves = (state.last_move, move)
+                alerts.append(self.price_alert(event, "move_change", price, None, moves))
             state.last_move = move
         return alerts

@@ -15,9 +15,11 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 
 import msgspec
+import pyarrow as pa
 
 from quoteflow.config import EnrichSettings
 from quoteflow.enrich.alerts import AlertRules, AlertState
+from quoteflow.enrich.columnar import enrich_columns
 from quoteflow.enrich.previous_close import PreviousCloses
 from quoteflow.events import (
     Alert,
@@ -86,9 +88,11 @@ class Enricher:
         self.settings = settings
         self.previous_closes = previous_closes
         self.specs: list[IndicatorSpec] = parse_specs(settings.indicators)
+        self.columns: list[str] = list(dict.fromkeys(c for s in self.specs for c in s.columns()))
         self.rules = AlertRules(settings.alerts)
         self.candles = CandleBuilder(
             settings.period,
+            every=settings.every,
             allowed_lateness_ms=settings.allowed_lateness_ms,
             calendar=settings.calendar,
         )
@@ -97,7 +101,8 @@ class Enricher:
         """Return the state of a partition that has seen nothing."""
         return EnrichState()
 
-    def _instrument(self, state: EnrichState, name: str) -> _Instrument:
+    def instrument_state(self, state: EnrichState, name: str) -> _Instrument:
+        """Return the state of instrument ``name``, created on first use."""
         inst = state.instruments.get(name)
         if inst is None:
             inst = state.instruments[name] = _Instrument(
@@ -105,9 +110,12 @@ class Enricher:
             )
         return inst
 
-    def _on_bar(self, state: EnrichState, bar: Bar) -> list[Output]:
-        """Update the indicators with a closed bar; return the bar and its alerts."""
-        inst = self._instrument(state, bar.instrument)
+    def on_bar(self, state: EnrichState, bar: Bar) -> list[Output]:
+        """Update the indicators with a closed bar; return the bar and its alerts.
+
+        The indicator values are kept in the order of :attr:`columns`.
+        """
+        inst = self.instrument_state(state, bar.instrument)
         columns = {
             "open": bar.open,
             "high": bar.high,
@@ -115,12 +123,15 @@ class Enricher:
             "close": bar.close,
             "volume": bar.volume,
         }
+        known = len(inst.values)
         for spec, indicator in zip(self.specs, inst.indicators, strict=True):
             result = indicator.update(*(columns[name] for name in indicator.inputs))
             values = result if isinstance(result, tuple) else (result,)
             for name, value in zip(spec.columns(), values, strict=True):
                 if value == value:  # not NaN: the indicator is past its warm-up
                     inst.values[name] = value
+        if len(inst.values) != known:
+            inst.values = {name: inst.values[name] for name in self.columns if name in inst.values}
         alerts = self.rules.on_bar(inst.alerts, bar)
         return [(self.candles.topic, bar), *((Alert.TYPE, alert) for alert in alerts)]
 
@@ -146,7 +157,7 @@ class Enricher:
         return close, change, NEUTRAL, None
 
     def _enrich(self, state: EnrichState, event: Quote | Trade) -> list[Output]:
-        inst = self._instrument(state, event.instrument)
+        inst = self.instrument_state(state, event.instrument)
         if isinstance(event, Trade):
             inst.last_trade = event.price
         elif event.bid_price and event.ask_price:
@@ -164,9 +175,16 @@ class Enricher:
         return [record, *((Alert.TYPE, alert) for alert in alerts)]
 
     def process(
-        self, batch: Sequence[Event], state: EnrichState
-    ) -> tuple[list[Output], EnrichState]:
-        """Enrich a batch of quotes and trades (other records pass by); return outputs, state."""
+        self, batch: Sequence[Event] | pa.RecordBatch, state: EnrichState
+    ) -> tuple[list[Output | tuple[str, pa.RecordBatch]], EnrichState]:
+        """Enrich a batch of quotes and trades (other records pass by); return outputs, state.
+
+        ``batch`` is a sequence of records, or an Arrow batch of one record type
+        (see :func:`quoteflow.enrich.columnar.enrich_columns`): then the enriched
+        records come out as one Arrow batch, and the work runs compiled.
+        """
+        if isinstance(batch, pa.RecordBatch):
+            return enrich_columns(self, batch, state)
         out: list[Output] = []
         for event in batch:
             if not isinstance(event, (Quote, Trade)) or isinstance(
@@ -176,7 +194,7 @@ class Enricher:
             closed, state.candles = self.candles.process((event,), state.candles)
             for topic, record in closed:
                 if isinstance(record, Bar):
-                    out.extend(self._on_bar(state, record))
+                    out.extend(self.on_bar(state, record))
                 else:
                     out.append((topic, record))
             out.extend(self._enrich(state, event))
@@ -187,7 +205,7 @@ class Enricher:
         out: list[Output] = []
         for topic, record in self.candles.flush(state.candles, until_ns):
             if isinstance(record, Bar):
-                out.extend(self._on_bar(state, record))
+                out.extend(self.on_bar(state, record))
             else:
                 out.append((topic, record))
         return out

@@ -92,6 +92,10 @@ class PreviousCloses:
             session = self._previous_by_hour[hour] = previous.date()
         return session
 
+    def daily_closes(self, instrument: str) -> Mapping[date, float]:
+        """Return the known closes of ``instrument`` by session date (empty if none)."""
+        return self._closes.get(instrument) or {}
+
     def lookup(self, instrument: str, ts_ns: int) -> tuple[float | None, str | None]:
         """Return (previous close, None), or (None, the reason it is unknown)."""
         days = self._closes.get(instrument)

@@ -30,7 +30,7 @@ from quoteflow.calendars import calendar_by_name
 from quoteflow.events import Bar, DeadLetter, Event, Quote, Trade
 from quoteflow.reference import to_reference
 
-__all__ = ["CandleBuilder", "CandleState", "parse_period_ns"]
+__all__ = ["CandleBuilder", "CandleState", "Ohlc", "Window", "parse_period_ns"]
 
 _NS = {"s": 1_000_000_000, "m": 60_000_000_000, "h": 3_600_000_000_000}
 _PERIOD_RE = re.compile(r"([1-9][0-9]*)([smh])")
@@ -46,7 +46,7 @@ def parse_period_ns(period: str) -> int:
     return int(match.group(1)) * _NS[match.group(2)]
 
 
-class _Ohlc(msgspec.Struct, gc=False):
+class Ohlc(msgspec.Struct, gc=False):
     """Open, high, low, close of a stream of prices; open and close follow event time."""
 
     count: int = 0
@@ -72,27 +72,29 @@ class _Ohlc(msgspec.Struct, gc=False):
         self.count += 1
 
 
-class _Window(msgspec.Struct, gc=False):
+class Window(msgspec.Struct, gc=False):
     """One open window of one instrument: trade OHLCV and quote-mid OHLC side by side."""
 
     end: int
     ts_recv: int = 0
-    trades: _Ohlc = msgspec.field(default_factory=_Ohlc)
+    trades: Ohlc = msgspec.field(default_factory=Ohlc)
     volume: float = 0.0
     notional: float = 0.0
-    mids: _Ohlc = msgspec.field(default_factory=_Ohlc)
+    mids: Ohlc = msgspec.field(default_factory=Ohlc)
 
 
-class _Instrument(msgspec.Struct):
+class CandleInstrument(msgspec.Struct):
+    """One instrument's candles: its provider, newest event time and open windows by start."""
+
     provider: str
     max_ts: int = -(2**62)
-    windows: dict[int, _Window] = msgspec.field(default_factory=dict)
+    windows: dict[int, Window] = msgspec.field(default_factory=dict)
 
 
 class CandleState(msgspec.Struct):
     """Everything a :class:`CandleBuilder` remembers for one partition; snapshots to bytes."""
 
-    instruments: dict[str, _Instrument] = msgspec.field(default_factory=dict)
+    instruments: dict[str, CandleInstrument] = msgspec.field(default_factory=dict)
     late: int = 0
     outside_session: int = 0
 
@@ -184,10 +186,19 @@ class CandleBuilder:
             return (event.bid_price + event.ask_price) / 2, False
         return None
 
-    def _late(self, event: Event, reason: str) -> DeadLetter:
+    def _dead_letter(self, event: Event, reason: str) -> DeadLetter:
         payload = msgspec.json.encode(to_reference(event)).decode()
         return DeadLetter(event.provider, f"candles:{self.label}", event.ts_recv, "ts_event",
                           reason, payload)  # fmt: skip
+
+    def late_letter(self, event: Event, behind_ns: int) -> DeadLetter:
+        """Return the dead letter of an event ``behind_ns`` behind the watermark."""
+        reason = f"late: {behind_ns / 1e6:.3f} ms behind the watermark (lateness included)"
+        return self._dead_letter(event, reason)
+
+    def outside_letter(self, event: Event) -> DeadLetter:
+        """Return the dead letter of an event outside every session."""
+        return self._dead_letter(event, f"outside the {self.calendar} sessions")
 
     def process(
         self, batch: Sequence[Event], state: CandleState
@@ -203,25 +214,22 @@ class CandleBuilder:
                 continue
             inst = state.instruments.get(event.instrument)
             if inst is None:
-                inst = state.instruments[event.instrument] = _Instrument(event.provider)
+                inst = state.instruments[event.instrument] = CandleInstrument(event.provider)
             ts = event.ts_event
             windows = self._windows(ts)
             if windows is None:
                 state.outside_session += 1
-                reason = f"outside the {self.calendar} sessions"
-                out.append((DEAD_LETTER_TOPIC, self._late(event, reason)))
+                out.append((DEAD_LETTER_TOPIC, self.outside_letter(event)))
                 continue
             watermark = inst.max_ts - self.lateness_ns
             if min(end for _, end in windows) <= watermark:
                 state.late += 1
-                behind_ms = (watermark - ts) / 1e6
-                reason = f"late: {behind_ms:.3f} ms behind the watermark (lateness included)"
-                out.append((DEAD_LETTER_TOPIC, self._late(event, reason)))
+                out.append((DEAD_LETTER_TOPIC, self.late_letter(event, watermark - ts)))
                 continue
             for start, end in windows:
                 window = inst.windows.get(start)
                 if window is None:
-                    window = inst.windows[start] = _Window(end)
+                    window = inst.windows[start] = Window(end)
                 _add(window, ts, event.ts_recv, priced[0], priced[1], event)
                 touched.setdefault(event.instrument, set()).add(start)
             if ts > inst.max_ts:
@@ -231,7 +239,7 @@ class CandleBuilder:
             for name, starts in touched.items():
                 inst = state.instruments[name]
                 out.extend(
-                    (self.topic, self._bar(name, inst, start, window, final=False))
+                    (self.topic, self.bar(name, inst, start, window, final=False))
                     for start in sorted(starts)
                     if (window := inst.windows.get(start)) is not None
                 )
@@ -253,11 +261,14 @@ class CandleBuilder:
                 inst.max_ts = until_ns + self.lateness_ns
         return out
 
-    def _close(self, name: str, inst: _Instrument, watermark: int) -> list[tuple[str, Bar]]:
+    def _close(self, name: str, inst: CandleInstrument, watermark: int) -> list[tuple[str, Bar]]:
         closed = sorted(start for start, w in inst.windows.items() if w.end <= watermark)
-        return [(self.topic, self._bar(name, inst, s, inst.windows.pop(s))) for s in closed]
+        return [(self.topic, self.bar(name, inst, s, inst.windows.pop(s))) for s in closed]
 
-    def _bar(self, name: str, inst: _Instrument, start: int, w: _Window, final: bool = True) -> Bar:
+    def bar(
+        self, name: str, inst: CandleInstrument, start: int, w: Window, final: bool = True
+    ) -> Bar:
+        """Return the bar of window ``w`` (starting at ``start``) of instrument ``name``."""
         if w.trades.count:
             t = w.trades
             vwap = w.notional / w.volume if w.volume else None
@@ -268,7 +279,7 @@ class CandleBuilder:
                    m.close, 0.0, 0, None, final=final)  # fmt: skip
 
 
-def _add(w: _Window, ts: int, ts_recv: int, price: float, is_trade: bool, event: Event) -> None:
+def _add(w: Window, ts: int, ts_recv: int, price: float, is_trade: bool, event: Event) -> None:
     """Add one price to a window: a trade to the trade OHLCV, a quote mid to the mid OHLC."""
     w.ts_recv = max(w.ts_recv, ts_recv)
     if is_trade:

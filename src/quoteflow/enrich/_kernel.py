@@ -1,0 +1,261 @@
+"""The compiled per-event loop of the columnar enrichment path.
+
+One call walks a batch of quotes or trades in offset order and does, per event,
+what :meth:`quoteflow.enrich.Enricher.process` does in Python: add the price to
+its candle windows (or mark the event late / outside the sessions), close the
+windows the watermark has passed, remember the last trade and mid, measure the
+move against the previous close, and evaluate the price alert rules. Closing a
+bar only copies the window out: indicators and bar alerts run in Python, once
+per bar, and each event gets the number of the indicator "version" it sees.
+
+State is passed in as per-instrument arrays and updated in place. Open windows
+live in ``slots`` ring slots per instrument; the slot of a window is its index
+(start // advance, or the session number) modulo ``slots``. An event that moves
+the watermark closes the windows it passed before adding itself (the reference
+adds first; the outcome is the same, since an event never lands in a window
+its own watermark closes), so the slots only ever hold windows within
+``size + lateness`` of the newest event.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+
+__all__ = ["WINDOW_FLOATS", "WINDOW_INTS", "enrich_batch"]
+
+# window integers: open flag, start, end, ts_recv, trade count, trade open ts,
+# trade close ts, mid count, mid open ts, mid close ts
+WINDOW_INTS = 10
+# window floats: trade open, high, low, close, volume, notional; mid open, high, low, close
+WINDOW_FLOATS = 10
+
+NS_PER_HOUR = 3_600_000_000_000
+
+FLAG_LATE = 1
+FLAG_OUTSIDE = 2
+
+MISSING_PRICE = 1
+MISSING_CLOSES = 2
+MISSING_NOT_POSITIVE = 3
+MISSING_DAY = 4  # + the session slot
+
+MOVE_BULLISH = 1
+MOVE_BEARISH = 2
+MOVE_NEUTRAL = 3
+
+ALERT_ABOVE_LEVEL = 1
+ALERT_BELOW_LEVEL = 2
+ALERT_SESSION_HIGH = 3
+ALERT_SESSION_LOW = 4
+ALERT_MOVE_CHANGE = 5
+
+
+@numba.njit(cache=True)
+def _add_ohlc(wi, wf, c, s, base_i, base_f, ts, price):
+    """Add a price to window (c, s) as ``Ohlc.add`` does: open and close follow event time."""
+    if wi[c, s, base_i] == 0:
+        wf[c, s, base_f] = price
+        wf[c, s, base_f + 1] = price
+        wf[c, s, base_f + 2] = price
+        wf[c, s, base_f + 3] = price
+        wi[c, s, base_i + 1] = ts
+        wi[c, s, base_i + 2] = ts
+    else:
+        if ts < wi[c, s, base_i + 1]:
+            wf[c, s, base_f] = price
+            wi[c, s, base_i + 1] = ts
+        if ts >= wi[c, s, base_i + 2]:
+            wf[c, s, base_f + 3] = price
+            wi[c, s, base_i + 2] = ts
+        wf[c, s, base_f + 1] = max(wf[c, s, base_f + 1], price)
+        wf[c, s, base_f + 2] = min(wf[c, s, base_f + 2], price)
+    wi[c, s, base_i] += 1
+
+
+@numba.njit(cache=True)
+def enrich_batch(
+    first, code, ts, recv, price, size, is_trade, price_from_trades,
+    intraday, size_ns, advance_ns, hops, lateness_ns, session_index, session_open, session_close,
+    hour_base, hour_slot, slot_ordinal, closes, has_closes, threshold,
+    level_offsets, levels, session_extremes, move_changes,
+    last_trade, last_mid, max_ts, version, alert_price, alert_session, alert_high, alert_low,
+    alert_move, windows_i, windows_f, counters, bars_i, bars_f, alerts_i, alerts_f,
+    out_version, out_flag, out_behind, out_price, out_previous, out_change, out_move, out_missing,
+):  # fmt: skip
+    """Enrich events from index ``first`` on, in place; return the index it stopped at.
+
+    Closed bars are appended to ``bars_i`` (event index, instrument code, window
+    ints) and ``bars_f`` (window floats), price alerts to ``alerts_i`` (event
+    index, rule, previous move) and ``alerts_f`` (value, threshold).
+    ``counters`` is [late, outside sessions, next version, slot collisions,
+    bars, alerts]. The loop stops early, before an event, when the bar or alert
+    buffers might overflow: grow them and call again from the returned index.
+    The buffers are passed in rather than grown here, because reassigning an
+    array inside the loop costs reference counting on every event.
+    """
+    n = code.shape[0]
+    slots = windows_i.shape[1]
+    most_levels = 0
+    for c in range(level_offsets.shape[0] - 1):
+        most_levels = max(most_levels, level_offsets[c + 1] - level_offsets[c])
+    n_bars = counters[4]
+    n_alerts = counters[5]
+    closing = np.empty(slots, dtype=np.int64)
+    for i in range(first, n):
+        if n_bars + slots > bars_i.shape[0] or n_alerts + most_levels + 2 > alerts_i.shape[0]:
+            counters[4] = n_bars
+            counters[5] = n_alerts
+            return i
+        c = code[i]
+        t = ts[i]
+        p = price[i]
+        out_flag[i] = 0
+        if p == p:
+            if intraday:
+                last_index = (t - t % advance_ns) // advance_ns
+                first_index = last_index - (hops - 1)
+                min_end = first_index * advance_ns + size_ns
+            else:
+                last_index = session_index[i]
+                first_index = last_index
+                min_end = session_close[last_index] if last_index >= 0 else 0
+            watermark = max_ts[c] - lateness_ns
+            if not intraday and last_index < 0:
+                out_flag[i] = FLAG_OUTSIDE
+                counters[1] += 1
+            elif min_end <= watermark:
+                out_flag[i] = FLAG_LATE
+                out_behind[i] = watermark - t
+                counters[0] += 1
+            else:
+                if t > max_ts[c]:
+                    max_ts[c] = t
+                    limit = t - lateness_ns
+                    n_closing = 0
+                    for s in range(slots):
+                        if windows_i[c, s, 0] == 1 and windows_i[c, s, 2] <= limit:
+                            j = n_closing
+                            while j > 0 and windows_i[c, closing[j - 1], 1] > windows_i[c, s, 1]:
+                                closing[j] = closing[j - 1]
+                                j -= 1
+                            closing[j] = s
+                            n_closing += 1
+                    for k in range(n_closing):
+                        s = closing[k]
+                        bars_i[n_bars, 0] = i
+                        bars_i[n_bars, 1] = c
+                        bars_i[n_bars, 2:] = windows_i[c, s, :]
+                        bars_f[n_bars, :] = windows_f[c, s, :]
+                        n_bars += 1
+                        windows_i[c, s, 0] = 0
+                        version[c] = counters[2]
+                        counters[2] += 1
+                for index in range(last_index, first_index - 1, -1):
+                    if intraday:
+                        start = index * advance_ns
+                        end = start + size_ns
+                    else:
+                        start = session_open[index]
+                        end = session_close[index]
+                    s = index % slots
+                    if windows_i[c, s, 0] == 0:
+                        windows_i[c, s, :] = 0
+                        windows_i[c, s, 0] = 1
+                        windows_i[c, s, 1] = start
+                        windows_i[c, s, 2] = end
+                        windows_f[c, s, :] = 0.0
+                    elif windows_i[c, s, 1] != start:
+                        counters[3] += 1
+                        continue
+                    windows_i[c, s, 3] = max(windows_i[c, s, 3], recv[i])
+                    if is_trade:
+                        _add_ohlc(windows_i, windows_f, c, s, 4, 0, t, p)
+                        windows_f[c, s, 4] += size[i]
+                        windows_f[c, s, 5] += p * size[i]
+                    else:
+                        _add_ohlc(windows_i, windows_f, c, s, 7, 6, t, p)
+            if is_trade:
+                last_trade[c] = p
+            else:
+                last_mid[c] = p
+        out_version[i] = version[c]
+
+        move_price = last_trade[c] if price_from_trades else last_mid[c]
+        out_price[i] = move_price
+        out_previous[i] = np.nan
+        out_change[i] = np.nan
+        move = 0
+        if move_price != move_price:
+            out_missing[i] = MISSING_PRICE
+        elif not has_closes[c]:
+            out_missing[i] = MISSING_CLOSES
+        else:
+            slot = hour_slot[t // NS_PER_HOUR - hour_base]
+            close = closes[c, slot]
+            out_previous[i] = close
+            if close != close:
+                out_missing[i] = MISSING_DAY + slot
+            elif close <= 0:
+                out_missing[i] = MISSING_NOT_POSITIVE
+            else:
+                out_missing[i] = 0
+                change = (move_price / close - 1.0) * 100.0
+                out_change[i] = change
+                if change >= threshold[c]:
+                    move = MOVE_BULLISH
+                elif change <= -threshold[c]:
+                    move = MOVE_BEARISH
+                else:
+                    move = MOVE_NEUTRAL
+        out_move[i] = move
+
+        fired_from = n_alerts
+        if move_price == move_price:
+            previous = alert_price[c]
+            if previous == previous:
+                for j in range(level_offsets[c], level_offsets[c + 1]):
+                    level = levels[j]
+                    rule = 0
+                    if previous < level <= move_price:
+                        rule = ALERT_ABOVE_LEVEL
+                    elif previous > level >= move_price:
+                        rule = ALERT_BELOW_LEVEL
+                    if rule:
+                        alerts_i[n_alerts, 1] = rule
+                        alerts_f[n_alerts, 1] = level
+                        n_alerts += 1
+            alert_price[c] = move_price
+            if session_extremes:
+                session = slot_ordinal[hour_slot[t // NS_PER_HOUR - hour_base]]
+                rule = 0
+                extreme = 0.0
+                if session != alert_session[c]:
+                    alert_session[c] = session
+                    alert_high[c] = move_price
+                    alert_low[c] = move_price
+                elif move_price > alert_high[c]:
+                    rule = ALERT_SESSION_HIGH
+                    extreme = alert_high[c]
+                    alert_high[c] = move_price
+                elif move_price < alert_low[c]:
+                    rule = ALERT_SESSION_LOW
+                    extreme = alert_low[c]
+                    alert_low[c] = move_price
+                if rule:
+                    alerts_i[n_alerts, 1] = rule
+                    alerts_f[n_alerts, 1] = extreme
+                    n_alerts += 1
+        if move_changes and move != 0:
+            if alert_move[c] != 0 and move != alert_move[c]:
+                alerts_i[n_alerts, 1] = ALERT_MOVE_CHANGE
+                alerts_i[n_alerts, 2] = alert_move[c]
+                alerts_f[n_alerts, 1] = np.nan
+                n_alerts += 1
+            alert_move[c] = move
+        for j in range(fired_from, n_alerts):
+            alerts_i[j, 0] = i
+            alerts_f[j, 0] = move_price
+    counters[4] = n_bars
+    counters[5] = n_alerts
+    return n

@@ -1,0 +1,133 @@
+"""The columnar path gives the per-record path's outputs and state, however the stream is cut."""
+
+import itertools
+from datetime import date
+
+import msgspec
+import pandas as pd
+import pyarrow as pa
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from quoteflow.config import AlertSettings, EnrichSettings
+from quoteflow.enrich import Enricher, PreviousCloses
+from quoteflow.events import DeadLetter, Quote, Trade, from_batch, to_batch
+
+S = 1_000_000_000
+START = pd.Timestamp("2024-04-01 13:20", tz="UTC").value  # ten minutes before the open
+CLOSES = PreviousCloses(
+    {
+        "A": {date(2024, 3, 28): 100.0, date(2024, 4, 1): 104.0, date(2024, 4, 2): 96.0},
+        "B": {date(2024, 3, 28): 0.0},
+    }
+)
+ALERTS = AlertSettings(sma_cross=(2, 3), rsi_period=2, volume_spike_factor=1.5,
+                       levels={"A": [100.0, 103.0], "C": [50.0]})  # fmt: skip
+CONFIGS = [
+    EnrichSettings(period="1m", indicators="sma:3,rsi:2,atr:2", alerts=ALERTS),
+    EnrichSettings(
+        period="5m",
+        every="1m",
+        price="mid",
+        allowed_lateness_ms=90_000,
+        indicators="macd:2:3:2,obv",
+        alerts=ALERTS,
+    ),
+    EnrichSettings(
+        period="1d",
+        price="mid",
+        allowed_lateness_ms=3_600_000,
+        alerts=ALERTS,
+        thresholds_pct={"A": 2.0},
+    ),
+    EnrichSettings(
+        period="1m",
+        price="mid",
+        allowed_lateness_ms=20_000,
+        indicators="ema:2",
+        alerts=AlertSettings(sma_cross=None, session_extremes=False),
+    ),
+]
+
+step = st.one_of(st.integers(-200, 100), st.integers(0, 100), st.integers(0, 30_000))
+event = st.tuples(
+    step,
+    st.sampled_from("ABC"),
+    st.sampled_from(["quote", "quote", "trade", "no ask"]),
+    st.floats(-4.0, 4.0),
+)
+
+
+def build(draws: list) -> list[Quote | Trade]:
+    """Turn drawn (seconds step, instrument, kind, price offset) into events."""
+    events: list[Quote | Trade] = []
+    ts = START
+    for seconds, instrument, kind, offset in draws:
+        ts += seconds * S
+        price = {"A": 102.0, "B": 20.0, "C": 50.0}[instrument] + offset
+        if kind == "trade":
+            events.append(Trade("T", instrument, ts, ts + 5, price, 1.0 + abs(offset)))
+        else:
+            ask = None if kind == "no ask" else price + 0.02
+            events.append(Quote("T", instrument, ts, ts + 5, bid_price=price, ask_price=ask))
+    return events
+
+
+def by_topic(outputs: list) -> dict[str, list]:
+    topics: dict[str, list] = {}
+    for topic, record in outputs:
+        records = from_batch(record) if isinstance(record, pa.RecordBatch) else [record]
+        topics.setdefault(topic, []).extend(records)
+    return topics
+
+
+def run_columnar(job: Enricher, events: list, state):
+    """Feed the events as Arrow batches, one per run of the same record type."""
+    outputs = []
+    for kind, run in itertools.groupby(events, key=type):
+        out, state = job.process(to_batch(list(run), kind), state)
+        outputs += out
+    return outputs, state
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    st.lists(event, min_size=30, max_size=200),
+    st.sampled_from(range(len(CONFIGS))),
+    st.lists(st.tuples(st.floats(0, 1), st.booleans()), max_size=5),
+)
+def test_columnar_batches_match_the_record_path_split_anywhere(draws, config, cuts):
+    events, settings_ = build(draws), CONFIGS[config]
+    reference = Enricher(settings_, CLOSES)
+    whole, state = reference.process(events, reference.initial_state())
+    whole += reference.flush(state)
+
+    bounds = sorted({int(f * len(events)) for f, _ in cuts})
+    paths = [*(columnar for _, columnar in cuts[: len(bounds)]), True]
+    job = Enricher(settings_, CLOSES)
+    mixed, mixed_state = [], job.initial_state()
+    for (start, stop), columnar in zip(
+        itertools.pairwise([0, *bounds, len(events)]), paths, strict=True
+    ):
+        job = Enricher(settings_, CLOSES)
+        part = events[start:stop]
+        out, mixed_state = (
+            run_columnar(job, part, mixed_state) if columnar else job.process(part, mixed_state)
+        )
+        mixed += out
+        mixed_state = job.restore(Enricher.snapshot(mixed_state))
+    mixed += job.flush(mixed_state)
+
+    assert by_topic(mixed) == by_topic(whole)
+    decoded = msgspec.msgpack.decode
+    assert decoded(Enricher.snapshot(mixed_state)) == decoded(Enricher.snapshot(state))
+
+
+def test_the_enriched_records_come_as_one_arrow_batch_with_late_events_dead_lettered():
+    events = build([(60, "A", "trade", 0.0), (-100, "A", "trade", 1.0), (101, "A", "quote", 0.0)])
+    job = Enricher(CONFIGS[0], CLOSES)
+    outputs, _ = run_columnar(job, events, job.initial_state())
+    batches = [r for _, r in outputs if isinstance(r, pa.RecordBatch)]
+    assert [b.num_rows for b in batches] == [2, 1]
+    letters = [r for t, r in outputs if t == DeadLetter.TOPIC]
+    assert len(letters) == 1 and letters[0].reason.startswith("late: 100000.000 ms")
