@@ -51,7 +51,7 @@ ALERT_SESSION_LOW = 4
 ALERT_MOVE_CHANGE = 5
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, inline="always")
 def _add_ohlc(wi, wf, c, s, base_i, base_f, ts, price):
     """Add a price to window (c, s) as ``Ohlc.add`` does: open and close follow event time."""
     if wi[c, s, base_i] == 0:
@@ -68,8 +68,10 @@ def _add_ohlc(wi, wf, c, s, base_i, base_f, ts, price):
         if ts >= wi[c, s, base_i + 2]:
             wf[c, s, base_f + 3] = price
             wi[c, s, base_i + 2] = ts
-        wf[c, s, base_f + 1] = max(wf[c, s, base_f + 1], price)
-        wf[c, s, base_f + 2] = min(wf[c, s, base_f + 2], price)
+        if price > wf[c, s, base_f + 1]:
+            wf[c, s, base_f + 1] = price
+        if price < wf[c, s, base_f + 2]:
+            wf[c, s, base_f + 2] = price
     wi[c, s, base_i] += 1
 
 
@@ -102,6 +104,15 @@ def enrich_batch(
     n_bars = counters[4]
     n_alerts = counters[5]
     closing = np.empty(slots, dtype=np.int64)
+    m = last_trade.shape[0]
+    cached_start = np.full(m, np.iinfo(np.int64).max - advance_ns, dtype=np.int64)
+    cached_index = np.zeros(m, dtype=np.int64)
+    cached_slot = np.zeros(m, dtype=np.int64)
+    next_end = np.full(m, np.iinfo(np.int64).max, dtype=np.int64)  # earliest open window end
+    for c in range(m):
+        for s in range(slots):
+            if windows_i[c, s, 0] == 1:
+                next_end[c] = min(next_end[c], windows_i[c, s, 2])
     for i in range(first, n):
         if n_bars + slots > bars_i.shape[0] or n_alerts + most_levels + 2 > alerts_i.shape[0]:
             counters[4] = n_bars
@@ -113,11 +124,21 @@ def enrich_batch(
         out_flag[i] = 0
         if p == p:
             if intraday:
-                last_index = (t - t % advance_ns) // advance_ns
+                # integer division is the dearest step here: reuse the last window's index
+                if cached_start[c] <= t < cached_start[c] + advance_ns:
+                    last_index = cached_index[c]
+                    last_slot = cached_slot[c]
+                else:
+                    last_index = t // advance_ns
+                    last_slot = last_index % slots
+                    cached_index[c] = last_index
+                    cached_slot[c] = last_slot
+                    cached_start[c] = last_index * advance_ns
                 first_index = last_index - (hops - 1)
                 min_end = first_index * advance_ns + size_ns
             else:
                 last_index = session_index[i]
+                last_slot = last_index % slots
                 first_index = last_index
                 min_end = session_close[last_index] if last_index >= 0 else 0
             watermark = max_ts[c] - lateness_ns
@@ -132,25 +153,30 @@ def enrich_batch(
                 if t > max_ts[c]:
                     max_ts[c] = t
                     limit = t - lateness_ns
-                    n_closing = 0
-                    for s in range(slots):
-                        if windows_i[c, s, 0] == 1 and windows_i[c, s, 2] <= limit:
-                            j = n_closing
-                            while j > 0 and windows_i[c, closing[j - 1], 1] > windows_i[c, s, 1]:
-                                closing[j] = closing[j - 1]
-                                j -= 1
-                            closing[j] = s
-                            n_closing += 1
-                    for k in range(n_closing):
-                        s = closing[k]
-                        bars_i[n_bars, 0] = i
-                        bars_i[n_bars, 1] = c
-                        bars_i[n_bars, 2:] = windows_i[c, s, :]
-                        bars_f[n_bars, :] = windows_f[c, s, :]
-                        n_bars += 1
-                        windows_i[c, s, 0] = 0
-                        version[c] = counters[2]
-                        counters[2] += 1
+                    if next_end[c] <= limit:
+                        n_closing = 0
+                        next_end[c] = np.iinfo(np.int64).max
+                        for s in range(slots):
+                            if windows_i[c, s, 0] == 1 and windows_i[c, s, 2] <= limit:
+                                j = n_closing
+                                start = windows_i[c, s, 1]
+                                while j > 0 and windows_i[c, closing[j - 1], 1] > start:
+                                    closing[j] = closing[j - 1]
+                                    j -= 1
+                                closing[j] = s
+                                n_closing += 1
+                            elif windows_i[c, s, 0] == 1:
+                                next_end[c] = min(next_end[c], windows_i[c, s, 2])
+                        for k in range(n_closing):
+                            s = closing[k]
+                            bars_i[n_bars, 0] = i
+                            bars_i[n_bars, 1] = c
+                            bars_i[n_bars, 2:] = windows_i[c, s, :]
+                            bars_f[n_bars, :] = windows_f[c, s, :]
+                            n_bars += 1
+                            windows_i[c, s, 0] = 0
+                            version[c] = counters[2]
+                            counters[2] += 1
                 for index in range(last_index, first_index - 1, -1):
                     if intraday:
                         start = index * advance_ns
@@ -158,13 +184,16 @@ def enrich_batch(
                     else:
                         start = session_open[index]
                         end = session_close[index]
-                    s = index % slots
+                    s = last_slot - (last_index - index)
+                    if s < 0:
+                        s += slots
                     if windows_i[c, s, 0] == 0:
                         windows_i[c, s, :] = 0
                         windows_i[c, s, 0] = 1
                         windows_i[c, s, 1] = start
                         windows_i[c, s, 2] = end
                         windows_f[c, s, :] = 0.0
+                        next_end[c] = min(next_end[c], end)
                     elif windows_i[c, s, 1] != start:
                         counters[3] += 1
                         continue

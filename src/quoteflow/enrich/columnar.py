@@ -4,14 +4,10 @@ It gives exactly the outputs of :meth:`quoteflow.enrich.Enricher.process` on
 the same events, topic by topic, and leaves the same state behind, so the two
 paths can take turns on one stream. The per-event work (candle windows, the
 move, price alerts) runs in one compiled loop over the columns
-(:mod:`quoteflow.enrich._kernel`); the rare work (a closing bar updating the
+(:mod:`quoteflow.enrich._kernel`) on state arrays kept between batches
+(:mod:`quoteflow.enrich._arrays`); the rare work (a closing bar updating the
 indicators and the bar alerts, dead letters, alert records) runs in Python
 with the reference code. The enriched records leave as one Arrow batch.
-
-The state stays an :class:`~quoteflow.enrich.job.EnrichState`: it is copied
-into arrays for the instruments of a batch and back afterwards, which costs a
-few microseconds per instrument and batch, so batches of thousands of events
-are the efficient size.
 """
 
 from __future__ import annotations
@@ -24,8 +20,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from quoteflow.calendars import session_bounds
 from quoteflow.enrich import _kernel as k
+from quoteflow.enrich._arrays import MOVES, StateArrays, optional, window
 from quoteflow.events import (
     Alert,
     DeadLetter,
@@ -38,16 +34,13 @@ from quoteflow.events import (
     batch_type,
     from_batch,
 )
-from quoteflow.indicators.candles import CandleInstrument, Ohlc, Window
+from quoteflow.indicators.candles import CandleInstrument
 
 if TYPE_CHECKING:
     from quoteflow.enrich.job import Enricher, EnrichState, Output
 
 __all__ = ["enrich_columns"]
 
-_HALF_DAY_NS = 43_200_000_000_000
-_NO_TS = -(2**62)
-_MOVES = (None, "Bullish", "Bearish", "Neutral")
 _PRICE_RULES = {
     k.ALERT_ABOVE_LEVEL: "price_above_level",
     k.ALERT_BELOW_LEVEL: "price_below_level",
@@ -59,7 +52,7 @@ _PRICE_RULES = {
 
 @dataclass
 class _Columns:
-    """The input columns the loop reads, and the batch's instruments."""
+    """The input columns the loop reads; ``code`` numbers instruments as in the state arrays."""
 
     names: list[str]
     providers: pa.Array
@@ -79,13 +72,18 @@ def _read_columns(batch: pa.RecordBatch, is_trade: bool) -> _Columns:
         price = batch.column("price").cast(pa.float64()).to_numpy()
         size = batch.column("size").cast(pa.float64()).to_numpy()
     else:
-        bid = batch.column("bid_price").fill_null(0.0).to_numpy()
-        ask = batch.column("ask_price").fill_null(0.0).to_numpy()
+        bid, ask = (_filled(batch.column(name)) for name in ("bid_price", "ask_price"))
         price = np.where((bid != 0) & (ask != 0), (bid + ask) / 2, np.nan)
         size = price
-    return _Columns(
-        encoded.dictionary.to_pylist(), batch.column("provider"), code, ts, recv, price, size
-    )
+    names = encoded.dictionary.to_pylist()
+    return _Columns(names, batch.column("provider"), code, ts, recv, price, size)
+
+
+def _filled(column: pa.Array) -> np.ndarray:
+    """Return a float column as NumPy with nulls as 0 (zero-copy when there are none)."""
+    if column.null_count:
+        column = column.fill_null(0.0)
+    return column.to_numpy()
 
 
 class _Sessions:
@@ -106,134 +104,125 @@ class _Sessions:
             self.hour_slot[hour - self.base] = slot_of[day]
         self.ordinals = np.array([d.toordinal() for d in self.days], dtype=np.int64)
 
+    def closes(self, job: Enricher, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+        """Return the close per (instrument, slot), NaN if unknown, and who has any close."""
+        closes = np.full((len(names), len(self.days)), np.nan)
+        known = np.zeros(len(names), dtype=np.bool_)
+        for c, name in enumerate(names):
+            daily = job.previous_closes.daily_closes(name)
+            known[c] = bool(daily)
+            for slot, day in enumerate(self.days):
+                closes[c, slot] = daily.get(day, np.nan)
+        return closes, known
 
-def _window_slots(job: Enricher) -> int:
-    """Return ring slots enough for every window that can be open at once."""
-    candles = job.candles
-    if candles.sessions:  # session closes are more than half a day apart
-        return candles.lateness_ns // _HALF_DAY_NS + 2
-    return (candles.size_ns + candles.lateness_ns) // candles.advance_ns + 2
-
-
-class _Arrays:
-    """The state of a batch's instruments as arrays, gathered from and scattered to the state."""
-
-    def __init__(self, job: Enricher, state: EnrichState, names: list[str]) -> None:
-        m = len(names)
-        self.job = job
-        self.names = names
-        self.slots = _window_slots(job)
-        self.opens, self.closes = session_bounds(job.candles.calendar)
-        self.last_trade = np.full(m, np.nan)
-        self.last_mid = np.full(m, np.nan)
-        self.max_ts = np.full(m, _NO_TS, dtype=np.int64)
-        self.version = np.arange(m, dtype=np.int64)
-        self.alert_price = np.full(m, np.nan)
-        self.alert_session = np.full(m, -1, dtype=np.int64)
-        self.alert_high = np.full(m, np.nan)
-        self.alert_low = np.full(m, np.nan)
-        self.alert_move = np.zeros(m, dtype=np.int64)
-        self.windows_i = np.zeros((m, self.slots, k.WINDOW_INTS), dtype=np.int64)
-        self.windows_f = np.zeros((m, self.slots, k.WINDOW_FLOATS))
-        self.values = np.full((m, len(job.columns)), np.nan)
-        self.instruments = [job.instrument_state(state, name) for name in names]
-        column_of = {name: i for i, name in enumerate(job.columns)}
-        for c, (name, inst) in enumerate(zip(names, self.instruments, strict=True)):
-            self.last_trade[c] = _float(inst.last_trade)
-            self.last_mid[c] = _float(inst.last_mid)
-            a = inst.alerts
-            self.alert_price[c] = _float(a.last_price)
-            self.alert_session[c] = a.session
-            self.alert_high[c], self.alert_low[c] = a.high, a.low
-            self.alert_move[c] = _MOVES.index(a.last_move)
-            for column, value in inst.values.items():
-                self.values[c, column_of[column]] = value
-            candle = state.candles.instruments.get(name)
-            if candle is not None:
-                self.max_ts[c] = candle.max_ts
-                for start, window in candle.windows.items():
-                    self._put_window(c, start, window)
-
-    def window_index(self, start: int) -> int:
-        """Return the index of the window starting at ``start`` (session number for 1d)."""
-        if self.job.candles.sessions:
-            return int(np.searchsorted(self.opens, start))
-        return start // self.job.candles.advance_ns
-
-    def _put_window(self, c: int, start: int, w: Window) -> None:
-        s = self.window_index(start) % self.slots
-        if self.windows_i[c, s, 0]:
-            raise RuntimeError(f"candle windows {start} and {self.windows_i[c, s, 1]} share a slot")
-        t, m = w.trades, w.mids
-        self.windows_i[c, s] = (1, start, w.end, w.ts_recv, t.count, t.open_ts, t.close_ts,
-                                m.count, m.open_ts, m.close_ts)  # fmt: skip
-        self.windows_f[c, s] = (t.open, t.high, t.low, t.close, w.volume, w.notional,
-                                m.open, m.high, m.low, m.close)  # fmt: skip
-
-    def scatter(self, state: EnrichState, columns: _Columns) -> None:
-        """Write the arrays back into ``state``; create candle state for new instruments."""
-        candles = state.candles.instruments
-        new = [c for c, name in enumerate(self.names) if name not in candles]
-        if new:
-            priced = np.flatnonzero(columns.price == columns.price)
-            codes, first = np.unique(columns.code[priced], return_index=True)
-            firsts = dict(zip(codes.tolist(), priced[first].tolist(), strict=True))
-            for row, c in sorted((firsts[c], c) for c in new if c in firsts):
-                candles[self.names[c]] = CandleInstrument(columns.providers[row].as_py())
-        for c, (name, inst) in enumerate(zip(self.names, self.instruments, strict=True)):
-            inst.last_trade = _optional(self.last_trade[c])
-            inst.last_mid = _optional(self.last_mid[c])
-            a = inst.alerts
-            a.last_price = _optional(self.alert_price[c])
-            a.session = int(self.alert_session[c])
-            a.high, a.low = float(self.alert_high[c]), float(self.alert_low[c])
-            a.last_move = _MOVES[self.alert_move[c]]
-            candle = candles.get(name)
-            if candle is not None:
-                candle.max_ts = int(self.max_ts[c])
-                candle.windows = self.windows(c)
-
-    def windows(self, c: int) -> dict[int, Window]:
-        """Return the open windows of instrument ``c`` by start, oldest first."""
-        open_slots = np.flatnonzero(self.windows_i[c, :, 0])
-        out = {}
-        for s in sorted(open_slots.tolist(), key=lambda s: self.windows_i[c, s, 1]):
-            out[int(self.windows_i[c, s, 1])] = _window(self.windows_i[c, s], self.windows_f[c, s])
-        return out
+    def missing_reasons(self, job: Enricher) -> list[str | None]:
+        """Return the reason text of each kernel ``MISSING_*`` code."""
+        no_price = "no trade yet" if job.settings.price == "trade" else "no quote yet"
+        return [
+            None,
+            no_price,
+            "no daily closes for the instrument",
+            "previous close is not positive",
+            *(f"no close for {day.isoformat()}" for day in self.days),
+        ]
 
 
-def _window(ints: np.ndarray, floats: np.ndarray) -> Window:
-    i, f = ints.tolist(), floats.tolist()
-    trades = Ohlc(i[4], i[5], i[6], f[0], f[1], f[2], f[3])
-    mids = Ohlc(i[7], i[8], i[9], f[6], f[7], f[8], f[9])
-    return Window(i[2], i[3], trades, f[4], f[5], mids)
+@dataclass
+class _Results:
+    """What the loop wrote: per-event columns, closed bars and price alerts."""
+
+    version: np.ndarray
+    flag: np.ndarray
+    behind: np.ndarray
+    price: np.ndarray
+    previous: np.ndarray
+    change: np.ndarray
+    move: np.ndarray
+    missing: np.ndarray
+    bars_i: np.ndarray
+    bars_f: np.ndarray
+    alerts_i: np.ndarray
+    alerts_f: np.ndarray
+    counters: np.ndarray
 
 
-def _float(value: float | None) -> float:
-    return np.nan if value is None else value
+def _doubled(buffer: np.ndarray) -> np.ndarray:
+    bigger = np.empty((2 * len(buffer), buffer.shape[1]), dtype=buffer.dtype)
+    bigger[: len(buffer)] = buffer
+    return bigger
 
 
-def _optional(value: float) -> float | None:
-    return None if value != value else float(value)
+def _run(
+    job: Enricher, arrays: StateArrays, columns: _Columns, sessions: _Sessions, is_trade: bool
+) -> _Results:
+    """Run the compiled loop over the batch, growing the bar and alert buffers as needed."""
+    n = len(columns.code)
+    candles, settings = job.candles, job.settings
+    if candles.sessions:
+        index = np.searchsorted(arrays.opens, columns.ts, side="right") - 1
+        inside = (index >= 0) & (columns.ts < arrays.closes[np.maximum(index, 0)])
+        session_index = np.where(inside, index, -1)
+        size_ns = advance_ns = hops = 1
+    else:
+        session_index = np.zeros(0, dtype=np.int64)
+        size_ns, advance_ns = candles.size_ns, candles.advance_ns
+        hops = size_ns // advance_ns
+    closes, known = sessions.closes(job, arrays.names)
+    r = _Results(
+        np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int8), np.zeros(n, dtype=np.int64),
+        np.empty(n), np.empty(n), np.empty(n), np.empty(n, dtype=np.int8),
+        np.empty(n, dtype=np.int64),
+        np.empty((64, 2 + k.WINDOW_INTS), dtype=np.int64), np.empty((64, k.WINDOW_FLOATS)),
+        np.empty((64, 3), dtype=np.int64), np.empty((64, 2)),
+        np.array([0, 0, len(arrays.names), 0, 0, 0], dtype=np.int64),
+    )  # fmt: skip
+    version = np.arange(len(arrays.names), dtype=np.int64)
+    done = 0
+    while True:
+        done = k.enrich_batch(
+            done, columns.code, columns.ts, columns.recv, columns.price, columns.size, is_trade,
+            settings.price == "trade", not candles.sessions, size_ns, advance_ns, hops,
+            candles.lateness_ns, session_index, arrays.opens, arrays.closes,
+            sessions.base, sessions.hour_slot, sessions.ordinals, closes, known,
+            arrays.thresholds, arrays.level_offsets, arrays.levels,
+            settings.alerts.session_extremes, settings.alerts.move_changes,
+            arrays.last_trade, arrays.last_mid, arrays.max_ts, version, arrays.alert_price,
+            arrays.alert_session, arrays.alert_high, arrays.alert_low, arrays.alert_move,
+            arrays.windows_i, arrays.windows_f, r.counters, r.bars_i, r.bars_f, r.alerts_i,
+            r.alerts_f, r.version, r.flag, r.behind, r.price, r.previous, r.change, r.move,
+            r.missing,
+        )  # fmt: skip
+        if done == n:
+            break
+        r.bars_i, r.bars_f = _doubled(r.bars_i), _doubled(r.bars_f)
+        r.alerts_i, r.alerts_f = _doubled(r.alerts_i), _doubled(r.alerts_f)
+    if r.counters[3]:
+        raise RuntimeError("candle windows collided in their ring slots")
+    return r
 
 
-def _closes(job: Enricher, names: list[str], days: list[date]) -> tuple[np.ndarray, np.ndarray]:
-    closes = np.full((len(names), len(days)), np.nan)
-    known = np.zeros(len(names), dtype=np.bool_)
-    for c, name in enumerate(names):
-        daily = job.previous_closes.daily_closes(name)
-        known[c] = bool(daily)
-        for slot, day in enumerate(days):
-            closes[c, slot] = daily.get(day, np.nan)
-    return closes, known
+def _state_arrays(job: Enricher, state: EnrichState, names: list[str]) -> StateArrays:
+    """Return the state arrays kept on ``state``, gathered afresh when they lack an instrument."""
+    arrays = state.arrays
+    if arrays is not None and arrays.serves(job, names):
+        return arrays
+    state.sync()
+    known = arrays.names if arrays is not None and arrays.settings == job.settings else []
+    state.arrays = StateArrays(job, state, list(dict.fromkeys([*known, *names])))
+    return state.arrays
 
 
-def _levels(job: Enricher, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
-    per_instrument = [job.settings.alerts.levels.get(name, []) for name in names]
-    offsets = np.zeros(len(names) + 1, dtype=np.int64)
-    np.cumsum([len(levels) for levels in per_instrument], out=offsets[1:])
-    flat = np.array([v for levels in per_instrument for v in levels], dtype=np.float64)
-    return offsets, flat
+def _add_candle_instruments(state: EnrichState, columns: _Columns, arrays: StateArrays) -> None:
+    """Start candle state for instruments priced for the first time, in order of first price."""
+    candles = state.candles.instruments
+    new = {arrays.index[name] for name in columns.names if name not in candles}
+    if not new:
+        return
+    priced = np.flatnonzero(columns.price == columns.price)
+    codes, first = np.unique(columns.code[priced], return_index=True)
+    for row, c in sorted(zip(priced[first].tolist(), codes.tolist(), strict=True)):
+        if c in new:
+            candles[arrays.names[c]] = CandleInstrument(columns.providers[row].as_py())
 
 
 def enrich_columns(
@@ -249,131 +238,135 @@ def enrich_columns(
         return [], state
     is_trade = kind is Trade
     columns = _read_columns(batch, is_trade)
-    n = batch.num_rows
-    arrays = _Arrays(job, state, columns.names)
+    arrays = _state_arrays(job, state, columns.names)
+    batch_names, columns.names = columns.names, arrays.names
+    columns.code = np.array([arrays.index[n] for n in batch_names], dtype=np.int64)[columns.code]
     sessions = _Sessions(job, columns.ts)
-    closes, known = _closes(job, columns.names, sessions.days)
-    settings = job.settings
-    thresholds = np.array(
-        [settings.thresholds_pct.get(name, settings.threshold_pct) for name in columns.names]
-    )
-    level_offsets, levels = _levels(job, columns.names)
-    candles = job.candles
-    if candles.sessions:
-        session_index = np.searchsorted(arrays.opens, columns.ts, side="right") - 1
-        inside = (session_index >= 0) & (columns.ts < arrays.closes[np.maximum(session_index, 0)])
-        session_index = np.where(inside, session_index, -1)
-        size_ns = advance_ns = hops = 1
-    else:
-        session_index = np.zeros(0, dtype=np.int64)
-        size_ns, advance_ns = candles.size_ns, candles.advance_ns
-        hops = size_ns // advance_ns
-    counters = np.array([0, 0, len(columns.names), 0, 0, 0], dtype=np.int64)
-    bars_i = np.empty((64, 2 + k.WINDOW_INTS), dtype=np.int64)
-    bars_f = np.empty((64, k.WINDOW_FLOATS))
-    alerts_i = np.empty((64, 3), dtype=np.int64)
-    alerts_f = np.empty((64, 2))
-    out_version = np.empty(n, dtype=np.int64)
-    out_flag = np.empty(n, dtype=np.int8)
-    out_behind = np.zeros(n, dtype=np.int64)
-    out_price, out_previous, out_change = np.empty(n), np.empty(n), np.empty(n)
-    out_move = np.empty(n, dtype=np.int8)
-    out_missing = np.empty(n, dtype=np.int64)
-    done = 0
-    while True:
-        done = k.enrich_batch(
-        done, columns.code, columns.ts, columns.recv, columns.price, columns.size, is_trade,
-        settings.price == "trade", not candles.sessions, size_ns, advance_ns, hops,
-        candles.lateness_ns, session_index, arrays.opens, arrays.closes,
-        sessions.base, sessions.hour_slot, sessions.ordinals, closes, known, thresholds,
-        level_offsets, levels, settings.alerts.session_extremes, settings.alerts.move_changes,
-        arrays.last_trade, arrays.last_mid, arrays.max_ts, arrays.version, arrays.alert_price,
-        arrays.alert_session, arrays.alert_high, arrays.alert_low, arrays.alert_move,
-        arrays.windows_i, arrays.windows_f, counters, bars_i, bars_f, alerts_i, alerts_f,
-        out_version, out_flag, out_behind, out_price, out_previous, out_change, out_move,
-        out_missing,
-        )  # fmt: skip
-        if done == n:
-            break
-        bars_i, bars_f = _doubled(bars_i), _doubled(bars_f)
-        alerts_i, alerts_f = _doubled(alerts_i), _doubled(alerts_f)
-    n_bars, n_alerts = int(counters[4]), int(counters[5])
-    if counters[3]:
-        raise RuntimeError("candle windows collided in their ring slots")
-    arrays.scatter(state, columns)
-    state.candles.late += int(counters[0])
-    state.candles.outside_session += int(counters[1])
-
-    keyed: list[tuple[tuple[int, int, int], Output]] = []
-    values = [arrays.values]
-    for b in range(n_bars):
-        event_index, c = int(bars_i[b, 0]), int(bars_i[b, 1])
-        name = columns.names[c]
-        window = _window(bars_i[b, 2:], bars_f[b])
-        bar = candles.bar(name, state.candles.instruments[name], int(bars_i[b, 3]), window)
-        for output in job.on_bar(state, bar):
-            keyed.append(((event_index, 0, len(keyed)), output))
-        row = np.full((1, len(job.columns)), np.nan)
-        for column, value in arrays.instruments[c].values.items():
-            row[0, job.columns.index(column)] = value
-        values.append(row)
-
-    events = _events(batch, kind, np.r_[np.flatnonzero(out_flag), alerts_i[:n_alerts, 0]])
-    for i in np.flatnonzero(out_flag).tolist():
-        if out_flag[i] == k.FLAG_LATE:
-            letter = candles.late_letter(events[i], int(out_behind[i]))
-        else:
-            letter = candles.outside_letter(events[i])
-        keyed.append(((i, 0, len(keyed)), (DeadLetter.TOPIC, letter)))
-    for a in range(n_alerts):
-        i, rule = int(alerts_i[a, 0]), _PRICE_RULES[int(alerts_i[a, 1])]
-        moves = None
-        if rule == "move_change":
-            moves = (_MOVES[int(alerts_i[a, 2])], _MOVES[int(out_move[i])])
-        alert = job.rules.price_alert(events[i], rule, _optional(alerts_f[a, 0]),
-                                      _optional(alerts_f[a, 1]), moves)  # fmt: skip
-        keyed.append(((i, 2, len(keyed)), (Alert.TYPE, alert)))
-    keyed.sort(key=lambda item: item[0])
-
-    reasons = _missing_reasons(job, sessions.days)
-    for code, count in enumerate(np.bincount(out_missing).tolist()):
+    r = _run(job, arrays, columns, sessions, is_trade)
+    _add_candle_instruments(state, columns, arrays)
+    state.candles.late += int(r.counters[0])
+    state.candles.outside_session += int(r.counters[1])
+    reasons = sessions.missing_reasons(job)
+    for code, count in enumerate(np.bincount(r.missing).tolist()):
         if code and count:
             state.missing[reasons[code]] += count
-    enriched = _enriched_batch(
-        job, batch, kind, np.concatenate(values)[out_version],
-        (out_price, out_previous, out_change, out_move, out_missing), reasons,
-    )  # fmt: skip
+
+    keyed: list[tuple[tuple[int, int, int], Output]] = []
+    values = [arrays.values.copy()]
+    for b in range(int(r.counters[4])):
+        event_index, c = int(r.bars_i[b, 0]), int(r.bars_i[b, 1])
+        name = arrays.names[c]
+        start, w = int(r.bars_i[b, 3]), window(r.bars_i[b, 2:], r.bars_f[b])
+        bar = job.candles.bar(name, state.candles.instruments[name], start, w)
+        for output in job.on_bar(state, bar):
+            keyed.append(((event_index, 0, len(keyed)), output))
+        arrays.set_values(c, arrays.instruments[c].values)
+        values.append(arrays.values[c : c + 1].copy())
+    keyed += _records(job, batch, kind, r)
+    keyed.sort(key=lambda item: item[0])
+    enriched = _enriched_batch(job, batch, kind, np.concatenate(values)[r.version], r, reasons)
     topic = (EnrichedTrade if is_trade else EnrichedQuote).TYPE
     return [(topic, enriched), *(output for _, output in keyed)], state
 
 
-def _doubled(buffer: np.ndarray) -> np.ndarray:
-    bigger = np.empty((2 * len(buffer), buffer.shape[1]), dtype=buffer.dtype)
-    bigger[: len(buffer)] = buffer
-    return bigger
-
-
-def _events(batch: pa.RecordBatch, kind: type[Event], rows: np.ndarray) -> dict[int, Event]:
-    """Return the records of the given rows (few: dead letters and alerts), by row."""
-    rows = np.unique(rows)
+def _records(
+    job: Enricher, batch: pa.RecordBatch, kind: type[Event], r: _Results
+) -> list[tuple[tuple[int, int, int], Output]]:
+    """Return the dead letters and price alerts, keyed to sort with the bars."""
+    n_alerts = int(r.counters[5])
+    flagged = np.flatnonzero(r.flag)
+    rows = np.unique(np.r_[flagged, r.alerts_i[:n_alerts, 0]])
     if not len(rows):
-        return {}
-    return dict(zip(rows.tolist(), from_batch(batch.take(pa.array(rows)), kind), strict=True))
-
-
-def _missing_reasons(job: Enricher, days: list[date]) -> list[str | None]:
-    no_price = "no trade yet" if job.settings.price == "trade" else "no quote yet"
-    return [
-        None,
-        no_price,
-        "no daily closes for the instrument",
-        "previous close is not positive",
-        *(f"no close for {day.isoformat()}" for day in days),
-    ]
+        return []
+    events = dict(zip(rows.tolist(), from_batch(batch.take(pa.array(rows)), kind), strict=True))
+    keyed: list[tuple[tuple[int, int, int], Output]] = []
+    for i in flagged.tolist():
+        if r.flag[i] == k.FLAG_LATE:
+            letter = job.candles.late_letter(events[i], int(r.behind[i]))
+        else:
+            letter = job.candles.outside_letter(events[i])
+        keyed.append(((i, 0, -1), (DeadLetter.TOPIC, letter)))
+    for a in range(n_alerts):
+        i, rule = int(r.alerts_i[a, 0]), _PRICE_RULES[int(r.alerts_i[a, 1])]
+        moves = None
+        if rule == "move_change":
+            moves = (MOVES[int(r.alerts_i[a, 2])], MOVES[int(r.move[i])])
+        value, threshold = optional(r.alerts_f[a, 0]), optional(r.alerts_f[a, 1])
+        alert = job.rules.price_alert(events[i], rule, value, threshold, moves)
+        keyed.append(((i, 2, a), (Alert.TYPE, alert)))
+    return keyed
 
 
 def _nullable(values: np.ndarray) -> pa.Array:
-    return pa.array(values, mask=np.isnan(values))
+    missing = np.isnan(values)
+    return pa.array(values, mask=missing) if missing.any() else pa.array(values)
+
+
+def _strings(texts: tuple[str | None, ...] | list[str | None], codes: np.ndarray) -> pa.Array:
+    """Return ``texts[codes]`` as a string array."""
+    if not codes.any() and texts[0] is None:
+        return pa.nulls(len(codes), pa.string())
+    return pa.array(texts, pa.string()).take(pa.array(codes))
+
+
+def _indicators(names: list[str], values: np.ndarray) -> pa.MapArray:
+    """Return the indicator maps of every event: the non-NaN values by column name."""
+    n, k = values.shape
+    present = ~np.isnan(values)
+    if present.all():
+        offsets = np.arange(0, (n + 1) * k, k, dtype=np.int32)
+        column = np.tile(np.arange(k), n)
+        items = values.reshape(-1)
+    else:
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(present.sum(axis=1), out=offsets[1:])
+        _, column = np.nonzero(present)
+        items = values[present]
+    return pa.MapArray.from_arrays(pa.array(offsets), _map_keys(names, column), pa.array(items))
+
+
+def _map_keys(names: list[str], column: np.ndarray) -> pa.Array:
+    """Return ``names[column]`` as a string array, built from buffers (no per-key objects)."""
+    encoded = [name.encode() for name in names]
+    lengths = np.array([len(e) for e in encoded], dtype=np.int32)
+    starts = np.zeros(len(encoded) + 1, dtype=np.int64)
+    np.cumsum(lengths, out=starts[1:])
+    offsets = np.zeros(len(column) + 1, dtype=np.int32)
+    np.cumsum(lengths[column], out=offsets[1:])
+    pool = np.frombuffer(b"".join(encoded), dtype=np.uint8)
+    within = np.arange(offsets[-1], dtype=np.int64) - np.repeat(offsets[:-1], lengths[column])
+    data = pool[np.repeat(starts[:-1][column], lengths[column]) + within]
+    return pa.StringArray.from_buffers(
+        len(column), pa.py_buffer(offsets), pa.py_buffer(data.tobytes())
+    )
+
+
+def _nullable(values: np.ndarray) -> pa.Array:
+    missing = np.isnan(values)
+    return pa.array(values, mask=missing) if missing.any() else pa.array(values)
+
+
+def _strings(texts: tuple[str | None, ...] | list[str | None], codes: np.ndarray) -> pa.Array:
+    """Return ``texts[codes]`` as a string array."""
+    if not codes.any() and texts[0] is None:
+        return pa.nulls(len(codes), pa.string())
+    return pa.array(texts, pa.string()).take(pa.array(codes))
+
+
+def _indicators(names: list[str], values: np.ndarray) -> pa.MapArray:
+    """Return the indicator maps of every event: the non-NaN values by column name."""
+    n, k = values.shape
+    present = ~np.isnan(values)
+    if present.all():
+        offsets = np.arange(0, (n + 1) * k, k, dtype=np.int32)
+        column = np.tile(np.arange(k), n)
+        items = values.reshape(-1)
+    else:
+        offsets = np.zeros(n + 1, dtype=np.int32)
+        np.cumsum(present.sum(axis=1), out=offsets[1:])
+        _, column = np.nonzero(present)
+        items = values[present]
+    return pa.MapArray.from_arrays(pa.array(offsets), _map_keys(names, column), pa.array(items))
 
 
 def _enriched_batch(
@@ -381,28 +374,20 @@ def _enriched_batch(
     batch: pa.RecordBatch,
     kind: type[Event],
     indicator_values: np.ndarray,
-    outputs: tuple[np.ndarray, ...],
+    r: _Results,
     reasons: list[str | None],
 ) -> pa.RecordBatch:
-    price, previous, change, move, missing = outputs
-    cls = EnrichedTrade if kind is Trade else EnrichedQuote
-    schema = arrow_schema(cls)
-    present = ~np.isnan(indicator_values)
-    offsets = np.zeros(len(present) + 1, dtype=np.int32)
-    np.cumsum(present.sum(axis=1), out=offsets[1:])
-    _, column = np.nonzero(present)
-    indicators = pa.MapArray.from_arrays(
-        pa.array(offsets),
-        pa.array(job.columns, pa.string()).take(pa.array(column)),
-        pa.array(indicator_values[present]),
-    )
-    arrays = [batch.column(field.name).cast(field.type) for field in arrow_schema(kind)]
+    arrays = []
+    for field in arrow_schema(kind):
+        array = batch.column(field.name)
+        arrays.append(array if array.type == field.type else array.cast(field.type))
     arrays += [
-        _nullable(price),
-        _nullable(previous),
-        _nullable(change),
-        pa.array(_MOVES, pa.string()).take(pa.array(move)),
-        pa.array(reasons, pa.string()).take(pa.array(missing)),
-        indicators,
+        _nullable(r.price),
+        _nullable(r.previous),
+        _nullable(r.change),
+        _strings(MOVES, r.move),
+        _strings(reasons, r.missing),
+        _indicators(job.columns, indicator_values),
     ]
-    return pa.RecordBatch.from_arrays(arrays, schema=schema)
+    cls = EnrichedTrade if kind is Trade else EnrichedQuote
+    return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema(cls))

@@ -18,6 +18,7 @@ import msgspec
 import pyarrow as pa
 
 from quoteflow.config import EnrichSettings
+from quoteflow.enrich._arrays import StateArrays
 from quoteflow.enrich.alerts import AlertRules, AlertState
 from quoteflow.enrich.columnar import enrich_columns
 from quoteflow.enrich.previous_close import PreviousCloses
@@ -55,11 +56,24 @@ class _Instrument:
 
 @dataclass
 class EnrichState:
-    """What the job remembers for one partition; ``missing`` counts null moves by reason."""
+    """What the job remembers for one partition; ``missing`` counts null moves by reason.
+
+    ``arrays`` holds the columnar path's copy of the per-instrument state while
+    Arrow batches keep coming; :meth:`sync` writes it back before anything else
+    reads the state.
+    """
 
     candles: CandleState = field(default_factory=CandleState)
     instruments: dict[str, _Instrument] = field(default_factory=dict)
     missing: Counter[str] = field(default_factory=Counter)
+    arrays: StateArrays | None = None
+
+    def sync(self, keep: bool = False) -> None:
+        """Write the columnar arrays back; drop them unless ``keep`` (read-only use follows)."""
+        if self.arrays is not None:
+            self.arrays.scatter(self)
+            if not keep:
+                self.arrays = None
 
 
 class _InstrumentSnapshot(msgspec.Struct, array_like=True):
@@ -88,7 +102,8 @@ class Enricher:
         self.settings = settings
         self.previous_closes = previous_closes
         self.specs: list[IndicatorSpec] = parse_specs(settings.indicators)
-        self.columns: list[str] = list(dict.fromkeys(c for s in self.specs for c in s.columns()))
+        self.spec_columns = [spec.columns() for spec in self.specs]
+        self.columns: list[str] = list(dict.fromkeys(c for cs in self.spec_columns for c in cs))
         self.rules = AlertRules(settings.alerts)
         self.candles = CandleBuilder(
             settings.period,
@@ -124,10 +139,10 @@ class Enricher:
             "volume": bar.volume,
         }
         known = len(inst.values)
-        for spec, indicator in zip(self.specs, inst.indicators, strict=True):
+        for names, indicator in zip(self.spec_columns, inst.indicators, strict=True):
             result = indicator.update(*(columns[name] for name in indicator.inputs))
             values = result if isinstance(result, tuple) else (result,)
-            for name, value in zip(spec.columns(), values, strict=True):
+            for name, value in zip(names, values, strict=True):
                 if value == value:  # not NaN: the indicator is past its warm-up
                     inst.values[name] = value
         if len(inst.values) != known:
@@ -185,6 +200,7 @@ class Enricher:
         """
         if isinstance(batch, pa.RecordBatch):
             return enrich_columns(self, batch, state)
+        state.sync()
         out: list[Output] = []
         for event in batch:
             if not isinstance(event, (Quote, Trade)) or isinstance(
@@ -202,6 +218,7 @@ class Enricher:
 
     def flush(self, state: EnrichState, until_ns: int | None = None) -> list[Output]:
         """Close candles ending by ``until_ns`` (default: all) and update the indicators."""
+        state.sync()
         out: list[Output] = []
         for topic, record in self.candles.flush(state.candles, until_ns):
             if isinstance(record, Bar):
@@ -213,6 +230,7 @@ class Enricher:
     @staticmethod
     def snapshot(state: EnrichState) -> bytes:
         """Return the state as bytes."""
+        state.sync(keep=True)
         instruments = {
             name: _InstrumentSnapshot(
                 [i.snapshot() for i in inst.indicators],

@@ -51,6 +51,8 @@ class Indicator:
         self.lookback = lookback
         self._kernel_params = tuple(int(p) if float(p).is_integer() else p for p in params)
         self.state = np.zeros(state_size, dtype=np.float64)
+        self._one_in = [np.zeros(1) for _ in self.inputs]
+        self._one_out = np.zeros((1, len(self.outputs)))
 
     def update_batch(self, *arrays: Any) -> np.ndarray:
         """Advance over one array per input and return the outputs for every value."""
@@ -66,10 +68,15 @@ class Indicator:
 
     def update(self, *values: float) -> float | tuple[float, ...]:
         """Advance by one value per input and return the latest output(s)."""
-        row = self.update_batch(*([v] for v in values))
+        if len(values) != len(self.inputs):
+            raise TypeError(f"{type(self).__name__} takes {', '.join(self.inputs)}")
+        for array, value in zip(self._one_in, values, strict=True):
+            array[0] = value
+        out = self._one_out
+        type(self).kernel(self.state, *self._kernel_params, *self._one_in, out)
         if len(self.outputs) == 1:
-            return float(row[0])
-        return tuple(float(v) for v in row[0])
+            return float(out[0, 0])
+        return tuple(out[0].tolist())
 
     def snapshot(self) -> bytes:
         """Return the parameters and state as bytes; :meth:`restore` takes them back."""
