@@ -124,8 +124,13 @@ def render(
         "",
         "The enrichment job on synthetic quotes for 50 instruments: 1-minute candles of the",
         "mid, SMA 20 / SMA 50 / RSI 14 on closed candles, the previous-close move, one enriched",
-        "record per quote (alerts off). Baselines: the same work as a plain per-event Python",
-        "loop with dict records, with talipp's incremental indicators or hand-written ones.",
+        "record per quote (alerts off). quoteflow takes Arrow batches of quotes and returns",
+        "Arrow batches of enriched quotes (the columnar path: one compiled loop per batch).",
+        "Baselines: the same work as a plain per-event Python loop over decoded records with",
+        "dict output, with talipp's incremental indicators or hand-written ones. The goals",
+        "below use the 10,000-quote batches, the smaller and slower size. The per-record",
+        "path (`Enricher.process` on a list of records), kept as the reference the columnar",
+        "path is tested against, ran about 77,000 quotes/s.",
         "",
         "| case | quotes | quoteflow quotes/s | baseline quotes/s | quoteflow / baseline | - |",
         "|---|---:|---:|---:|---:|---:|",
@@ -173,7 +178,7 @@ def main() -> None:
     results = run_all(rounds=2, scale=0.1) if args.quick else run_all()
     batches = bench_batches(rounds=2, frames=20) if args.quick else bench_batches(7, 100)
     indicators = bench_indicators(2, 100_000) if args.quick else bench_indicators(7, 1_000_000)
-    enrich, state_bytes = bench_enrich(1, 50_000) if args.quick else bench_enrich(2, 1_000_000)
+    enrich, state_bytes = bench_enrich(1, 50_000) if args.quick else bench_enrich(3, 1_000_000)
     for r in (*results, *batches, *indicators, *enrich):
         print(
             f"{r.name:50s} {r.quoteflow_per_s:>10,.0f} {r.baseline_per_s:>10,.0f} {r.ratio:4.1f}x"
