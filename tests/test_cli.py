@@ -23,6 +23,14 @@ COMMANDS = [
     ["feed"],
     ["feed", "synthetic"],
     ["feed", "replay"],
+    ["lake"],
+    ["lake", "record"],
+    ["lake", "coalesce"],
+    ["lake", "schedule"],
+    ["lake", "expire"],
+    ["lake", "ls"],
+    ["lake", "import"],
+    ["sql"],
 ]
 
 

@@ -12,14 +12,17 @@ from typing import Annotated
 
 import msgspec
 import typer
-from rich.console import Console
 
 from quoteflow import __version__
-from quoteflow.config import Settings, load_settings, masked
+from quoteflow.cli_support import fail as _fail
+from quoteflow.cli_support import settings_of as _settings
+from quoteflow.cli_support import stderr as _stderr
+from quoteflow.config import masked
 from quoteflow.errors import QuoteflowError
 from quoteflow.events import Quote, Trade
 from quoteflow.feeds.replay import ReplayFeed
 from quoteflow.feeds.synthetic import SyntheticFeed
+from quoteflow.lake.cli import lake_app, sql
 from quoteflow.normalize import keyed_reference, normalize_lines
 from quoteflow.recordio import write_records
 
@@ -35,8 +38,8 @@ config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True
 feed_app = typer.Typer(help="Generate and replay feeds.", no_args_is_help=True)
 app.add_typer(config_app, name="config")
 app.add_typer(feed_app, name="feed")
-
-_stderr = Console(stderr=True)
+app.add_typer(lake_app, name="lake")
+app.command("sql")(sql)
 
 
 class Provider(StrEnum):
@@ -52,18 +55,6 @@ class FileFormat(StrEnum):
 
     parquet = "parquet"
     csv = "csv"
-
-
-def _fail(error: Exception) -> typer.Exit:
-    _stderr.print(f"[red]error:[/red] {error}", highlight=False, soft_wrap=True)
-    return typer.Exit(2)
-
-
-def _settings(ctx: typer.Context) -> Settings:
-    try:
-        return load_settings(ctx.obj)
-    except QuoteflowError as error:
-        raise _fail(error) from error
 
 
 def _version(value: bool) -> None:
@@ -214,8 +205,10 @@ def enrich(
         typer.Option(help="Record files to replay (repeat the option); default: synthetic feed."),
     ] = None,
     previous_closes: Annotated[
-        Path | None,
-        typer.Option(help="Daily bars or OHLCV CSV with the closes (default: from config)."),
+        str | None,
+        typer.Option(
+            help="Daily bars file, OHLCV CSV or lake root with the closes (default: config)."
+        ),
     ] = None,
     speed: Annotated[float, typer.Option(min=0.001, help="Market seconds per wall second.")] = 1.0,
     fast: Annotated[bool, typer.Option("--fast", help="No pacing: as fast as possible.")] = False,

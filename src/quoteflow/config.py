@@ -97,8 +97,20 @@ class EnrichSettings(_Section):
     indicators: str = "sma:20,sma:50,rsi:14"
     allowed_lateness_ms: int = Field(0, ge=0)
     calendar: str = "XNYS"
-    previous_closes: Path | None = Field(None, description="daily bars or OHLCV CSV")
+    previous_closes: str | None = Field(
+        None, description="daily bars file, OHLCV CSV, or a lake root (directory or s3://)"
+    )
     alerts: AlertSettings = AlertSettings()
+
+
+class LakeSettings(_Section):
+    """The data lake: where it is and how raw chunks are cut."""
+
+    root: str = Field("lake", description="directory or s3://bucket/prefix")
+    endpoint_url: str | None = Field(None, description="S3-compatible endpoint (MinIO, ...)")
+    chunk_rows: int = Field(100_000, ge=1, description="flush a chunk at this many records")
+    chunk_age_s: float = Field(60.0, gt=0, description="... or when its oldest waited this long")
+    retention_days: int = Field(30, ge=1, description="raw chunks kept after refining")
 
 
 class AlpacaSettings(_Section):
@@ -137,6 +149,7 @@ class Settings(BaseSettings):
     bus: BusSettings = BusSettings()
     synthetic: SyntheticSettings = SyntheticSettings()
     enrich: EnrichSettings = EnrichSettings()
+    lake: LakeSettings = LakeSettings()
     alpaca: AlpacaSettings = AlpacaSettings()
     deribit: DeribitSettings = DeribitSettings()
     ig: IgSettings = IgSettings()

@@ -1,0 +1,200 @@
+"""Row hashes and the compiled merge that coalesces primary and replica rows.
+
+Two rows are the same event when their ``ts_event`` and content (every column
+but ``ts_recv``, which differs between two ingesters) are equal; the content is
+compared through a 64-bit hash. A chunk written twice gives rows that are equal
+in ``ts_recv`` as well: those are duplicates within a source and are dropped.
+Events that repeat with the same content and time but different ``ts_recv``
+are kept as often as the source that saw them more often has them.
+"""
+
+from __future__ import annotations
+
+import numba
+import numpy as np
+import pyarrow as pa
+
+__all__ = ["merge_sources", "row_hashes"]
+
+_GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+
+
+def _mix(x: np.ndarray) -> np.ndarray:
+    """Return splitmix64 of every value (uint64, wrapping arithmetic)."""
+    x = x ^ (x >> np.uint64(30))
+    x = x * np.uint64(0xBF58476D1CE4E5B9)
+    x = x ^ (x >> np.uint64(27))
+    x = x * np.uint64(0x94D049BB133111EB)
+    return x ^ (x >> np.uint64(31))
+
+
+def _column_hash(column: pa.Array) -> np.ndarray:
+    """Return a uint64 hash per value of an Arrow array (nulls hash apart from every value)."""
+    kind = column.type
+    if pa.types.is_dictionary(kind):
+        column = column.cast(kind.value_type)
+        kind = column.type
+    if pa.types.is_list(kind) or pa.types.is_large_list(kind) or pa.types.is_map(kind):
+        if pa.types.is_map(kind):
+            children = _column_hash(column.keys) ^ _mix(_column_hash(column.items) + _GOLDEN)
+        else:
+            children = _column_hash(column.flatten())
+        offsets = column.offsets.to_numpy().astype(np.int64)
+        offsets = offsets - offsets[0]
+        position = np.arange(len(children), dtype=np.uint64) - np.repeat(
+            offsets[:-1], np.diff(offsets)
+        ).astype(np.uint64)
+        mixed = _mix(children + position * _GOLDEN)
+        sums = np.zeros(len(column), dtype=np.uint64)
+        lengths = np.diff(offsets)
+        filled = lengths > 0
+        if filled.any():
+            sums[filled] = np.add.reduceat(mixed, offsets[:-1][filled])
+        values = _mix(sums ^ lengths.astype(np.uint64))
+    elif pa.types.is_string(kind) or pa.types.is_large_string(kind) or pa.types.is_binary(kind):
+        column = column.cast(pa.large_binary())
+        _, offsets, data = column.buffers()
+        first = column.offset
+        starts = np.frombuffer(offsets, dtype=np.int64)[first : first + len(column) + 1]
+        chars = np.frombuffer(data, dtype=np.uint8) if data is not None else np.zeros(0, np.uint8)
+        values = _fnv(starts, chars)
+    else:
+        if pa.types.is_timestamp(kind) or pa.types.is_boolean(kind):
+            column = column.cast(pa.int64())
+        values = column.fill_null(0).to_numpy(zero_copy_only=False).astype(np.float64)
+        values = _mix(values.view(np.uint64))
+    if column.null_count:
+        nulls = column.is_null().to_numpy(zero_copy_only=False)
+        values = np.where(nulls, np.uint64(0x5A5A5A5A5A5A5A5A), values)
+    return values
+
+
+@numba.njit(cache=True)
+def _fnv(offsets, data):
+    """Return the FNV-1a hash of every string given by its byte offsets into ``data``."""
+    n = offsets.shape[0] - 1
+    out = np.empty(n, dtype=np.uint64)
+    for i in range(n):
+        h = np.uint64(0xCBF29CE484222325)
+        for k in range(offsets[i], offsets[i + 1]):
+            h = (h ^ np.uint64(data[k])) * np.uint64(0x100000001B3)
+        out[i] = h
+    return out
+
+
+def row_hashes(table: pa.Table, skip: tuple[str, ...]) -> np.ndarray:
+    """Return one uint64 hash per row over every column not in ``skip``."""
+    h = np.zeros(table.num_rows, dtype=np.uint64)
+    for index, name in enumerate(table.column_names):
+        if name in skip:
+            continue
+        column = table.column(name).combine_chunks()
+        if column.null_count == len(column):
+            continue
+        salt = np.uint64((index + 1) * int(_GOLDEN) & 0xFFFFFFFFFFFFFFFF)
+        h = _mix(h ^ _mix(_column_hash(column) + salt))
+    return h
+
+
+@numba.njit(cache=True)
+def _sorted_source(ts, h, recv):
+    """Return the row order by (ts, hash, recv), with exact duplicates left out."""
+    order = np.argsort(ts, kind="mergesort")
+    n = order.shape[0]
+    i = 0
+    while i < n:
+        j = i + 1
+        while j < n and ts[order[j]] == ts[order[i]]:
+            j += 1
+        for a in range(i + 1, j):  # insertion sort of the (short) run of equal ts
+            row = order[a]
+            b = a
+            while b > i and (
+                h[order[b - 1]] > h[row]
+                or (h[order[b - 1]] == h[row] and recv[order[b - 1]] > recv[row])
+            ):
+                order[b] = order[b - 1]
+                b -= 1
+            order[b] = row
+        i = j
+    keep = np.ones(n, dtype=np.bool_)
+    for a in range(1, n):
+        p, q = order[a - 1], order[a]
+        if ts[p] == ts[q] and h[p] == h[q] and recv[p] == recv[q]:
+            keep[a] = False
+    return order[keep]
+
+
+@numba.njit(cache=True)
+def _merge(p_ts, p_h, p_order, r_ts, r_h, r_order, out, counts):
+    """Merge two (ts, hash)-ordered sources; primary wins ties. Return the rows written.
+
+    ``out`` gets row numbers: primary rows as they are, replica rows offset by
+    the primary's length. ``counts`` gets [primary only, replica only, both].
+    """
+    n_p = p_order.shape[0]
+    n_r = r_order.shape[0]
+    p_rows = p_ts.shape[0]
+    i = 0
+    j = 0
+    n = 0
+    while i < n_p or j < n_r:
+        if j >= n_r or (
+            i < n_p
+            and (
+                p_ts[p_order[i]] < r_ts[r_order[j]]
+                or (p_ts[p_order[i]] == r_ts[r_order[j]] and p_h[p_order[i]] < r_h[r_order[j]])
+            )
+        ):
+            out[n] = p_order[i]
+            n += 1
+            counts[0] += 1
+            i += 1
+        elif i >= n_p or (
+            r_ts[r_order[j]] < p_ts[p_order[i]]
+            or (r_ts[r_order[j]] == p_ts[p_order[i]] and r_h[r_order[j]] < p_h[p_order[i]])
+        ):
+            out[n] = p_rows + r_order[j]
+            n += 1
+            counts[1] += 1
+            j += 1
+        else:
+            t = p_ts[p_order[i]]
+            key = p_h[p_order[i]]
+            i_end = i
+            while i_end < n_p and p_ts[p_order[i_end]] == t and p_h[p_order[i_end]] == key:
+                i_end += 1
+            j_end = j
+            while j_end < n_r and r_ts[r_order[j_end]] == t and r_h[r_order[j_end]] == key:
+                j_end += 1
+            both = min(i_end - i, j_end - j)
+            counts[2] += both
+            counts[0] += i_end - i - both
+            counts[1] += j_end - j - both
+            for a in range(i, i_end):
+                out[n] = p_order[a]
+                n += 1
+            for b in range(j + both, j_end):
+                out[n] = p_rows + r_order[b]
+                n += 1
+            i = i_end
+            j = j_end
+    return n
+
+
+def merge_sources(primary: pa.Table, replica: pa.Table) -> tuple[np.ndarray, np.ndarray]:
+    """Return (rows of ``concat(primary, replica)`` to keep, [primary only, replica only, both]).
+
+    The rows come in ``ts_event`` order.
+    """
+    sides = []
+    for table in (primary, replica):
+        ts = table.column("ts_event").cast(pa.int64()).to_numpy()
+        recv = table.column("ts_recv").cast(pa.int64()).to_numpy()
+        h = row_hashes(table, ("ts_recv",)) if table.num_rows else np.zeros(0, np.uint64)
+        sides.append((ts, h, _sorted_source(ts, h, recv)))
+    (p_ts, p_h, p_order), (r_ts, r_h, r_order) = sides
+    out = np.empty(len(p_order) + len(r_order), dtype=np.int64)
+    counts = np.zeros(3, dtype=np.int64)
+    n = _merge(p_ts, p_h, p_order, r_ts, r_h, r_order, out, counts)
+    return out[:n], counts

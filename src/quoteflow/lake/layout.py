@@ -1,0 +1,112 @@
+"""The lake's paths: raw chunks and refined daily files, Hive-partitioned.
+
+::
+
+    raw/source=<S>/provider=<P>/type=<T>/instrument=<I>/year=<Y>/month=<M>/day=<D>/<first>_<last>.parquet
+    refined/provider=<P>/type=<T>/instrument=<I>/year=<Y>/month=<M>/day=<D>/<P>_<T>_<I>_<Y>_<MM>_<DD>.parquet
+
+Year, month and day are not zero-padded in directory names, so Athena, Trino,
+Spark, DuckDB and pyarrow read the tree as a Hive-partitioned dataset; the day
+is the UTC date of ``ts_event``. Partition values are percent-encoded where
+they hold characters a path cannot (``BTC/USD`` -> ``BTC%2FUSD``), which the
+Hive readers decode. A raw chunk is named by the first and last ``ts_event``
+(ns) it holds, so writing the same chunk again replaces it. The type of a
+topic is its name with dots and slashes as underscores: ``quotes``,
+``quotes_enriched``, ``bars_1m``.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from datetime import UTC, date, datetime
+from urllib.parse import quote, unquote
+
+from quoteflow.events import EVENT_TYPES, Bar, Event
+
+__all__ = [
+    "SOURCES",
+    "Partition",
+    "csv_name",
+    "lake_type",
+    "parse_partition",
+    "raw_chunk_path",
+    "record_class",
+    "refined_path",
+    "utc_day",
+]
+
+SOURCES = ("primary", "replica")
+_NS_PER_DAY = 86_400_000_000_000
+_KEY_VALUE = re.compile(r"([a-z]+)=([^/]*)")
+
+
+def lake_type(topic: str) -> str:
+    """Return the lake type of a topic: ``"bars.5m/1m"`` -> ``"bars_5m_1m"``."""
+    return topic.replace(".", "_").replace("/", "_")
+
+
+def record_class(kind: str) -> type[Event]:
+    """Return the record class stored under lake type ``kind``; ``KeyError`` if none."""
+    if kind.startswith("bars_"):
+        return Bar
+    for name, cls in EVENT_TYPES.items():
+        if lake_type(name) == kind:
+            return cls
+    raise KeyError(f"no record type is stored as {kind!r}")
+
+
+def utc_day(ts_ns: int) -> date:
+    """Return the UTC date of a nanosecond timestamp."""
+    return datetime.fromtimestamp(ts_ns // _NS_PER_DAY * 86_400, UTC).date()
+
+
+def _encode(value: str) -> str:
+    return quote(value, safe="")
+
+
+@dataclass(frozen=True, order=True)
+class Partition:
+    """One instrument-day of one provider and type."""
+
+    provider: str
+    type: str
+    instrument: str
+    day: date
+
+    def directory(self) -> str:
+        """Return the partition directories, from ``provider=`` to ``day=``."""
+        return (
+            f"provider={_encode(self.provider)}/type={_encode(self.type)}/"
+            f"instrument={_encode(self.instrument)}/year={self.day.year}/"
+            f"month={self.day.month}/day={self.day.day}"
+        )
+
+
+def raw_chunk_path(source: str, partition: Partition, first_ns: int, last_ns: int) -> str:
+    """Return the root-relative path of a raw chunk."""
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
+    return f"raw/source={source}/{partition.directory()}/{first_ns}_{last_ns}.parquet"
+
+
+def csv_name(partition: Partition) -> str:
+    """Return the export name ``<P>_<T>_<I>_<YYYY>_<MM>_<DD>`` (no suffix)."""
+    p = partition
+    return f"{p.provider}_{p.type}_{p.instrument}_{p.day:%Y_%m_%d}".replace("/", "%2F")
+
+
+def refined_path(partition: Partition) -> str:
+    """Return the root-relative path of a refined daily file."""
+    return f"refined/{partition.directory()}/{csv_name(partition)}.parquet"
+
+
+def parse_partition(path: str) -> tuple[str | None, Partition] | None:
+    """Return (source or None, partition) of a lake path, or None if it is not one."""
+    values = {key: unquote(value) for key, value in _KEY_VALUE.findall(path)}
+    try:
+        day = date(int(values["year"]), int(values["month"]), int(values["day"]))
+        partition = Partition(values["provider"], values["type"], values["instrument"], day)
+    except (KeyError, ValueError):
+        return None
+    return values.get("source"), partition

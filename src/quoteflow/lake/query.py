@@ -1,0 +1,119 @@
+"""SQL over the lake with DuckDB: a view per type, partition columns that prune.
+
+Views: ``<type>`` reads the refined daily files of a type (``quotes``,
+``bars_1d``), ``raw_<type>`` the raw chunks of both sources. Each has the
+partition columns ``provider``, ``type``, ``instrument``, ``year``, ``month``,
+``day`` (raw views also ``source``), so a filter on them reads only the
+matching files. The files are listed once, when :class:`Lake` opens them, and
+read through pyarrow datasets, which also serve S3 without DuckDB's network
+extension.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from typing import Any
+
+import duckdb
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from quoteflow.events import arrow_schema
+from quoteflow.lake.layout import parse_partition, record_class
+from quoteflow.lake.storage import LakeRoot
+
+__all__ = ["Lake"]
+
+_PARTITIONS = [
+    pa.field("provider", pa.string()),
+    pa.field("type", pa.string()),
+    pa.field("instrument", pa.string()),
+    pa.field("year", pa.int32()),
+    pa.field("month", pa.int32()),
+    pa.field("day", pa.int32()),
+]
+
+
+class Lake:
+    """Query a lake: ``Lake(LakeRoot.open("lake")).sql("SELECT ...")`` returns Arrow."""
+
+    def __init__(self, root: LakeRoot) -> None:
+        self.root = root
+        self.files: dict[str, list[Any]] = defaultdict(list)
+        for area in ("raw", "refined"):
+            for info in root.files(area):
+                parsed = parse_partition(root.relative(info.path))
+                if parsed is None or not info.base_name.endswith(".parquet"):
+                    continue
+                name = parsed[1].type if area == "refined" else f"raw_{parsed[1].type}"
+                self.files[name].append(info)
+        self.connection = duckdb.connect()
+        for name, infos in sorted(self.files.items()):
+            self.connection.register(name, self._dataset(name, infos))
+
+    def _dataset(self, name: str, infos: list[Any]) -> ds.Dataset:
+        raw = name.startswith("raw_")
+        kind = name.removeprefix("raw_")
+        fields = ([pa.field("source", pa.string())] if raw else []) + _PARTITIONS
+        partitioning = ds.partitioning(pa.schema(fields), flavor="hive")
+        schema = arrow_schema(record_class(kind))
+        for extra in fields:
+            if extra.name not in schema.names:
+                schema = schema.append(extra)
+        return ds.dataset(
+            [info.path for info in infos],
+            schema=schema,
+            format="parquet",
+            filesystem=self.root.filesystem,
+            partitioning=partitioning,
+            partition_base_dir=self.root.join("raw" if raw else "refined"),
+        )
+
+    @property
+    def views(self) -> list[str]:
+        """Return the view names, sorted."""
+        return sorted(self.files)
+
+    def sql(self, query: str) -> pa.Table:
+        """Run ``query`` and return the result as an Arrow table.
+
+        Raises ``duckdb.Error`` (for example for an unknown view or a syntax error).
+        """
+        return self.connection.sql(query).to_arrow_table()
+
+    def pandas(self, query: str) -> Any:
+        """Run ``query`` and return a pandas DataFrame."""
+        return self.sql(query).to_pandas()
+
+    def polars(self, query: str) -> Any:
+        """Run ``query`` and return a polars DataFrame (needs ``polars`` installed)."""
+        import polars
+
+        return polars.from_arrow(self.sql(query))
+
+    def summary(self) -> list[dict[str, Any]]:
+        """Return per view and day: instruments, files, rows and bytes."""
+        rows: dict[tuple[str, str], dict[str, Any]] = {}
+        for name, infos in sorted(self.files.items()):
+            for info in infos:
+                partition = parse_partition(self.root.relative(info.path))[1]  # type: ignore[index]
+                key = (name, partition.day.isoformat())
+                row = rows.setdefault(
+                    key, {"view": name, "day": key[1], "instruments": set(), "files": 0,
+                          "rows": 0, "bytes": 0},
+                )  # fmt: skip
+                row["instruments"].add(partition.instrument)
+                row["files"] += 1
+                row["bytes"] += info.size
+                row["rows"] += _row_count(self.root, info.path)
+        return [{**row, "instruments": len(row["instruments"])} for row in rows.values()]
+
+
+def _row_count(root: LakeRoot, path: str) -> int:
+    """Return the rows of a Parquet file from its footer (0 if it cannot be read)."""
+    try:
+        with root.filesystem.open_input_file(path) as handle:
+            return pq.ParquetFile(handle).metadata.num_rows
+    except (OSError, pa.ArrowException):
+        return 0

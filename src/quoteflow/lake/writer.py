@@ -1,0 +1,235 @@
+"""Recording topics into raw lake chunks: buffer per instrument-day, flush by size or age.
+
+A chunk is flushed when its buffer reaches ``chunk_rows`` records or when its
+oldest record has waited ``chunk_age_s`` seconds (wall clock). That is the
+trade-off the docs explain: bigger and older chunks mean fewer, larger files
+(cheaper to write, list and query), but a crash loses what is still buffered,
+up to ``chunk_age_s`` of data, unless the feed can be replayed from the last
+durable point or the replica ingester has it.
+
+The writer counts the records it is given (their offsets in the input). After
+every flush it knows the durable offset: every record before it is in a chunk.
+:class:`~quoteflow.lake.LakeWriter` stores that offset in a checkpoint when it
+has a name, so a restarted ingester can resume from it; records after the
+durable point that were flushed already are written again, into chunks that
+replace or duplicate the earlier ones, and coalescing drops the duplicates.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass, field
+
+import msgspec
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+
+from quoteflow.bus.base import Message
+from quoteflow.events import Bar, Event, arrow_schema, batch_type, to_batch
+from quoteflow.lake.layout import SOURCES, Partition, lake_type, raw_chunk_path, utc_day
+from quoteflow.lake.storage import LakeRoot
+
+__all__ = ["LakeSink", "LakeWriter", "chunk_bytes"]
+
+_NS_PER_DAY = 86_400_000_000_000
+
+
+def chunk_bytes(table: pa.Table) -> pa.Buffer:
+    """Return ``table`` as Parquet bytes with zstd, as every lake file is written."""
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, compression="zstd")
+    return sink.getvalue()
+
+
+class _Checkpoint(msgspec.Struct):
+    offset: int
+
+
+@dataclass
+class _Buffer:
+    first_offset: int
+    started: float
+    parts: list[pa.RecordBatch | list[Event]] = field(default_factory=list)
+    rows: int = 0
+
+
+class LakeWriter:
+    """Write records into raw chunks under ``root`` for ``source`` (primary or replica).
+
+    ``checkpoint`` names the durable-offset file (``_checkpoints/source=<S>/<name>.json``);
+    without it no offset is stored.
+    """
+
+    def __init__(
+        self,
+        root: LakeRoot,
+        source: str = "primary",
+        *,
+        chunk_rows: int = 100_000,
+        chunk_age_s: float = 60.0,
+        checkpoint: str | None = None,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        if source not in SOURCES:
+            raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
+        if chunk_rows < 1 or chunk_age_s <= 0:
+            raise ValueError("chunk_rows must be >= 1 and chunk_age_s > 0")
+        self.root = root
+        self.source = source
+        self.chunk_rows = chunk_rows
+        self.chunk_age_s = chunk_age_s
+        self.clock = clock
+        self.offset = 0
+        self.chunks_written = 0
+        self.rows_written = 0
+        self._checkpoint = (
+            root.join(f"_checkpoints/source={source}/{checkpoint}.json") if checkpoint else None
+        )
+        self._buffers: dict[Partition, _Buffer] = {}
+
+    def durable_offset(self) -> int:
+        """Return the input offset before which every record is in a written chunk."""
+        return min((b.first_offset for b in self._buffers.values()), default=self.offset)
+
+    def resume_offset(self) -> int:
+        """Return the durable offset stored by an earlier run (0 if none)."""
+        if self._checkpoint is None or not self.root.exists(self._checkpoint):
+            return 0
+        return msgspec.json.decode(self.root.read(self._checkpoint), type=_Checkpoint).offset
+
+    def _buffer(self, partition: Partition, offset: int) -> _Buffer:
+        buffer = self._buffers.get(partition)
+        if buffer is None:
+            buffer = self._buffers[partition] = _Buffer(offset, self.clock())
+        return buffer
+
+    def add(self, records: Sequence[Event], topic: str | None = None) -> None:
+        """Buffer records (any mix of types and instruments); ``topic`` names their type.
+
+        Without ``topic`` each record's own type is used (bars: ``bars_<period>``).
+        """
+        grouped: dict[Partition, list[Event]] = {}
+        offsets: dict[Partition, int] = {}
+        for index, record in enumerate(records):
+            kind = lake_type(topic or _topic(record))
+            partition = Partition(record.provider, kind, record.instrument,
+                                  utc_day(record.ts_event))  # fmt: skip
+            if partition not in grouped:
+                grouped[partition] = []
+                offsets[partition] = self.offset + index
+            grouped[partition].append(record)
+        for partition, group in grouped.items():
+            buffer = self._buffer(partition, offsets[partition])
+            buffer.parts.append(group)
+            buffer.rows += len(group)
+        self.offset += len(records)
+        self._flush_full(grouped)
+
+    def add_batch(self, batch: pa.RecordBatch, topic: str | None = None) -> None:
+        """Buffer an Arrow batch of one record type, as :func:`~quoteflow.events.to_batch` makes."""
+        cls = batch_type(batch.schema)
+        if cls is None:
+            raise TypeError("the batch schema does not name a record type")
+        if batch.num_rows == 0:
+            return
+        if topic is None and cls is Bar:
+            topic = f"bars.{batch.column('period')[0].as_py()}"
+        kind = lake_type(topic or cls.TYPE)
+        ts = batch.column("ts_event").cast(pa.int64()).to_numpy()
+        days = ts // _NS_PER_DAY
+        providers = pc.dictionary_encode(batch.column("provider"))
+        instruments = pc.dictionary_encode(batch.column("instrument"))
+        day_span = int(days.max() - days.min()) + 1 if len(days) else 1
+        codes = (
+            providers.indices.to_numpy().astype(np.int64) * len(instruments.dictionary)
+            + instruments.indices.to_numpy()
+        ) * day_span + (days - days.min())
+        order = np.argsort(codes, kind="stable")
+        touched: list[Partition] = []
+        bounds = np.flatnonzero(np.diff(codes[order])) + 1
+        for rows in np.split(order, bounds):
+            first = int(rows[0])
+            partition = Partition(
+                providers.dictionary[providers.indices[first].as_py()].as_py(),
+                kind,
+                instruments.dictionary[instruments.indices[first].as_py()].as_py(),
+                utc_day(int(ts[first])),
+            )
+            part = batch.take(pa.array(rows))
+            buffer = self._buffer(partition, self.offset + int(rows[0]))
+            buffer.parts.append(part)
+            buffer.rows += part.num_rows
+            touched.append(partition)
+        self.offset += batch.num_rows
+        self._flush_full(touched)
+
+    def _flush_full(self, partitions: Iterable[Partition]) -> None:
+        """Flush the given buffers that reached ``chunk_rows`` (after all records are counted)."""
+        for partition in partitions:
+            if self._buffers[partition].rows >= self.chunk_rows:
+                self._flush(partition)
+
+    def tick(self) -> None:
+        """Flush every buffer whose oldest record has waited ``chunk_age_s``."""
+        now = self.clock()
+        due = [p for p, b in self._buffers.items() if now - b.started >= self.chunk_age_s]
+        for partition in due:
+            self._flush(partition)
+
+    def flush(self) -> None:
+        """Flush every buffer."""
+        for partition in list(self._buffers):
+            self._flush(partition)
+
+    def _flush(self, partition: Partition) -> None:
+        buffer = self._buffers.pop(partition)
+        batches = [
+            part if isinstance(part, pa.RecordBatch) else to_batch(part, type(part[0]))
+            for part in buffer.parts
+        ]
+        schema = arrow_schema(batch_type(batches[0].schema) or type(buffer.parts[0][0]))
+        table = pa.Table.from_batches([b.cast(schema) for b in batches], schema=schema)
+        table = table.sort_by("ts_event")
+        ts = table.column("ts_event").cast(pa.int64())
+        first, last = pc.min(ts).as_py(), pc.max(ts).as_py()
+        path = self.root.join(raw_chunk_path(self.source, partition, first, last))
+        self.root.write_atomic(path, chunk_bytes(table))
+        self.chunks_written += 1
+        self.rows_written += table.num_rows
+        if self._checkpoint is not None:
+            data = msgspec.json.encode(_Checkpoint(self.durable_offset()))
+            self.root.write_atomic(self._checkpoint, data)
+
+
+def _topic(record: Event) -> str:
+    return f"bars.{record.period}" if record.TYPE == "bars" else record.TYPE  # type: ignore[attr-defined]
+
+
+class LakeSink:
+    """A pipeline sink that records ``topics`` with a :class:`LakeWriter`."""
+
+    name = "lake"
+
+    def __init__(self, topics: tuple[str, ...], writer: LakeWriter) -> None:
+        self.topics = topics
+        self.writer = writer
+
+    async def write(self, messages: list[Message]) -> None:
+        """Buffer the messages' records; flush chunks that are due."""
+        by_topic: dict[str, list[Event]] = {}
+        for message in messages:
+            value = message.value
+            if isinstance(value, pa.RecordBatch):
+                self.writer.add_batch(value, message.topic)
+            elif isinstance(value, Event):
+                by_topic.setdefault(message.topic, []).append(value)
+        for topic, records in by_topic.items():
+            self.writer.add(records, topic)
+        self.writer.tick()
+
+    async def close(self) -> None:
+        """Flush everything still buffered."""
+        self.writer.flush()
