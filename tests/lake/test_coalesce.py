@@ -1,0 +1,155 @@
+import random
+from datetime import date, timedelta
+
+import msgspec
+import pyarrow.parquet as pq
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from quoteflow.events import Quote, from_batch
+from quoteflow.lake import LakeWriter, Partition
+from quoteflow.lake.coalesce import coalesce, pending_days, raw_files
+from quoteflow.lake.layout import refined_path
+from quoteflow.lake.retention import expire
+from tests.lake.conftest import market_events
+
+DAY = date(2024, 4, 1)
+
+
+def record(lake, source, events, chunk_rows=200):
+    writer = LakeWriter(lake, source, chunk_rows=chunk_rows)
+    for start in range(0, len(events), 25):
+        writer.add(events[start : start + 25])
+    writer.flush()
+
+
+def refined(lake, partition=None):
+    rows = []
+    for partition_, _ in sorted(raw_files(lake).items()):
+        if partition in (None, partition_):
+            rows += from_batch(pq.read_table(lake.join(refined_path(partition_))))
+    return rows
+
+
+def canonical(events):
+    return sorted(events, key=lambda e: (type(e).__name__, e.instrument, e.ts_event, e.ts_recv))
+
+
+def with_recv(events, shift):
+    return [msgspec.structs.replace(e, ts_recv=e.ts_recv + shift) for e in events]
+
+
+def slices(events, seed):
+    """Return the indices of random 5% of the events, as a few contiguous slices."""
+    rng = random.Random(seed)
+    missing = set()
+    while len(missing) < len(events) // 20:
+        start = rng.randrange(len(events))
+        missing.update(range(start, min(start + rng.randint(1, 40), len(events))))
+    return missing
+
+
+def test_primary_and_replica_missing_different_slices_coalesce_to_the_full_feed(lake):
+    events = market_events(1800)
+    lost_by_primary = slices(events, 1)
+    lost_by_replica = {i for i in slices(events, 2) if i not in lost_by_primary}
+    primary = [e for i, e in enumerate(events) if i not in lost_by_primary]
+    # the replica received everything a little later: different ts_recv, same events
+    replica = with_recv([e for i, e in enumerate(events) if i not in lost_by_replica], 1_000)
+    record(lake, "primary", primary)
+    record(lake, "replica", replica)
+    reports = coalesce(lake, DAY)
+    # primary's rows wherever it has them, the replica's (its ts_recv) where it has not
+    expected = [with_recv([e], 1_000)[0] if i in lost_by_primary else e
+                for i, e in enumerate(events)]  # fmt: skip
+    assert canonical(refined(lake)) == canonical(expected)
+    assert sum(r.replica_only for r in reports) == len(lost_by_primary)
+    assert sum(r.primary_only for r in reports) == len(lost_by_replica)
+    assert sum(r.total for r in reports) == len(events)
+    first = pq.read_table(lake.join(refined_path(reports[0].partition)))
+    assert first.column("ts_event").to_pylist() == sorted(first.column("ts_event").to_pylist())
+
+
+def test_coalescing_twice_gives_the_same_rows_and_duplicated_chunks_count_once(lake):
+    events = market_events(900)
+    record(lake, "primary", events, chunk_rows=150)
+    record(lake, "primary", events[100:400], chunk_rows=77)  # a replay wrote part again
+    coalesce(lake, DAY)
+    once = refined(lake)
+    coalesce(lake, DAY)
+    assert refined(lake) == once
+    assert canonical(once) == canonical(events)
+
+
+def test_repeated_identical_events_are_kept_as_often_as_a_source_saw_them(lake):
+    q = Quote("T", "A", 1_711_980_000_000_000_000, 1_711_980_000_000_000_100, bid_price=1.0,
+              ask_price=1.1)  # fmt: skip
+    again = msgspec.structs.replace(q, ts_recv=q.ts_recv + 5)  # same quote, sent twice
+    record(lake, "primary", [q])
+    record(lake, "replica", with_recv([q, again], 1))
+    (report,) = coalesce(lake, DAY)
+    assert (report.primary_only, report.replica_only, report.both) == (0, 1, 1)
+    assert [e.ts_recv for e in refined(lake)] == [q.ts_recv, again.ts_recv + 1]
+
+
+def test_corrupt_and_truncated_chunks_are_reported_and_skipped(lake):
+    events = [e for e in market_events(900) if e.instrument == "A" and isinstance(e, Quote)]
+    record(lake, "primary", events, chunk_rows=100)
+    paths = raw_files(lake)[Partition("SYNTHETIC", "quotes", "A", DAY)]["primary"]
+    lost = sum(pq.read_metadata(path).num_rows for path in paths[1:3])
+    with open(paths[1], "r+b") as f:
+        f.truncate(200)
+    with open(paths[2], "wb") as f:
+        f.write(b"not parquet at all")
+    (report,) = coalesce(lake, DAY)
+    assert [reason.split(":")[0] for _, reason in report.skipped] == ["unreadable", "unreadable"]
+    assert report.total == len(events) - lost > 0
+    assert len(refined(lake)) == len(events) - lost
+
+
+def test_pending_days_and_retention_only_delete_refined_days(lake):
+    events = market_events(300)
+    record(lake, "primary", events)
+    later = [msgspec.structs.replace(e, ts_event=e.ts_event + 86_400 * 10**9) for e in events]
+    record(lake, "primary", later)
+    assert pending_days(lake, date(2024, 4, 3)) == [DAY, DAY + timedelta(days=1)]
+    assert pending_days(lake, date(2024, 4, 2)) == [DAY]
+    coalesce(lake, DAY)
+    assert pending_days(lake, date(2024, 4, 3)) == [DAY + timedelta(days=1)]
+    before = [lake.relative(f.path) for f in lake.files("raw")]
+    dry = expire(lake, timedelta(days=30), date(2024, 6, 1), dry_run=True)
+    assert sorted(dry.deleted) == sorted(p for p in before if "/day=1/" in p)
+    assert len(dry.kept) == 4  # the four partitions of April 2 have no refined file
+    assert len(lake.files("raw")) == len(before)
+    report = expire(lake, timedelta(days=30), date(2024, 6, 1))
+    assert report.deleted == dry.deleted
+    assert all("/day=2/" in f.path for f in lake.files("raw"))
+    assert expire(lake, timedelta(days=30), date(2024, 4, 20)).deleted == []
+
+
+def test_retention_keeps_days_whose_refined_file_is_unreadable(lake):
+    record(lake, "primary", market_events(300))
+    (report, *_) = coalesce(lake, DAY)
+    with open(lake.join(refined_path(report.partition)), "wb") as f:
+        f.write(b"broken")
+    result = expire(lake, timedelta(days=1), date(2024, 6, 1))
+    assert report.partition in result.kept
+
+
+@settings(max_examples=25, deadline=None)
+@given(st.lists(st.tuples(st.booleans(), st.booleans()), min_size=1, max_size=60), st.integers())
+def test_coalesce_is_the_union_of_what_either_source_saw(tmp_path_factory, seen, seed):
+    from quoteflow.lake import LakeRoot
+
+    lake = LakeRoot.open(tmp_path_factory.mktemp("lake"))
+    events = market_events(120, instruments=("A",), seed=abs(seed) % 1000)[: len(seen)]
+    seen = seen[: len(events)]
+    primary = [e for e, (p, _) in zip(events, seen, strict=True) if p]
+    replica = with_recv([e for e, (_, r) in zip(events, seen, strict=True) if r], 7)
+    record(lake, "primary", primary, chunk_rows=5)
+    record(lake, "replica", replica, chunk_rows=7)
+    coalesce(lake, DAY)
+    expected = [e for e, (p, r) in zip(events, seen, strict=True) if p or r]
+    got = refined(lake) if raw_files(lake) else []
+    assert len(got) == len(expected)
+    assert {(type(e), e.ts_event) for e in got} == {(type(e), e.ts_event) for e in expected}
