@@ -17,6 +17,8 @@ import pyarrow as pa
 __all__ = ["merge_sources", "row_hashes"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
+# ts_recv differs between ingesters; provider and instrument are the partition's own
+_SKIP = ("ts_recv", "provider", "instrument")
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -62,7 +64,7 @@ def _column_hash(column: pa.Array) -> np.ndarray:
         if pa.types.is_timestamp(kind) or pa.types.is_boolean(kind):
             column = column.cast(pa.int64())
         values = column.fill_null(0).to_numpy(zero_copy_only=False).astype(np.float64)
-        values = _mix(values.view(np.uint64))
+        values = values.view(np.uint64)
     if column.null_count:
         nulls = column.is_null().to_numpy(zero_copy_only=False)
         values = np.where(nulls, np.uint64(0x5A5A5A5A5A5A5A5A), values)
@@ -92,15 +94,22 @@ def row_hashes(table: pa.Table, skip: tuple[str, ...]) -> np.ndarray:
         if column.null_count == len(column):
             continue
         salt = np.uint64((index + 1) * int(_GOLDEN) & 0xFFFFFFFFFFFFFFFF)
-        h = _mix(h ^ _mix(_column_hash(column) + salt))
-    return h
+        h ^= _column_hash(column) + salt
+        h *= np.uint64(0x100000001B3)
+        h ^= h >> np.uint64(29)
+    return _mix(h)
 
 
 @numba.njit(cache=True)
 def _sorted_source(ts, h, recv):
     """Return the row order by (ts, hash, recv), with exact duplicates left out."""
-    order = np.argsort(ts, kind="mergesort")
-    n = order.shape[0]
+    n = ts.shape[0]
+    ordered = True
+    for a in range(1, n):
+        if ts[a] < ts[a - 1]:
+            ordered = False
+            break
+    order = np.arange(n) if ordered else np.argsort(ts, kind="mergesort")
     i = 0
     while i < n:
         j = i + 1
@@ -182,19 +191,43 @@ def _merge(p_ts, p_h, p_order, r_ts, r_h, r_order, out, counts):
     return n
 
 
+@numba.njit(cache=True)
+def _ties_by_arrival(rows, ts, recv, h):
+    """Order runs of equal ``ts`` in ``rows`` by (ts_recv, hash), in place."""
+    n = rows.shape[0]
+    i = 0
+    while i < n:
+        j = i + 1
+        while j < n and ts[rows[j]] == ts[rows[i]]:
+            j += 1
+        for a in range(i + 1, j):
+            row = rows[a]
+            b = a
+            while b > i and (
+                recv[rows[b - 1]] > recv[row]
+                or (recv[rows[b - 1]] == recv[row] and h[rows[b - 1]] > h[row])
+            ):
+                rows[b] = rows[b - 1]
+                b -= 1
+            rows[b] = row
+        i = j
+
+
 def merge_sources(primary: pa.Table, replica: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """Return (rows of ``concat(primary, replica)`` to keep, [primary only, replica only, both]).
 
-    The rows come in ``ts_event`` order.
+    The rows come in ``ts_event`` order, rows of the same ``ts_event`` by ``ts_recv``.
     """
     sides = []
     for table in (primary, replica):
         ts = table.column("ts_event").cast(pa.int64()).to_numpy()
         recv = table.column("ts_recv").cast(pa.int64()).to_numpy()
-        h = row_hashes(table, ("ts_recv",)) if table.num_rows else np.zeros(0, np.uint64)
-        sides.append((ts, h, _sorted_source(ts, h, recv)))
-    (p_ts, p_h, p_order), (r_ts, r_h, r_order) = sides
+        h = row_hashes(table, _SKIP) if table.num_rows else np.zeros(0, np.uint64)
+        sides.append((ts, h, _sorted_source(ts, h, recv), recv))
+    (p_ts, p_h, p_order, p_recv), (r_ts, r_h, r_order, r_recv) = sides
     out = np.empty(len(p_order) + len(r_order), dtype=np.int64)
     counts = np.zeros(3, dtype=np.int64)
     n = _merge(p_ts, p_h, p_order, r_ts, r_h, r_order, out, counts)
-    return out[:n], counts
+    rows = out[:n]
+    _ties_by_arrival(rows, np.r_[p_ts, r_ts], np.r_[p_recv, r_recv], np.r_[p_h, r_h])
+    return rows, counts

@@ -112,8 +112,8 @@ def coalesce_partition(
     replica = _source_table(root, sources.get("replica", ()), schema, report)
     rows, counts = merge_sources(primary, replica)
     report.primary_only, report.replica_only, report.both = (int(c) for c in counts)
-    table = pa.concat_tables([primary, replica]).take(pa.array(rows))
-    table = table.sort_by([("ts_event", "ascending"), ("ts_recv", "ascending")])
+    both = pa.concat_tables([primary, replica]).combine_chunks()
+    table = both.take(pa.array(rows))
     if table.num_rows or not report.skipped:
         root.write_atomic(root.join(refined_path(partition)), chunk_bytes(table))
     if csv_root is not None:

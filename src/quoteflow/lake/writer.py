@@ -38,9 +38,17 @@ _NS_PER_DAY = 86_400_000_000_000
 
 
 def chunk_bytes(table: pa.Table) -> pa.Buffer:
-    """Return ``table`` as Parquet bytes with zstd, as every lake file is written."""
+    """Return ``table`` as Parquet bytes, as every lake file is written.
+
+    zstd; timestamps delta-encoded (sorted nanoseconds shrink to their gaps: about
+    half the bytes of plain zstd here), everything else dictionary-encoded where
+    it pays (pyarrow falls back to plain per column chunk when it does not).
+    """
+    timestamps = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
+    others = [name for name in table.column_names if name not in timestamps]
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd")
+    pq.write_table(table, sink, compression="zstd", use_dictionary=others,
+                   column_encoding=dict.fromkeys(timestamps, "DELTA_BINARY_PACKED"))  # fmt: skip
     return sink.getvalue()
 
 
@@ -191,10 +199,14 @@ class LakeWriter:
             for part in buffer.parts
         ]
         schema = arrow_schema(batch_type(batches[0].schema) or type(buffer.parts[0][0]))
-        table = pa.Table.from_batches([b.cast(schema) for b in batches], schema=schema)
-        table = table.sort_by("ts_event")
-        ts = table.column("ts_event").cast(pa.int64())
-        first, last = pc.min(ts).as_py(), pc.max(ts).as_py()
+        table = pa.Table.from_batches(
+            [b if b.schema.equals(schema) else b.cast(schema) for b in batches], schema=schema
+        )
+        ts = table.column("ts_event").cast(pa.int64()).to_numpy()
+        if len(ts) > 1 and (ts[1:] < ts[:-1]).any():
+            table = table.sort_by("ts_event")
+            ts = np.sort(ts)
+        first, last = int(ts[0]), int(ts[-1])
         path = self.root.join(raw_chunk_path(self.source, partition, first, last))
         self.root.write_atomic(path, chunk_bytes(table))
         self.chunks_written += 1
