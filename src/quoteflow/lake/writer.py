@@ -156,18 +156,19 @@ class LakeWriter:
             + instruments.indices.to_numpy()
         ) * day_span + (days - days.min())
         order = np.argsort(codes, kind="stable")
+        grouped = batch.take(pa.array(order))
         touched: list[Partition] = []
-        bounds = np.flatnonzero(np.diff(codes[order])) + 1
-        for rows in np.split(order, bounds):
-            first = int(rows[0])
+        starts = np.r_[0, np.flatnonzero(np.diff(codes[order])) + 1]
+        for start, stop in zip(starts.tolist(), [*starts[1:].tolist(), len(order)], strict=True):
+            first = int(order[start])
             partition = Partition(
                 providers.dictionary[providers.indices[first].as_py()].as_py(),
                 kind,
                 instruments.dictionary[instruments.indices[first].as_py()].as_py(),
                 utc_day(int(ts[first])),
             )
-            part = batch.take(pa.array(rows))
-            buffer = self._buffer(partition, self.offset + int(rows[0]))
+            part = grouped.slice(start, stop - start)
+            buffer = self._buffer(partition, self.offset + int(order[start:stop].min()))
             buffer.parts.append(part)
             buffer.rows += part.num_rows
             touched.append(partition)

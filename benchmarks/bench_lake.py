@@ -1,0 +1,191 @@
+"""The lake: write throughput, bytes per row, one instrument-day query, coalescing.
+
+Data: synthetic quotes (random-walk mids in cents, ns event times with random
+gaps, receive times 0.1-5 ms later), generated with NumPy straight into Arrow.
+"""
+
+from __future__ import annotations
+
+import io
+import tempfile
+import time
+from dataclasses import dataclass
+from datetime import date, timedelta
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from benchmarks.bench_normalize import Result, best_rates
+from quoteflow.events import Quote, arrow_schema, from_batch
+from quoteflow.lake import LakeRoot, LakeWriter, Partition
+from quoteflow.lake.coalesce import coalesce_partition, raw_files
+from quoteflow.lake.layout import refined_path
+from quoteflow.lake.query import Lake
+from quoteflow.lake.writer import chunk_bytes
+from quoteflow.reference import to_reference
+
+_DAY_NS = 86_400_000_000_000
+_OPEN_NS = 13 * 3_600_000_000_000 + 30 * 60_000_000_000
+
+
+@dataclass
+class LakeFigures:
+    """What the lake benchmark measured, beyond the rate comparisons."""
+
+    lake_bytes_per_row: float
+    reference_csv_bytes_per_row: float
+    pandas_csv_bytes_per_row: float
+    open_s: float
+    query_s: float
+    files: int
+    coalesce_rows_per_s: float
+    coalesce_input_rows_per_s: float
+
+
+def quote_table(rows: int, instruments: int, day: date, seed: int = 0) -> pa.Table:
+    """Return synthetic quotes of one session, instruments interleaved, in event-time order."""
+    rng = np.random.default_rng(seed)
+    day_ns = int(pd.Timestamp(day, tz="UTC").value)
+    ts = day_ns + _OPEN_NS + np.sort(rng.integers(0, 6 * 3_600_000_000_000, rows))
+    recv = ts + rng.integers(100_000, 5_000_000, rows)
+    which = rng.integers(0, instruments, rows)
+    steps = rng.choice([-0.01, 0.0, 0.0, 0.01], rows)
+    mid = np.zeros(rows)
+    for k in range(instruments):
+        mask = which == k
+        mid[mask] = 50.0 + k + np.cumsum(steps[mask])
+    names = np.array([f"SYN{k:02d}" for k in range(instruments)], dtype=object)[which]
+    columns = {
+        "provider": pa.array(["SYNTHETIC"] * rows),
+        "instrument": pa.array(names.tolist()),
+        "ts_event": pa.array(ts, pa.timestamp("ns", "UTC")),
+        "ts_recv": pa.array(recv, pa.timestamp("ns", "UTC")),
+        "bid_price": np.round(mid - 0.01, 2),
+        "bid_size": rng.integers(1, 20, rows) * 100.0,
+        "ask_price": np.round(mid + 0.01, 2),
+        "ask_size": rng.integers(1, 20, rows) * 100.0,
+    }
+    schema = arrow_schema(Quote)
+    return pa.table([columns.get(f.name, pa.nulls(rows, f.type)) for f in schema], schema=schema)
+
+
+def _csv_gz_bytes(frame: pd.DataFrame) -> int:
+    out = io.BytesIO()
+    frame.to_csv(out, compression={"method": "gzip", "mtime": 0}, index=False)
+    return len(out.getvalue())
+
+
+def bench_write(rounds: int, rows: int, instruments: int) -> tuple[list[Result], dict[str, float]]:
+    """Lake writer vs bare pyarrow and pandas ``to_csv(gzip)``; return rates and bytes/row."""
+    table = quote_table(rows, instruments, date(2024, 4, 1))
+    batches = table.to_batches(max_chunksize=10_000)
+    sample = table.slice(0, min(rows, 50_000))
+    frame = sample.to_pandas()
+    with tempfile.TemporaryDirectory() as tmp:
+        sizes = {}
+
+        def lake_writer() -> int:
+            root = LakeRoot.open(Path(tmp) / f"lake{time.perf_counter_ns()}")
+            writer = LakeWriter(root, chunk_rows=100_000)
+            for batch in batches:
+                writer.add_batch(batch)
+            writer.flush()
+            sizes["lake"] = sum(info.size for info in root.files("raw"))
+            return rows
+
+        def bare_pyarrow() -> int:
+            pq.write_table(table, Path(tmp) / "bare.parquet", compression="zstd")
+            return rows
+
+        def pandas_csv() -> int:
+            frame.to_csv(Path(tmp) / "quotes.csv.gz", compression="gzip", index=False)
+            return len(frame)
+
+        ours, bare, csv = best_rates(rounds, lake_writer, bare_pyarrow, pandas_csv)
+    reference = pd.DataFrame([to_reference(q) for q in from_batch(sample)])
+    bytes_per_row = {
+        "lake": sizes["lake"] / rows,
+        "reference_csv": _csv_gz_bytes(reference) / len(reference),
+        "pandas_csv": _csv_gz_bytes(frame) / len(frame),
+    }
+    name = f"lake writer, {rows:,} quotes of {instruments} instruments in Arrow batches"
+    return [
+        Result(f"{name}, vs pandas to_csv(gzip)", rows, ours, csv),
+        Result(f"{name}, vs bare pyarrow write_table", rows, ours, bare),
+    ], bytes_per_row
+
+
+def bench_query(days: int, instruments: int, rows_per_file: int) -> tuple[float, float, int]:
+    """Return (seconds to open the lake, best seconds of one instrument-day query, files)."""
+    schema = arrow_schema(Quote)
+    with tempfile.TemporaryDirectory() as tmp:
+        root = LakeRoot.open(tmp)
+        first = date(2024, 1, 1)
+        for offset in range(days):
+            day = first + timedelta(days=offset)
+            table = quote_table(rows_per_file * instruments, instruments, day, seed=offset)
+            names = table.column("instrument").to_numpy(zero_copy_only=False)
+            for k in range(instruments):
+                name = f"SYN{k:02d}"
+                part = table.filter(pa.array(names == name)).cast(schema)
+                path = Path(root.join(refined_path(Partition("SYNTHETIC", "quotes", name, day))))
+                path.parent.mkdir(parents=True, exist_ok=True)
+                path.write_bytes(chunk_bytes(part))
+        started = time.perf_counter()
+        lake = Lake(root)
+        opened = time.perf_counter() - started
+        target = first + timedelta(days=days // 2)
+        query = (
+            "SELECT count(*) AS n, avg(ask_price - bid_price) AS spread FROM quotes "
+            f"WHERE instrument = 'SYN07' AND year = {target.year} AND month = {target.month} "
+            f"AND day = {target.day}"
+        )
+        best = float("inf")
+        for _ in range(5):
+            started = time.perf_counter()
+            result = lake.sql(query)
+            best = min(best, time.perf_counter() - started)
+        assert result.column("n")[0].as_py() > 0
+        return opened, best, days * instruments
+
+
+def bench_coalesce(rounds: int, rows: int) -> tuple[float, float]:
+    """Return (refined rows/s, input rows/s) coalescing one instrument-day with gaps."""
+    table = quote_table(rows, 1, date(2024, 4, 1))
+    with tempfile.TemporaryDirectory() as tmp:
+        root = LakeRoot.open(tmp)
+        inputs = 0
+        for source, seed in (("primary", 1), ("replica", 2)):
+            keep = np.ones(rows, dtype=bool)
+            for start in np.random.default_rng(seed).integers(0, rows, rows // 2000):
+                keep[start : start + 100] = False
+            part = table.filter(pa.array(keep))
+            if source == "replica":
+                later = part.column("ts_recv").cast(pa.int64()).to_numpy() + 1_000
+                part = part.set_column(3, "ts_recv", pa.array(later, pa.timestamp("ns", "UTC")))
+            writer = LakeWriter(root, source, chunk_rows=100_000)
+            for batch in part.to_batches(max_chunksize=50_000):
+                writer.add_batch(batch)
+            writer.flush()
+            inputs += part.num_rows
+        ((partition, sources),) = raw_files(root).items()
+        best, total = float("inf"), 0
+        for _ in range(rounds):
+            started = time.perf_counter()
+            total = coalesce_partition(root, partition, sources).total
+            best = min(best, time.perf_counter() - started)
+        return total / best, inputs / best
+
+
+def bench_lake(quick: bool) -> tuple[list[Result], LakeFigures]:
+    """Run every lake benchmark; small sizes with ``quick``."""
+    rows = 100_000 if quick else 1_000_000
+    results, sizes = bench_write(2 if quick else 3, rows, 50)
+    opened, query, files = bench_query(10 if quick else 365, 50, 200)
+    coalesced, inputs = bench_coalesce(2 if quick else 3, rows)
+    figures = LakeFigures(sizes["lake"], sizes["reference_csv"], sizes["pandas_csv"], opened,
+                          query, files, coalesced, inputs)  # fmt: skip
+    return results, figures
