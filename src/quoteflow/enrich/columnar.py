@@ -341,34 +341,6 @@ def _map_keys(names: list[str], column: np.ndarray) -> pa.Array:
     )
 
 
-def _nullable(values: np.ndarray) -> pa.Array:
-    missing = np.isnan(values)
-    return pa.array(values, mask=missing) if missing.any() else pa.array(values)
-
-
-def _strings(texts: tuple[str | None, ...] | list[str | None], codes: np.ndarray) -> pa.Array:
-    """Return ``texts[codes]`` as a string array."""
-    if not codes.any() and texts[0] is None:
-        return pa.nulls(len(codes), pa.string())
-    return pa.array(texts, pa.string()).take(pa.array(codes))
-
-
-def _indicators(names: list[str], values: np.ndarray) -> pa.MapArray:
-    """Return the indicator maps of every event: the non-NaN values by column name."""
-    n, k = values.shape
-    present = ~np.isnan(values)
-    if present.all():
-        offsets = np.arange(0, (n + 1) * k, k, dtype=np.int32)
-        column = np.tile(np.arange(k), n)
-        items = values.reshape(-1)
-    else:
-        offsets = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(present.sum(axis=1), out=offsets[1:])
-        _, column = np.nonzero(present)
-        items = values[present]
-    return pa.MapArray.from_arrays(pa.array(offsets), _map_keys(names, column), pa.array(items))
-
-
 def _enriched_batch(
     job: Enricher,
     batch: pa.RecordBatch,

@@ -101,6 +101,31 @@ def row_hashes(table: pa.Table, skip: tuple[str, ...]) -> np.ndarray:
 
 
 @numba.njit(cache=True)
+def _sort_ties(rows, ts, first, second):
+    """Order each run of equal ``ts`` in ``rows`` by (``first``, ``second``), in place.
+
+    Runs are short (events sharing a timestamp), so insertion sort does.
+    """
+    n = rows.shape[0]
+    i = 0
+    while i < n:
+        j = i + 1
+        while j < n and ts[rows[j]] == ts[rows[i]]:
+            j += 1
+        for a in range(i + 1, j):
+            row = rows[a]
+            b = a
+            while b > i and (
+                first[rows[b - 1]] > first[row]
+                or (first[rows[b - 1]] == first[row] and second[rows[b - 1]] > second[row])
+            ):
+                rows[b] = rows[b - 1]
+                b -= 1
+            rows[b] = row
+        i = j
+
+
+@numba.njit(cache=True)
 def _sorted_source(ts, h, recv):
     """Return the row order by (ts, hash, recv), with exact duplicates left out."""
     n = ts.shape[0]
@@ -110,22 +135,7 @@ def _sorted_source(ts, h, recv):
             ordered = False
             break
     order = np.arange(n) if ordered else np.argsort(ts, kind="mergesort")
-    i = 0
-    while i < n:
-        j = i + 1
-        while j < n and ts[order[j]] == ts[order[i]]:
-            j += 1
-        for a in range(i + 1, j):  # insertion sort of the (short) run of equal ts
-            row = order[a]
-            b = a
-            while b > i and (
-                h[order[b - 1]] > h[row]
-                or (h[order[b - 1]] == h[row] and recv[order[b - 1]] > recv[row])
-            ):
-                order[b] = order[b - 1]
-                b -= 1
-            order[b] = row
-        i = j
+    _sort_ties(order, ts, h, recv)
     keep = np.ones(n, dtype=np.bool_)
     for a in range(1, n):
         p, q = order[a - 1], order[a]
@@ -191,28 +201,6 @@ def _merge(p_ts, p_h, p_order, r_ts, r_h, r_order, out, counts):
     return n
 
 
-@numba.njit(cache=True)
-def _ties_by_arrival(rows, ts, recv, h):
-    """Order runs of equal ``ts`` in ``rows`` by (ts_recv, hash), in place."""
-    n = rows.shape[0]
-    i = 0
-    while i < n:
-        j = i + 1
-        while j < n and ts[rows[j]] == ts[rows[i]]:
-            j += 1
-        for a in range(i + 1, j):
-            row = rows[a]
-            b = a
-            while b > i and (
-                recv[rows[b - 1]] > recv[row]
-                or (recv[rows[b - 1]] == recv[row] and h[rows[b - 1]] > h[row])
-            ):
-                rows[b] = rows[b - 1]
-                b -= 1
-            rows[b] = row
-        i = j
-
-
 def merge_sources(primary: pa.Table, replica: pa.Table) -> tuple[np.ndarray, np.ndarray]:
     """Return (rows of ``concat(primary, replica)`` to keep, [primary only, replica only, both]).
 
@@ -229,5 +217,5 @@ def merge_sources(primary: pa.Table, replica: pa.Table) -> tuple[np.ndarray, np.
     counts = np.zeros(3, dtype=np.int64)
     n = _merge(p_ts, p_h, p_order, r_ts, r_h, r_order, out, counts)
     rows = out[:n]
-    _ties_by_arrival(rows, np.r_[p_ts, r_ts], np.r_[p_recv, r_recv], np.r_[p_h, r_h])
+    _sort_ties(rows, np.r_[p_ts, r_ts], np.r_[p_recv, r_recv], np.r_[p_h, r_h])
     return rows, counts

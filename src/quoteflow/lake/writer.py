@@ -97,6 +97,8 @@ class LakeWriter:
             root.join(f"_checkpoints/source={source}/{checkpoint}.json") if checkpoint else None
         )
         self._buffers: dict[Partition, _Buffer] = {}
+        self._partition_ids: dict[Partition, int] = {}
+        self._pending: dict[str, list[tuple[pa.RecordBatch, np.ndarray]]] = {}
 
     def durable_offset(self) -> int:
         """Return the input offset before which every record is in a written chunk."""
@@ -137,7 +139,11 @@ class LakeWriter:
         self._flush_full(grouped)
 
     def add_batch(self, batch: pa.RecordBatch, topic: str | None = None) -> None:
-        """Buffer an Arrow batch of one record type, as :func:`~quoteflow.events.to_batch` makes."""
+        """Buffer an Arrow batch of one record type, as :func:`~quoteflow.events.to_batch` makes.
+
+        The batch is kept whole and only counted per partition; batches of a type
+        are split by partition together, with one sort, when a chunk is due.
+        """
         cls = batch_type(batch.schema)
         if cls is None:
             raise TypeError("the batch schema does not name a record type")
@@ -150,30 +156,55 @@ class LakeWriter:
         days = ts // _NS_PER_DAY
         providers = pc.dictionary_encode(batch.column("provider"))
         instruments = pc.dictionary_encode(batch.column("instrument"))
-        day_span = int(days.max() - days.min()) + 1 if len(days) else 1
-        codes = (
+        first_day = int(days.min())
+        local = (
             providers.indices.to_numpy().astype(np.int64) * len(instruments.dictionary)
             + instruments.indices.to_numpy()
-        ) * day_span + (days - days.min())
-        order = np.argsort(codes, kind="stable")
-        grouped = batch.take(pa.array(order))
-        touched: list[Partition] = []
-        starts = np.r_[0, np.flatnonzero(np.diff(codes[order])) + 1]
-        for start, stop in zip(starts.tolist(), [*starts[1:].tolist(), len(order)], strict=True):
-            first = int(order[start])
+        ) * (int(days.max()) - first_day + 1) + (days - first_day)
+        codes, first_rows, counts = np.unique(local, return_index=True, return_counts=True)
+        ids = np.empty(int(codes.max()) + 1, dtype=np.int64)
+        touched = []
+        for code, row, count in zip(
+            codes.tolist(), first_rows.tolist(), counts.tolist(), strict=True
+        ):
             partition = Partition(
-                providers.dictionary[providers.indices[first].as_py()].as_py(),
+                providers.dictionary[providers.indices[row].as_py()].as_py(),
                 kind,
-                instruments.dictionary[instruments.indices[first].as_py()].as_py(),
-                utc_day(int(ts[first])),
+                instruments.dictionary[instruments.indices[row].as_py()].as_py(),
+                utc_day(int(ts[row])),
             )
-            part = grouped.slice(start, stop - start)
-            buffer = self._buffer(partition, self.offset + int(order[start:stop].min()))
-            buffer.parts.append(part)
-            buffer.rows += part.num_rows
+            ids[code] = self._partition_ids.setdefault(partition, len(self._partition_ids))
+            buffer = self._buffer(partition, self.offset + row)
+            buffer.rows += count
             touched.append(partition)
+        self._pending.setdefault(kind, []).append((batch, ids[local]))
         self.offset += batch.num_rows
         self._flush_full(touched)
+
+    def _split(self, kind: str) -> None:
+        """Move the pending batches of ``kind`` into their partitions' buffers, one sort for all."""
+        pending = self._pending.pop(kind, [])
+        if not pending:
+            return
+        table = pa.Table.from_batches([batch for batch, _ in pending]).combine_chunks()
+        ids = np.concatenate([ids for _, ids in pending])
+        if len(self._partition_ids) <= np.iinfo(np.uint16).max:
+            ids = ids.astype(np.uint16)  # NumPy sorts 16-bit keys by radix: much faster
+        order = np.argsort(ids, kind="stable")
+        indices = pa.array(order)
+        grouped = pa.table(
+            [
+                pa.nulls(len(c), c.type) if c.null_count == len(c) else c.take(indices)
+                for c in table.columns
+            ],
+            schema=table.schema,
+        )
+        sorted_ids = ids[order]
+        starts = np.r_[0, np.flatnonzero(np.diff(sorted_ids)) + 1]
+        partitions = {i: p for p, i in self._partition_ids.items()}
+        for start, stop in zip(starts.tolist(), [*starts[1:].tolist(), len(order)], strict=True):
+            partition = partitions[int(sorted_ids[start])]
+            self._buffers[partition].parts.extend(grouped.slice(start, stop - start).to_batches())
 
     def _flush_full(self, partitions: Iterable[Partition]) -> None:
         """Flush the given buffers that reached ``chunk_rows`` (after all records are counted)."""
@@ -194,6 +225,7 @@ class LakeWriter:
             self._flush(partition)
 
     def _flush(self, partition: Partition) -> None:
+        self._split(partition.type)
         buffer = self._buffers.pop(partition)
         batches = [
             part if isinstance(part, pa.RecordBatch) else to_batch(part, type(part[0]))
