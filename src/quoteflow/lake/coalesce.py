@@ -23,6 +23,7 @@ import pyarrow.parquet as pq
 
 from quoteflow.events import arrow_schema, from_batch
 from quoteflow.lake._merge import merge_sources
+from quoteflow.lake._tables import take_rows
 from quoteflow.lake.layout import Partition, csv_name, parse_partition, record_class, refined_path
 from quoteflow.lake.storage import LakeRoot
 from quoteflow.lake.writer import chunk_bytes
@@ -112,8 +113,7 @@ def coalesce_partition(
     replica = _source_table(root, sources.get("replica", ()), schema, report)
     rows, counts = merge_sources(primary, replica)
     report.primary_only, report.replica_only, report.both = (int(c) for c in counts)
-    both = pa.concat_tables([primary, replica]).combine_chunks()
-    table = both.take(pa.array(rows))
+    table = take_rows(pa.concat_tables([primary, replica]), rows)
     if table.num_rows or not report.skipped:
         root.write_atomic(root.join(refined_path(partition)), chunk_bytes(table))
     if csv_root is not None:

@@ -29,6 +29,7 @@ import pyarrow.parquet as pq
 
 from quoteflow.bus.base import Message
 from quoteflow.events import Bar, Event, arrow_schema, batch_type, to_batch
+from quoteflow.lake._tables import take_rows
 from quoteflow.lake.layout import SOURCES, Partition, lake_type, raw_chunk_path, utc_day
 from quoteflow.lake.storage import LakeRoot
 
@@ -186,19 +187,12 @@ class LakeWriter:
         pending = self._pending.pop(kind, [])
         if not pending:
             return
-        table = pa.Table.from_batches([batch for batch, _ in pending]).combine_chunks()
+        table = pa.Table.from_batches([batch for batch, _ in pending])
         ids = np.concatenate([ids for _, ids in pending])
         if len(self._partition_ids) <= np.iinfo(np.uint16).max:
             ids = ids.astype(np.uint16)  # NumPy sorts 16-bit keys by radix: much faster
         order = np.argsort(ids, kind="stable")
-        indices = pa.array(order)
-        grouped = pa.table(
-            [
-                pa.nulls(len(c), c.type) if c.null_count == len(c) else c.take(indices)
-                for c in table.columns
-            ],
-            schema=table.schema,
-        )
+        grouped = take_rows(table, order)
         sorted_ids = ids[order]
         starts = np.r_[0, np.flatnonzero(np.diff(sorted_ids)) + 1]
         partitions = {i: p for p, i in self._partition_ids.items()}

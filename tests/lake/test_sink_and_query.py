@@ -1,0 +1,54 @@
+from datetime import date
+
+import pytest
+
+from quoteflow.bus import MemoryBus
+from quoteflow.config import EnrichSettings
+from quoteflow.enrich import Enricher, PreviousCloses
+from quoteflow.feeds.base import Normalized
+from quoteflow.lake import LakeSink, LakeWriter
+from quoteflow.lake.coalesce import coalesce
+from quoteflow.lake.layout import Partition, refined_path
+from quoteflow.lake.query import Lake
+from quoteflow.runtime import Pipeline, Stage
+from tests.lake.conftest import market_events
+
+
+class ListFeed:
+    name = "list"
+
+    def __init__(self, events) -> None:
+        self.events = events
+
+    async def stream(self):
+        for start in range(0, len(self.events), 100):
+            yield Normalized(self.events[start : start + 100])
+
+
+async def test_the_lake_sink_records_raw_and_enriched_topics_from_a_pipeline(lake):
+    events = market_events(600)
+    job = Enricher(EnrichSettings(), PreviousCloses({}))
+    topics = ("quotes", "trades", "trades.enriched", "bars.1m")
+    sink = LakeSink(topics, LakeWriter(lake, chunk_rows=1000))
+    stage = Stage("enrich", ("quotes", "trades"), job)
+    await Pipeline(MemoryBus(), [ListFeed(events)], [stage], [sink]).run()
+    views = Lake(lake).views
+    assert views == ["raw_bars_1m", "raw_quotes", "raw_trades", "raw_trades_enriched"]
+    counts = Lake(lake).sql("SELECT count(*) AS n FROM raw_trades_enriched").column("n")
+    assert counts[0].as_py() == sum(e.TYPE == "trades" for e in events)
+
+
+def test_partition_filters_prune_the_files_read(lake):
+    writer = LakeWriter(lake)
+    writer.add(market_events(300))
+    writer.flush()
+    day = date(2024, 4, 1)
+    coalesce(lake, day)
+    broken = lake.join(refined_path(Partition("SYNTHETIC", "quotes", "B/C", day)))
+    with open(broken, "wb") as f:
+        f.write(b"no parquet here")
+    lake_ = Lake(lake)
+    one = lake_.sql("SELECT count(*) AS n FROM quotes WHERE instrument = 'A' AND day = 1")
+    assert one.column("n")[0].as_py() > 0  # the broken B/C file was never opened
+    with pytest.raises(Exception, match="(?i)parquet"):
+        lake_.sql("SELECT count(*) FROM quotes")
