@@ -50,5 +50,5 @@ def test_partition_filters_prune_the_files_read(lake):
     lake_ = Lake(lake)
     one = lake_.sql("SELECT count(*) AS n FROM quotes WHERE instrument = 'A' AND day = 1")
     assert one.column("n")[0].as_py() > 0  # the broken B/C file was never opened
-    with pytest.raises(Exception, match="(?i)parquet"):
+    with pytest.raises(Exception, match=r"(?i)parquet"):
         lake_.sql("SELECT count(*) FROM quotes")
