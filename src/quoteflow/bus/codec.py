@@ -1,0 +1,82 @@
+"""How records travel on Kafka: one encoding per topic, named in a header with its version.
+
+Internal topics carry records as msgpack (msgspec; fields by name, so a newer
+quoteflow may add fields with defaults). Topics that customers read carry the
+reference view as JSON: camelCase fields and millisecond timestamps, preceded
+by provider, type and instrument, as ``quoteflow normalize --keys`` prints it;
+quoteflow does not read those back. Every message has the header
+``qf-schema: <encoding>/<type>/<version>``; a consumer refuses a message whose
+encoding or version it does not know, with an error that says which.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Collection
+from typing import Any
+
+import msgspec
+
+from quoteflow.errors import BusError
+from quoteflow.events import DeadLetter, Event, event_type
+from quoteflow.normalize import keyed_reference
+
+__all__ = ["SCHEMA_HEADER", "SCHEMA_VERSION", "TopicCodec"]
+
+SCHEMA_HEADER = "qf-schema"
+SCHEMA_VERSION = 1
+_MSGPACK = "msgpack"
+_JSON = "json-reference"
+
+
+class TopicCodec:
+    """Encode values for a topic and decode them back; ``customer_topics`` get JSON."""
+
+    def __init__(self, customer_topics: Collection[str] = ()) -> None:
+        self.customer_topics = frozenset(customer_topics)
+        self._encoder = msgspec.msgpack.Encoder()
+        self._decoders: dict[str, msgspec.msgpack.Decoder] = {}
+
+    def encode(self, topic: str, value: Event | DeadLetter) -> tuple[bytes, bytes]:
+        """Return (payload, schema header value) for ``value`` on ``topic``."""
+        kind = DeadLetter.TOPIC if isinstance(value, DeadLetter) else value.TYPE
+        if topic in self.customer_topics and isinstance(value, Event):
+            payload = msgspec.json.encode(keyed_reference(value))
+            return payload, f"{_JSON}/{kind}/{SCHEMA_VERSION}".encode()
+        return self._encoder.encode(value), f"{_MSGPACK}/{kind}/{SCHEMA_VERSION}".encode()
+
+    def _decoder(self, kind: str) -> msgspec.msgpack.Decoder:
+        decoder = self._decoders.get(kind)
+        if decoder is None:
+            cls = DeadLetter if kind == DeadLetter.TOPIC else event_type(kind)
+            decoder = self._decoders[kind] = msgspec.msgpack.Decoder(cls)
+        return decoder
+
+    def decode(self, topic: str, payload: bytes, schema: bytes | None) -> Any:
+        """Return the value of a message; JSON reference payloads come back as dicts.
+
+        Raises :class:`~quoteflow.errors.BusError` for a missing or unknown schema
+        header, a newer version than this quoteflow knows, or a payload that does
+        not match its schema.
+        """
+        if schema is None:
+            raise BusError(f"{topic}: message without a {SCHEMA_HEADER} header")
+        try:
+            encoding, kind, version_text = schema.decode().split("/")
+            version = int(version_text)
+        except (UnicodeDecodeError, ValueError):
+            raise BusError(f"{topic}: malformed {SCHEMA_HEADER} header {schema!r}") from None
+        if version != SCHEMA_VERSION:
+            raise BusError(
+                f"{topic}: {kind} records of schema version {version}; this quoteflow reads "
+                f"version {SCHEMA_VERSION} only (upgrade the consumer or the producer)"
+            )
+        try:
+            if encoding == _MSGPACK:
+                return self._decoder(kind).decode(payload)
+            if encoding == _JSON:
+                return msgspec.json.decode(payload)
+        except KeyError as exc:
+            raise BusError(f"{topic}: unknown record type {kind!r}") from exc
+        except msgspec.DecodeError as exc:
+            raise BusError(f"{topic}: payload does not match {kind} v{version}: {exc}") from exc
+        raise BusError(f"{topic}: unknown encoding {encoding!r} in {SCHEMA_HEADER}")
