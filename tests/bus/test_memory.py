@@ -97,3 +97,23 @@ async def test_closed_bus_refuses_sends():
     await bus.close()
     with pytest.raises(BusError):
         await bus.send("t", "k", 1)
+
+
+async def test_a_consumer_of_several_topics_gets_records_in_send_order_across_commits():
+    bus = MemoryBus(partitions=2, capacity=50)
+    consumer = bus.subscribe("g", ["quotes", "trades"])
+    sent = [("trades" if i % 4 == 0 else "quotes", f"K{i % 3}", i) for i in range(400)]
+    got = []
+
+    async def consume():
+        while len(got) < len(sent):
+            got.extend(m.value for m in await consumer.poll(7, 0.05))
+            await consumer.commit()
+
+    reader = asyncio.create_task(consume())
+    for topic, key, value in sent:
+        await bus.send(topic, key, value)
+    await reader
+    for key in ("K0", "K1", "K2"):
+        mine = [v for v in got if f"K{v % 3}" == key]
+        assert mine == sorted(mine)

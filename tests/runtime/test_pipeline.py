@@ -168,3 +168,40 @@ def test_pipeline_when_signalled_drains_flushes_and_exits_zero(sig):
     out, _ = proc.communicate(timeout=60)
     assert proc.returncode == 0
     assert out.strip() == "drained"
+
+
+async def test_an_enrich_stage_reading_quotes_and_trades_sees_every_instrument_in_event_order():
+    from datetime import date
+
+    from quoteflow.config import EnrichSettings
+    from quoteflow.enrich import Enricher, PreviousCloses
+    from quoteflow.feeds.synthetic import SyntheticMarket
+
+    events = SyntheticMarket(["A", "B", "C", "D"], start=date(2024, 4, 1), rate_per_s=5,
+                             seed=2).advance(600 * 10**9)  # fmt: skip
+    feed = ListFeed([Normalized(events[i : i + 500]) for i in range(0, len(events), 500)])
+
+    class Sink:
+        name = "collect"
+        topics = ("dead_letters", "trades.enriched", "bars.1m")
+
+        def __init__(self) -> None:
+            self.records = []
+
+        async def write(self, messages) -> None:
+            self.records += [m.value for m in messages]
+
+        async def close(self) -> None:
+            pass
+
+    sink = Sink()
+    job = Enricher(EnrichSettings(), PreviousCloses({}))
+    stage = Stage("enrich", ("quotes", "trades"), job)
+    await Pipeline(MemoryBus(capacity=300), [feed], [stage], [sink], max_batch=64).run()
+    assert not [r for r in sink.records if isinstance(r, DeadLetter)]  # no trade came in late
+    direct, state = job.process(events, job.initial_state())
+    direct += job.flush(state)
+    bars = [r for t, r in direct if t == "bars.1m"]
+    assert sorted(r.ts_event for r in sink.records if r.TYPE == "bars") == sorted(
+        b.ts_event for b in bars
+    )

@@ -10,6 +10,8 @@ with size-based retention.
 from __future__ import annotations
 
 import asyncio
+import heapq
+import itertools
 import zlib
 from collections import defaultdict, deque
 from collections.abc import Iterable, Sequence
@@ -25,10 +27,11 @@ TopicPartition = tuple[str, int]
 
 
 class _Partition:
-    __slots__ = ("base", "log", "space")
+    __slots__ = ("base", "log", "sequence", "space")
 
     def __init__(self) -> None:
         self.log: deque[Message] = deque()
+        self.sequence: deque[int] = deque()  # the bus-wide send order of each record
         self.base = 0
         self.space = asyncio.Event()
         self.space.set()
@@ -64,6 +67,7 @@ class MemoryBus:
         self._groups: dict[str, _Group] = {}
         self._readers: dict[str, set[str]] = defaultdict(set)
         self._partition_of: dict[str, int] = {}
+        self._sent = itertools.count()
         self._closed = False
 
     def _topic(self, name: str) -> list[_Partition]:
@@ -92,10 +96,12 @@ class MemoryBus:
         offset = partition.end
         for key, value in records:
             partition.log.append(Message(topic, index, offset, key, value))
+            partition.sequence.append(next(self._sent))
             offset += 1
         if not self._readers.get(topic):
             while len(partition.log) > self.capacity:
                 partition.log.popleft()
+                partition.sequence.popleft()
                 partition.base += 1
         for group in self._readers.get(topic, ()):
             for member in self._groups[group].members:
@@ -172,6 +178,7 @@ class MemoryBus:
             )
             while partition.base < slowest and partition.log:
                 partition.log.popleft()
+                partition.sequence.popleft()
                 partition.base += 1
             partition.space.set()
 
@@ -207,20 +214,30 @@ class MemoryConsumer:
         self._closed = False
 
     def _take(self, max_records: int) -> list[Message]:
-        out: list[Message] = []
+        """Return the next records of the assigned partitions in the order they were sent.
+
+        Merging by send order keeps a stage reading several topics (quotes and
+        trades) in the order the feed published them, whatever the poll size.
+        """
         positions = self.group.positions
+        runs = []
         for topic, index in self.assigned:
-            if len(out) >= max_records:
-                break
             partition = self._bus._topics[topic][index]
             position = max(positions[(topic, index)], partition.base)
-            available = partition.end - position
-            if available <= 0:
-                continue
-            count = min(available, max_records - len(out))
-            start = position - partition.base
-            out.extend(islice(partition.log, start, start + count))
-            positions[(topic, index)] = position + count
+            available = min(partition.end - position, max_records)
+            if available > 0:
+                start = position - partition.base
+                runs.append(zip(islice(partition.sequence, start, start + available),
+                                islice(partition.log, start, start + available),
+                                strict=True))  # fmt: skip
+                positions[(topic, index)] = position
+        if len(runs) == 1:
+            out = [message for _, message in runs[0]]
+        else:
+            merged = heapq.merge(*runs, key=lambda item: item[0])
+            out = [message for _, message in islice(merged, max_records)]
+        for message in out:
+            positions[(message.topic, message.partition)] = message.offset + 1
         return out
 
     async def poll(self, max_records: int = 1000, timeout_s: float = 1.0) -> list[Message]:

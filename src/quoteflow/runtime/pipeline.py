@@ -16,6 +16,8 @@ import signal
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, Protocol
 
 from quoteflow.bus.base import Bus, Consumer, Message
@@ -111,12 +113,16 @@ class Pipeline:
         await self._send(routed)
 
     async def _send(self, routed: list[tuple[str, Event | DeadLetter]]) -> None:
-        """Send ``(topic, record)`` pairs, keyed by instrument (dead letters: by provider)."""
-        by_topic: dict[str, list[tuple[str, Any]]] = defaultdict(list)
-        for topic, record in routed:
-            key = record.provider if isinstance(record, DeadLetter) else record.instrument
-            by_topic[topic].append((key, record))
-        for topic, records in by_topic.items():
+        """Send ``(topic, record)`` pairs in order, keyed by instrument (dead letters: provider).
+
+        Runs of one topic go out together; the order across topics is kept, so a
+        stage reading quotes and trades sees them as the feed produced them.
+        """
+        for topic, run in groupby(routed, key=itemgetter(0)):
+            records = [
+                (record.provider if isinstance(record, DeadLetter) else record.instrument, record)
+                for _, record in run
+            ]
             await self.bus.send_many(topic, records)
             self.published[topic] += len(records)
 
