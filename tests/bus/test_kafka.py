@@ -158,11 +158,12 @@ async def run_enrichment(bus_) -> list:
         900 * 10**9
     )
     closes = PreviousCloses({"A": {date(2024, 3, 28): 90.0}})
-    job = Enricher(EnrichSettings(indicators="sma:3,rsi:2", price="mid"), closes)
-    sink = Collect(("quotes.enriched", "bars.1m", "alerts"))
-    # one input topic: Kafka keeps each instrument's order within it (across topics it does not)
-    stage = Stage("enrich", ("quotes",), job)
+    job = Enricher(EnrichSettings(indicators="sma:3,rsi:2"), closes)
+    sink = Collect(("quotes.enriched", "trades.enriched", "bars.1m", "alerts", "dead_letters"))
+    # Kafka keeps no order across quotes and trades: the runtime merges them by event time
+    stage = Stage("enrich", ("quotes", "trades"), job)
     await Pipeline(bus_, [ListFeed(events)], [stage], [sink]).run()
+    assert not [r for r in sink.records if isinstance(r, DeadLetter)]
     return sorted(sink.records, key=lambda r: (r.TYPE, r.instrument, r.ts_event, r.ts_recv))
 
 

@@ -27,7 +27,9 @@ class Message(msgspec.Struct, frozen=True, gc=False):
 
 
 class Consumer(Protocol):
-    """A member of a consumer group reading some topics."""
+    """A member of a consumer group reading ``topics``."""
+
+    topics: tuple[str, ...]
 
     async def poll(self, max_records: int = 1000, timeout_s: float = 1.0) -> list[Message]:
         """Return up to ``max_records`` records, waiting up to ``timeout_s`` for the first."""
@@ -43,7 +45,14 @@ class Consumer(Protocol):
 
 
 class Bus(Protocol):
-    """Partitioned topics keyed by instrument."""
+    """Partitioned topics keyed by instrument.
+
+    ``ordered_across_topics`` says whether a consumer of several topics gets
+    their records in the order they were sent (the memory bus) or only each
+    partition in order (Kafka); the runtime merges by event time in the latter.
+    """
+
+    ordered_across_topics: bool
 
     async def send(self, topic: str, key: str, value: Any) -> None:
         """Append one record; waits while the topic applies backpressure."""

@@ -40,6 +40,8 @@ class KafkaBus:
     ``security.protocol``, ``sasl.mechanism``, ``sasl.username``, ...).
     """
 
+    ordered_across_topics = False
+
     def __init__(
         self,
         bootstrap: str,
@@ -164,6 +166,7 @@ class KafkaConsumer:
     def __init__(self, bus: KafkaBus, group: str, topics: Sequence[str]) -> None:
         self.bus = bus
         self.group = group
+        self.topics = tuple(topics)
         self._consumer = Consumer({
             **bus._common,
             "group.id": group,

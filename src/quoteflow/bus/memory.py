@@ -58,6 +58,8 @@ class MemoryBus:
     10,000). Records of one key always land in the same partition, in order.
     """
 
+    ordered_across_topics = True
+
     def __init__(self, *, partitions: int = 4, capacity: int = 10_000) -> None:
         if partitions < 1 or capacity < 1:
             raise ValueError("partitions and capacity must be >= 1")
@@ -145,7 +147,7 @@ class MemoryBus:
                 state.committed.setdefault((topic, index), partition.base)
             state.topics.add(topic)
             self._readers[topic].add(group)
-        consumer = MemoryConsumer(self, state)
+        consumer = MemoryConsumer(self, state, tuple(topics))
         state.members.append(consumer)
         self._rebalance(state)
         return consumer
@@ -206,9 +208,10 @@ class MemoryBus:
 class MemoryConsumer:
     """A member of a consumer group on a :class:`MemoryBus`; get one from ``subscribe``."""
 
-    def __init__(self, bus: MemoryBus, group: _Group) -> None:
+    def __init__(self, bus: MemoryBus, group: _Group, topics: tuple[str, ...]) -> None:
         self._bus = bus
         self.group = group
+        self.topics = topics
         self.assigned: list[TopicPartition] = []
         self.wake = asyncio.Event()
         self._closed = False

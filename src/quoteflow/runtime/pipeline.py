@@ -17,12 +17,13 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import groupby
-from operator import itemgetter
+from operator import attrgetter, itemgetter
 from typing import Any, Protocol
 
 from quoteflow.bus.base import Bus, Consumer, Message
 from quoteflow.events import DeadLetter, Event
 from quoteflow.feeds.base import Feed, Normalized
+from quoteflow.runtime.merge import EventTimeMerge
 
 __all__ = ["Operator", "Pipeline", "Sink", "Stage", "install_stop_signals"]
 
@@ -105,6 +106,7 @@ class Pipeline:
         self.published: Counter[str] = Counter()
         self._groups: list[str] = []
         self._states: dict[str, dict[int, Any]] = {}
+        self._merges: dict[str, dict[int, EventTimeMerge]] = {}
 
     async def publish(self, normalized: Normalized) -> None:
         """Send records to their type's topic and rejects to ``dead_letters``."""
@@ -130,24 +132,47 @@ class Pipeline:
         async for normalized in feed.stream():
             await self.publish(normalized)
 
+    def _merging(self, stage: Stage) -> bool:
+        """Return whether ``stage``'s inputs need an event-time merge on this bus."""
+        return len(stage.inputs) > 1 and not self.bus.ordered_across_topics
+
     async def _run_stage(self, stage: Stage, consumer: Consumer, done: asyncio.Event) -> None:
         states = self._states[stage.name] = {}
+        merges = self._merges[stage.name] = {}
         while not done.is_set():
             messages = await consumer.poll(self.max_batch, _POLL_TIMEOUT_S)
-            if not messages:
-                continue
             by_partition: dict[int, list[Event]] = defaultdict(list)
-            for message in messages:
-                by_partition[message.partition].append(message.value)
-            outputs: list[tuple[str, Event | DeadLetter]] = []
-            for partition, batch in by_partition.items():
-                state = states.get(partition)
-                if state is None:
-                    state = stage.operator.initial_state()
-                produced, states[partition] = stage.operator.process(batch, state)
-                outputs.extend(produced)
-            await self._send(outputs)
-            await consumer.commit()
+            if self._merging(stage):
+                for (topic, partition), run in groupby(
+                    messages, key=attrgetter("topic", "partition")
+                ):
+                    merge = merges.get(partition)
+                    if merge is None:
+                        merge = merges[partition] = EventTimeMerge(consumer.topics)
+                    merge.add(topic, (m.value for m in run))
+                for partition, merge in merges.items():
+                    by_partition[partition] = merge.ready()
+            else:
+                for message in messages:
+                    by_partition[message.partition].append(message.value)
+            await self._process(stage, states, by_partition)
+            if messages:
+                await consumer.commit()
+
+    async def _process(
+        self, stage: Stage, states: dict[int, Any], by_partition: dict[int, list[Event]]
+    ) -> None:
+        """Run the operator over each partition's batch and send what it produced."""
+        outputs: list[tuple[str, Event | DeadLetter]] = []
+        for partition, batch in by_partition.items():
+            if not batch:
+                continue
+            state = states.get(partition)
+            if state is None:
+                state = stage.operator.initial_state()
+            produced, states[partition] = stage.operator.process(batch, state)
+            outputs.extend(produced)
+        await self._send(outputs)
 
     async def _run_sink(self, sink: Sink, consumer: Consumer, done: asyncio.Event) -> None:
         try:
@@ -200,6 +225,9 @@ class Pipeline:
     async def _flush_stages(self) -> None:
         """Let operators with open windows emit what they hold (stages are idle here)."""
         for stage in self.stages:
+            merges = self._merges.get(stage.name, {})
+            held = {partition: merge.drain() for partition, merge in merges.items()}
+            await self._process(stage, self._states[stage.name], held)
             flush = getattr(stage.operator, "flush", None)
             if flush is None:
                 continue

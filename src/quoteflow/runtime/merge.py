@@ -1,0 +1,87 @@
+"""Merging a stage's input topics by event time, for buses that keep no order across topics.
+
+Kafka keeps each partition in order but says nothing about the order between
+the quotes and trades topics: a consumer may read seconds of quotes before the
+trades of the same seconds. A stage that reads both (enrichment) must see them
+in event time, or its candle watermark runs ahead and the trades arrive late.
+
+:class:`EventTimeMerge` holds the records of one partition number per input
+topic and releases, in ``ts_event`` order, those no later than the *horizon*:
+the smallest newest ``ts_event`` seen over the inputs. An input that has
+delivered nothing for ``idle_s`` seconds (a quiet topic, or one already read to
+its end) stops holding the others back. :meth:`EventTimeMerge.drain` releases
+everything, at the end of a run.
+"""
+
+from __future__ import annotations
+
+import heapq
+import time
+from collections import deque
+from collections.abc import Callable, Iterable, Sequence
+from typing import Any
+
+__all__ = ["EventTimeMerge"]
+
+
+class EventTimeMerge:
+    """Event-time merge of one partition number across ``topics``."""
+
+    def __init__(
+        self,
+        topics: Sequence[str],
+        *,
+        idle_s: float = 1.0,
+        clock: Callable[[], float] = time.monotonic,
+    ) -> None:
+        self.topics = tuple(topics)
+        self.idle_s = idle_s
+        self.clock = clock
+        self._queues: dict[str, deque[Any]] = {t: deque() for t in self.topics}
+        self._newest: dict[str, int | None] = dict.fromkeys(self.topics)
+        self._heard: dict[str, float] = dict.fromkeys(self.topics, clock())
+
+    def add(self, topic: str, records: Iterable[Any]) -> None:
+        """Queue records of ``topic`` (in that topic's order)."""
+        queue = self._queues[topic]
+        for record in records:
+            queue.append(record)
+            self._newest[topic] = record.ts_event
+        self._heard[topic] = self.clock()
+
+    def _horizon(self) -> float:
+        now = self.clock()
+        limits = [
+            float("-inf") if newest is None else newest
+            for topic, newest in self._newest.items()
+            if self._queues[topic] or now - self._heard[topic] < self.idle_s
+        ]
+        return min(limits, default=float("inf"))
+
+    def ready(self) -> list[Any]:
+        """Release the queued records up to the horizon, in event-time order."""
+        horizon = self._horizon()
+        return self._release(lambda record: record.ts_event <= horizon)
+
+    def drain(self) -> list[Any]:
+        """Release every queued record, in event-time order."""
+        return self._release(lambda _record: True)
+
+    def _release(self, due: Callable[[Any], bool]) -> list[Any]:
+        heads = [
+            (queue[0].ts_event, order, topic)
+            for order, (topic, queue) in enumerate(self._queues.items())
+            if queue and due(queue[0])
+        ]
+        heapq.heapify(heads)
+        out = []
+        while heads:
+            _, order, topic = heapq.heappop(heads)
+            queue = self._queues[topic]
+            out.append(queue.popleft())
+            if queue and due(queue[0]):
+                heapq.heappush(heads, (queue[0].ts_event, order, topic))
+        return out
+
+    def __len__(self) -> int:
+        return sum(len(queue) for queue in self._queues.values())
