@@ -55,3 +55,19 @@ def kafka_broker():
     yield f"127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=10)
+
+
+class EventsFeed:
+    """A feed that yields ``events`` in batches of ``size``, as fast as they are taken."""
+
+    name = "events"
+
+    def __init__(self, events, size: int = 200) -> None:
+        self.events = events
+        self.size = size
+
+    async def stream(self):
+        from quoteflow.feeds.base import Normalized
+
+        for start in range(0, len(self.events), self.size):
+            yield Normalized(self.events[start : start + self.size])

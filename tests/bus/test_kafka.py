@@ -14,9 +14,9 @@ from quoteflow.config import EnrichSettings
 from quoteflow.enrich import Enricher, PreviousCloses
 from quoteflow.errors import BusError
 from quoteflow.events import DeadLetter, EnrichedQuote, Quote, Trade
-from quoteflow.feeds.base import Normalized
 from quoteflow.feeds.synthetic import SyntheticMarket
 from quoteflow.runtime import Pipeline, Stage
+from tests.conftest import EventsFeed
 
 # Tansu lets a consumer join a group only after the session timeout; keep it short
 SESSION_MS = 6000
@@ -128,17 +128,6 @@ def test_codec_refuses_missing_and_malformed_headers():
         codec.decode("t", b"\x01", b"msgpack/quotes/1")
 
 
-class ListFeed:
-    name = "list"
-
-    def __init__(self, events) -> None:
-        self.events = events
-
-    async def stream(self):
-        for start in range(0, len(self.events), 200):
-            yield Normalized(self.events[start : start + 200])
-
-
 class Collect:
     name = "collect"
 
@@ -162,7 +151,7 @@ async def run_enrichment(bus_) -> list:
     sink = Collect(("quotes.enriched", "trades.enriched", "bars.1m", "alerts", "dead_letters"))
     # Kafka keeps no order across quotes and trades: the runtime merges them by event time
     stage = Stage("enrich", ("quotes", "trades"), job)
-    await Pipeline(bus_, [ListFeed(events)], [stage], [sink]).run()
+    await Pipeline(bus_, [EventsFeed(events, 200)], [stage], [sink]).run()
     assert not [r for r in sink.records if isinstance(r, DeadLetter)]
     return sorted(sink.records, key=lambda r: (r.TYPE, r.instrument, r.ts_event, r.ts_recv))
 

@@ -5,24 +5,13 @@ import pytest
 from quoteflow.bus import MemoryBus
 from quoteflow.config import EnrichSettings
 from quoteflow.enrich import Enricher, PreviousCloses
-from quoteflow.feeds.base import Normalized
 from quoteflow.lake import LakeSink, LakeWriter
 from quoteflow.lake.coalesce import coalesce
 from quoteflow.lake.layout import Partition, refined_path
 from quoteflow.lake.query import Lake
 from quoteflow.runtime import Pipeline, Stage
+from tests.conftest import EventsFeed
 from tests.lake.conftest import market_events
-
-
-class ListFeed:
-    name = "list"
-
-    def __init__(self, events) -> None:
-        self.events = events
-
-    async def stream(self):
-        for start in range(0, len(self.events), 100):
-            yield Normalized(self.events[start : start + 100])
 
 
 async def test_the_lake_sink_records_raw_and_enriched_topics_from_a_pipeline(lake):
@@ -31,7 +20,7 @@ async def test_the_lake_sink_records_raw_and_enriched_topics_from_a_pipeline(lak
     topics = ("quotes", "trades", "trades.enriched", "bars.1m")
     sink = LakeSink(topics, LakeWriter(lake, chunk_rows=1000))
     stage = Stage("enrich", ("quotes", "trades"), job)
-    await Pipeline(MemoryBus(), [ListFeed(events)], [stage], [sink]).run()
+    await Pipeline(MemoryBus(), [EventsFeed(events, 100)], [stage], [sink]).run()
     views = Lake(lake).views
     assert views == ["raw_bars_1m", "raw_quotes", "raw_trades", "raw_trades_enriched"]
     counts = Lake(lake).sql("SELECT count(*) AS n FROM raw_trades_enriched").column("n")
