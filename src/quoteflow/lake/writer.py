@@ -99,6 +99,7 @@ class LakeWriter:
         )
         self._buffers: dict[Partition, _Buffer] = {}
         self._partition_ids: dict[Partition, int] = {}
+        self._partitions: list[Partition] = []  # by id
         self._pending: dict[str, list[tuple[pa.RecordBatch, np.ndarray]]] = {}
 
     def durable_offset(self) -> int:
@@ -174,7 +175,10 @@ class LakeWriter:
                 instruments.dictionary[instruments.indices[row].as_py()].as_py(),
                 utc_day(int(ts[row])),
             )
-            ids[code] = self._partition_ids.setdefault(partition, len(self._partition_ids))
+            if partition not in self._partition_ids:
+                self._partition_ids[partition] = len(self._partitions)
+                self._partitions.append(partition)
+            ids[code] = self._partition_ids[partition]
             buffer = self._buffer(partition, self.offset + row)
             buffer.rows += count
             touched.append(partition)
@@ -195,9 +199,8 @@ class LakeWriter:
         grouped = take_rows(table, order)
         sorted_ids = ids[order]
         starts = np.r_[0, np.flatnonzero(np.diff(sorted_ids)) + 1]
-        partitions = {i: p for p, i in self._partition_ids.items()}
         for start, stop in zip(starts.tolist(), [*starts[1:].tolist(), len(order)], strict=True):
-            partition = partitions[int(sorted_ids[start])]
+            partition = self._partitions[int(sorted_ids[start])]
             self._buffers[partition].parts.extend(grouped.slice(start, stop - start).to_batches())
 
     def _flush_full(self, partitions: Iterable[Partition]) -> None:
