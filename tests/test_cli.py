@@ -31,6 +31,7 @@ COMMANDS = [
     ["lake", "ls"],
     ["lake", "import"],
     ["sql"],
+    ["run"],
 ]
 
 

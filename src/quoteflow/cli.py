@@ -330,3 +330,37 @@ def feed_replay(
         raise _fail(error) from error
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
+
+
+@app.command("run")
+def run_command(
+    ctx: typer.Context,
+    stage: Annotated[str, typer.Argument(help="ingest, enrich or lake.")],
+    bus: Annotated[str, typer.Option(help="The shared bus: kafka://host:port[,host:port].")],
+    replay: Annotated[
+        list[Path] | None, typer.Option(help="ingest: record files to replay (default: synthetic).")
+    ] = None,
+    fast: Annotated[bool, typer.Option("--fast", help="ingest: no pacing.")] = False,
+    duration: Annotated[
+        float | None, typer.Option(help="ingest: synthetic market seconds to generate.")
+    ] = None,
+    root: Annotated[str | None, typer.Option(help="lake: root (default: [lake] root).")] = None,
+    source: Annotated[str, typer.Option(help="lake: primary or replica.")] = "primary",
+    chunk_age: Annotated[
+        float | None, typer.Option(min=0.001, help="lake: seconds a record may wait in a buffer.")
+    ] = None,
+) -> None:
+    """Run one stage as its own process on a shared Kafka bus; start more to share the work.
+
+    Each stage is a consumer group: a second process of the same stage takes half
+    the partitions. SIGINT or SIGTERM stops it after draining what it holds.
+    """
+    from quoteflow.run import run_stage
+
+    settings = _settings(ctx)
+    try:
+        asyncio.run(run_stage(stage, bus, settings, files=replay or [], fast=fast,
+                              duration=duration, root=root, source=source,
+                              chunk_age=chunk_age))  # fmt: skip
+    except (QuoteflowError, ValueError) as error:
+        raise _fail(error) from error

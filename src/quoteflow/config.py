@@ -51,10 +51,13 @@ class _Section(BaseModel):
 
 
 class BusSettings(_Section):
-    """The embedded bus: partitions per topic, and records per partition before backpressure."""
+    """The bus: partitions per topic; records per partition before backpressure (embedded)."""
 
     partitions: int = Field(4, ge=1, le=1024)
     capacity: int = Field(10_000, ge=1)
+    session_timeout_ms: int = Field(
+        45_000, ge=1_000, description="Kafka consumer group session timeout"
+    )
 
 
 class SyntheticSettings(_Section):

@@ -5,6 +5,7 @@ import pytest
 from quoteflow.bus import MemoryBus
 from quoteflow.config import EnrichSettings
 from quoteflow.enrich import Enricher, PreviousCloses
+from quoteflow.feeds.base import Normalized
 from quoteflow.lake import LakeSink, LakeWriter
 from quoteflow.lake.coalesce import coalesce
 from quoteflow.lake.layout import Partition, refined_path
@@ -41,3 +42,28 @@ def test_partition_filters_prune_the_files_read(lake):
     assert one.column("n")[0].as_py() > 0  # the broken B/C file was never opened
     with pytest.raises(Exception, match=r"(?i)parquet"):
         lake_.sql("SELECT count(*) FROM quotes")
+
+
+async def test_chunks_are_flushed_by_age_while_the_input_is_quiet(lake):
+    import asyncio
+
+    events = market_events(60)
+
+    class QuietFeed:
+        name = "quiet"
+
+        async def stream(self):
+            yield Normalized(events)
+            await asyncio.Event().wait()  # the feed stays open, with nothing more to say
+
+    sink = LakeSink(("quotes", "trades"), LakeWriter(lake, chunk_age_s=0.2))
+    stop = asyncio.Event()
+    run = asyncio.create_task(Pipeline(MemoryBus(), [QuietFeed()], sinks=[sink]).run(stop))
+    for _ in range(100):
+        if len(lake.files("raw")) == 4:
+            break
+        await asyncio.sleep(0.05)
+    written = len(lake.files("raw"))
+    stop.set()
+    await run
+    assert written == 4  # 2 instruments x quotes and trades, before the pipeline stopped

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import Any
@@ -91,7 +92,16 @@ class KafkaBus:
             except KafkaException as exc:
                 if exc.args[0].code() != KafkaError.TOPIC_ALREADY_EXISTS:
                     raise BusError(f"cannot create topic {topic}: {exc}") from exc
+        self._await_metadata(missing)
         self._topics.update(missing)
+
+    def _await_metadata(self, topics: list[str], timeout_s: float = 10.0) -> None:
+        """Wait until the cluster's metadata lists ``topics``, so consumers see them at once."""
+        deadline = time.monotonic() + timeout_s
+        while set(topics) - set(self._admin.list_topics(timeout=timeout_s).topics):
+            if time.monotonic() > deadline:
+                raise BusError(f"topics {', '.join(topics)} did not appear in {timeout_s:g} s")
+            time.sleep(0.05)
 
     def _delivered(self, error: KafkaError | None, message: Any) -> None:
         if error is not None:
@@ -174,6 +184,8 @@ class KafkaConsumer:
             "auto.offset.reset": "earliest",
             "session.timeout.ms": bus.session_timeout_ms,
             "isolation.level": "read_committed",
+            # a topic created after subscribing is picked up within this time (default 5 min)
+            "topic.metadata.refresh.interval.ms": 5_000,
         })  # fmt: skip
         self._positions: dict[tuple[str, int], int] = {}
         self._consumer.subscribe(list(topics), on_revoke=self._revoked)

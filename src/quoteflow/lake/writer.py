@@ -260,7 +260,7 @@ class LakeSink:
         self.writer = writer
 
     async def write(self, messages: list[Message]) -> None:
-        """Buffer the messages' records; flush chunks that are due."""
+        """Buffer the messages' records; flush the chunks that are full."""
         by_topic: dict[str, list[Event]] = {}
         for message in messages:
             value = message.value
@@ -270,6 +270,9 @@ class LakeSink:
                 by_topic.setdefault(message.topic, []).append(value)
         for topic, records in by_topic.items():
             self.writer.add(records, topic)
+
+    async def tick(self) -> None:
+        """Flush the chunks whose oldest record has waited long enough (called after each poll)."""
         self.writer.tick()
 
     async def close(self) -> None:

@@ -62,7 +62,12 @@ class Stage:
 
 
 class Sink(Protocol):
-    """Where records leave the pipeline: a file, a screen, the lake."""
+    """Where records leave the pipeline: a file, a screen, the lake.
+
+    A sink may also have ``async def tick()``: the pipeline calls it after every
+    poll, records or not, so that a sink flushing by age does so when its input
+    goes quiet too.
+    """
 
     name: str
     topics: tuple[str, ...]
@@ -176,11 +181,14 @@ class Pipeline:
 
     async def _run_sink(self, sink: Sink, consumer: Consumer, done: asyncio.Event) -> None:
         try:
+            tick = getattr(sink, "tick", None)
             while not done.is_set():
                 messages = await consumer.poll(self.max_batch, _POLL_TIMEOUT_S)
                 if messages:
                     await sink.write(messages)
                     await consumer.commit()
+                if tick is not None:
+                    await tick()
         finally:
             await sink.close()
 
@@ -191,7 +199,8 @@ class Pipeline:
     async def run(self, stop: asyncio.Event | None = None) -> None:
         """Run until ``stop`` is set or every feed has ended, then drain and flush.
 
-        An exception in a stage or sink stops the pipeline and is raised here.
+        A pipeline without feeds (a stage process reading a shared bus) runs until
+        ``stop``. An exception in a stage or sink stops the pipeline and is raised here.
         """
         stop = stop or asyncio.Event()
         done = asyncio.Event()
@@ -259,7 +268,7 @@ class Pipeline:
         stopper = asyncio.create_task(stop.wait())
         watched = {*feeds, *workers, stopper}
         try:
-            while any(not task.done() for task in feeds):
+            while not feeds or any(not task.done() for task in feeds):
                 finished, _ = await asyncio.wait(watched, return_when=asyncio.FIRST_COMPLETED)
                 for task in finished:
                     if task is stopper:
