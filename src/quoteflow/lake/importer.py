@@ -14,13 +14,11 @@ import pyarrow.csv as pacsv
 from quoteflow.calendars import calendar_by_name, session_bounds
 from quoteflow.errors import RecordFileError
 from quoteflow.events import Bar, arrow_schema
-from quoteflow.lake.layout import Partition, refined_path, utc_day
+from quoteflow.lake.layout import NS_PER_DAY, Partition, refined_path, utc_day
 from quoteflow.lake.storage import LakeRoot
 from quoteflow.lake.writer import chunk_bytes
 
 __all__ = ["ImportReport", "import_daily_bars"]
-
-_NS_PER_DAY = 86_400_000_000_000
 
 
 @dataclass
@@ -45,11 +43,11 @@ def _session_starts(dates: pa.Array, calendar: str) -> np.ndarray:
     tz = calendar_by_name(calendar).tz
     days = dates.cast(pa.int32()).to_numpy().astype(np.int64)
     open_days = pa.array(opens, pa.timestamp("ns", "UTC")).cast(pa.timestamp("ns", str(tz)))
-    local = pc.cast(pc.local_timestamp(open_days), pa.int64()).to_numpy() // _NS_PER_DAY
+    local = pc.cast(pc.local_timestamp(open_days), pa.int64()).to_numpy() // NS_PER_DAY
     found = np.searchsorted(local, days)
     found = np.minimum(found, len(local) - 1)
     midnight = (
-        pc.assume_timezone(pa.array(days * _NS_PER_DAY, pa.timestamp("ns")), str(tz))
+        pc.assume_timezone(pa.array(days * NS_PER_DAY, pa.timestamp("ns")), str(tz))
         .cast(pa.int64())
         .to_numpy()
     )

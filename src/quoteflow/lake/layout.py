@@ -25,6 +25,7 @@ from urllib.parse import quote, unquote
 from quoteflow.events import EVENT_TYPES, Bar, Event
 
 __all__ = [
+    "NS_PER_DAY",
     "SOURCES",
     "Partition",
     "csv_name",
@@ -37,7 +38,7 @@ __all__ = [
 ]
 
 SOURCES = ("primary", "replica")
-_NS_PER_DAY = 86_400_000_000_000
+NS_PER_DAY = 86_400_000_000_000
 _KEY_VALUE = re.compile(r"([a-z]+)=([^/]*)")
 
 
@@ -58,7 +59,7 @@ def record_class(kind: str) -> type[Event]:
 
 def utc_day(ts_ns: int) -> date:
     """Return the UTC date of a nanosecond timestamp."""
-    return datetime.fromtimestamp(ts_ns // _NS_PER_DAY * 86_400, UTC).date()
+    return datetime.fromtimestamp(ts_ns // NS_PER_DAY * 86_400, UTC).date()
 
 
 def _encode(value: str) -> str:

@@ -30,12 +30,10 @@ import pyarrow.parquet as pq
 from quoteflow.bus.base import Message
 from quoteflow.events import Bar, Event, arrow_schema, batch_type, to_batch
 from quoteflow.lake._tables import take_rows
-from quoteflow.lake.layout import SOURCES, Partition, lake_type, raw_chunk_path, utc_day
+from quoteflow.lake.layout import NS_PER_DAY, SOURCES, Partition, lake_type, raw_chunk_path, utc_day
 from quoteflow.lake.storage import LakeRoot
 
 __all__ = ["LakeSink", "LakeWriter", "chunk_bytes"]
-
-_NS_PER_DAY = 86_400_000_000_000
 
 
 def chunk_bytes(table: pa.Table) -> pa.Buffer:
@@ -155,7 +153,7 @@ class LakeWriter:
             topic = f"bars.{batch.column('period')[0].as_py()}"
         kind = lake_type(topic or cls.TYPE)
         ts = batch.column("ts_event").cast(pa.int64()).to_numpy()
-        days = ts // _NS_PER_DAY
+        days = ts // NS_PER_DAY
         providers = pc.dictionary_encode(batch.column("provider"))
         instruments = pc.dictionary_encode(batch.column("instrument"))
         first_day = int(days.min())
