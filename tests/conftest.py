@@ -1,3 +1,4 @@
+import contextlib
 import json
 from pathlib import Path
 
@@ -28,7 +29,21 @@ def _free_port() -> int:
 
 @pytest.fixture(scope="session")
 def kafka_broker():
-    """A Tansu broker (Kafka protocol, memory storage) on a free loopback port: host:port."""
+    """A Tansu broker shared by the test session: host:port."""
+    with tansu_broker() as address:
+        yield address
+
+
+@pytest.fixture
+def own_kafka_broker():
+    """A Tansu broker for one test only, for tests that need topics and groups nobody else has."""
+    with tansu_broker() as address:
+        yield address
+
+
+@contextlib.contextmanager
+def tansu_broker():
+    """Run a Tansu broker (Kafka protocol, memory storage) on a free loopback port."""
     import socket
     import subprocess
     import time
@@ -52,9 +67,11 @@ def kafka_broker():
                 proc.kill()
                 raise RuntimeError("the Tansu broker did not start") from None
             time.sleep(0.05)
-    yield f"127.0.0.1:{port}"
-    proc.terminate()
-    proc.wait(timeout=10)
+    try:
+        yield f"127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
 
 
 class EventsFeed:

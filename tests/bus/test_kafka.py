@@ -156,22 +156,9 @@ async def run_enrichment(bus_) -> list:
     return sorted(sink.records, key=lambda r: (r.TYPE, r.instrument, r.ts_event, r.ts_recv))
 
 
-async def test_the_pipeline_over_kafka_gives_the_embedded_outputs(kafka_broker):
-    suffix = uuid.uuid4().hex[:6]
+async def test_the_pipeline_over_kafka_gives_the_embedded_outputs(own_kafka_broker):
     embedded = await run_enrichment(MemoryBus())
-    kafka = KafkaBus(kafka_broker, session_timeout_ms=SESSION_MS)
-    # fresh topic names for this run: the broker is shared by the session
-    original = kafka.send_many
-
-    async def send_many(topic, records):
-        await original(f"{topic}.{suffix}", records)
-
-    kafka.send_many = send_many
-    subscribe = kafka.subscribe
-    kafka.subscribe = lambda group, topics: subscribe(
-        f"{group}.{suffix}", [f"{t}.{suffix}" for t in topics]
-    )
-    kafka.lag = lambda group, lag=kafka.lag: lag(f"{group}.{suffix}")
+    kafka = KafkaBus(own_kafka_broker, session_timeout_ms=SESSION_MS)
     over_kafka = await run_enrichment(kafka)
     await kafka.close()
     assert len(over_kafka) == len(embedded) > 1000

@@ -8,12 +8,15 @@ group reads every record once. Offsets are per partition, as in Kafka.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from itertools import groupby
+from operator import itemgetter
 from typing import Any, Protocol
 
 import msgspec
 
-__all__ = ["Bus", "Consumer", "Message"]
+__all__ = ["Bus", "Consumer", "Message", "PartitionCommit", "StageSession", "send_in_order"]
 
 
 class Message(msgspec.Struct, frozen=True, gc=False):
@@ -35,12 +38,64 @@ class Consumer(Protocol):
         """Return up to ``max_records`` records, waiting up to ``timeout_s`` for the first."""
         ...
 
-    async def commit(self) -> None:
-        """Mark everything returned by ``poll`` so far as processed."""
+    async def commit(self, positions: Mapping[tuple[str, int], int] | None = None) -> None:
+        """Mark everything returned by ``poll`` so far as processed.
+
+        ``positions`` commits only up to the given next offsets per (topic, partition)
+        instead, for a reader that keeps records in flight (the lake's open chunks).
+        """
         ...
 
     async def close(self) -> None:
         """Leave the group; its partitions go to the remaining members."""
+        ...
+
+
+@dataclass
+class PartitionCommit:
+    """What a stage finished for one partition number in one round.
+
+    ``outputs`` are ``(topic, key, value)`` records; ``snapshot`` is the
+    operator's state after them (for buses that keep state, else ``None``);
+    ``held`` maps an input topic to the offset of its first record the stage
+    has read but not yet processed (held back by the event-time merge).
+    """
+
+    outputs: list[tuple[str, str, Any]] = field(default_factory=list)
+    snapshot: bytes | None = None
+    held: dict[str, int] = field(default_factory=dict)
+
+
+class StageSession(Protocol):
+    """A stage's link to the bus: read its inputs, then publish and commit per partition.
+
+    On a bus with ``keeps_state``, partitions move between processes with their
+    state: :meth:`assigned` hands over the state snapshot of each partition this
+    process just got, and :meth:`commit` stores outputs, the new snapshot and
+    the input offsets together, or none of them.
+    """
+
+    topics: tuple[str, ...]
+    keeps_state: bool
+
+    async def poll(self, max_records: int = 1000, timeout_s: float = 1.0) -> list[Message]:
+        """Return up to ``max_records`` input records, waiting up to ``timeout_s`` for the first."""
+        ...
+
+    def assigned(self) -> dict[int, bytes | None]:
+        """Return the partitions received since the last call with their restored snapshots."""
+        ...
+
+    def revoked(self) -> set[int]:
+        """Return the partitions given away since the last call."""
+        ...
+
+    async def commit(self, partitions: Mapping[int, PartitionCommit]) -> None:
+        """Publish each partition's outputs and commit its inputs up to what was processed."""
+        ...
+
+    async def close(self) -> None:
+        """Leave the group."""
         ...
 
 
@@ -50,9 +105,12 @@ class Bus(Protocol):
     ``ordered_across_topics`` says whether a consumer of several topics gets
     their records in the order they were sent (the memory bus) or only each
     partition in order (Kafka); the runtime merges by event time in the latter.
+    ``durable`` says whether records outlive the process, so that a reader must
+    commit only what it has itself made durable (the lake's written chunks).
     """
 
     ordered_across_topics: bool
+    durable: bool
 
     async def send(self, topic: str, key: str, value: Any) -> None:
         """Append one record; waits while the topic applies backpressure."""
@@ -66,6 +124,10 @@ class Bus(Protocol):
         """Join ``group`` as a new member reading ``topics``."""
         ...
 
+    def stage_session(self, group: str, topics: Sequence[str]) -> StageSession:
+        """Join ``group`` as a stage reading ``topics`` and publishing its outputs."""
+        ...
+
     def lag(self, group: str) -> int:
         """Return how many records ``group`` has not yet committed, over all its topics."""
         ...
@@ -73,3 +135,17 @@ class Bus(Protocol):
     async def close(self) -> None:
         """Release the bus; sends after this raise :class:`~quoteflow.errors.BusError`."""
         ...
+
+
+async def send_in_order(bus: Bus, records: Iterable[tuple[str, str, Any]]) -> dict[str, int]:
+    """Send ``(topic, key, value)`` records keeping their order, also across topics.
+
+    Runs of one topic go out together, so a reader of several topics on an
+    ordered bus sees them as they were produced. Returns the count per topic.
+    """
+    sent: dict[str, int] = {}
+    for topic, run in groupby(records, key=itemgetter(0)):
+        pairs = [(key, value) for _, key, value in run]
+        await bus.send_many(topic, pairs)
+        sent[topic] = sent.get(topic, 0) + len(pairs)
+    return sent

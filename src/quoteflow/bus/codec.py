@@ -20,9 +20,10 @@ from quoteflow.errors import BusError
 from quoteflow.events import DeadLetter, Event, event_type
 from quoteflow.normalize import keyed_reference
 
-__all__ = ["SCHEMA_HEADER", "SCHEMA_VERSION", "TopicCodec"]
+__all__ = ["SCHEMA_HEADER", "SCHEMA_VERSION", "SEQUENCE_HEADER", "TopicCodec"]
 
 SCHEMA_HEADER = "qf-schema"
+SEQUENCE_HEADER = "qf-seq"  # a stage output's number per (topic, key): 1, 2, ...; see kafka_stage
 SCHEMA_VERSION = 1
 _MSGPACK = "msgpack"
 _JSON = "json-reference"

@@ -19,16 +19,19 @@ import logging
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from quoteflow.bus.base import Message
-from quoteflow.bus.codec import SCHEMA_HEADER, TopicCodec
+from quoteflow.bus.codec import SCHEMA_HEADER, SEQUENCE_HEADER, TopicCodec
 from quoteflow.errors import BusError
 
-__all__ = ["KafkaBus", "KafkaConsumer"]
+if TYPE_CHECKING:
+    from quoteflow.bus.kafka_stage import KafkaStageSession
+
+__all__ = ["KafkaBus", "KafkaConsumer", "sequence_of"]
 
 _LOG_LEVEL_ERRORS = 3
 _log = logging.getLogger(__name__)  # librdkafka's own messages go through Python logging
@@ -42,6 +45,7 @@ class KafkaBus:
     """
 
     ordered_across_topics = False
+    durable = True
 
     def __init__(
         self,
@@ -62,7 +66,7 @@ class KafkaBus:
         self._common = {"bootstrap.servers": bootstrap, "log_level": _LOG_LEVEL_ERRORS,
                         "logger": _log, **(client or {})}  # fmt: skip
         self._admin = AdminClient(self._common)
-        self._producer = Producer({**self._common, "linger.ms": 5, "enable.idempotence": True})
+        self._producer = Producer(self.producer_settings({"linger.ms": 5}))
         self._topics: set[str] = set()
         self._produced: dict[tuple[str, int], int] = defaultdict(int)
         self._committed: dict[str, dict[tuple[str, int], int]] = defaultdict(dict)
@@ -70,19 +74,18 @@ class KafkaBus:
         self._errors: list[KafkaError] = []
         self._closed = False
 
-    def ensure_topics(self, topics: Iterable[str]) -> None:
-        """Create the topics that do not exist yet (partitions and retention as configured)."""
+    def ensure_topics(self, topics: Iterable[str], config: Mapping[str, str] | None = None) -> None:
+        """Create the topics that do not exist yet (partitions and retention as configured).
+
+        ``config`` replaces the topic settings (a changelog: ``cleanup.policy=compact``).
+        """
         missing = [t for t in topics if t not in self._topics]
         if not missing:
             return
         existing = set(self._admin.list_topics(timeout=10).topics)
+        settings = dict(config or {"retention.ms": str(self.retention_ms)})
         new = [
-            NewTopic(
-                t,
-                num_partitions=self.partitions,
-                replication_factor=1,
-                config={"retention.ms": str(self.retention_ms)},
-            )
+            NewTopic(t, num_partitions=self.partitions, replication_factor=1, config=settings)
             for t in missing
             if t not in existing
         ]
@@ -103,7 +106,8 @@ class KafkaBus:
                 raise BusError(f"topics {', '.join(topics)} did not appear in {timeout_s:g} s")
             time.sleep(0.05)
 
-    def _delivered(self, error: KafkaError | None, message: Any) -> None:
+    def delivered(self, error: KafkaError | None, message: Any) -> None:
+        """Delivery report of any producer of this bus: counts what reached the broker."""
         if error is not None:
             self._errors.append(error)
             return
@@ -125,7 +129,7 @@ class KafkaBus:
                 try:
                     self._producer.produce(topic, payload, key.encode(),
                                            headers=[(SCHEMA_HEADER, schema)],
-                                           on_delivery=self._delivered)  # fmt: skip
+                                           on_delivery=self.delivered)  # fmt: skip
                     break
                 except BufferError:
                     self._producer.poll(0)
@@ -147,6 +151,51 @@ class KafkaBus:
         self.ensure_topics(topics)
         self._group_topics[group].update(topics)
         return KafkaConsumer(self, group, topics)
+
+    def stage_session(self, group: str, topics: Sequence[str]) -> KafkaStageSession:
+        """Join ``group`` as a stage: transactions per partition, state in a changelog topic."""
+        from quoteflow.bus.kafka_stage import KafkaStageSession
+
+        self.ensure_topics(topics)
+        self._group_topics[group].update(topics)
+        return KafkaStageSession(self, group, topics)
+
+    def committed(self, group: str, positions: Mapping[tuple[str, int], int]) -> None:
+        """Record offsets that ``group`` committed (for :meth:`lag`)."""
+        self._committed[group].update(positions)
+
+    def producer_settings(self, extra: Mapping[str, Any]) -> dict[str, Any]:
+        """Return librdkafka settings of an idempotent producer, with ``extra`` on top."""
+        return {**self._common, "enable.idempotence": True, **extra}
+
+    def consumer_settings(self, group: str) -> dict[str, Any]:
+        """Return librdkafka settings of a member of ``group``: explicit commits, read_committed."""
+        return {
+            **self._common,
+            "group.id": group,
+            "enable.auto.commit": False,
+            "auto.offset.reset": "earliest",
+            "session.timeout.ms": self.session_timeout_ms,
+            "isolation.level": "read_committed",
+            # a topic created after subscribing is picked up within this time (default 5 min)
+            "topic.metadata.refresh.interval.ms": 5_000,
+        }
+
+    def decode(self, message: Any, reader: str) -> Message | None:
+        """Return a raw Kafka message as a :class:`Message`; ``None`` for an end-of-partition event.
+
+        Raises :class:`~quoteflow.errors.BusError` naming ``reader`` for a consume error.
+        """
+        error = message.error()
+        if error is not None:
+            if error.code() == KafkaError._PARTITION_EOF:
+                return None
+            raise BusError(f"{reader}: {error}")
+        topic = message.topic()
+        schema = next((v for k, v in message.headers() or () if k == SCHEMA_HEADER), None)
+        value = self.codec.decode(topic, message.value(), schema)
+        key = (message.key() or b"").decode()
+        return Message(topic, message.partition(), message.offset(), key, value)
 
     def lag(self, group: str) -> int:
         """Return what this process produced to ``group``'s topics that the group has not committed.
@@ -171,56 +220,66 @@ class KafkaBus:
 
 
 class KafkaConsumer:
-    """A consumer group member; offsets are committed explicitly by :meth:`commit`."""
+    """A consumer group member; offsets are committed explicitly by :meth:`commit`.
+
+    Records that carry a ``qf-seq`` header (outputs of a stage) are deduplicated:
+    one whose sequence number is not above the last one read for its topic and
+    key is a copy left by an aborted transaction and is dropped (``duplicates``
+    counts them).
+    """
 
     def __init__(self, bus: KafkaBus, group: str, topics: Sequence[str]) -> None:
         self.bus = bus
         self.group = group
         self.topics = tuple(topics)
-        self._consumer = Consumer({
-            **bus._common,
-            "group.id": group,
-            "enable.auto.commit": False,
-            "auto.offset.reset": "earliest",
-            "session.timeout.ms": bus.session_timeout_ms,
-            "isolation.level": "read_committed",
-            # a topic created after subscribing is picked up within this time (default 5 min)
-            "topic.metadata.refresh.interval.ms": 5_000,
-        })  # fmt: skip
+        self.duplicates = 0
+        self._consumer = Consumer(bus.consumer_settings(group))
         self._positions: dict[tuple[str, int], int] = {}
+        self._sequences: dict[tuple[str, int], dict[str, int]] = defaultdict(dict)
         self._consumer.subscribe(list(topics), on_revoke=self._revoked)
 
     def _revoked(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Forget positions of partitions that go to another member (it re-reads them)."""
         for tp in partitions:
             self._positions.pop((tp.topic, tp.partition), None)
+            self._sequences.pop((tp.topic, tp.partition), None)
 
     async def poll(self, max_records: int = 1000, timeout_s: float = 1.0) -> list[Message]:
         """Return up to ``max_records`` decoded records, waiting up to ``timeout_s``."""
         raw = await asyncio.to_thread(self._consumer.consume, max_records, timeout_s)
         out = []
         for message in raw:
-            error = message.error()
-            if error is not None:
-                if error.code() == KafkaError._PARTITION_EOF:
+            decoded = self.bus.decode(message, self.group)
+            if decoded is None:
+                continue
+            where = (decoded.topic, decoded.partition)
+            self._positions[where] = decoded.offset + 1
+            sequence = sequence_of(message)
+            if sequence is not None:
+                if sequence <= self._sequences[where].get(decoded.key, 0):
+                    self.duplicates += 1
                     continue
-                raise BusError(f"{self.group}: {error}")
-            topic = message.topic()
-            headers = dict(message.headers() or ())
-            value = self.bus.codec.decode(topic, message.value(), headers.get(SCHEMA_HEADER))
-            key = (message.key() or b"").decode()
-            out.append(Message(topic, message.partition(), message.offset(), key, value))
-            self._positions[(topic, message.partition())] = message.offset() + 1
+                self._sequences[where][decoded.key] = sequence
+            out.append(decoded)
         return out
 
-    async def commit(self) -> None:
-        """Commit the positions after every record returned so far."""
-        if not self._positions:
+    async def commit(self, positions: Mapping[tuple[str, int], int] | None = None) -> None:
+        """Commit the positions after every record returned so far, or the given ``positions``."""
+        chosen = self._positions if positions is None else positions
+        if not chosen:
             return
-        offsets = [TopicPartition(t, p, o) for (t, p), o in self._positions.items()]
+        offsets = [TopicPartition(t, p, o) for (t, p), o in chosen.items()]
         await asyncio.to_thread(self._consumer.commit, offsets=offsets, asynchronous=False)
-        self.bus._committed[self.group].update(self._positions)
+        self.bus.committed(self.group, chosen)
 
     async def close(self) -> None:
         """Leave the group."""
         await asyncio.to_thread(self._consumer.close)
+
+
+def sequence_of(message: Any) -> int | None:
+    """Return the ``qf-seq`` header of a raw Kafka message as an int, if it has one."""
+    for name, value in message.headers() or ():
+        if name == SEQUENCE_HEADER:
+            return int(value)
+    return None

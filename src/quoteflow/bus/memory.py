@@ -14,14 +14,14 @@ import heapq
 import itertools
 import zlib
 from collections import defaultdict, deque
-from collections.abc import Iterable, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from itertools import islice
 from typing import Any
 
-from quoteflow.bus.base import Message
+from quoteflow.bus.base import Message, PartitionCommit, send_in_order
 from quoteflow.errors import BusError
 
-__all__ = ["MemoryBus", "MemoryConsumer"]
+__all__ = ["MemoryBus", "MemoryConsumer", "MemoryStageSession"]
 
 TopicPartition = tuple[str, int]
 
@@ -59,6 +59,7 @@ class MemoryBus:
     """
 
     ordered_across_topics = True
+    durable = False
 
     def __init__(self, *, partitions: int = 4, capacity: int = 10_000) -> None:
         if partitions < 1 or capacity < 1:
@@ -152,6 +153,10 @@ class MemoryBus:
         self._rebalance(state)
         return consumer
 
+    def stage_session(self, group: str, topics: Sequence[str]) -> MemoryStageSession:
+        """Join ``group`` as a stage reading ``topics``; state stays in the process."""
+        return MemoryStageSession(self, self.subscribe(group, topics))
+
     def _rebalance(self, group: _Group) -> None:
         assignments: list[TopicPartition] = [
             (topic, index) for topic in sorted(group.topics) for index in range(self.partitions)
@@ -171,9 +176,17 @@ class MemoryBus:
         if group.members:
             self._rebalance(group)
 
-    def _commit(self, group: _Group, tps: Iterable[TopicPartition]) -> None:
+    def _commit(
+        self,
+        group: _Group,
+        tps: Iterable[TopicPartition],
+        positions: Mapping[TopicPartition, int] | None = None,
+    ) -> None:
         for topic, index in tps:
-            group.committed[(topic, index)] = group.positions[(topic, index)]
+            position = (positions or group.positions).get((topic, index))
+            if position is None:
+                continue
+            group.committed[(topic, index)] = position
             partition = self._topics[topic][index]
             slowest = min(
                 self._groups[g].committed.get((topic, index), 0) for g in self._readers[topic]
@@ -257,12 +270,46 @@ class MemoryConsumer:
             return []
         return self._take(max_records)
 
-    async def commit(self) -> None:
-        """Commit the positions of everything polled so far."""
-        self._bus._commit(self.group, self.assigned)
+    async def commit(self, positions: Mapping[TopicPartition, int] | None = None) -> None:
+        """Commit the positions of everything polled so far, or the given ``positions``."""
+        self._bus._commit(self.group, self.assigned, positions)
 
     async def close(self) -> None:
         """Leave the group; uncommitted records go back to the remaining members."""
         if not self._closed:
             self._closed = True
             self._bus._leave(self)
+
+
+class MemoryStageSession:
+    """A stage on the memory bus: outputs are sent in order, then the inputs committed."""
+
+    keeps_state = False
+
+    def __init__(self, bus: MemoryBus, consumer: MemoryConsumer) -> None:
+        self.bus = bus
+        self.consumer = consumer
+        self.topics = consumer.topics
+
+    async def poll(self, max_records: int = 1000, timeout_s: float = 1.0) -> list[Message]:
+        """Return the next input records."""
+        return await self.consumer.poll(max_records, timeout_s)
+
+    def assigned(self) -> dict[int, bytes | None]:
+        """Return nothing: state never leaves the process, so there is nothing to restore."""
+        return {}
+
+    def revoked(self) -> set[int]:
+        """Return nothing (see :meth:`assigned`)."""
+        return set()
+
+    async def commit(self, partitions: Mapping[int, PartitionCommit]) -> None:
+        """Send every partition's outputs in order, then commit everything polled."""
+        await send_in_order(
+            self.bus, (out for commit in partitions.values() for out in commit.outputs)
+        )
+        await self.consumer.commit()
+
+    async def close(self) -> None:
+        """Leave the group."""
+        await self.consumer.close()

@@ -18,6 +18,7 @@ replace or duplicate the earlier ones, and coalescing drops the duplicates.
 from __future__ import annotations
 
 import time
+from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 
@@ -249,25 +250,58 @@ def _topic(record: Event) -> str:
 
 
 class LakeSink:
-    """A pipeline sink that records ``topics`` with a :class:`LakeWriter`."""
+    """A pipeline sink that records ``topics`` with a :class:`LakeWriter`.
+
+    :meth:`durable_positions` tells the pipeline how far each input partition
+    is in written chunks; on a durable bus (Kafka) only that much is committed,
+    so a crash re-reads what was still buffered instead of losing it.
+    """
 
     name = "lake"
 
     def __init__(self, topics: tuple[str, ...], writer: LakeWriter) -> None:
         self.topics = topics
         self.writer = writer
+        self._read: dict[tuple[str, int], int] = {}
+        # per input partition, in writer order: (writer offset after the record, its offset)
+        self._buffered: dict[tuple[str, int], deque[tuple[int, int]]] = defaultdict(deque)
 
     async def write(self, messages: list[Message]) -> None:
         """Buffer the messages' records; flush the chunks that are full."""
-        by_topic: dict[str, list[Event]] = {}
+        by_topic: dict[str, list[Message]] = {}
         for message in messages:
-            value = message.value
-            if isinstance(value, pa.RecordBatch):
-                self.writer.add_batch(value, message.topic)
-            elif isinstance(value, Event):
-                by_topic.setdefault(message.topic, []).append(value)
-        for topic, records in by_topic.items():
-            self.writer.add(records, topic)
+            self._read[(message.topic, message.partition)] = message.offset + 1
+            if isinstance(message.value, pa.RecordBatch | Event):
+                by_topic.setdefault(message.topic, []).append(message)
+        for topic, group in by_topic.items():
+            events: list[Event] = []
+            end = self.writer.offset
+            for message in group:
+                value = message.value
+                end += value.num_rows if isinstance(value, pa.RecordBatch) else 1
+                self._buffered[(topic, message.partition)].append((end, message.offset))
+                if isinstance(value, pa.RecordBatch):
+                    self._add_events(events, topic)
+                    self.writer.add_batch(value, topic)
+                else:
+                    events.append(value)
+            self._add_events(events, topic)
+
+    def _add_events(self, events: list[Event], topic: str) -> None:
+        if events:
+            self.writer.add(events, topic)
+            events.clear()
+
+    def durable_positions(self) -> dict[tuple[str, int], int]:
+        """Return, per input partition, the offset before which every record is in a chunk."""
+        durable = self.writer.durable_offset()
+        positions = dict(self._read)
+        for where, buffered in self._buffered.items():
+            while buffered and buffered[0][0] <= durable:
+                buffered.popleft()
+            if buffered:
+                positions[where] = buffered[0][1]
+        return positions
 
     async def tick(self) -> None:
         """Flush the chunks whose oldest record has waited long enough (called after each poll)."""
@@ -276,3 +310,4 @@ class LakeSink:
     async def close(self) -> None:
         """Flush everything still buffered."""
         self.writer.flush()
+        self._buffered.clear()

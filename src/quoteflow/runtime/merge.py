@@ -10,7 +10,8 @@ topic and releases, in ``ts_event`` order, those no later than the *horizon*:
 the smallest newest ``ts_event`` seen over the inputs. An input that has
 delivered nothing for ``idle_s`` seconds (a quiet topic, or one already read to
 its end) stops holding the others back. :meth:`EventTimeMerge.drain` releases
-everything, at the end of a run.
+everything, at the end of a run. Items are records, or anything with a
+``ts_event`` given by ``time_of`` (the runtime merges bus messages).
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import heapq
 import time
 from collections import deque
 from collections.abc import Callable, Iterable, Sequence
+from operator import attrgetter
 from typing import Any
 
 __all__ = ["EventTimeMerge"]
@@ -33,10 +35,12 @@ class EventTimeMerge:
         *,
         idle_s: float = 1.0,
         clock: Callable[[], float] = time.monotonic,
+        time_of: Callable[[Any], int] = attrgetter("ts_event"),
     ) -> None:
         self.topics = tuple(topics)
         self.idle_s = idle_s
         self.clock = clock
+        self.time_of = time_of
         self._queues: dict[str, deque[Any]] = {t: deque() for t in self.topics}
         self._newest: dict[str, int | None] = dict.fromkeys(self.topics)
         self._heard: dict[str, float] = dict.fromkeys(self.topics, clock())
@@ -44,9 +48,9 @@ class EventTimeMerge:
     def add(self, topic: str, records: Iterable[Any]) -> None:
         """Queue records of ``topic`` (in that topic's order)."""
         queue = self._queues[topic]
-        for record in records:
-            queue.append(record)
-            self._newest[topic] = record.ts_event
+        queue.extend(records)
+        if queue:
+            self._newest[topic] = self.time_of(queue[-1])
         self._heard[topic] = self.clock()
 
     def _horizon(self) -> float:
@@ -61,15 +65,17 @@ class EventTimeMerge:
     def ready(self) -> list[Any]:
         """Release the queued records up to the horizon, in event-time order."""
         horizon = self._horizon()
-        return self._release(lambda record: record.ts_event <= horizon)
+        time_of = self.time_of
+        return self._release(lambda record: time_of(record) <= horizon)
 
     def drain(self) -> list[Any]:
         """Release every queued record, in event-time order."""
         return self._release(lambda _record: True)
 
     def _release(self, due: Callable[[Any], bool]) -> list[Any]:
+        time_of = self.time_of
         heads = [
-            (queue[0].ts_event, order, topic)
+            (time_of(queue[0]), order, topic)
             for order, (topic, queue) in enumerate(self._queues.items())
             if queue and due(queue[0])
         ]
@@ -80,8 +86,12 @@ class EventTimeMerge:
             queue = self._queues[topic]
             out.append(queue.popleft())
             if queue and due(queue[0]):
-                heapq.heappush(heads, (queue[0].ts_event, order, topic))
+                heapq.heappush(heads, (time_of(queue[0]), order, topic))
         return out
+
+    def first_held(self) -> dict[str, Any]:
+        """Return the oldest queued item of each topic that has one."""
+        return {topic: queue[0] for topic, queue in self._queues.items() if queue}
 
     def __len__(self) -> int:
         return sum(len(queue) for queue in self._queues.values())

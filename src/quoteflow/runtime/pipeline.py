@@ -17,10 +17,10 @@ from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
 from itertools import groupby
-from operator import attrgetter, itemgetter
+from operator import attrgetter
 from typing import Any, Protocol
 
-from quoteflow.bus.base import Bus, Consumer, Message
+from quoteflow.bus.base import Bus, Consumer, Message, PartitionCommit, StageSession, send_in_order
 from quoteflow.events import DeadLetter, Event
 from quoteflow.feeds.base import Feed, Normalized
 from quoteflow.runtime.merge import EventTimeMerge
@@ -112,26 +112,14 @@ class Pipeline:
         self._groups: list[str] = []
         self._states: dict[str, dict[int, Any]] = {}
         self._merges: dict[str, dict[int, EventTimeMerge]] = {}
+        self._sessions: dict[str, StageSession] = {}
 
     async def publish(self, normalized: Normalized) -> None:
         """Send records to their type's topic and rejects to ``dead_letters``."""
         routed = [(event.TYPE, event) for event in normalized.events]
         routed.extend((DeadLetter.TOPIC, dead) for dead in normalized.rejects)
-        await self._send(routed)
-
-    async def _send(self, routed: list[tuple[str, Event | DeadLetter]]) -> None:
-        """Send ``(topic, record)`` pairs in order, keyed by instrument (dead letters: provider).
-
-        Runs of one topic go out together; the order across topics is kept, so a
-        stage reading quotes and trades sees them as the feed produced them.
-        """
-        for topic, run in groupby(routed, key=itemgetter(0)):
-            records = [
-                (record.provider if isinstance(record, DeadLetter) else record.instrument, record)
-                for _, record in run
-            ]
-            await self.bus.send_many(topic, records)
-            self.published[topic] += len(records)
+        sent = await send_in_order(self.bus, _keyed(routed))
+        self.published.update(sent)
 
     async def _ingest(self, feed: Feed) -> None:
         async for normalized in feed.stream():
@@ -141,56 +129,93 @@ class Pipeline:
         """Return whether ``stage``'s inputs need an event-time merge on this bus."""
         return len(stage.inputs) > 1 and not self.bus.ordered_across_topics
 
-    async def _run_stage(self, stage: Stage, consumer: Consumer, done: asyncio.Event) -> None:
+    async def _run_stage(self, stage: Stage, session: StageSession, done: asyncio.Event) -> None:
         states = self._states[stage.name] = {}
         merges = self._merges[stage.name] = {}
         while not done.is_set():
-            messages = await consumer.poll(self.max_batch, _POLL_TIMEOUT_S)
-            by_partition: dict[int, list[Event]] = defaultdict(list)
+            messages = await session.poll(self.max_batch, _POLL_TIMEOUT_S)
+            for partition in session.revoked():
+                states.pop(partition, None)
+                merges.pop(partition, None)
+            for partition, snapshot in session.assigned().items():
+                states[partition] = (
+                    stage.operator.initial_state()  # type: ignore[attr-defined]
+                    if snapshot is None
+                    else stage.operator.restore(snapshot)  # type: ignore[attr-defined]
+                )
+            by_partition: dict[int, list[Message]] = defaultdict(list)
             if self._merging(stage):
                 for (topic, partition), run in groupby(
                     messages, key=attrgetter("topic", "partition")
                 ):
                     merge = merges.get(partition)
                     if merge is None:
-                        merge = merges[partition] = EventTimeMerge(consumer.topics)
-                    merge.add(topic, (m.value for m in run))
+                        merge = merges[partition] = EventTimeMerge(
+                            session.topics, time_of=_message_time
+                        )
+                    merge.add(topic, run)
+                    by_partition.setdefault(partition, [])
                 for partition, merge in merges.items():
-                    by_partition[partition] = merge.ready()
+                    ready = merge.ready()
+                    if ready:
+                        by_partition[partition].extend(ready)
             else:
                 for message in messages:
-                    by_partition[message.partition].append(message.value)
-            await self._process(stage, states, by_partition)
-            if messages:
-                await consumer.commit()
+                    by_partition[message.partition].append(message)
+            if by_partition:
+                await self._commit(stage, session, states, by_partition)
 
-    async def _process(
-        self, stage: Stage, states: dict[int, Any], by_partition: dict[int, list[Event]]
+    async def _commit(
+        self,
+        stage: Stage,
+        session: StageSession,
+        states: dict[int, Any],
+        by_partition: dict[int, list[Message]],
+        *,
+        flush: bool = False,
     ) -> None:
-        """Run the operator over each partition's batch and send what it produced."""
-        outputs: list[tuple[str, Event | DeadLetter]] = []
-        for partition, batch in by_partition.items():
-            if not batch:
-                continue
+        """Run the operator over each partition's records; publish and commit per partition.
+
+        With ``flush`` the operator also emits what its open windows hold.
+        """
+        operator = stage.operator
+        commits: dict[int, PartitionCommit] = {}
+        for partition, messages in by_partition.items():
             state = states.get(partition)
             if state is None:
-                state = stage.operator.initial_state()
-            produced, states[partition] = stage.operator.process(batch, state)
-            outputs.extend(produced)
-        await self._send(outputs)
+                state = operator.initial_state()
+            outputs: list[tuple[str, Event | DeadLetter]] = []
+            if messages:
+                outputs, state = operator.process([m.value for m in messages], state)
+            if flush and hasattr(operator, "flush"):
+                outputs.extend(operator.flush(state))  # type: ignore[attr-defined]
+            states[partition] = state
+            merge = self._merges[stage.name].get(partition)
+            held = {t: m.offset for t, m in merge.first_held().items()} if merge else {}
+            commit = PartitionCommit(_keyed(outputs), held=held)
+            if session.keeps_state:
+                commit.snapshot = _snapshot(stage, state)
+            commits[partition] = commit
+            self.published.update(topic for topic, _, _ in commit.outputs)
+        await session.commit(commits)
 
     async def _run_sink(self, sink: Sink, consumer: Consumer, done: asyncio.Event) -> None:
+        tick = getattr(sink, "tick", None)
+        durable = getattr(sink, "durable_positions", None) if self.bus.durable else None
         try:
-            tick = getattr(sink, "tick", None)
             while not done.is_set():
                 messages = await consumer.poll(self.max_batch, _POLL_TIMEOUT_S)
                 if messages:
                     await sink.write(messages)
-                    await consumer.commit()
                 if tick is not None:
                     await tick()
+                if durable is not None:
+                    await consumer.commit(durable())
+                elif messages:
+                    await consumer.commit()
         finally:
             await sink.close()
+        await consumer.commit()
 
     def lag(self) -> int:
         """Return the records that stages and sinks have not committed yet."""
@@ -206,12 +231,14 @@ class Pipeline:
         done = asyncio.Event()
         self._groups = []
         workers: list[asyncio.Task[None]] = []
-        consumers: list[Consumer] = []
+        consumers: list[Consumer | StageSession] = []
+        self._sessions = {}
         for stage in self.stages:
             group = f"stage:{stage.name}"
-            consumers.append(self.bus.subscribe(group, stage.inputs))
+            session = self._sessions[stage.name] = self.bus.stage_session(group, stage.inputs)
+            consumers.append(session)
             self._groups.append(group)
-            workers.append(asyncio.create_task(self._run_stage(stage, consumers[-1], done)))
+            workers.append(asyncio.create_task(self._run_stage(stage, session, done)))
         for sink in self.sinks:
             group = f"sink:{sink.name}"
             consumers.append(self.bus.subscribe(group, sink.topics))
@@ -232,23 +259,31 @@ class Pipeline:
                 raise result
 
     async def _flush_stages(self) -> None:
-        """Let operators with open windows emit what they hold (stages are idle here)."""
+        """Process what the merges hold and let operators emit their open windows.
+
+        Stages are idle here. Only a pipeline with feeds flushes windows: it saw
+        its whole input. A stage process on a shared bus keeps them in its state,
+        which the next owner of the partitions restores.
+        """
         for stage in self.stages:
             merges = self._merges.get(stage.name, {})
-            held = {partition: merge.drain() for partition, merge in merges.items()}
-            await self._process(stage, self._states[stage.name], held)
-            flush = getattr(stage.operator, "flush", None)
-            if flush is None:
-                continue
-            for state in self._states.get(stage.name, {}).values():
-                await self._send(flush(state))
+            held = {
+                partition: merge.drain()
+                for partition, merge in merges.items()
+                if len(merge) or self.feeds
+            }
+            if self.feeds:
+                held.update({p: [] for p in self._states[stage.name] if p not in held})
+            if held:
+                await self._commit(stage, self._sessions[stage.name], self._states[stage.name],
+                                   held, flush=bool(self.feeds))  # fmt: skip
 
     @staticmethod
     async def _stop(
         feeds: list[asyncio.Task[None]],
         workers: Sequence[asyncio.Task[None]] = (),
         done: asyncio.Event | None = None,
-        consumers: Sequence[Consumer] = (),
+        consumers: Sequence[Consumer | StageSession] = (),
     ) -> list[Any]:
         """Cancel the feeds, then let the workers finish, then leave the groups."""
         for task in feeds:
@@ -287,3 +322,25 @@ class Pipeline:
                 if worker.done():
                     raise worker.exception() or RuntimeError("a stage or sink stopped early")
             await asyncio.sleep(_DRAIN_CHECK_S)
+
+
+def _keyed(routed: list[tuple[str, Event | DeadLetter]]) -> list[tuple[str, str, Any]]:
+    """Key ``(topic, record)`` pairs by instrument (dead letters: by provider)."""
+    return [
+        (topic, record.provider if isinstance(record, DeadLetter) else record.instrument, record)
+        for topic, record in routed
+    ]
+
+
+def _message_time(message: Message) -> int:
+    return message.value.ts_event
+
+
+def _snapshot(stage: Stage, state: Any) -> bytes:
+    snapshot = getattr(stage.operator, "snapshot", None)
+    if snapshot is None:
+        raise TypeError(
+            f"stage {stage.name!r}: its operator has no snapshot/restore, so its state "
+            "cannot move between processes; it cannot run on this bus"
+        )
+    return snapshot(state)
