@@ -341,6 +341,9 @@ def run_command(
         list[Path] | None, typer.Option(help="ingest: record files to replay (default: synthetic).")
     ] = None,
     fast: Annotated[bool, typer.Option("--fast", help="ingest: no pacing.")] = False,
+    speed: Annotated[
+        float, typer.Option(min=0.001, help="ingest: market seconds per wall second.")
+    ] = 1.0,
     duration: Annotated[
         float | None, typer.Option(help="ingest: synthetic market seconds to generate.")
     ] = None,
@@ -359,7 +362,8 @@ def run_command(
 
     settings = _settings(ctx)
     try:
-        asyncio.run(run_stage(stage, bus, settings, files=replay or [], fast=fast,
+        asyncio.run(run_stage(stage, bus, settings, files=replay or [],
+                              speed=None if fast else speed,
                               duration=duration, root=root, source=source,
                               chunk_age=chunk_age))  # fmt: skip
     except (QuoteflowError, ValueError) as error:

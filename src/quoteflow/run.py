@@ -9,6 +9,7 @@ starting a second process of a stage splits the partitions between them.
 from __future__ import annotations
 
 import asyncio
+import logging
 from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlparse
@@ -33,15 +34,17 @@ def kafka_bus(url: str, settings: Settings) -> KafkaBus:
                     session_timeout_ms=settings.bus.session_timeout_ms)  # fmt: skip
 
 
-def _feed(settings: Settings, files: Sequence[Path], fast: bool, duration: float | None) -> Feed:
+def _feed(
+    settings: Settings, files: Sequence[Path], speed: float | None, duration: float | None
+) -> Feed:
     from quoteflow.demo import synthetic_market
     from quoteflow.feeds.replay import ReplayFeed
     from quoteflow.feeds.synthetic import SyntheticFeed
 
     if files:
-        return ReplayFeed(files, speed=None if fast else 1.0)
+        return ReplayFeed(files, speed=speed)
     market = synthetic_market(settings.synthetic)
-    return SyntheticFeed(market, speed=None if fast else 1.0, duration_s=duration)
+    return SyntheticFeed(market, speed=speed, duration_s=duration)
 
 
 def _pipeline(stage: str, bus: KafkaBus, settings: Settings, **options) -> Pipeline:
@@ -51,7 +54,7 @@ def _pipeline(stage: str, bus: KafkaBus, settings: Settings, **options) -> Pipel
 
     config = settings.enrich
     if stage == "ingest":
-        return Pipeline(bus, [_feed(settings, options["files"], options["fast"],
+        return Pipeline(bus, [_feed(settings, options["files"], options["speed"],
                                     options["duration"])])  # fmt: skip
     if stage == "enrich":
         closes = (
@@ -73,6 +76,7 @@ async def run_stage(stage: str, bus_url: str, settings: Settings, **options) -> 
     """Run ``stage`` on the bus at ``bus_url`` until its feed ends or SIGINT/SIGTERM."""
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     bus = kafka_bus(bus_url, settings)
     pipeline = _pipeline(stage, bus, settings, **options)
     stop = asyncio.Event()

@@ -35,6 +35,7 @@ to read_committed readers. Two rules keep the guarantee there:
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
@@ -58,6 +59,7 @@ if TYPE_CHECKING:
 
 __all__ = ["KafkaStageSession", "changelog_topic"]
 
+_log = logging.getLogger(__name__)
 _CHANGELOG_CONFIG = {"cleanup.policy": "compact"}
 _STATE_SCHEMA = b"msgpack/state/1"
 _TIMEOUT_S = 30.0
@@ -118,13 +120,17 @@ class KafkaStageSession:
             snapshot = snapshots.get(n)
             self._owned[n] = _Owned(producers[n], snapshot)
             self._assigned[n] = snapshot.state if snapshot else None
+        _log.info("%s: assigned partitions %s, state of %d restored from %s",
+                  self.group, numbers, len(snapshots), self.changelog)  # fmt: skip
 
     def _on_revoke(self, _consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Hand partitions back; every round is committed, so nothing is in flight."""
-        for n in {tp.partition for tp in partitions}:
+        numbers = sorted({tp.partition for tp in partitions})
+        for n in numbers:
             self._owned.pop(n, None)
             self._assigned.pop(n, None)
             self._revoked.add(n)
+        _log.info("%s: handed back partitions %s", self.group, numbers)
 
     def _producer(self, partition: int) -> Producer:
         producer = Producer(

@@ -113,6 +113,7 @@ class Pipeline:
         self._states: dict[str, dict[int, Any]] = {}
         self._merges: dict[str, dict[int, EventTimeMerge]] = {}
         self._sessions: dict[str, StageSession] = {}
+        self._rounds: dict[str, asyncio.Lock] = {}  # one round of a stage at a time
 
     async def publish(self, normalized: Normalized) -> None:
         """Send records to their type's topic and rejects to ``dead_letters``."""
@@ -130,40 +131,43 @@ class Pipeline:
         return len(stage.inputs) > 1 and not self.bus.ordered_across_topics
 
     async def _run_stage(self, stage: Stage, session: StageSession, done: asyncio.Event) -> None:
-        states = self._states[stage.name] = {}
-        merges = self._merges[stage.name] = {}
         while not done.is_set():
             messages = await session.poll(self.max_batch, _POLL_TIMEOUT_S)
-            for partition in session.revoked():
-                states.pop(partition, None)
-                merges.pop(partition, None)
-            for partition, snapshot in session.assigned().items():
-                states[partition] = (
-                    stage.operator.initial_state()  # type: ignore[attr-defined]
-                    if snapshot is None
-                    else stage.operator.restore(snapshot)  # type: ignore[attr-defined]
-                )
-            by_partition: dict[int, list[Message]] = defaultdict(list)
-            if self._merging(stage):
-                for (topic, partition), run in groupby(
-                    messages, key=attrgetter("topic", "partition")
-                ):
-                    merge = merges.get(partition)
-                    if merge is None:
-                        merge = merges[partition] = EventTimeMerge(
-                            session.topics, time_of=_message_time
-                        )
-                    merge.add(topic, run)
-                    by_partition.setdefault(partition, [])
-                for partition, merge in merges.items():
-                    ready = merge.ready()
-                    if ready:
-                        by_partition[partition].extend(ready)
-            else:
-                for message in messages:
-                    by_partition[message.partition].append(message)
-            if by_partition:
-                await self._commit(stage, session, states, by_partition)
+            async with self._rounds[stage.name]:
+                await self._round(stage, session, messages)
+
+    async def _round(self, stage: Stage, session: StageSession, messages: list[Message]) -> None:
+        """Take one poll's records: restore and drop partitions, merge, process, commit."""
+        states = self._states[stage.name]
+        merges = self._merges[stage.name]
+        for partition in session.revoked():
+            states.pop(partition, None)
+            merges.pop(partition, None)
+        for partition, snapshot in session.assigned().items():
+            states[partition] = (
+                stage.operator.initial_state()  # type: ignore[attr-defined]
+                if snapshot is None
+                else stage.operator.restore(snapshot)  # type: ignore[attr-defined]
+            )
+        by_partition: dict[int, list[Message]] = defaultdict(list)
+        if self._merging(stage):
+            for (topic, partition), run in groupby(messages, key=attrgetter("topic", "partition")):
+                merge = merges.get(partition)
+                if merge is None:
+                    merge = merges[partition] = EventTimeMerge(
+                        session.topics, time_of=_message_time
+                    )
+                merge.add(topic, run)
+                by_partition.setdefault(partition, [])
+            for partition, merge in merges.items():
+                ready = merge.ready()
+                if ready:
+                    by_partition[partition].extend(ready)
+        else:
+            for message in messages:
+                by_partition[message.partition].append(message)
+        if by_partition:
+            await self._commit(stage, session, states, by_partition)
 
     async def _commit(
         self,
@@ -236,6 +240,9 @@ class Pipeline:
         for stage in self.stages:
             group = f"stage:{stage.name}"
             session = self._sessions[stage.name] = self.bus.stage_session(group, stage.inputs)
+            self._rounds[stage.name] = asyncio.Lock()
+            self._states[stage.name] = {}
+            self._merges[stage.name] = {}
             consumers.append(session)
             self._groups.append(group)
             workers.append(asyncio.create_task(self._run_stage(stage, session, done)))
@@ -261,22 +268,20 @@ class Pipeline:
     async def _flush_stages(self) -> None:
         """Process what the merges hold and let operators emit their open windows.
 
-        Stages are idle here. Only a pipeline with feeds flushes windows: it saw
-        its whole input. A stage process on a shared bus keeps them in its state,
-        which the next owner of the partitions restores.
+        Only a pipeline with feeds does this: it saw its whole input. A stage
+        process on a shared bus leaves held records uncommitted and open windows
+        in its state, for the next owner of the partitions.
         """
+        if not self.feeds:
+            return
         for stage in self.stages:
-            merges = self._merges.get(stage.name, {})
-            held = {
-                partition: merge.drain()
-                for partition, merge in merges.items()
-                if len(merge) or self.feeds
-            }
-            if self.feeds:
-                held.update({p: [] for p in self._states[stage.name] if p not in held})
-            if held:
-                await self._commit(stage, self._sessions[stage.name], self._states[stage.name],
-                                   held, flush=bool(self.feeds))  # fmt: skip
+            async with self._rounds[stage.name]:
+                merges = self._merges.get(stage.name, {})
+                states = self._states[stage.name]
+                held = {partition: merge.drain() for partition, merge in merges.items()}
+                held.update({p: [] for p in states if p not in held})
+                if held:
+                    await self._commit(stage, self._sessions[stage.name], states, held, flush=True)
 
     @staticmethod
     async def _stop(
