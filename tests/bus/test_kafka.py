@@ -88,17 +88,19 @@ async def test_a_new_member_of_the_group_resumes_after_the_committed_offsets(kaf
     await b.close()
 
 
-async def test_customer_topics_carry_the_reference_json(kafka_broker):
-    b = bus(kafka_broker, codec=TopicCodec(customer_topics={"quotes.enriched.test"}))
+async def test_customer_topics_get_a_copy_with_the_reference_json(kafka_broker):
+    b = bus(kafka_broker, codec=TopicCodec(customer_topics=["quotes.enriched.*"]))
     ts = 1_700_000_000_123_000_000
     record = EnrichedQuote("IG", "CS.D.X", ts, ts + 10**6, bid_price=1.0, ask_price=2.0,
                            move="Neutral", indicators={"sma_20": 1.5})  # fmt: skip
-    consumer = b.subscribe(name("g"), ["quotes.enriched.test"])
+    consumer = b.subscribe(name("g"), ["quotes.enriched.test", "customer.quotes.enriched.test"])
     await b.send("quotes.enriched.test", record.instrument, record)
     await b.flush()
-    (message,) = await poll_all(consumer, 1)
-    assert message.value["instrument"] == "CS.D.X"
-    assert message.value["serverTimestamp"] == 1_700_000_000_123
+    lossless, copy = sorted(await poll_all(consumer, 2), key=lambda m: m.topic, reverse=True)
+    assert lossless.value == record
+    assert copy.topic == "customer.quotes.enriched.test"
+    assert copy.value["instrument"] == "CS.D.X"
+    assert copy.value["serverTimestamp"] == 1_700_000_000_123
     await consumer.close()
     await b.close()
 

@@ -1,10 +1,13 @@
 """How records travel on Kafka: one encoding per topic, named in a header with its version.
 
-Internal topics carry records as msgpack (msgspec; fields by name, so a newer
-quoteflow may add fields with defaults). Topics that customers read carry the
-reference view as JSON: camelCase fields and millisecond timestamps, preceded
-by provider, type and instrument, as ``quoteflow normalize --keys`` prints it;
-quoteflow does not read those back. Every message has the header
+Topics carry records as msgpack (msgspec; fields by name, so a newer quoteflow
+may add fields with defaults): lossless, compact, and what stages read. Topics
+that customers read (``customer_topics``, names or patterns like ``bars.*``)
+also get a copy named ``customer.<topic>`` with the reference view as JSON:
+camelCase fields and millisecond timestamps, preceded by provider, type and
+instrument, as ``quoteflow normalize --keys`` prints it. The copy is for
+people and other tools; quoteflow's own stages read the lossless topic (the
+reference view rounds timestamps to milliseconds). Every message has the header
 ``qf-schema: <encoding>/<type>/<version>``; a consumer refuses a message whose
 encoding or version it does not know, with an error that says which.
 """
@@ -12,6 +15,7 @@ encoding or version it does not know, with an error that says which.
 from __future__ import annotations
 
 from collections.abc import Collection
+from fnmatch import fnmatchcase
 from typing import Any
 
 import msgspec
@@ -20,7 +24,9 @@ from quoteflow.errors import BusError
 from quoteflow.events import DeadLetter, Event, event_type
 from quoteflow.normalize import keyed_reference
 
-__all__ = ["SCHEMA_HEADER", "SCHEMA_VERSION", "SEQUENCE_HEADER", "TopicCodec"]
+__all__ = ["CUSTOMER_PREFIX", "SCHEMA_HEADER", "SCHEMA_VERSION", "SEQUENCE_HEADER", "TopicCodec"]
+
+CUSTOMER_PREFIX = "customer."
 
 SCHEMA_HEADER = "qf-schema"
 SEQUENCE_HEADER = "qf-seq"  # a stage output's number per (topic, key): 1, 2, ...; see kafka_stage
@@ -30,20 +36,35 @@ _JSON = "json-reference"
 
 
 class TopicCodec:
-    """Encode values for a topic and decode them back; ``customer_topics`` get JSON."""
+    """Encode values for a topic and decode them back; ``customer_topics`` get a JSON copy."""
 
     def __init__(self, customer_topics: Collection[str] = ()) -> None:
-        self.customer_topics = frozenset(customer_topics)
+        self.customer_topics = tuple(customer_topics)
         self._encoder = msgspec.msgpack.Encoder()
         self._decoders: dict[str, msgspec.msgpack.Decoder] = {}
+        self._copies: dict[str, str | None] = {}
 
-    def encode(self, topic: str, value: Event | DeadLetter) -> tuple[bytes, bytes]:
-        """Return (payload, schema header value) for ``value`` on ``topic``."""
+    def customer_copy(self, topic: str) -> str | None:
+        """Return the topic of the JSON copy of ``topic``; ``None`` if customers do not read it."""
+        copy = self._copies.get(topic, "")
+        if copy == "":
+            wanted = any(fnmatchcase(topic, pattern) for pattern in self.customer_topics)
+            copy = self._copies[topic] = CUSTOMER_PREFIX + topic if wanted else None
+        return copy
+
+    def encode(self, topic: str, value: Event | DeadLetter) -> list[tuple[str, bytes, bytes]]:
+        """Return ``(topic, payload, schema header value)`` of each message that carries ``value``.
+
+        That is the lossless message on ``topic``, and for a customer topic the JSON copy.
+        """
         kind = DeadLetter.TOPIC if isinstance(value, DeadLetter) else value.TYPE
-        if topic in self.customer_topics and isinstance(value, Event):
+        schema = f"{_MSGPACK}/{kind}/{SCHEMA_VERSION}".encode()
+        messages = [(topic, self._encoder.encode(value), schema)]
+        copy = self.customer_copy(topic)
+        if copy is not None and isinstance(value, Event):
             payload = msgspec.json.encode(keyed_reference(value))
-            return payload, f"{_JSON}/{kind}/{SCHEMA_VERSION}".encode()
-        return self._encoder.encode(value), f"{_MSGPACK}/{kind}/{SCHEMA_VERSION}".encode()
+            messages.append((copy, payload, f"{_JSON}/{kind}/{SCHEMA_VERSION}".encode()))
+        return messages
 
     def _decoder(self, kind: str) -> msgspec.msgpack.Decoder:
         decoder = self._decoders.get(kind)

@@ -63,8 +63,11 @@ class KafkaBus:
         self.retention_ms = retention_ms
         self.session_timeout_ms = session_timeout_ms
         self.codec = codec or TopicCodec()
+        self.bootstrap = bootstrap
+        self._client_errors: list[KafkaError] = []
         self._common = {"bootstrap.servers": bootstrap, "log_level": _LOG_LEVEL_ERRORS,
-                        "logger": _log, **(client or {})}  # fmt: skip
+                        "logger": _log, "error_cb": self._client_errors.append,
+                        **(client or {})}  # fmt: skip
         self._admin = AdminClient(self._common)
         self._producer = Producer(self.producer_settings({"linger.ms": 5}))
         self._topics: set[str] = set()
@@ -82,7 +85,7 @@ class KafkaBus:
         missing = [t for t in topics if t not in self._topics]
         if not missing:
             return
-        existing = set(self._admin.list_topics(timeout=10).topics)
+        existing = self._existing_topics()
         settings = dict(config or {"retention.ms": str(self.retention_ms)})
         new = [
             NewTopic(t, num_partitions=self.partitions, replication_factor=1, config=settings)
@@ -98,10 +101,24 @@ class KafkaBus:
         self._await_metadata(missing)
         self._topics.update(missing)
 
+    def _existing_topics(self, timeout_s: float = 10.0) -> set[str]:
+        """Return the cluster's topics; a cluster out of reach is a :class:`BusError` saying why."""
+        try:
+            return set(self._admin.list_topics(timeout=timeout_s).topics)
+        except KafkaException as exc:
+            self._admin.poll(0)  # serves error_cb
+            auth = [e for e in self._client_errors if e.code() == KafkaError._AUTHENTICATION]
+            if auth:
+                raise BusError(
+                    f"Kafka at {self.bootstrap}: authentication failed: {auth[-1].str()} "
+                    "(check the bus security settings: security_protocol, sasl_*, ssl_*)"
+                ) from exc
+            raise BusError(f"Kafka at {self.bootstrap} is out of reach: {exc}") from exc
+
     def _await_metadata(self, topics: list[str], timeout_s: float = 10.0) -> None:
         """Wait until the cluster's metadata lists ``topics``, so consumers see them at once."""
         deadline = time.monotonic() + timeout_s
-        while set(topics) - set(self._admin.list_topics(timeout=timeout_s).topics):
+        while set(topics) - self._existing_topics(timeout_s):
             if time.monotonic() > deadline:
                 raise BusError(f"topics {', '.join(topics)} did not appear in {timeout_s:g} s")
             time.sleep(0.05)
@@ -123,17 +140,20 @@ class KafkaBus:
         if self._closed:
             raise BusError("the bus is closed")
         self.ensure_topics([topic])
+        copy = self.codec.customer_copy(topic)
+        if copy is not None:
+            self.ensure_topics([copy])
         for key, value in records:
-            payload, schema = self.codec.encode(topic, value)
-            while True:
-                try:
-                    self._producer.produce(topic, payload, key.encode(),
-                                           headers=[(SCHEMA_HEADER, schema)],
-                                           on_delivery=self.delivered)  # fmt: skip
-                    break
-                except BufferError:
-                    self._producer.poll(0)
-                    await asyncio.sleep(0.005)
+            for target, payload, schema in self.codec.encode(topic, value):
+                while True:
+                    try:
+                        self._producer.produce(target, payload, key.encode(),
+                                               headers=[(SCHEMA_HEADER, schema)],
+                                               on_delivery=self.delivered)  # fmt: skip
+                        break
+                    except BufferError:
+                        self._producer.poll(0)
+                        await asyncio.sleep(0.005)
         self._producer.poll(0)
         if self._errors:
             raise BusError(f"{topic}: delivery failed: {self._errors.pop(0)}")

@@ -209,7 +209,9 @@ class KafkaStageSession:
 
     async def commit(self, partitions: Mapping[int, PartitionCommit]) -> None:
         """Publish and commit each partition's round in its own transaction."""
-        self.bus.ensure_topics({t for work in partitions.values() for t, _, _ in work.outputs})
+        topics = {t for work in partitions.values() for t, _, _ in work.outputs}
+        copies = {self.bus.codec.customer_copy(t) for t in topics} - {None}
+        self.bus.ensure_topics(topics | copies)
         await asyncio.to_thread(self._commit, partitions)
 
     def _commit(self, partitions: Mapping[int, PartitionCommit]) -> None:
@@ -238,9 +240,9 @@ class KafkaStageSession:
         for topic, key, value in work.outputs:
             numbers = owned.sequences.setdefault(topic, {})
             sequence = numbers[key] = numbers.get(key, 0) + 1
-            payload, schema = self.bus.codec.encode(topic, value)
-            headers = [(SCHEMA_HEADER, schema), (SEQUENCE_HEADER, str(sequence).encode())]
-            _produce(producer, topic, payload, key.encode(), headers, self.bus.delivered)
+            for target, payload, schema in self.bus.codec.encode(topic, value):
+                headers = [(SCHEMA_HEADER, schema), (SEQUENCE_HEADER, str(sequence).encode())]
+                _produce(producer, target, payload, key.encode(), headers, self.bus.delivered)
         if work.outputs and producer.flush(_TIMEOUT_S):
             raise BusError(f"{self.group}: outputs of partition {n} not delivered in time")
         snapshot = _Snapshot(work.snapshot or b"", positions, owned.sequences)
