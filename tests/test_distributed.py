@@ -106,6 +106,19 @@ class Stage:
         assert self.proc.returncode == 0, "".join(self.lines[-30:])
 
 
+def stop_all(*stages: Stage) -> None:
+    """Stop every stage, even when one of them fails to stop cleanly; then report it."""
+    failures = []
+    for stage in stages:
+        try:
+            stage.stop()
+        except (AssertionError, subprocess.TimeoutExpired) as exc:
+            stage.proc.kill()
+            failures.append(exc)
+    if failures:
+        raise failures[0]
+
+
 async def read_outputs(broker: str, expected: dict[str, list[bytes]], timeout_s: float):
     """Read the output topics as a customer would until they hold as many records as expected."""
     bus = KafkaBus(broker, session_timeout_ms=6000)
@@ -142,8 +155,7 @@ def test_killing_an_enrich_process_ten_times_loses_and_repeats_nothing(tmp_path,
         ingest.finish()
         got, dropped = asyncio.run(read_outputs(own_kafka_broker, expected, 300))
     finally:
-        for stage in (steady, victim, ingest):
-            stage.stop()
+        stop_all(steady, victim, ingest)
     print(f"kills while owning partitions: {owning_kills}/10; "
           f"copies of aborted outputs dropped by the reader: {dropped}")  # fmt: skip
     assert owning_kills == 10
@@ -159,9 +171,10 @@ def test_scaling_from_one_to_three_enrich_processes_and_back_gives_the_same_outp
     bus = f"kafka://{own_kafka_broker}"
     first = Stage("enrich", "--bus", bus)
     ingest = Stage("ingest", "--bus", bus, "--speed", str(SPEED), *write_replay(tmp_path, events))
+    extra: list[Stage] = []
     try:
         time.sleep(5)
-        extra = [Stage("enrich", "--bus", bus), Stage("enrich", "--bus", bus)]
+        extra += [Stage("enrich", "--bus", bus), Stage("enrich", "--bus", bus)]
         for stage in extra:
             assert stage.wait_for("assigned partitions")
         time.sleep(5)
@@ -171,7 +184,6 @@ def test_scaling_from_one_to_three_enrich_processes_and_back_gives_the_same_outp
         ingest.finish()
         got, _ = asyncio.run(read_outputs(own_kafka_broker, expected, 300))
     finally:
-        for stage in (first, ingest):
-            stage.stop()
+        stop_all(first, ingest, *extra)
     assert {t: len(r) for t, r in got.items()} == {t: len(r) for t, r in expected.items()}
     assert got == expected

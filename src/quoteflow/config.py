@@ -64,6 +64,9 @@ class BusSettings(_Section):
     session_timeout_ms: int = Field(
         45_000, ge=1_000, description="Kafka consumer group session timeout"
     )
+    fetch_wait_ms: int = Field(
+        100, ge=1, le=60_000, description="longest a Kafka fetch waits for new records"
+    )
     customer_topics: list[str] = Field(
         ["quotes.enriched", "trades.enriched", "bars.*", "alerts"],
         description="topics (or patterns) that also get a reference-JSON copy customer.<topic>",

@@ -35,6 +35,7 @@ def kafka_bus(url: str, settings: Settings) -> KafkaBus:
         parsed.netloc,
         partitions=settings.bus.partitions,
         session_timeout_ms=settings.bus.session_timeout_ms,
+        fetch_wait_ms=settings.bus.fetch_wait_ms,
         codec=TopicCodec(settings.bus.customer_topics),
         client=settings.bus.kafka_client(),
     )

@@ -14,7 +14,7 @@ import pytest
 from quoteflow.bus.kafka import KafkaBus
 from quoteflow.config import BusSettings, Settings, masked
 from quoteflow.errors import BusError
-from tests.conftest import tansu_broker
+from tests.broker import tansu_broker
 
 PASSWORD = "s3cr3t-Pa55"
 

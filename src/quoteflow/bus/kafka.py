@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
@@ -31,7 +32,7 @@ from quoteflow.errors import BusError
 if TYPE_CHECKING:
     from quoteflow.bus.kafka_stage import KafkaStageSession
 
-__all__ = ["KafkaBus", "KafkaConsumer", "sequence_of"]
+__all__ = ["KafkaBus", "KafkaConsumer", "consume", "sequence_of"]
 
 _LOG_LEVEL_ERRORS = 3
 _log = logging.getLogger(__name__)  # librdkafka's own messages go through Python logging
@@ -54,6 +55,7 @@ class KafkaBus:
         partitions: int = 4,
         retention_ms: int = 7 * 86_400_000,
         session_timeout_ms: int = 45_000,
+        fetch_wait_ms: int = 500,
         codec: TopicCodec | None = None,
         client: Mapping[str, Any] | None = None,
     ) -> None:
@@ -62,6 +64,7 @@ class KafkaBus:
         self.partitions = partitions
         self.retention_ms = retention_ms
         self.session_timeout_ms = session_timeout_ms
+        self.fetch_wait_ms = fetch_wait_ms
         self.codec = codec or TopicCodec()
         self.bootstrap = bootstrap
         self._client_errors: list[KafkaError] = []
@@ -72,6 +75,7 @@ class KafkaBus:
         self._producer = Producer(self.producer_settings({"linger.ms": 5}))
         self._topics: set[str] = set()
         self._produced: dict[tuple[str, int], int] = defaultdict(int)
+        self._produced_lock = threading.Lock()
         self._committed: dict[str, dict[tuple[str, int], int]] = defaultdict(dict)
         self._group_topics: dict[str, set[str]] = defaultdict(set)
         self._errors: list[KafkaError] = []
@@ -129,7 +133,8 @@ class KafkaBus:
             self._errors.append(error)
             return
         key = (message.topic(), message.partition())
-        self._produced[key] = max(self._produced[key], message.offset() + 1)
+        with self._produced_lock:  # stage transactions report from several threads
+            self._produced[key] = max(self._produced[key], message.offset() + 1)
 
     async def send(self, topic: str, key: str, value: Any) -> None:
         """Append one record."""
@@ -199,6 +204,7 @@ class KafkaBus:
             "isolation.level": "read_committed",
             # a topic created after subscribing is picked up within this time (default 5 min)
             "topic.metadata.refresh.interval.ms": 5_000,
+            "fetch.wait.max.ms": self.fetch_wait_ms,
         }
 
     def decode(self, message: Any, reader: str) -> Message | None:
@@ -266,7 +272,7 @@ class KafkaConsumer:
 
     async def poll(self, max_records: int = 1000, timeout_s: float = 1.0) -> list[Message]:
         """Return up to ``max_records`` decoded records, waiting up to ``timeout_s``."""
-        raw = await asyncio.to_thread(self._consumer.consume, max_records, timeout_s)
+        raw = await asyncio.to_thread(consume, self._consumer, max_records, timeout_s)
         out = []
         for message in raw:
             decoded = self.bus.decode(message, self.group)
@@ -295,6 +301,18 @@ class KafkaConsumer:
     async def close(self) -> None:
         """Leave the group."""
         await asyncio.to_thread(self._consumer.close)
+
+
+def consume(consumer: Consumer, max_records: int, timeout_s: float) -> list[Any]:
+    """Wait up to ``timeout_s`` for the first message, then take what else is already fetched.
+
+    ``Consumer.consume(n, timeout)`` alone waits the whole timeout unless ``n``
+    messages come: at a steady trickle every record would wait that long.
+    """
+    first = consumer.consume(1, timeout_s)
+    if not first or max_records == 1:
+        return first
+    return first + consumer.consume(max_records - 1, 0)
 
 
 def sequence_of(message: Any) -> int | None:

@@ -38,6 +38,7 @@ import asyncio
 import logging
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 import msgspec
@@ -52,6 +53,7 @@ from confluent_kafka import (
 
 from quoteflow.bus.base import Message, PartitionCommit
 from quoteflow.bus.codec import SCHEMA_HEADER, SEQUENCE_HEADER
+from quoteflow.bus.kafka import consume
 from quoteflow.errors import BusError
 
 if TYPE_CHECKING:
@@ -99,6 +101,7 @@ class KafkaStageSession:
         self._owned: dict[int, _Owned] = {}
         self._assigned: dict[int, bytes | None] = {}
         self._revoked: set[int] = set()
+        self._workers = ThreadPoolExecutor(thread_name_prefix=f"{group}-commit")
         self._decoder = msgspec.msgpack.Decoder(_Snapshot)
         self._encoder = msgspec.msgpack.Encoder()
         self._consumer = Consumer(bus.consumer_settings(group))
@@ -184,7 +187,7 @@ class KafkaStageSession:
 
     async def poll(self, max_records: int = 1000, timeout_s: float = 1.0) -> list[Message]:
         """Return up to ``max_records`` input records of the partitions this process owns."""
-        raw = await asyncio.to_thread(self._consumer.consume, max_records, timeout_s)
+        raw = await asyncio.to_thread(consume, self._consumer, max_records, timeout_s)
         out = []
         for message in raw:
             decoded = self.bus.decode(message, self.group)
@@ -215,26 +218,25 @@ class KafkaStageSession:
         await asyncio.to_thread(self._commit, partitions)
 
     def _commit(self, partitions: Mapping[int, PartitionCommit]) -> None:
+        """Run the partitions' transactions side by side: each is a few broker round trips."""
         metadata = self._consumer.consumer_group_metadata()
-        for n, work in partitions.items():
-            owned = self._owned.get(n)
-            if owned is None:
-                continue
-            positions = {**owned.positions, **work.held}
+        owned = {n: (self._owned[n], work) for n, work in partitions.items() if n in self._owned}
+        futures = {
+            n: self._workers.submit(self._transaction, n, mine, work, metadata)
+            for n, (mine, work) in owned.items()
+        }
+        for n, future in futures.items():
             try:
-                self._transaction(n, owned, work, positions, metadata)
+                positions = future.result()
             except KafkaException as exc:
                 raise BusError(f"{self.group}: transaction of partition {n} failed: {exc}") from exc
             self.bus.committed(self.group, {(t, n): o for t, o in positions.items()})
 
     def _transaction(
-        self,
-        n: int,
-        owned: _Owned,
-        work: PartitionCommit,
-        positions: dict[str, int],
-        metadata: Any,
-    ) -> None:
+        self, n: int, owned: _Owned, work: PartitionCommit, metadata: Any
+    ) -> dict[str, int]:
+        """Publish one partition's round and commit it; return the input offsets committed."""
+        positions = {**owned.positions, **work.held}
         producer = owned.producer
         producer.begin_transaction()
         for topic, key, value in work.outputs:
@@ -252,11 +254,13 @@ class KafkaStageSession:
         if offsets:
             producer.send_offsets_to_transaction(offsets, metadata, _TIMEOUT_S)
         producer.commit_transaction(_TIMEOUT_S)
+        return positions
 
     async def close(self) -> None:
         """Leave the group (the partitions' last rounds are committed already)."""
         await asyncio.to_thread(self._consumer.close)
         self._owned.clear()
+        self._workers.shutdown()
 
 
 def _produce(

@@ -1,0 +1,202 @@
+"""Distributed mode on the test broker: one enrich process, quoteflow next to Quix Streams.
+
+Both sides run as their own process on the same Tansu broker and read the same
+input topic of msgpack quotes (50 instruments, 4 partitions), and both run
+quoteflow's enrichment job with its default settings (1-minute candles, SMA 20,
+SMA 50, RSI 14, alerts). quoteflow runs ``quoteflow run enrich`` (transactions,
+changelog snapshots, bars and alerts as outputs too; customer JSON copies off);
+Quix Streams runs ``benchmarks/quix_enrich.py`` (the job per record, at-least-once).
+
+* **Throughput**: the input is written first; a reader in this process then
+  counts enriched quotes as they become readable (read_committed) and takes the
+  rate between the first and the last.
+* **Latency**: quotes are sent at a steady rate with ``ts_recv`` set to the send
+  time; the reader takes the time from ``ts_recv`` to the moment it reads the
+  enriched quote, after a warm-up.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import threading
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import msgspec
+import numpy as np
+from confluent_kafka import Consumer, Producer, TopicPartition
+
+from benchmarks.bench_enrich import _quotes
+from quoteflow.bus.codec import SCHEMA_HEADER, TopicCodec
+from quoteflow.events import Quote
+from tests.broker import tansu_broker
+
+PARTITIONS = 4
+_CORES = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else {0}
+INSTRUMENTS = 50
+QUIX_OUTPUT = "quix.quotes.enriched"
+_QUOTEFLOW = str(Path(sys.executable).parent / "quoteflow")
+_ENV = {
+    **os.environ,
+    "QUOTEFLOW_BUS__PARTITIONS": str(PARTITIONS),
+    "QUOTEFLOW_BUS__SESSION_TIMEOUT_MS": "6000",
+    "QUOTEFLOW_BUS__CUSTOMER_TOPICS": "[]",
+    "QUOTEFLOW_BUS__FETCH_WAIT_MS": "5",
+}
+
+
+@dataclass
+class KafkaFigures:
+    """Throughput per enrich process and latency at a steady rate, both sides."""
+
+    quotes: int
+    quoteflow_per_s: float
+    quix_per_s: float
+    rate_per_s: int
+    quoteflow_latency_ms: tuple[float, float]  # p50, p99
+    quix_latency_ms: tuple[float, float]
+
+
+def _produce(broker: str, quotes: list[Quote], rate_per_s: int | None = None) -> None:
+    """Write quotes to ``quotes`` as the ingest stage does; paced, with fresh ``ts_recv``."""
+    codec = TopicCodec()
+    producer = Producer({"bootstrap.servers": broker, "linger.ms": 5, "log_level": 0})
+    slot = 0.01
+    per_slot = max(1, int((rate_per_s or 0) * slot))
+    started = time.monotonic()
+    for i, quote in enumerate(quotes):
+        if rate_per_s is not None:
+            if i % per_slot == 0:
+                delay = started + (i // per_slot) * slot - time.monotonic()
+                if delay > 0:
+                    time.sleep(delay)
+            quote = msgspec.structs.replace(quote, ts_recv=time.time_ns())
+        ((topic, payload, schema),) = codec.encode("quotes", quote)
+        while True:
+            try:
+                producer.produce(topic, payload, quote.instrument.encode(),
+                                 headers=[(SCHEMA_HEADER, schema)])  # fmt: skip
+                break
+            except BufferError:
+                producer.poll(0.01)
+        producer.poll(0)
+    producer.flush(60)
+
+
+def _create_topics(broker: str, names: list[str]) -> None:
+    from confluent_kafka.admin import AdminClient, NewTopic
+
+    admin = AdminClient({"bootstrap.servers": broker, "log_level": 0})
+    for future in admin.create_topics([NewTopic(n, PARTITIONS, 1) for n in names]).values():
+        future.result()
+    while set(names) - set(admin.list_topics(timeout=10).topics):
+        time.sleep(0.05)
+
+
+def _read(broker: str, topic: str, count: int, timeout_s: float) -> np.ndarray:
+    """Read ``count`` records; return (arrival ns, ts_recv ns) per record."""
+    reader = Consumer({"bootstrap.servers": broker, "group.id": "bench-reader", "log_level": 0,
+                       "isolation.level": "read_committed", "fetch.wait.max.ms": 10})  # fmt: skip
+    reader.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
+    seen = np.zeros((count, 2), dtype=np.int64)
+    n = 0
+    deadline = time.monotonic() + timeout_s
+    while n < count and time.monotonic() < deadline:
+        for message in reader.consume(1000, 0.2):
+            if message.error() or n >= count:
+                continue
+            seen[n] = (time.time_ns(), msgspec.msgpack.decode(message.value())["ts_recv"])
+            n += 1
+    reader.close()
+    if n < count:
+        raise RuntimeError(f"{topic}: only {n} of {count} records in {timeout_s:g} s")
+    return seen
+
+
+def _start(side: str, broker: str) -> subprocess.Popen:
+    if side == "quoteflow":
+        command = [_QUOTEFLOW, "run", "enrich", "--bus", f"kafka://{broker}"]
+    else:
+        command = [sys.executable, "-m", "benchmarks.quix_enrich", broker, "quotes",
+                   QUIX_OUTPUT, "quix-enrich"]  # fmt: skip
+    return subprocess.Popen(command, env=_ENV, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.DEVNULL, preexec_fn=_own_core)  # fmt: skip
+
+
+def _own_core() -> None:
+    """Put the enrich process on the last core, away from the broker, producer and reader."""
+    if hasattr(os, "sched_setaffinity"):
+        os.sched_setaffinity(0, {max(_CORES)})
+
+
+def _other_cores() -> None:
+    """Move this process (and the brokers it starts) off the enrich process's core."""
+    if hasattr(os, "sched_setaffinity") and len(_CORES) > 1:
+        os.sched_setaffinity(0, _CORES - {max(_CORES)})
+
+
+def _stop(proc: subprocess.Popen) -> None:
+    proc.terminate()
+    try:
+        proc.wait(timeout=60)
+    except subprocess.TimeoutExpired:
+        proc.kill()
+
+
+def _output(side: str) -> str:
+    return "quotes.enriched" if side == "quoteflow" else QUIX_OUTPUT
+
+
+def _throughput(broker: str, side: str, count: int) -> float:
+    proc = _start(side, broker)
+    try:
+        seen = _read(broker, _output(side), count, timeout_s=600)
+    finally:
+        _stop(proc)
+    arrivals = np.sort(seen[:, 0])
+    return (count - 1) / ((arrivals[-1] - arrivals[0]) / 1e9)
+
+
+def _latency(side: str, quotes: list[Quote], rate_per_s: int) -> tuple[float, float]:
+    """p50 and p99 in ms from ``ts_recv`` to readable, on a fresh broker, after 2 s warm-up."""
+    with tansu_broker() as broker:
+        _create_topics(broker, ["quotes", "trades", _output(side)])
+        proc = _start(side, broker)
+        try:
+            time.sleep(12)  # the process joins its group (Tansu holds joins for a session timeout)
+            sender = threading.Thread(target=_produce, args=(broker, quotes, rate_per_s))
+            sender.start()
+            seen = _read(broker, _output(side), len(quotes), timeout_s=120)
+            sender.join()
+        finally:
+            _stop(proc)
+    delays_ms = (seen[:, 0] - seen[:, 1]) / 1e6
+    steady = delays_ms[2 * rate_per_s :]
+    return float(np.percentile(steady, 50)), float(np.percentile(steady, 99))
+
+
+def bench_kafka(count: int = 100_000, rate_per_s: int = 10_000, seconds: int = 12) -> KafkaFigures:
+    """Measure both sides; ``count`` quotes for throughput, ``rate_per_s`` for ``seconds``."""
+    _other_cores()
+    quotes, _ = _quotes(max(count, rate_per_s * seconds), INSTRUMENTS)
+    with tansu_broker() as broker:
+        _create_topics(broker, ["quotes", "trades", "quotes.enriched", QUIX_OUTPUT])
+        _produce(broker, quotes[:count])
+        ours = _throughput(broker, "quoteflow", count)
+        quix = _throughput(broker, "quix", count)
+    paced = quotes[: rate_per_s * seconds]
+    return KafkaFigures(
+        quotes=count,
+        quoteflow_per_s=ours,
+        quix_per_s=quix,
+        rate_per_s=rate_per_s,
+        quoteflow_latency_ms=_latency("quoteflow", paced, rate_per_s),
+        quix_latency_ms=_latency("quix", paced, rate_per_s),
+    )
+
+
+if __name__ == "__main__":
+    print(bench_kafka(count=int(sys.argv[1]) if len(sys.argv) > 1 else 100_000))
