@@ -31,6 +31,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from benchmarks.bench_enrich import _quotes
 from quoteflow.bus.codec import SCHEMA_HEADER, TopicCodec
+from quoteflow.bus.kafka import consume
 from quoteflow.events import Quote
 from tests.broker import tansu_broker
 
@@ -49,15 +50,21 @@ _ENV = {
 
 
 @dataclass
+class Side:
+    """One enrich process's figures: throughput, and latency p50/p99 at a steady rate."""
+
+    name: str
+    per_s: float
+    latency_ms: tuple[float, float]
+
+
+@dataclass
 class KafkaFigures:
-    """Throughput per enrich process and latency at a steady rate, both sides."""
+    """quoteflow in both commit modes, and Quix Streams."""
 
     quotes: int
-    quoteflow_per_s: float
-    quix_per_s: float
     rate_per_s: int
-    quoteflow_latency_ms: tuple[float, float]  # p50, p99
-    quix_latency_ms: tuple[float, float]
+    sides: list[Side]
 
 
 def _produce(broker: str, quotes: list[Quote], rate_per_s: int | None = None) -> None:
@@ -105,7 +112,7 @@ def _read(broker: str, topic: str, count: int, timeout_s: float) -> np.ndarray:
     n = 0
     deadline = time.monotonic() + timeout_s
     while n < count and time.monotonic() < deadline:
-        for message in reader.consume(1000, 0.2):
+        for message in consume(reader, 1000, 0.2):
             if message.error() or n >= count:
                 continue
             seen[n] = (time.time_ns(), msgspec.msgpack.decode(message.value())["ts_recv"])
@@ -117,12 +124,14 @@ def _read(broker: str, topic: str, count: int, timeout_s: float) -> np.ndarray:
 
 
 def _start(side: str, broker: str) -> subprocess.Popen:
-    if side == "quoteflow":
+    env = dict(_ENV)
+    if side.startswith("quoteflow"):
         command = [_QUOTEFLOW, "run", "enrich", "--bus", f"kafka://{broker}"]
+        env["QUOTEFLOW_BUS__STAGE_COMMIT"] = side.removeprefix("quoteflow-")
     else:
         command = [sys.executable, "-m", "benchmarks.quix_enrich", broker, "quotes",
                    QUIX_OUTPUT, "quix-enrich"]  # fmt: skip
-    return subprocess.Popen(command, env=_ENV, stdout=subprocess.DEVNULL,
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
                             stderr=subprocess.DEVNULL, preexec_fn=_own_core)  # fmt: skip
 
 
@@ -147,7 +156,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _output(side: str) -> str:
-    return "quotes.enriched" if side == "quoteflow" else QUIX_OUTPUT
+    return "quotes.enriched" if side.startswith("quoteflow") else QUIX_OUTPUT
 
 
 def _throughput(broker: str, side: str, count: int) -> float:
@@ -178,24 +187,22 @@ def _latency(side: str, quotes: list[Quote], rate_per_s: int) -> tuple[float, fl
     return float(np.percentile(steady, 50)), float(np.percentile(steady, 99))
 
 
+SIDES = ("quoteflow-transaction", "quoteflow-idempotent", "quix")
+
+
 def bench_kafka(count: int = 100_000, rate_per_s: int = 10_000, seconds: int = 12) -> KafkaFigures:
-    """Measure both sides; ``count`` quotes for throughput, ``rate_per_s`` for ``seconds``."""
+    """Measure every side; ``count`` quotes for throughput, ``rate_per_s`` for ``seconds``."""
     _other_cores()
     quotes, _ = _quotes(max(count, rate_per_s * seconds), INSTRUMENTS)
-    with tansu_broker() as broker:
-        _create_topics(broker, ["quotes", "trades", "quotes.enriched", QUIX_OUTPUT])
-        _produce(broker, quotes[:count])
-        ours = _throughput(broker, "quoteflow", count)
-        quix = _throughput(broker, "quix", count)
+    rates = {}
+    for side in SIDES:  # a fresh broker each: the quoteflow sides share topic names
+        with tansu_broker() as broker:
+            _create_topics(broker, ["quotes", "trades", _output(side)])
+            _produce(broker, quotes[:count])
+            rates[side] = _throughput(broker, side, count)
     paced = quotes[: rate_per_s * seconds]
-    return KafkaFigures(
-        quotes=count,
-        quoteflow_per_s=ours,
-        quix_per_s=quix,
-        rate_per_s=rate_per_s,
-        quoteflow_latency_ms=_latency("quoteflow", paced, rate_per_s),
-        quix_latency_ms=_latency("quix", paced, rate_per_s),
-    )
+    sides = [Side(side, rates[side], _latency(side, paced, rate_per_s)) for side in SIDES]
+    return KafkaFigures(quotes=count, rate_per_s=rate_per_s, sides=sides)
 
 
 if __name__ == "__main__":

@@ -19,6 +19,7 @@ from datetime import date
 from pathlib import Path
 
 import msgspec
+import pytest
 
 from quoteflow.bus.kafka import KafkaBus
 from quoteflow.config import EnrichSettings
@@ -136,7 +137,11 @@ async def read_outputs(broker: str, expected: dict[str, list[bytes]], timeout_s:
     return by_topic(pairs), duplicates
 
 
-def test_killing_an_enrich_process_ten_times_loses_and_repeats_nothing(tmp_path, own_kafka_broker):
+@pytest.mark.parametrize("stage_commit", ["transaction", "idempotent"])
+def test_killing_an_enrich_process_ten_times_loses_and_repeats_nothing(
+    tmp_path, own_kafka_broker, stage_commit, monkeypatch
+):
+    monkeypatch.setitem(ENV, "QUOTEFLOW_BUS__STAGE_COMMIT", stage_commit)
     events = market(900)
     expected = expected_outputs(events)
     bus = f"kafka://{own_kafka_broker}"

@@ -67,6 +67,11 @@ class BusSettings(_Section):
     fetch_wait_ms: int = Field(
         100, ge=1, le=60_000, description="longest a Kafka fetch waits for new records"
     )
+    stage_commit: Literal["transaction", "idempotent"] = Field(
+        "transaction",
+        description="how Kafka stages commit a round: a transaction per partition, or "
+        "outputs first and then the state snapshot, readers dropping repeats",
+    )
     customer_topics: list[str] = Field(
         ["quotes.enriched", "trades.enriched", "bars.*", "alerts"],
         description="topics (or patterns) that also get a reference-JSON copy customer.<topic>",

@@ -20,7 +20,7 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
@@ -41,6 +41,11 @@ _log = logging.getLogger(__name__)  # librdkafka's own messages go through Pytho
 class KafkaBus:
     """Partitioned topics on a Kafka cluster at ``bootstrap`` (``host:port,...``).
 
+    ``stage_commit`` is how stages commit a round (see
+    :mod:`quoteflow.bus.kafka_stage`); ``fetch_wait_ms`` the longest a consumer's
+    fetch waits for new records (brokers that answer a fetch only at its end,
+    like Tansu, add up to that much latency).
+
     ``client`` holds extra librdkafka settings for every client (security:
     ``security.protocol``, ``sasl.mechanism``, ``sasl.username``, ...).
     """
@@ -56,6 +61,7 @@ class KafkaBus:
         retention_ms: int = 7 * 86_400_000,
         session_timeout_ms: int = 45_000,
         fetch_wait_ms: int = 500,
+        stage_commit: Literal["transaction", "idempotent"] = "transaction",
         codec: TopicCodec | None = None,
         client: Mapping[str, Any] | None = None,
     ) -> None:
@@ -65,6 +71,7 @@ class KafkaBus:
         self.retention_ms = retention_ms
         self.session_timeout_ms = session_timeout_ms
         self.fetch_wait_ms = fetch_wait_ms
+        self.stage_commit = stage_commit
         self.codec = codec or TopicCodec()
         self.bootstrap = bootstrap
         self._client_errors: list[KafkaError] = []

@@ -1,4 +1,6 @@
-"""A stage on Kafka: one transaction per partition and round, state kept in a changelog topic.
+"""A stage on Kafka: each partition's round committed with its state, kept in a changelog topic.
+
+``stage_commit = "transaction"`` (the default):
 
 For each input partition number it owns, a stage process holds a transactional
 producer with the id ``quoteflow.<group>.<partition>``. One round of work on a
@@ -30,6 +32,12 @@ to read_committed readers. Two rules keep the guarantee there:
   inputs from the same state), and readers drop a record whose number is not
   above the last one they read for its topic and key
   (:class:`~quoteflow.bus.kafka.KafkaConsumer` does).
+
+``stage_commit = "idempotent"`` uses no transactions and relies on those two
+rules alone: one idempotent producer publishes a round's outputs, waits until
+the broker has them, then publishes the snapshots and commits the offsets
+without waiting. Outputs are readable as soon as they are stored (lower
+latency), and readers must drop repeated sequence numbers after a crash.
 """
 
 from __future__ import annotations
@@ -101,6 +109,8 @@ class KafkaStageSession:
         self._owned: dict[int, _Owned] = {}
         self._assigned: dict[int, bytes | None] = {}
         self._revoked: set[int] = set()
+        self.transactional = bus.stage_commit == "transaction"
+        self._shared = Producer(bus.producer_settings({"linger.ms": 1}))  # idempotent mode
         self._workers = ThreadPoolExecutor(thread_name_prefix=f"{group}-commit")
         self._decoder = msgspec.msgpack.Decoder(_Snapshot)
         self._encoder = msgspec.msgpack.Encoder()
@@ -112,7 +122,7 @@ class KafkaStageSession:
     def _on_assign(self, consumer: Consumer, partitions: list[TopicPartition]) -> None:
         """Fence the previous owners, restore state and resume where the snapshots say."""
         numbers = sorted({tp.partition for tp in partitions})
-        producers = {n: self._producer(n) for n in numbers}
+        producers = {n: self._producer(n) for n in numbers} if self.transactional else {}
         snapshots = self._restore(numbers)
         for tp in partitions:
             snapshot = snapshots.get(tp.partition)
@@ -121,7 +131,7 @@ class KafkaStageSession:
         consumer.assign(partitions)
         for n in numbers:
             snapshot = snapshots.get(n)
-            self._owned[n] = _Owned(producers[n], snapshot)
+            self._owned[n] = _Owned(producers.get(n, self._shared), snapshot)
             self._assigned[n] = snapshot.state if snapshot else None
         _log.info("%s: assigned partitions %s, state of %d restored from %s",
                   self.group, numbers, len(snapshots), self.changelog)  # fmt: skip
@@ -218,9 +228,15 @@ class KafkaStageSession:
         await asyncio.to_thread(self._commit, partitions)
 
     def _commit(self, partitions: Mapping[int, PartitionCommit]) -> None:
+        owned = {n: (self._owned[n], work) for n, work in partitions.items() if n in self._owned}
+        if self.transactional:
+            self._transactions(owned)
+        else:
+            self._idempotent(owned)
+
+    def _transactions(self, owned: Mapping[int, tuple[_Owned, PartitionCommit]]) -> None:
         """Run the partitions' transactions side by side: each is a few broker round trips."""
         metadata = self._consumer.consumer_group_metadata()
-        owned = {n: (self._owned[n], work) for n, work in partitions.items() if n in self._owned}
         futures = {
             n: self._workers.submit(self._transaction, n, mine, work, metadata)
             for n, (mine, work) in owned.items()
@@ -239,28 +255,60 @@ class KafkaStageSession:
         positions = {**owned.positions, **work.held}
         producer = owned.producer
         producer.begin_transaction()
-        for topic, key, value in work.outputs:
-            numbers = owned.sequences.setdefault(topic, {})
-            sequence = numbers[key] = numbers.get(key, 0) + 1
-            for target, payload, schema in self.bus.codec.encode(topic, value):
-                headers = [(SCHEMA_HEADER, schema), (SEQUENCE_HEADER, str(sequence).encode())]
-                _produce(producer, target, payload, key.encode(), headers, self.bus.delivered)
+        self._publish(owned, work)
         if work.outputs and producer.flush(_TIMEOUT_S):
             raise BusError(f"{self.group}: outputs of partition {n} not delivered in time")
-        snapshot = _Snapshot(work.snapshot or b"", positions, owned.sequences)
-        _produce(producer, self.changelog, self._encoder.encode(snapshot), str(n).encode(),
-                 [(SCHEMA_HEADER, _STATE_SCHEMA)], None, partition=n)  # fmt: skip
+        self._snapshot(n, owned, work, positions)
         offsets = [TopicPartition(topic, n, offset) for topic, offset in positions.items()]
         if offsets:
             producer.send_offsets_to_transaction(offsets, metadata, _TIMEOUT_S)
         producer.commit_transaction(_TIMEOUT_S)
         return positions
 
+    def _idempotent(self, owned: Mapping[int, tuple[_Owned, PartitionCommit]]) -> None:
+        """Publish outputs, and once the broker has them, the snapshots that count them.
+
+        No transaction: outputs are readable as soon as they are stored. After a
+        crash the next owner resumes from the last stored snapshot and produces
+        the outputs after it again, with the same sequence numbers; readers drop them.
+        """
+        for mine, work in owned.values():
+            self._publish(mine, work)
+        if any(work.outputs for _, work in owned.values()) and self._shared.flush(_TIMEOUT_S):
+            raise BusError(f"{self.group}: outputs not delivered in {_TIMEOUT_S:g} s")
+        offsets = []
+        for n, (mine, work) in owned.items():
+            positions = {**mine.positions, **work.held}
+            self._snapshot(n, mine, work, positions)
+            offsets += [TopicPartition(topic, n, offset) for topic, offset in positions.items()]
+            self.bus.committed(self.group, {(t, n): o for t, o in positions.items()})
+        self._shared.poll(0)
+        if offsets:
+            self._consumer.commit(offsets=offsets, asynchronous=True)
+
+    def _publish(self, owned: _Owned, work: PartitionCommit) -> None:
+        """Produce a round's outputs, numbered per topic and key."""
+        for topic, key, value in work.outputs:
+            numbers = owned.sequences.setdefault(topic, {})
+            sequence = numbers[key] = numbers.get(key, 0) + 1
+            for target, payload, schema in self.bus.codec.encode(topic, value):
+                headers = [(SCHEMA_HEADER, schema), (SEQUENCE_HEADER, str(sequence).encode())]
+                _produce(owned.producer, target, payload, key.encode(), headers,
+                         self.bus.delivered)  # fmt: skip
+
+    def _snapshot(
+        self, n: int, owned: _Owned, work: PartitionCommit, positions: dict[str, int]
+    ) -> None:
+        snapshot = _Snapshot(work.snapshot or b"", positions, owned.sequences)
+        _produce(owned.producer, self.changelog, self._encoder.encode(snapshot), str(n).encode(),
+                 [(SCHEMA_HEADER, _STATE_SCHEMA)], None, partition=n)  # fmt: skip
+
     async def close(self) -> None:
         """Leave the group (the partitions' last rounds are committed already)."""
         await asyncio.to_thread(self._consumer.close)
         self._owned.clear()
         self._workers.shutdown()
+        await asyncio.to_thread(self._shared.flush, _TIMEOUT_S)
 
 
 def _produce(
