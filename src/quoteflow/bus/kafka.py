@@ -214,6 +214,13 @@ class KafkaBus:
             "fetch.wait.max.ms": self.fetch_wait_ms,
         }
 
+    async def receive(
+        self, consumer: Consumer, max_records: int, timeout_s: float, reader: str
+    ) -> list[tuple[Any, Message]]:
+        """Consume in a worker thread; return each raw message with its decoded :class:`Message`."""
+        raw = await asyncio.to_thread(consume, consumer, max_records, timeout_s)
+        return [(m, decoded) for m in raw if (decoded := self.decode(m, reader)) is not None]
+
     def decode(self, message: Any, reader: str) -> Message | None:
         """Return a raw Kafka message as a :class:`Message`; ``None`` for an end-of-partition event.
 
@@ -279,12 +286,9 @@ class KafkaConsumer:
 
     async def poll(self, max_records: int = 1000, timeout_s: float = 1.0) -> list[Message]:
         """Return up to ``max_records`` decoded records, waiting up to ``timeout_s``."""
-        raw = await asyncio.to_thread(consume, self._consumer, max_records, timeout_s)
         out = []
-        for message in raw:
-            decoded = self.bus.decode(message, self.group)
-            if decoded is None:
-                continue
+        for message, decoded in await self.bus.receive(self._consumer, max_records, timeout_s,
+                                                       self.group):  # fmt: skip
             where = (decoded.topic, decoded.partition)
             self._positions[where] = decoded.offset + 1
             sequence = sequence_of(message)

@@ -61,7 +61,6 @@ from confluent_kafka import (
 
 from quoteflow.bus.base import Message, PartitionCommit
 from quoteflow.bus.codec import SCHEMA_HEADER, SEQUENCE_HEADER
-from quoteflow.bus.kafka import consume
 from quoteflow.errors import BusError
 
 if TYPE_CHECKING:
@@ -197,12 +196,9 @@ class KafkaStageSession:
 
     async def poll(self, max_records: int = 1000, timeout_s: float = 1.0) -> list[Message]:
         """Return up to ``max_records`` input records of the partitions this process owns."""
-        raw = await asyncio.to_thread(consume, self._consumer, max_records, timeout_s)
         out = []
-        for message in raw:
-            decoded = self.bus.decode(message, self.group)
-            if decoded is None:
-                continue
+        for _, decoded in await self.bus.receive(self._consumer, max_records, timeout_s,
+                                                 self.group):  # fmt: skip
             owned = self._owned.get(decoded.partition)
             if owned is None:
                 continue
