@@ -131,8 +131,19 @@ def _start(side: str, broker: str) -> subprocess.Popen:
     else:
         command = [sys.executable, "-m", "benchmarks.quix_enrich", broker, "quotes",
                    QUIX_OUTPUT, "quix-enrich"]  # fmt: skip
-    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL,
-                            stderr=subprocess.DEVNULL, preexec_fn=_own_core)  # fmt: skip
+    return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
+                            text=True, preexec_fn=_own_core)  # fmt: skip
+
+
+def _await_assignment(side: str, proc: subprocess.Popen) -> None:
+    """Wait until the enrich process owns its partitions (Tansu holds group joins a while)."""
+    if not side.startswith("quoteflow"):
+        time.sleep(12)  # Quix Streams logs nothing at WARNING; give it the same join time
+        return
+    for line in proc.stderr:
+        if "assigned partitions" in line:
+            break
+    threading.Thread(target=proc.stderr.read, daemon=True).start()  # keep the pipe drained
 
 
 def _own_core() -> None:
@@ -161,6 +172,7 @@ def _output(side: str) -> str:
 
 def _throughput(broker: str, side: str, count: int) -> float:
     proc = _start(side, broker)
+    threading.Thread(target=proc.stderr.read, daemon=True).start()
     try:
         seen = _read(broker, _output(side), count, timeout_s=600)
     finally:
@@ -175,7 +187,8 @@ def _latency(side: str, quotes: list[Quote], rate_per_s: int) -> tuple[float, fl
         _create_topics(broker, ["quotes", "trades", _output(side)])
         proc = _start(side, broker)
         try:
-            time.sleep(12)  # the process joins its group (Tansu holds joins for a session timeout)
+            _await_assignment(side, proc)
+            time.sleep(1)
             sender = threading.Thread(target=_produce, args=(broker, quotes, rate_per_s))
             sender.start()
             seen = _read(broker, _output(side), len(quotes), timeout_s=120)

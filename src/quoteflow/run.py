@@ -57,6 +57,7 @@ def _feed(
 
 def _pipeline(stage: str, bus: KafkaBus, settings: Settings, **options) -> Pipeline:
     from quoteflow.enrich import Enricher, PreviousCloses
+    from quoteflow.events import DeadLetter
     from quoteflow.indicators.candles import CandleBuilder
     from quoteflow.lake import LakeRoot, LakeSink, LakeWriter
 
@@ -70,7 +71,10 @@ def _pipeline(stage: str, bus: KafkaBus, settings: Settings, **options) -> Pipel
             if config.previous_closes
             else PreviousCloses({}, config.calendar)
         )
-        return Pipeline(bus, [], [Stage("enrich", ("quotes", "trades"), Enricher(config, closes))])
+        job = Enricher(config, closes)
+        # created now, not when the first bar closes in the middle of the stream
+        bus.ensure_topics([*job.output_topics, DeadLetter.TOPIC])
+        return Pipeline(bus, [], [Stage("enrich", ("quotes", "trades"), job)])
     lake = settings.lake
     root = LakeRoot.open(options["root"] or lake.root, lake.endpoint_url)
     writer = LakeWriter(root, options["source"], chunk_rows=lake.chunk_rows,

@@ -92,8 +92,11 @@ class KafkaBus:
         """Create the topics that do not exist yet (partitions and retention as configured).
 
         ``config`` replaces the topic settings (a changelog: ``cleanup.policy=compact``).
+        A topic that customers read brings its ``customer.`` copy along.
         """
-        missing = [t for t in topics if t not in self._topics]
+        wanted = list(topics)
+        wanted += [c for t in wanted if (c := self.codec.customer_copy(t)) is not None]
+        missing = [t for t in dict.fromkeys(wanted) if t not in self._topics]
         if not missing:
             return
         existing = self._existing_topics()
@@ -152,9 +155,6 @@ class KafkaBus:
         if self._closed:
             raise BusError("the bus is closed")
         self.ensure_topics([topic])
-        copy = self.codec.customer_copy(topic)
-        if copy is not None:
-            self.ensure_topics([copy])
         for key, value in records:
             for target, payload, schema in self.codec.encode(topic, value):
                 while True:

@@ -218,9 +218,7 @@ class KafkaStageSession:
 
     async def commit(self, partitions: Mapping[int, PartitionCommit]) -> None:
         """Publish and commit each partition's round in its own transaction."""
-        topics = {t for work in partitions.values() for t, _, _ in work.outputs}
-        copies = {self.bus.codec.customer_copy(t) for t in topics} - {None}
-        self.bus.ensure_topics(topics | copies)
+        self.bus.ensure_topics({t for work in partitions.values() for t, _, _ in work.outputs})
         await asyncio.to_thread(self._commit, partitions)
 
     def _commit(self, partitions: Mapping[int, PartitionCommit]) -> None:

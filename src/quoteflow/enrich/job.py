@@ -111,6 +111,22 @@ class Enricher:
             allowed_lateness_ms=settings.allowed_lateness_ms,
             calendar=settings.calendar,
         )
+        self._warm_up()
+
+    @property
+    def output_topics(self) -> tuple[str, ...]:
+        """Return the topics this job publishes to (dead letters aside)."""
+        return (EnrichedQuote.TYPE, EnrichedTrade.TYPE, self.candles.topic, Alert.TYPE)
+
+    def _warm_up(self) -> None:
+        """Load the indicator and alert code now, not at the first closed bar of a live feed.
+
+        The first bar otherwise pays for loading the compiled kernels: a 250-300 ms
+        stall in the middle of the stream, measured in the Kafka latency benchmark.
+        """
+        bar = Bar("", "", 0, 0, period=self.settings.period, open=1.0, high=1.0, low=1.0,
+                  close=1.0, volume=1.0)  # fmt: skip
+        self.on_bar(self.initial_state(), bar)
 
     def initial_state(self) -> EnrichState:
         """Return the state of a partition that has seen nothing."""
