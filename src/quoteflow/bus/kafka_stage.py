@@ -47,7 +47,7 @@ import logging
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
 
 import msgspec
 from confluent_kafka import (
@@ -109,7 +109,9 @@ class KafkaStageSession:
         self._assigned: dict[int, bytes | None] = {}
         self._revoked: set[int] = set()
         self.transactional = bus.stage_commit == "transaction"
-        self._shared = Producer(bus.producer_settings({"linger.ms": 1}))  # idempotent mode
+        self._shared = (  # idempotent mode: one producer for every partition
+            None if self.transactional else Producer(bus.producer_settings({"linger.ms": 1}))
+        )
         self._workers = ThreadPoolExecutor(thread_name_prefix=f"{group}-commit")
         self._decoder = msgspec.msgpack.Decoder(_Snapshot)
         self._encoder = msgspec.msgpack.Encoder()
@@ -268,7 +270,8 @@ class KafkaStageSession:
         """
         for mine, work in owned.values():
             self._publish(mine, work)
-        if any(work.outputs for _, work in owned.values()) and self._shared.flush(_TIMEOUT_S):
+        shared = cast(Producer, self._shared)
+        if any(work.outputs for _, work in owned.values()) and shared.flush(_TIMEOUT_S):
             raise BusError(f"{self.group}: outputs not delivered in {_TIMEOUT_S:g} s")
         offsets = []
         for n, (mine, work) in owned.items():
@@ -276,7 +279,7 @@ class KafkaStageSession:
             self._snapshot(n, mine, work, positions)
             offsets += [TopicPartition(topic, n, offset) for topic, offset in positions.items()]
             self.bus.committed(self.group, {(t, n): o for t, o in positions.items()})
-        self._shared.poll(0)
+        shared.poll(0)
         if offsets:
             self._consumer.commit(offsets=offsets, asynchronous=True)
 
@@ -302,7 +305,8 @@ class KafkaStageSession:
         await asyncio.to_thread(self._consumer.close)
         self._owned.clear()
         self._workers.shutdown()
-        await asyncio.to_thread(self._shared.flush, _TIMEOUT_S)
+        if self._shared is not None:
+            await asyncio.to_thread(self._shared.flush, _TIMEOUT_S)
 
 
 def _produce(
