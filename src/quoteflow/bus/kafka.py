@@ -32,7 +32,7 @@ from quoteflow.errors import BusError
 if TYPE_CHECKING:
     from quoteflow.bus.kafka_stage import KafkaStageSession
 
-__all__ = ["KafkaBus", "KafkaConsumer", "consume", "sequence_of"]
+__all__ = ["KafkaBus", "KafkaConsumer", "consume", "header", "sequence_of"]
 
 _LOG_LEVEL_ERRORS = 3
 _log = logging.getLogger(__name__)  # librdkafka's own messages go through Python logging
@@ -232,8 +232,7 @@ class KafkaBus:
                 return None
             raise BusError(f"{reader}: {error}")
         topic = message.topic()
-        schema = next((v for k, v in message.headers() or () if k == SCHEMA_HEADER), None)
-        value = self.codec.decode(topic, message.value(), schema)
+        value = self.codec.decode(topic, message.value(), header(message, SCHEMA_HEADER))
         key = (message.key() or b"").decode()
         return Message(topic, message.partition(), message.offset(), key, value)
 
@@ -275,6 +274,7 @@ class KafkaConsumer:
         self.duplicates = 0
         self._consumer = Consumer(bus.consumer_settings(group))
         self._positions: dict[tuple[str, int], int] = {}
+        self._committed: dict[tuple[str, int], int] = {}
         self._sequences: dict[tuple[str, int], dict[str, int]] = defaultdict(dict)
         self._consumer.subscribe(list(topics), on_revoke=self._revoked)
 
@@ -282,6 +282,7 @@ class KafkaConsumer:
         """Forget positions of partitions that go to another member (it re-reads them)."""
         for tp in partitions:
             self._positions.pop((tp.topic, tp.partition), None)
+            self._committed.pop((tp.topic, tp.partition), None)
             self._sequences.pop((tp.topic, tp.partition), None)
 
     async def poll(self, max_records: int = 1000, timeout_s: float = 1.0) -> list[Message]:
@@ -301,12 +302,22 @@ class KafkaConsumer:
         return out
 
     async def commit(self, positions: Mapping[tuple[str, int], int] | None = None) -> None:
-        """Commit the positions after every record returned so far, or the given ``positions``."""
-        chosen = self._positions if positions is None else positions
+        """Commit the positions after every record returned so far, or the given ``positions``.
+
+        Only partitions this member still reads, and only offsets that moved, go to
+        the broker: a sink may report partitions handed to another member, and
+        may call this after every poll.
+        """
+        chosen = {
+            tp: offset
+            for tp, offset in (self._positions if positions is None else positions).items()
+            if tp in self._positions and self._committed.get(tp) != offset
+        }
         if not chosen:
             return
         offsets = [TopicPartition(t, p, o) for (t, p), o in chosen.items()]
         await asyncio.to_thread(self._consumer.commit, offsets=offsets, asynchronous=False)
+        self._committed.update(chosen)
         self.bus.committed(self.group, chosen)
 
     async def close(self) -> None:
@@ -326,9 +337,12 @@ def consume(consumer: Consumer, max_records: int, timeout_s: float) -> list[Any]
     return first + consumer.consume(max_records - 1, 0)
 
 
+def header(message: Any, name: str) -> bytes | None:
+    """Return the value of header ``name`` of a raw Kafka message, if it has one."""
+    return next((value for key, value in message.headers() or () if key == name), None)
+
+
 def sequence_of(message: Any) -> int | None:
     """Return the ``qf-seq`` header of a raw Kafka message as an int, if it has one."""
-    for name, value in message.headers() or ():
-        if name == SEQUENCE_HEADER:
-            return int(value)
-    return None
+    value = header(message, SEQUENCE_HEADER)
+    return None if value is None else int(value)

@@ -61,6 +61,7 @@ from confluent_kafka import (
 
 from quoteflow.bus.base import Message, PartitionCommit
 from quoteflow.bus.codec import SCHEMA_HEADER, SEQUENCE_HEADER
+from quoteflow.bus.kafka import header
 from quoteflow.errors import BusError
 
 if TYPE_CHECKING:
@@ -185,7 +186,7 @@ class KafkaStageSession:
         return {n: self._decode(message) for n, message in latest.items()}
 
     def _decode(self, message: Any) -> _Snapshot:
-        schema = next((v for k, v in message.headers() or () if k == SCHEMA_HEADER), None)
+        schema = header(message, SCHEMA_HEADER)
         if schema != _STATE_SCHEMA:
             raise BusError(
                 f"{self.changelog}: state snapshot of schema {schema!r}; this quoteflow reads "
