@@ -17,7 +17,7 @@ import os
 import stat
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import TYPE_CHECKING, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
 from pydantic_settings import (
@@ -28,6 +28,9 @@ from pydantic_settings import (
 )
 
 from quoteflow.errors import ConfigError
+
+if TYPE_CHECKING:
+    from quoteflow.feeds.connection import ConnectionPolicy
 
 __all__ = [
     "AlertSettings",
@@ -171,28 +174,65 @@ class LakeSettings(_Section):
     retention_days: int = Field(30, ge=1, description="raw chunks kept after refining")
 
 
-class AlpacaSettings(_Section):
-    """Alpaca market data: API key pair and feed."""
+class _LiveFeedSection(_Section):
+    """How a live feed watches and re-opens its connection (see ConnectionPolicy)."""
+
+    heartbeat_s: float | None = Field(
+        15.0, gt=0, description="WebSocket ping interval; no pong within half drops it"
+    )
+    idle_timeout_s: float | None = Field(
+        None, gt=0, description="no frame for this long drops the connection (none: wait)"
+    )
+    open_timeout_s: float = Field(10.0, gt=0, description="connect, log in and subscribe within")
+    reconnect_initial_s: float = Field(0.5, gt=0, description="first reconnect delay cap")
+    reconnect_max_s: float = Field(30.0, gt=0, description="longest reconnect delay cap")
+
+    def policy(self) -> ConnectionPolicy:
+        """Return the connection policy these settings describe."""
+        from quoteflow.feeds.connection import ConnectionPolicy
+
+        return ConnectionPolicy(
+            heartbeat_s=self.heartbeat_s,
+            idle_timeout_s=self.idle_timeout_s,
+            open_timeout_s=self.open_timeout_s,
+            reconnect_initial_s=self.reconnect_initial_s,
+            reconnect_max_s=self.reconnect_max_s,
+        )
+
+
+class AlpacaSettings(_LiveFeedSection):
+    """Alpaca market data: API key pair, feed, and the endpoints (override for a local server)."""
 
     key_id: SecretStr | None = None
     secret_key: SecretStr | None = None
     feed: Literal["iex", "sip"] = "iex"
+    crypto_location: str = Field("us", pattern=r"^[a-z0-9-]+$")
+    stream_url: str = "wss://stream.data.alpaca.markets"
+    rest_url: str = "https://data.alpaca.markets"
 
 
-class DeribitSettings(_Section):
-    """Deribit API credentials (public market data needs none)."""
+class DeribitSettings(_LiveFeedSection):
+    """Deribit: endpoints, and API credentials (public market data needs none)."""
 
     client_id: SecretStr | None = None
     client_secret: SecretStr | None = None
+    stream_url: str = "wss://www.deribit.com/ws/api/v2"
+    rest_url: str = "https://www.deribit.com/api/v2"
+    heartbeat_interval_s: int = Field(
+        10, ge=10, description="Deribit test_request interval (public/set_heartbeat, >= 10)"
+    )
 
 
-class IgSettings(_Section):
-    """IG REST and streaming login."""
+class IgSettings(_LiveFeedSection):
+    """IG REST login and Lightstreamer streaming."""
 
     api_key: SecretStr | None = None
     username: str | None = None
     password: SecretStr | None = None
     account_type: Literal["demo", "live"] = "demo"
+    rest_url: str | None = Field(
+        None, description="default: https://demo-api.ig.com/gateway/deal (or api.ig.com for live)"
+    )
 
 
 class Settings(BaseSettings):

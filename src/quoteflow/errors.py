@@ -7,6 +7,7 @@ callers can catch everything with one clause, or one branch with its own class::
     ├── ConfigError                 bad or unsafe configuration
     ├── FeedError                   anything between a provider and the events
     │   ├── FeedConnectionError     cannot reach or stay connected to a provider
+    │   ├── AuthenticationError     the provider refused the credentials (never retried)
     │   ├── SubscriptionError       the provider refused or never confirmed a subscription
     │   └── NormalizeError          one provider message cannot become events
     ├── RecordFileError             a record file (CSV, Parquet) cannot be read or written
@@ -23,6 +24,7 @@ with ``raise ... from exc``.
 from __future__ import annotations
 
 __all__ = [
+    "AuthenticationError",
     "BusError",
     "ConfigError",
     "ExchangeError",
@@ -55,6 +57,14 @@ class FeedError(QuoteflowError):
 
 class FeedConnectionError(FeedError):
     """A provider cannot be reached, or the connection was lost for good."""
+
+
+class AuthenticationError(FeedError):
+    """The provider refused the credentials or the session expired for good; not retried.
+
+    Example message: ``alpaca: authentication failed (402 auth failed); check
+    QUOTEFLOW_ALPACA__KEY_ID and QUOTEFLOW_ALPACA__SECRET_KEY``.
+    """
 
 
 class SubscriptionError(FeedError):

@@ -9,7 +9,7 @@ warm-up, where TA-Lib writes nothing.
 
 >>> import numpy as np
 >>> closes = np.array([10.0, 11.0, 12.0, 11.0, 13.0])
->>> sma(closes, 3)[-1]
+>>> float(sma(closes, 3)[-1])
 12.0
 >>> stream = SMA(3)
 >>> [stream.update(x) for x in closes][-1]

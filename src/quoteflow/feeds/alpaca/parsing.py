@@ -9,6 +9,7 @@ message, so that one bad message costs one dead letter, not the frame.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 import msgspec
@@ -18,6 +19,7 @@ from quoteflow.events import Bar, Event, News, Quote, Status, Trade
 from quoteflow.feeds.alpaca.schemas import (
     MESSAGE_TYPES,
     AlpacaBar,
+    AlpacaBarsPage,
     AlpacaDailyBar,
     AlpacaMessage,
     AlpacaNews,
@@ -26,16 +28,19 @@ from quoteflow.feeds.alpaca.schemas import (
     AlpacaTrade,
     AlpacaUpdatedBar,
 )
-from quoteflow.feeds.base import Normalized, convert, reject
+from quoteflow.feeds.base import Normalized, convert, normalize_error_from, reject
 from quoteflow.timestamps import parse_rfc3339_ns, parse_rfc3339_ns_many
 
-__all__ = ["PROVIDER", "parse_frame", "parse_message"]
+__all__ = ["PROVIDER", "parse_bars_page", "parse_frame", "parse_message", "period_of_timeframe"]
 
 PROVIDER = "ALPACA"
 NO_SYMBOL = "_none"
 """Instrument of news that mentions no symbol."""
 
 _frame_decoder = msgspec.json.Decoder(list[AlpacaMessage])
+_page_decoder = msgspec.json.Decoder(AlpacaBarsPage)
+_TIMEFRAME_RE = re.compile(r"([1-9][0-9]*)(Min|Hour|Day)")
+_TIMEFRAME_UNITS = {"Min": "m", "Hour": "h", "Day": "d"}
 _generic_decoder = msgspec.json.Decoder()
 _TAKER_SIDES = {"B": "buy", "S": "sell"}
 _BAR_KINDS: dict[type, tuple[str, bool, bool]] = {
@@ -154,6 +159,43 @@ def _parse_typed(messages: list[AlpacaMessage], ts_recv_ns: int) -> list[Event]:
     return events
 
 
+def period_of_timeframe(timeframe: str) -> str:
+    """Return the bar period of an Alpaca REST timeframe.
+
+    >>> period_of_timeframe("1Min"), period_of_timeframe("1Day")
+    ('1m', '1d')
+    """
+    match = _TIMEFRAME_RE.fullmatch(timeframe)
+    if match is None:
+        raise ValueError(f"timeframe {timeframe!r}: use <n>Min, <n>Hour or <n>Day")
+    return f"{match.group(1)}{_TIMEFRAME_UNITS[match.group(2)]}"
+
+
+def parse_bars_page(body: bytes, ts_recv_ns: int, period: str) -> tuple[list[Bar], str | None]:
+    """Normalize one page of the REST bars endpoint: (final bars, next page token or None).
+
+    Raises :class:`~quoteflow.errors.NormalizeError` for a page that is not valid.
+
+    >>> page = (b'{"bars":{"AAPL":[{"t":"2024-01-02T14:30:00Z","o":1,"h":2,"l":0.5,"c":1.5,'
+    ...         b'"v":10}]},"next_page_token":null}')
+    >>> bars, token = parse_bars_page(page, 0, "1m")
+    >>> bars[0].instrument, bars[0].close, token
+    ('AAPL', 1.5, None)
+    """
+    try:
+        page = _page_decoder.decode(body)
+    except (msgspec.DecodeError, msgspec.ValidationError) as exc:
+        raise normalize_error_from(exc) from exc
+    bars: list[Bar] = []
+    for symbol, raw_bars in (page.bars or {}).items():
+        for raw in raw_bars:
+            bars.append(Bar(
+                PROVIDER, symbol, _timestamp("t", raw.t), ts_recv_ns, period,
+                raw.o, raw.h, raw.l, raw.c, raw.v, raw.n, raw.vw, False, True,
+            ))  # fmt: skip
+    return bars, page.next_page_token
+
+
 def _parse_one_by_one(frame: bytes, ts_recv_ns: int) -> Normalized:
     try:
         messages = _generic_decoder.decode(frame)
@@ -179,8 +221,8 @@ def parse_frame(frame: bytes, ts_recv_ns: int) -> Normalized:
     Messages that cannot be normalized become dead letters; the rest become
     records, in frame order.
 
-    >>> frame = b'[{"T":"q","S":"AMD","bp":87.66,"bs":1,"ap":87.68,"as":4,'
-    ... b'"t":"2021-02-22T15:51:45.335689322Z"}]'
+    >>> frame = (b'[{"T":"q","S":"AMD","bp":87.66,"bs":1,"ap":87.68,"as":4,'
+    ...          b'"t":"2021-02-22T15:51:45.335689322Z"}]')
     >>> parse_frame(frame, 0).events[0].ts_event
     1614009105335689322
     """

@@ -17,10 +17,12 @@ from quoteflow.feeds.base import NonNegativeFloat
 __all__ = [
     "MESSAGE_TYPES",
     "AlpacaBar",
+    "AlpacaBarsPage",
     "AlpacaDailyBar",
     "AlpacaMessage",
     "AlpacaNews",
     "AlpacaQuote",
+    "AlpacaRestBar",
     "AlpacaStatus",
     "AlpacaTrade",
     "AlpacaUpdatedBar",
@@ -141,3 +143,23 @@ MESSAGE_TYPES: dict[str, type[AlpacaMessage]] = {
     )
 }
 """Message class by its ``T`` tag."""
+
+
+class AlpacaRestBar(msgspec.Struct, frozen=True, gc=False):
+    """One bar of the REST bars endpoint; its symbol is the key it is listed under."""
+
+    t: str
+    o: float
+    h: float
+    l: float  # noqa: E741 - Alpaca's field name
+    c: float
+    v: NonNegativeFloat
+    n: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    vw: float | None = None
+
+
+class AlpacaBarsPage(msgspec.Struct, frozen=True, gc=False):
+    """One page of ``GET /v2/stocks/bars`` (or the crypto bars): bars by symbol, next page."""
+
+    bars: dict[str, list[AlpacaRestBar]] | None = None
+    next_page_token: str | None = None

@@ -1,0 +1,277 @@
+"""What every live feed shares: the reconnect loop, backoff with jitter, and feed metrics.
+
+A provider client subclasses :class:`WebSocketFeed` and says how to open a
+session (authenticate, subscribe, wait for the confirmations), how to turn one
+frame into records, and, optionally, how to fill the gap a disconnect left.
+The loop does the rest: connect, watch the socket (ping/pong heartbeat, idle
+timeout), reconnect with exponential backoff and full jitter, open the session
+again with every subscription, fill the gap, and stop cleanly when cancelled.
+
+Authentication and subscription refusals are not retried: they would fail
+again, and a provider may lock an account that keeps trying.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import random
+import time
+from collections import deque
+from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+import aiohttp
+import numpy as np
+
+from quoteflow.errors import AuthenticationError, FeedConnectionError, SubscriptionError
+from quoteflow.events import Quote, Ticker, Trade
+from quoteflow.feeds.base import Normalized
+
+__all__ = ["Backoff", "ConnectionPolicy", "FeedMetrics", "WebSocketFeed", "receive_frame"]
+
+log = logging.getLogger("quoteflow.feeds")
+
+_LAG_SAMPLES = 1 << 16
+_LIVE_TYPES = (Quote, Trade, Ticker)
+"""Records whose ``ts_recv - ts_event`` is feed lag (a bar's ``ts_event`` is its start)."""
+
+
+@dataclass(frozen=True)
+class ConnectionPolicy:
+    """How a live feed watches and re-opens its connection.
+
+    ``heartbeat_s``: a WebSocket ping this often; no pong within half of it
+    drops the connection (None: no pings). ``idle_timeout_s``: no frame at all
+    for this long drops the connection (None: wait forever, for feeds that are
+    silent outside trading hours). ``open_timeout_s``: connecting,
+    authenticating and confirming the subscriptions must finish within this.
+    Reconnects wait ``reconnect_initial_s``, doubling up to ``reconnect_max_s``,
+    each delay drawn uniformly below its cap (full jitter).
+    """
+
+    heartbeat_s: float | None = 15.0
+    idle_timeout_s: float | None = None
+    open_timeout_s: float = 10.0
+    reconnect_initial_s: float = 0.5
+    reconnect_max_s: float = 30.0
+
+
+class Backoff:
+    """Exponential backoff with full jitter: delay ~ U(0, min(max_s, initial_s * 2**n)).
+
+    >>> b = Backoff(1.0, 8.0, rng=random.Random(1))
+    >>> [round(b.next_delay(), 2) for _ in range(3)]
+    [0.13, 1.69, 3.06]
+    """
+
+    def __init__(self, initial_s: float, max_s: float, *, rng: random.Random | None = None) -> None:
+        self.initial_s = initial_s
+        self.max_s = max_s
+        self.failures = 0
+        self._rng = rng or random.Random()
+
+    def next_delay(self) -> float:
+        """Return how long to wait before the next attempt, and count the failure."""
+        cap = min(self.max_s, self.initial_s * 2.0 ** min(self.failures, 62))
+        self.failures += 1
+        return self._rng.uniform(0.0, cap)
+
+    def reset(self) -> None:
+        """Start over from the initial delay (after a connection that worked)."""
+        self.failures = 0
+
+
+@dataclass
+class FeedMetrics:
+    """Counters of one live feed, and its lag (``ts_recv - ts_event``) over recent records.
+
+    ``records`` counts normalized records published, ``rejects`` dead letters,
+    ``frames`` WebSocket frames, ``reconnects`` connections lost and re-opened,
+    ``gaps`` disconnects or sequence jumps that may have lost data, ``backfilled``
+    records fetched from the provider's history to fill gaps, ``duplicates``
+    records dropped because they were already published.
+    """
+
+    feed: str
+    records: int = 0
+    rejects: int = 0
+    frames: int = 0
+    connections: int = 0
+    reconnects: int = 0
+    gaps: int = 0
+    backfilled: int = 0
+    duplicates: int = 0
+    _lags_ns: deque[int] = field(default_factory=lambda: deque(maxlen=_LAG_SAMPLES), repr=False)
+
+    def observe(self, normalized: Normalized, ts_recv_ns: int) -> None:
+        """Count one frame's records and sample their lag."""
+        self.frames += 1
+        self.records += len(normalized.events)
+        self.rejects += len(normalized.rejects)
+        self._lags_ns.extend(
+            ts_recv_ns - event.ts_event
+            for event in normalized.events
+            if isinstance(event, _LIVE_TYPES)
+        )
+
+    def lag_ms(self, quantile: float) -> float | None:
+        """Return the lag quantile (0.5 for the median) in ms over recent records, or None."""
+        if not self._lags_ns:
+            return None
+        return float(np.quantile(np.fromiter(self._lags_ns, np.int64), quantile)) / 1e6
+
+    def summary(self) -> dict[str, Any]:
+        """Return every counter and the lag p50/p99 in ms, as plain data."""
+        counters = {
+            name: getattr(self, name)
+            for name in ("records", "rejects", "frames", "connections", "reconnects",
+                         "gaps", "backfilled", "duplicates")
+        }  # fmt: skip
+        return {"feed": self.feed, **counters,
+                "lag_p50_ms": self.lag_ms(0.5), "lag_p99_ms": self.lag_ms(0.99)}  # fmt: skip
+
+    def line(self) -> str:
+        """Return the metrics as one log line."""
+        p50, p99 = self.lag_ms(0.5), self.lag_ms(0.99)
+        lag = "lag n/a" if p50 is None else f"lag p50 {p50:.1f} ms p99 {p99:.1f} ms"
+        return (
+            f"{self.feed}: {self.records:,} records, {self.rejects:,} rejects, "
+            f"{self.reconnects} reconnects, {self.gaps} gaps ({self.backfilled:,} backfilled, "
+            f"{self.duplicates:,} duplicates dropped), {lag}"
+        )
+
+
+class WebSocketFeed:
+    """A feed over one WebSocket that reconnects, resubscribes and fills gaps.
+
+    Subclasses set ``name`` and implement :meth:`_url`, :meth:`_open` and
+    :meth:`_on_frame`; :meth:`_recover` (fill a gap after a reconnect) is optional.
+    """
+
+    name: ClassVar[str] = "websocket"
+
+    def __init__(
+        self,
+        policy: ConnectionPolicy,
+        *,
+        sleep: Callable[[float], Any] = asyncio.sleep,
+    ) -> None:
+        self.policy = policy
+        self.metrics = FeedMetrics(self.name)
+        self._backoff = Backoff(policy.reconnect_initial_s, policy.reconnect_max_s)
+        self._sleep = sleep
+        self._ws: aiohttp.ClientWebSocketResponse | None = None
+        self._http: aiohttp.ClientSession | None = None
+
+    def _url(self) -> str:
+        raise NotImplementedError
+
+    def _headers(self) -> dict[str, str]:
+        """Return the headers of the WebSocket handshake (none by default)."""
+        return {}
+
+    async def _open(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Authenticate and subscribe on a fresh connection; return once confirmed."""
+        raise NotImplementedError
+
+    def _on_frame(self, frame: bytes, ts_recv_ns: int) -> Normalized | None:
+        """Turn one frame into records (None for frames that carry none, like heartbeats)."""
+        raise NotImplementedError
+
+    def _recover(self, http: aiohttp.ClientSession) -> AsyncIterator[Normalized]:
+        """Yield what the provider's history holds for the time the feed was disconnected."""
+        return _nothing()
+
+    async def _send(self, message: str) -> bool:
+        """Send a text frame if connected; return whether it went out."""
+        ws = self._ws
+        if ws is None or ws.closed:
+            return False
+        await ws.send_str(message)
+        return True
+
+    async def stream(self) -> AsyncIterator[Normalized]:
+        """Yield normalized frames until cancelled; reconnect whenever the connection drops.
+
+        Raises :class:`~quoteflow.errors.AuthenticationError` or
+        :class:`~quoteflow.errors.SubscriptionError` when the provider refuses.
+        """
+        timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.policy.open_timeout_s)
+        async with aiohttp.ClientSession(timeout=timeout) as http:
+            self._http = http
+            while True:
+                try:
+                    async for normalized in self._connection(http):
+                        yield normalized
+                    reason = "closed by the server"
+                except (AuthenticationError, SubscriptionError):
+                    raise
+                except FeedConnectionError as exc:
+                    reason = str(exc)
+                except (aiohttp.ClientError, OSError, TimeoutError) as exc:
+                    reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
+                finally:
+                    self._ws = None
+                self.metrics.reconnects += 1
+                delay = self._backoff.next_delay()
+                log.warning("%s: disconnected (%s); reconnecting in %.2f s", self.name, reason,
+                            delay)  # fmt: skip
+                await self._sleep(delay)
+
+    async def _connection(self, http: aiohttp.ClientSession) -> AsyncIterator[Normalized]:
+        url = self._url()
+        async with http.ws_connect(
+            url,
+            headers=self._headers(),
+            heartbeat=self.policy.heartbeat_s,
+            timeout=aiohttp.ClientWSTimeout(ws_receive=self.policy.idle_timeout_s, ws_close=2.0),
+            max_msg_size=0,
+            decode_text=False,
+        ) as ws:
+            async with asyncio.timeout(self.policy.open_timeout_s):
+                await self._open(ws)
+            self._ws = ws
+            self.metrics.connections += 1
+            log.info("%s: connected to %s and subscribed", self.name, url)
+            if self.metrics.connections > 1:
+                async for normalized in self._recover(http):
+                    yield normalized
+            async for normalized in self._frames(ws):
+                yield normalized
+
+    async def _frames(self, ws: aiohttp.ClientWebSocketResponse) -> AsyncIterator[Normalized]:
+        data_types = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
+        while True:
+            message = await ws.receive()
+            if message.type in data_types:
+                ts_recv_ns = time.time_ns()
+                normalized = self._on_frame(message.data, ts_recv_ns)
+                if normalized is not None:
+                    self._backoff.reset()
+                    self.metrics.observe(normalized, ts_recv_ns)
+                    yield normalized
+            elif message.type is aiohttp.WSMsgType.ERROR:
+                raise FeedConnectionError(f"connection failed: {ws.exception()!r}")
+            elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                                  aiohttp.WSMsgType.CLOSING):  # fmt: skip
+                raise FeedConnectionError(f"closed by the server (code {ws.close_code})")
+
+
+async def _nothing() -> AsyncIterator[Normalized]:
+    return
+    yield
+
+
+async def receive_frame(ws: aiohttp.ClientWebSocketResponse) -> bytes:
+    """Return the next data frame of a handshake; raise FeedConnectionError if the socket closes."""
+    while True:
+        message = await ws.receive()
+        if message.type in (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY):
+            return message.data if isinstance(message.data, bytes) else message.data.encode()
+        if message.type in (aiohttp.WSMsgType.PING, aiohttp.WSMsgType.PONG):
+            continue
+        raise FeedConnectionError(
+            f"connection closed during the handshake (code {ws.close_code}, {message.type.name})"
+        )

@@ -1,0 +1,57 @@
+"""Provider servers on loopback that speak each provider's wire protocol, for the feed tests."""
+
+from __future__ import annotations
+
+import asyncio
+from contextlib import asynccontextmanager
+
+from aiohttp import web
+from aiohttp.test_utils import TestServer
+
+
+@asynccontextmanager
+async def serving(app: web.Application):
+    """Run ``app`` on a free loopback port; yield its base URL (http://127.0.0.1:<port>)."""
+    server = TestServer(app, host="127.0.0.1", port=0)
+    await server.start_server()
+    try:
+        yield f"http://127.0.0.1:{server.port}"
+    finally:
+        await server.close()
+
+
+class Peer:
+    """One client connection as a server sees it: what it sent, and a queue of its messages."""
+
+    def __init__(self, ws: web.WebSocketResponse) -> None:
+        self.ws = ws
+        self.received: list[str] = []
+        self.inbox: asyncio.Queue[str] = asyncio.Queue()
+        self._reader = asyncio.create_task(self._read())
+
+    async def _read(self) -> None:
+        # Reading also answers the client's pings (aiohttp replies while receiving).
+        async for message in self.ws:
+            if message.type is web.WSMsgType.TEXT:
+                self.received.append(message.data)
+                self.inbox.put_nowait(message.data)
+            elif message.type is web.WSMsgType.BINARY:
+                text = message.data.decode()
+                self.received.append(text)
+                self.inbox.put_nowait(text)
+
+    async def next(self, timeout: float = 5.0) -> str:
+        """Return the next message the client sent."""
+        return await asyncio.wait_for(self.inbox.get(), timeout)
+
+    async def go_silent(self) -> None:
+        """Stop reading and sending, as a frozen server does: pings go unanswered."""
+        self._reader.cancel()
+        await asyncio.sleep(3600)
+
+    async def stay(self) -> None:
+        """Keep the connection open, reading, until the client closes it."""
+        await self._reader
+
+    def stop(self) -> None:
+        self._reader.cancel()
