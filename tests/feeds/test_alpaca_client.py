@@ -15,7 +15,7 @@ from quoteflow.feeds.alpaca.history import AlpacaHistory
 from quoteflow.feeds.alpaca.parsing import parse_frame
 from quoteflow.feeds.connection import ConnectionPolicy
 from tests.conftest import FIXTURES
-from tests.feeds.servers import serving
+from tests.feeds.servers import collect, serving, wait_for
 from tests.feeds.servers.alpaca import AlpacaServer, Session
 
 FAST = ConnectionPolicy(heartbeat_s=0.4, open_timeout_s=1.0, reconnect_initial_s=0.01,
@@ -38,21 +38,6 @@ def minute_bar(symbol: str, minute: int) -> dict:
 
 def bar_frame(minutes, symbols=("AAPL", "MSFT")) -> str:
     return json.dumps([{"T": "b", "S": s, **minute_bar(s, m)} for m in minutes for s in symbols])
-
-
-async def collect(feed, until, timeout: float = 10.0):
-    """Run the feed until ``until(events, rejects)`` holds; return (events, rejects)."""
-    events, rejects = [], []
-
-    async def run():
-        async for normalized in feed.stream():
-            events.extend(normalized.events)
-            rejects.extend(normalized.rejects)
-            if until(events, rejects):
-                return
-
-    await asyncio.wait_for(run(), timeout)
-    return events, rejects
 
 
 async def test_stream_when_server_replays_recorded_frames_gives_the_normalizer_records():
@@ -161,12 +146,6 @@ async def test_stream_when_bars_were_missed_backfills_them_from_rest_without_dup
     assert feed.metrics.duplicates == 8  # live minutes 6-9 of both symbols, already filled
     assert len(server.rest_requests) >= 4  # one throttled, then pages of 3
     assert all(r["timeframe"] == "1Min" and r["feed"] == "iex" for r in server.rest_requests)
-
-
-async def wait_for(condition, timeout: float = 5.0) -> None:
-    async with asyncio.timeout(timeout):
-        while not condition():
-            await asyncio.sleep(0.01)
 
 
 async def test_stream_subscribe_at_run_time_is_sent_and_kept_after_a_reconnect():

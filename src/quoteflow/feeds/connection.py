@@ -147,7 +147,8 @@ class WebSocketFeed:
     """A feed over one WebSocket that reconnects, resubscribes and fills gaps.
 
     Subclasses set ``name`` and implement :meth:`_url`, :meth:`_open` and
-    :meth:`_on_frame`; :meth:`_recover` (fill a gap after a reconnect) is optional.
+    :meth:`_on_frame`; :meth:`_after_open` (a snapshot, or filling the gap a
+    disconnect left) and :meth:`_fill` (gaps found in frames) are optional.
     """
 
     name: ClassVar[str] = "websocket"
@@ -163,7 +164,8 @@ class WebSocketFeed:
         self._backoff = Backoff(policy.reconnect_initial_s, policy.reconnect_max_s)
         self._sleep = sleep
         self._ws: aiohttp.ClientWebSocketResponse | None = None
-        self._http: aiohttp.ClientSession | None = None
+        self._outbox: list[str] = []
+        self._pending_fills: list[Any] = []
 
     def _url(self) -> str:
         raise NotImplementedError
@@ -180,8 +182,17 @@ class WebSocketFeed:
         """Turn one frame into records (None for frames that carry none, like heartbeats)."""
         raise NotImplementedError
 
-    def _recover(self, http: aiohttp.ClientSession) -> AsyncIterator[Normalized]:
-        """Yield what the provider's history holds for the time the feed was disconnected."""
+    def _after_open(
+        self, http: aiohttp.ClientSession, *, reconnected: bool
+    ) -> AsyncIterator[Normalized]:
+        """Yield records due once a session is open: a snapshot, or what a disconnect missed."""
+        return _nothing()
+
+    def _fill(self, http: aiohttp.ClientSession, gaps: list[Any]) -> AsyncIterator[Normalized]:
+        """Yield the records of gaps :meth:`_on_frame` found (put in ``_pending_fills``).
+
+        They go out before the records of the frame that revealed the gap.
+        """
         return _nothing()
 
     async def _send(self, message: str) -> bool:
@@ -200,7 +211,6 @@ class WebSocketFeed:
         """
         timeout = aiohttp.ClientTimeout(total=None, sock_connect=self.policy.open_timeout_s)
         async with aiohttp.ClientSession(timeout=timeout) as http:
-            self._http = http
             while True:
                 try:
                     async for normalized in self._connection(http):
@@ -235,19 +245,30 @@ class WebSocketFeed:
             self._ws = ws
             self.metrics.connections += 1
             log.info("%s: connected to %s and subscribed", self.name, url)
-            if self.metrics.connections > 1:
-                async for normalized in self._recover(http):
-                    yield normalized
-            async for normalized in self._frames(ws):
+            reconnected = self.metrics.connections > 1
+            if reconnected:
+                self.metrics.gaps += 1  # a disconnect may have lost records on every channel
+            async for normalized in self._after_open(http, reconnected=reconnected):
+                yield normalized
+            async for normalized in self._frames(ws, http):
                 yield normalized
 
-    async def _frames(self, ws: aiohttp.ClientWebSocketResponse) -> AsyncIterator[Normalized]:
+    async def _frames(
+        self, ws: aiohttp.ClientWebSocketResponse, http: aiohttp.ClientSession
+    ) -> AsyncIterator[Normalized]:
         data_types = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
         while True:
             message = await ws.receive()
             if message.type in data_types:
                 ts_recv_ns = time.time_ns()
                 normalized = self._on_frame(message.data, ts_recv_ns)
+                for answer in self._outbox:
+                    await ws.send_str(answer)
+                self._outbox.clear()
+                if self._pending_fills:
+                    gaps, self._pending_fills = self._pending_fills, []
+                    async for filled in self._fill(http, gaps):
+                        yield filled
                 if normalized is not None:
                     self._backoff.reset()
                     self.metrics.observe(normalized, ts_recv_ns)

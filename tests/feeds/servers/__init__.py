@@ -9,6 +9,27 @@ from aiohttp import web
 from aiohttp.test_utils import TestServer
 
 
+async def collect(feed, until, timeout: float = 10.0):
+    """Run the feed until ``until(events, rejects)`` holds; return (events, rejects)."""
+    events, rejects = [], []
+
+    async def run():
+        async for normalized in feed.stream():
+            events.extend(normalized.events)
+            rejects.extend(normalized.rejects)
+            if until(events, rejects):
+                return
+
+    await asyncio.wait_for(run(), timeout)
+    return events, rejects
+
+
+async def wait_for(condition, timeout: float = 5.0) -> None:
+    async with asyncio.timeout(timeout):
+        while not condition():
+            await asyncio.sleep(0.01)
+
+
 @asynccontextmanager
 async def serving(app: web.Application):
     """Run ``app`` on a free loopback port; yield its base URL (http://127.0.0.1:<port>)."""

@@ -219,11 +219,12 @@ class AlpacaStream(WebSocketFeed):
             kept.append(event)
         return kept
 
-    async def _recover(self, http: aiohttp.ClientSession) -> AsyncIterator[Normalized]:
-        self.metrics.gaps += 1
+    async def _after_open(
+        self, http: aiohttp.ClientSession, *, reconnected: bool
+    ) -> AsyncIterator[Normalized]:
         wanted = self.subscriptions.get("bars", [])
         symbols = sorted(self._last_bar_ns) if "*" in wanted else wanted
-        if not (self.backfill and symbols):
+        if not (reconnected and self.backfill and symbols):
             return
         now_ns = time.time_ns()
         last_closed_ns = now_ns - now_ns % _MINUTE_NS - _MINUTE_NS

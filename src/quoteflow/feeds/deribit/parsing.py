@@ -12,21 +12,36 @@ from typing import Any
 import msgspec
 
 from quoteflow.errors import NormalizeError
-from quoteflow.events import Event, Ticker
+from quoteflow.events import Event, Ticker, Trade
 from quoteflow.feeds.base import Normalized, convert, normalize_error_from, reject
 from quoteflow.feeds.deribit.schemas import (
+    DeribitBookSummary,
     DeribitGreeks,
     DeribitNotification,
     DeribitStats,
     DeribitTicker,
+    DeribitTrade,
+    DeribitTradesNotification,
+    DeribitTradesResponse,
 )
 from quoteflow.timestamps import NS_PER_MS
 
-__all__ = ["PROVIDER", "parse_frame", "parse_message", "parse_ticker"]
+__all__ = [
+    "PROVIDER",
+    "parse_book_summary",
+    "parse_frame",
+    "parse_message",
+    "parse_ticker",
+    "parse_trade",
+    "parse_trades_frame",
+    "parse_trades_page",
+]
 
 PROVIDER = "DERIBIT"
 
 _frame_decoder = msgspec.json.Decoder(DeribitNotification)
+_trades_decoder = msgspec.json.Decoder(DeribitTradesNotification)
+_trades_page_decoder = msgspec.json.Decoder(DeribitTradesResponse)
 _NO_STATS = DeribitStats()
 _NO_GREEKS = DeribitGreeks()
 
@@ -102,3 +117,63 @@ def parse_frame(frame: bytes, ts_recv_ns: int) -> Normalized:
         return Normalized([parse_ticker(notification.params.data, ts_recv_ns)])
     payload = frame.decode("utf-8", errors="replace")
     return Normalized([], [reject(PROVIDER, ts_recv_ns, error, payload)])
+
+
+def parse_trade(raw: DeribitTrade, ts_recv_ns: int) -> Trade:
+    """Build the trade record of a validated raw trade; ``trade_id`` is Deribit's."""
+    return Trade(
+        PROVIDER, raw.instrument_name, raw.timestamp * NS_PER_MS, ts_recv_ns,
+        raw.price, raw.amount, raw.trade_id, None, None, None, raw.direction,
+    )  # fmt: skip
+
+
+def parse_trades_frame(frame: bytes, ts_recv_ns: int) -> tuple[Normalized, list[DeribitTrade]]:
+    """Decode a ``trades.*`` notification frame: (records or a dead letter, the raw trades).
+
+    The raw trades come back too, for their ``trade_seq`` (gap detection).
+    """
+    try:
+        notification = _trades_decoder.decode(frame)
+        if not notification.params.channel.startswith("trades."):
+            raise NormalizeError(
+                "params.channel", f"unsupported channel {notification.params.channel!r}"
+            )
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        error = normalize_error_from(exc)
+    except NormalizeError as exc:
+        error = exc
+    else:
+        raw = notification.params.data
+        return Normalized([parse_trade(t, ts_recv_ns) for t in raw]), list(raw)
+    payload = frame.decode("utf-8", errors="replace")
+    return Normalized([], [reject(PROVIDER, ts_recv_ns, error, payload)]), []
+
+
+def parse_trades_page(body: bytes) -> tuple[list[DeribitTrade], bool]:
+    """Decode an answer of ``public/get_last_trades_by_instrument``: (trades, has_more).
+
+    Raises :class:`~quoteflow.errors.NormalizeError` for an answer that is not valid.
+    """
+    try:
+        page = _trades_page_decoder.decode(body).result
+    except (msgspec.ValidationError, msgspec.DecodeError) as exc:
+        raise normalize_error_from(exc) from exc
+    return list(page.trades), page.has_more
+
+
+def parse_book_summary(raw: DeribitBookSummary, ts_recv_ns: int) -> Ticker:
+    """Build a ticker record from a book summary (no sizes, IVs of the book, or greeks)."""
+    return Ticker(
+        PROVIDER, raw.instrument_name, raw.creation_timestamp * NS_PER_MS, ts_recv_ns,
+        None,
+        raw.bid_price, None, None,
+        raw.ask_price, None, None,
+        raw.last, raw.mark_price, raw.mark_iv, None,
+        None, None, None,
+        raw.estimated_delivery_price, None,
+        raw.underlying_index, raw.underlying_price,
+        raw.current_funding, raw.funding_8h, raw.open_interest,
+        raw.volume, raw.volume_usd, raw.price_change, raw.high, raw.low,
+        None, None, None, None, None,
+        raw.interest_rate,
+    )  # fmt: skip
