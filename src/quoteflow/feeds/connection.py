@@ -174,6 +174,13 @@ class WebSocketFeed:
         """Return the headers of the WebSocket handshake (none by default)."""
         return {}
 
+    def _protocols(self) -> tuple[str, ...]:
+        """Return the WebSocket subprotocols to ask for (none by default)."""
+        return ()
+
+    async def _prepare(self, http: aiohttp.ClientSession) -> None:
+        """Do what must precede each connection, such as a REST login (nothing by default)."""
+
     async def _open(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         """Authenticate and subscribe on a fresh connection; return once confirmed."""
         raise NotImplementedError
@@ -231,10 +238,13 @@ class WebSocketFeed:
                 await self._sleep(delay)
 
     async def _connection(self, http: aiohttp.ClientSession) -> AsyncIterator[Normalized]:
+        async with asyncio.timeout(self.policy.open_timeout_s):
+            await self._prepare(http)
         url = self._url()
         async with http.ws_connect(
             url,
             headers=self._headers(),
+            protocols=self._protocols(),
             heartbeat=self.policy.heartbeat_s,
             timeout=aiohttp.ClientWSTimeout(ws_receive=self.policy.idle_timeout_s, ws_close=2.0),
             max_msg_size=0,

@@ -1,0 +1,171 @@
+"""IG's REST login and a Lightstreamer server (TLCP 2.5.0 over WebSocket), on loopback.
+
+The stream checks the session tokens of the last login, answers
+``create_session`` and ``control`` (``LS_op=add``) requests, sends each
+subscribed MARKET item's snapshot, then plays the connection's
+:class:`Session`: updates encoded as Lightstreamer does (unchanged values
+left out, ``^n`` for runs of unchanged fields, ``#`` null, ``$`` empty,
+``|`` and ``%`` percent-encoded).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+from dataclasses import dataclass, field
+from urllib.parse import unquote
+
+from aiohttp import web
+
+from quoteflow.feeds.ig.schemas import MARKET_FIELDS
+from tests.feeds.servers import Peer
+
+SUBPROTOCOL = "TLCP-2.5.0.lightstreamer.com"
+
+
+@dataclass
+class Session:
+    """What one connection gets once subscribed: (epic, changed fields) updates, raw lines."""
+
+    updates: list[tuple[str, dict[str, str | None]] | str] = field(default_factory=list)
+    end: str = "stay"  # "stay", "close" or "silent"
+
+
+def encode_value(value: str | None) -> str:
+    if value is None:
+        return "#"
+    if value == "":
+        return "$"
+    text = value.replace("%", "%25").replace("|", "%7C")
+    return f"%{ord(text[0]):02X}{text[1:]}" if text[0] in "#$^" else text
+
+
+def encode_update(previous: list[str | None] | None, current: list[str | None]) -> str:
+    """The value list of a U line, as a Lightstreamer server compresses it."""
+    if previous is None:
+        return "|".join(encode_value(v) for v in current)
+    tokens: list[str] = []
+    for unchanged, group in itertools.groupby(zip(previous, current, strict=True),
+                                              key=lambda pair: pair[0] == pair[1]):  # fmt: skip
+        pairs = list(group)
+        if unchanged:
+            tokens.append("" if len(pairs) == 1 else f"^{len(pairs)}")
+        else:
+            tokens.extend(encode_value(new) for _, new in pairs)
+    return "|".join(tokens)
+
+
+@dataclass
+class IgServer:
+    """``POST /gateway/deal/session`` and ``/lightstreamer`` (WebSocket, TLCP)."""
+
+    api_key: str = "api-key"
+    username: str = "trader"
+    password: str = "password"
+    account_id: str = "ABC123"
+    sessions: list[Session] = field(default_factory=list)
+    snapshots: dict[str, dict[str, str | None]] = field(default_factory=dict)
+    keepalive_ms: int = 200
+    logins: int = 0
+    peers: list[Peer] = field(default_factory=list)
+    requests: list[tuple[str, dict[str, str]]] = field(default_factory=list)
+    base_url: str = ""
+
+    @property
+    def tokens(self) -> tuple[str, str]:
+        return f"cst-{self.logins}", f"xst-{self.logins}"
+
+    def expire_tokens(self) -> None:
+        """Make the tokens of the last login invalid, as IG does after hours of inactivity."""
+        self.logins += 1
+
+    def app(self) -> web.Application:
+        app = web.Application()
+        app.router.add_post("/gateway/deal/session", self._login)
+        app.router.add_get("/lightstreamer", self._stream)
+        return app
+
+    async def _login(self, request: web.Request) -> web.Response:
+        body = await request.json()
+        if (request.headers.get("X-IG-API-KEY") != self.api_key
+                or request.headers.get("Version") != "2"):  # fmt: skip
+            return web.json_response({"errorCode": "error.security.api-key-invalid"}, status=403)
+        if body != {"identifier": self.username, "password": self.password}:
+            return web.json_response({"errorCode": "error.security.invalid-details"}, status=401)
+        self.logins += 1
+        cst, xst = self.tokens
+        return web.json_response(
+            {"accountType": "CFD", "currentAccountId": self.account_id,
+             "lightstreamerEndpoint": self.base_url, "timezoneOffset": 0},
+            headers={"CST": cst, "X-SECURITY-TOKEN": xst},
+        )  # fmt: skip
+
+    async def _stream(self, request: web.Request) -> web.WebSocketResponse:
+        ws = web.WebSocketResponse(protocols=(SUBPROTOCOL,))
+        await ws.prepare(request)
+        if ws.ws_protocol != SUBPROTOCOL:
+            await ws.close()
+            return ws
+        peer = Peer(ws)
+        self.peers.append(peer)
+        session = self.sessions.pop(0) if self.sessions else Session()
+        items: dict[str, tuple[str, list[str | None]]] = {}
+        name, params = self._parse(await peer.next())
+        cst, xst = self.tokens
+        if (name != "create_session" or params.get("LS_user") != self.account_id
+                or params.get("LS_password") != f"CST-{cst}|XST-{xst}"):  # fmt: skip
+            await ws.send_str("CONERR,1,User/password check failed")
+            await peer.stay()
+            return ws
+        await ws.send_str(f"CONOK,S1,50000,{self.keepalive_ms},*\r\nSERVNAME,Test Server\r\n"
+                          "CLIENTIP,127.0.0.1\r\nCONS,unlimited")  # fmt: skip
+        subscribed = 0
+        while subscribed < len(self.snapshots) or subscribed == 0:
+            name, params = self._parse(await peer.next())
+            if name != "control" or params.get("LS_op") != "add":
+                continue
+            sub_id, group = params["LS_subId"], params["LS_group"]
+            epic = group.removeprefix("MARKET:")
+            if epic not in self.snapshots or params["LS_schema"].split(" ") != list(MARKET_FIELDS):
+                await ws.send_str(f"REQERR,{params['LS_reqId']},21,Bad Group name")
+                continue
+            values = [self.snapshots[epic].get(f) for f in MARKET_FIELDS]
+            items[epic] = (sub_id, values)
+            await ws.send_str(f"REQOK,{params['LS_reqId']}\r\nSUBOK,{sub_id},1,"
+                              f"{len(MARKET_FIELDS)}\r\nCONF,{sub_id},unlimited,filtered\r\n"
+                              f"U,{sub_id},1,{encode_update(None, values)}")  # fmt: skip
+            subscribed += 1
+            if subscribed == len(self.snapshots):
+                break
+        for update in session.updates:
+            if isinstance(update, str):
+                await ws.send_str(update)
+                continue
+            epic, changed = update
+            sub_id, values = items[epic]
+            new = [changed.get(f, v) for f, v in zip(MARKET_FIELDS, values, strict=True)]
+            await ws.send_str(f"U,{sub_id},1,{encode_update(values, new)}")
+            items[epic] = (sub_id, new)
+            self.snapshots[epic] = dict(zip(MARKET_FIELDS, new, strict=True))
+        if session.end == "close":
+            peer.stop()
+            await ws.close()
+        elif session.end == "silent":
+            await peer.go_silent()
+        else:
+            probes = asyncio.create_task(self._probe(ws))
+            await peer.stay()
+            probes.cancel()
+        return ws
+
+    async def _probe(self, ws: web.WebSocketResponse) -> None:
+        while not ws.closed:
+            await asyncio.sleep(self.keepalive_ms / 1000)
+            await ws.send_str("PROBE")
+
+    def _parse(self, message: str) -> tuple[str, dict[str, str]]:
+        name, _, body = message.partition("\r\n")
+        params = dict(pair.split("=", 1) for pair in body.split("&") if pair)
+        params = {k: v if k == "LS_cid" else unquote(v) for k, v in params.items()}
+        self.requests.append((name, params))
+        return name, params
