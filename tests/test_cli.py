@@ -32,6 +32,11 @@ COMMANDS = [
     ["lake", "import"],
     ["sql"],
     ["run"],
+    ["ingest"],
+    ["ingest", "alpaca"],
+    ["ingest", "alpaca-bars"],
+    ["ingest", "deribit"],
+    ["ingest", "ig"],
 ]
 
 

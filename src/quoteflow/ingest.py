@@ -1,0 +1,133 @@
+"""Run a live feed: record it into the lake (embedded) or publish it onto Kafka.
+
+Embedded, the ingester writes raw chunks under ``source=primary`` (or
+``replica``, for a second ingester of the same feed on another machine); the
+daily coalescing merges both. With a Kafka bus it publishes to the raw topics
+and dead letters, and the ``enrich`` and ``lake`` stages take it from there.
+Either way the feed's metrics are logged every ``stats_every_s`` and once more
+when it stops.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+from collections.abc import Sequence
+
+import aiohttp
+
+from quoteflow.config import DeribitSettings, Settings
+from quoteflow.feeds.base import Normalized
+from quoteflow.feeds.connection import FeedMetrics, WebSocketFeed
+from quoteflow.feeds.deribit.public_api import DeribitPublicApi
+
+__all__ = ["deribit_instruments", "run_ingest"]
+
+log = logging.getLogger("quoteflow.ingest")
+
+
+async def deribit_instruments(
+    settings: DeribitSettings,
+    instruments: Sequence[str],
+    option_currencies: Sequence[str] = (),
+    *,
+    expiry: str | None = None,
+) -> list[str]:
+    """Return ``instruments`` plus every active option of ``option_currencies`` (one expiry)."""
+    found = list(instruments)
+    if option_currencies:
+        async with aiohttp.ClientSession() as http:
+            api = DeribitPublicApi(settings, http)
+            for currency in option_currencies:
+                options = await api.instruments(currency, kind="option", expiry=expiry)
+                found.extend(i.instrument_name for i in options)
+    return list(dict.fromkeys(found))
+
+
+async def _report(metrics: FeedMetrics, every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        log.info("%s", metrics.line())
+
+
+def _log_rejects(normalized: Normalized) -> None:
+    for dead in normalized.rejects:
+        log.warning("%s dead letter: %s: %s: %.200s", dead.provider, dead.field, dead.reason,
+                    dead.payload)  # fmt: skip
+
+
+async def _into_lake(feed: WebSocketFeed, settings: Settings, root: str | None, source: str,
+                     stop: asyncio.Event) -> None:  # fmt: skip
+    from quoteflow.lake import LakeRoot, LakeWriter
+
+    lake = settings.lake
+    writer = LakeWriter(LakeRoot.open(root or lake.root, lake.endpoint_url), source,
+                        chunk_rows=lake.chunk_rows, chunk_age_s=lake.chunk_age_s)  # fmt: skip
+
+    async def record() -> None:
+        async for normalized in feed.stream():
+            if normalized.events:
+                writer.add(normalized.events)
+            _log_rejects(normalized)
+            writer.tick()
+
+    recording = asyncio.create_task(record())
+    stopping = asyncio.create_task(stop.wait())
+    try:
+        await asyncio.wait({recording, stopping}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        stopping.cancel()
+        recording.cancel()
+        try:
+            with contextlib.suppress(asyncio.CancelledError):
+                await recording  # raises what ended the feed, if anything did
+        finally:
+            writer.flush()
+    log.info("%s: %s records in %s chunks", feed.name, f"{writer.rows_written:,}",
+             writer.chunks_written)  # fmt: skip
+
+
+async def _onto_bus(feed: WebSocketFeed, settings: Settings, bus_url: str,
+                    stop: asyncio.Event) -> None:  # fmt: skip
+    from quoteflow.run import kafka_bus
+    from quoteflow.runtime import Pipeline
+
+    bus = kafka_bus(bus_url, settings)
+    try:
+        await Pipeline(bus, [feed]).run(stop)
+    finally:
+        await bus.close()
+
+
+async def run_ingest(
+    feed: WebSocketFeed,
+    settings: Settings,
+    *,
+    bus_url: str | None = None,
+    root: str | None = None,
+    source: str = "primary",
+    duration_s: float | None = None,
+    stop: asyncio.Event | None = None,
+    stats_every_s: float = 10.0,
+) -> FeedMetrics:
+    """Run ``feed`` until ``stop`` is set (or ``duration_s`` passed); return its metrics.
+
+    With ``bus_url`` (``kafka://host:port``) the records go to the raw topics;
+    otherwise they are recorded into the lake at ``root`` (default: ``[lake] root``)
+    as ``source`` (``primary`` or ``replica``). Authentication and subscription
+    refusals end the run with their error.
+    """
+    stop = stop or asyncio.Event()
+    if duration_s is not None:
+        asyncio.get_running_loop().call_later(duration_s, stop.set)
+    reporter = asyncio.create_task(_report(feed.metrics, stats_every_s))
+    try:
+        if bus_url is not None:
+            await _onto_bus(feed, settings, bus_url, stop)
+        else:
+            await _into_lake(feed, settings, root, source, stop)
+    finally:
+        reporter.cancel()
+        log.info("%s", feed.metrics.line())
+    return feed.metrics
