@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from benchmarks.bench_batches import bench_batches
 from benchmarks.bench_enrich import bench_enrich
+from benchmarks.bench_feeds import FeedFigures, bench_feeds
 from benchmarks.bench_indicators import bench_indicators
 from benchmarks.bench_kafka import KafkaFigures, bench_kafka
 from benchmarks.bench_lake import LakeFigures, bench_lake
@@ -75,6 +76,7 @@ def render(
     lake: list[Result],
     figures: LakeFigures,
     kafka: KafkaFigures,
+    feeds: FeedFigures,
     pinned: str,
     calibration: float,
 ) -> str:
@@ -87,6 +89,9 @@ def render(
     alpaca = max(
         (r for r in results if r.name.startswith("Alpaca")), key=lambda r: r.quoteflow_per_s
     )
+    feed_best = max((s for s in feeds.sides if s.name == "quoteflow"), key=lambda s: s.per_s)
+    feed_p99 = feeds.latency_ms["quoteflow"][1]
+    sdk = {(s.name, s.per_frame): s.per_s for s in feeds.sides}
     lines = [
         "# Benchmarks",
         "",
@@ -204,6 +209,37 @@ def render(
         "`qf-seq` numbers. Consumers use `fetch.wait.max.ms` = 5 ms: Tansu answers a fetch",
         "only when that time is up.",
         "",
+        "## Live feed adapters: Alpaca quote frames, socket to topic",
+        "",
+        "One adapter process on one core; a local server speaking Alpaca's stream v2 on the",
+        "other core (`benchmarks/alpaca_flood.py`), flooding quotes after the handshake.",
+        "quoteflow: `AlpacaStream` (JSON frames, typed decoding, normalized records) publishing",
+        "each frame onto the memory bus's `quotes` topic. Peer: the official SDK alpaca-py's",
+        "`StockDataStream` on the same quotes in msgpack (what it asks Alpaca for), counting in",
+        "its handler: with its pydantic models (normalized records, as quoteflow gives) and",
+        "with `raw_data=True` (undecoded dicts, no normalization). Rate between the first",
+        f"frame and the last record delivered; {feeds.count:,} quotes (a quarter of that for",
+        "frames of one quote).",
+        "",
+        "| client | quotes per frame | quotes/s | vs alpaca-py models |",
+        "|---|---:|---:|---:|",
+        *[
+            f"| {side.name} | {side.per_frame} | {side.per_s:,.0f} "
+            f"| {side.per_s / sdk[('alpaca-py (models)', side.per_frame)]:.1f}x |"
+            for side in feeds.sides
+        ],
+        "",
+        f"Added latency at {feeds.rate_per_s:,} quotes/s, one quote per frame, `t` = the",
+        "server's send time, measured when the record is on the topic (quoteflow) or in the",
+        "handler (alpaca-py), after a 1 s warm-up:",
+        "",
+        "| client | p50 | p99 |",
+        "|---|---:|---:|",
+        *[
+            f"| {name} | {p50:,.2f} ms | {p99:,.2f} ms |"
+            for name, (p50, p99) in feeds.latency_ms.items()
+        ],
+        "",
         "## Against the goals",
         "",
         "| goal | measured | met |",
@@ -232,6 +268,11 @@ def render(
         f"| Kafka: p99 < 20 ms at {kafka.rate_per_s:,} quotes/s (issue 5) | "
         f"{fastest.latency_ms[1]:,.1f} ms ({fastest.name}) "
         f"| {'yes' if fastest.latency_ms[1] < 20 else 'no'} |",
+        f"| feeds: >= 200,000 Alpaca quotes/s per adapter process (issue 6) | "
+        f"{feed_best.per_s:,.0f} ({feed_best.per_frame} per frame) "
+        f"| {'yes' if feed_best.per_s >= 200_000 else 'no'} |",
+        f"| feeds: p99 < 2 ms added at {feeds.rate_per_s:,} quotes/s (issue 6) | "
+        f"{feed_p99:,.2f} ms | {'yes' if feed_p99 < 2 else 'no'} |",
         f"| storage <= 1/3 of CSV.gz (issue 4) | "
         f"{storage_ratio:.2f} of the "
         f"reference CSV.gz, {figures.lake_bytes_per_row / figures.pandas_csv_bytes_per_row:.2f} "
@@ -266,6 +307,8 @@ def main() -> None:
     print(figures)
     kafka = bench_kafka(20_000, seconds=6) if args.quick else bench_kafka()
     print(kafka)
+    feeds = bench_feeds(40_000, seconds=4) if args.quick else bench_feeds()
+    print(feeds)
     for r in (*results, *batches, *indicators, *enrich, *lake):
         print(
             f"{r.name:50s} {r.quoteflow_per_s:>10,.0f} {r.baseline_per_s:>10,.0f} {r.ratio:4.1f}x"
@@ -280,6 +323,7 @@ def main() -> None:
             lake,
             figures,
             kafka,
+            feeds,
             pinned,
             calibration,
         )

@@ -137,6 +137,9 @@ class Bus(Protocol):
         ...
 
 
+_topic_of = itemgetter(0)
+
+
 async def send_in_order(bus: Bus, records: Iterable[tuple[str, str, Any]]) -> dict[str, int]:
     """Send ``(topic, key, value)`` records keeping their order, also across topics.
 
@@ -144,8 +147,8 @@ async def send_in_order(bus: Bus, records: Iterable[tuple[str, str, Any]]) -> di
     ordered bus sees them as they were produced. Returns the count per topic.
     """
     sent: dict[str, int] = {}
-    for topic, run in groupby(records, key=itemgetter(0)):
-        pairs = [(key, value) for _, key, value in run]
+    for topic, run in groupby(records, key=_topic_of):
+        pairs = [record[1:] for record in run]
         await bus.send_many(topic, pairs)
         sent[topic] = sent.get(topic, 0) + len(pairs)
     return sent

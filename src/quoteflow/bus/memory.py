@@ -97,10 +97,11 @@ class MemoryBus:
     def _append(self, topic: str, index: int, records: list[tuple[str, Any]]) -> None:
         partition = self._topics[topic][index]
         offset = partition.end
-        for key, value in records:
-            partition.log.append(Message(topic, index, offset, key, value))
-            partition.sequence.append(next(self._sent))
-            offset += 1
+        partition.log.extend(
+            Message(topic, index, position, key, value)
+            for position, (key, value) in enumerate(records, offset)
+        )
+        partition.sequence.extend(itertools.islice(self._sent, len(records)))
         if not self._readers.get(topic):
             while len(partition.log) > self.capacity:
                 partition.log.popleft()
@@ -120,8 +121,12 @@ class MemoryBus:
             raise BusError("the bus is closed")
         partitions = self._topic(topic)
         pending: dict[int, list[tuple[str, Any]]] = defaultdict(list)
-        for key, value in records:
-            pending[self.partition_for(key)].append((key, value))
+        known = self._partition_of
+        for record in records:
+            index = known.get(record[0])
+            if index is None:
+                index = self.partition_for(record[0])
+            pending[index].append(record)
         for index, batch in pending.items():
             start = 0
             while start < len(batch):

@@ -34,6 +34,7 @@ __all__ = ["Backoff", "ConnectionPolicy", "FeedMetrics", "WebSocketFeed", "recei
 log = logging.getLogger("quoteflow.feeds")
 
 _LAG_SAMPLES = 1 << 16
+_LAG_SAMPLES_PER_FRAME = 8
 _LIVE_TYPES = (Quote, Trade, Ticker)
 """Records whose ``ts_recv - ts_event`` is feed lag (a bar's ``ts_event`` is its start)."""
 
@@ -87,6 +88,8 @@ class Backoff:
 class FeedMetrics:
     """Counters of one live feed, and its lag (``ts_recv - ts_event``) over recent records.
 
+    The lag is sampled: up to 8 records of each frame, the last 65,536 samples.
+
     ``records`` counts normalized records published, ``rejects`` dead letters,
     ``frames`` WebSocket frames, ``reconnects`` connections lost and re-opened,
     ``gaps`` disconnects or sequence jumps that may have lost data, ``backfilled``
@@ -110,10 +113,11 @@ class FeedMetrics:
         self.frames += 1
         self.records += len(normalized.events)
         self.rejects += len(normalized.rejects)
+        events = normalized.events
+        step = len(events) // _LAG_SAMPLES_PER_FRAME + 1  # a sample is enough for quantiles
+        sampled = events[::step]
         self._lags_ns.extend(
-            ts_recv_ns - event.ts_event
-            for event in normalized.events
-            if isinstance(event, _LIVE_TYPES)
+            ts_recv_ns - event.ts_event for event in sampled if isinstance(event, _LIVE_TYPES)
         )
 
     def lag_ms(self, quantile: float) -> float | None:

@@ -117,9 +117,9 @@ class Pipeline:
 
     async def publish(self, normalized: Normalized) -> None:
         """Send records to their type's topic and rejects to ``dead_letters``."""
-        routed = [(event.TYPE, event) for event in normalized.events]
-        routed.extend((DeadLetter.TOPIC, dead) for dead in normalized.rejects)
-        sent = await send_in_order(self.bus, _keyed(routed))
+        keyed = [(event.TYPE, event.instrument, event) for event in normalized.events]
+        keyed.extend((DeadLetter.TOPIC, dead.provider, dead) for dead in normalized.rejects)
+        sent = await send_in_order(self.bus, keyed)
         self.published.update(sent)
 
     async def _ingest(self, feed: Feed) -> None:

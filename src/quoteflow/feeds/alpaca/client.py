@@ -180,7 +180,8 @@ class AlpacaStream(WebSocketFeed):
             normalized = self._mixed_frame(frame, ts_recv_ns)
         else:
             normalized = parse_frame(frame, ts_recv_ns)
-        normalized.events = self._new_bars_only(normalized.events)
+        if b'"b"' in frame:  # a minute bar may be in it (the value of its "T")
+            normalized.events = self._new_bars_only(normalized.events)
         return normalized
 
     def _mixed_frame(self, frame: bytes, ts_recv_ns: int) -> Normalized:
@@ -206,8 +207,6 @@ class AlpacaStream(WebSocketFeed):
 
     def _new_bars_only(self, events: list[Event]) -> list[Event]:
         """Drop minute bars already published (a backfill got them first); note the newest."""
-        if not any(event.__class__ is Bar for event in events):
-            return events
         kept: list[Event] = []
         last = self._last_bar_ns
         for event in events:
