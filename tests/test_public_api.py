@@ -26,7 +26,8 @@ EXPORTS = {
         "event_type", "from_batch", "to_batch",
     ],
     "quoteflow.errors": [
-        "BusError", "ConfigError", "ExchangeError", "FeedConnectionError", "FeedError",
+        "AuthenticationError", "BusError", "ConfigError", "ExchangeError", "FeedConnectionError",
+        "FeedError",
         "LakeError", "NormalizeError", "OrderRejectedError", "QueryError", "QuoteflowError",
         "RecordFileError", "SubscriptionError",
     ],

@@ -67,3 +67,16 @@ async def test_chunks_are_flushed_by_age_while_the_input_is_quiet(lake):
     stop.set()
     await run
     assert written == 4  # 2 instruments x quotes and trades, before the pipeline stopped
+
+
+async def test_the_lake_sink_takes_records_delivered_again_only_once(lake):
+    from quoteflow.bus import Message
+
+    events = [e for e in market_events(60) if e.TYPE == "quotes"]
+    messages = [Message("quotes", 0, offset, e.instrument, e) for offset, e in enumerate(events)]
+    writer = LakeWriter(lake, chunk_rows=10_000)
+    sink = LakeSink(("quotes",), writer)
+    await sink.write(messages[:40])
+    await sink.write(messages[20:])  # a rebalance handed the partition back at offset 20
+    await sink.close()
+    assert writer.rows_written == len(events)

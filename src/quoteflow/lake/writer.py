@@ -254,7 +254,9 @@ class LakeSink:
 
     :meth:`durable_positions` tells the pipeline how far each input partition
     is in written chunks; on a durable bus (Kafka) only that much is committed,
-    so a crash re-reads what was still buffered instead of losing it.
+    so a crash re-reads what was still buffered instead of losing it. Records the
+    bus delivers again to the same sink (after a rebalance gave it the partition
+    back from the committed offset) are skipped: they are buffered or written.
     """
 
     name = "lake"
@@ -270,7 +272,10 @@ class LakeSink:
         """Buffer the messages' records; flush the chunks that are full."""
         by_topic: dict[str, list[Message]] = {}
         for message in messages:
-            self._read[(message.topic, message.partition)] = message.offset + 1
+            where = (message.topic, message.partition)
+            if message.offset < self._read.get(where, 0):
+                continue  # delivered again (a rebalance gave the partition back): already taken
+            self._read[where] = message.offset + 1
             if isinstance(message.value, pa.RecordBatch | Event):
                 by_topic.setdefault(message.topic, []).append(message)
         for topic, group in by_topic.items():

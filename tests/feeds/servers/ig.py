@@ -31,6 +31,11 @@ class Session:
     end: str = "stay"  # "stay", "close" or "silent"
 
 
+async def send(ws: web.WebSocketResponse, *lines: str) -> None:
+    """Send notification lines in one message, each ending with CR-LF as TLCP requires."""
+    await ws.send_str("".join(f"{line}\r\n" for line in lines))
+
+
 def encode_value(value: str | None) -> str:
     if value is None:
         return "#"
@@ -111,14 +116,17 @@ class IgServer:
         session = self.sessions.pop(0) if self.sessions else Session()
         items: dict[str, tuple[str, list[str | None]]] = {}
         name, params = self._parse(await peer.next())
+        if name == "wsok":  # the WebSocket check a client may send first
+            await send(ws, "WSOK")
+            name, params = self._parse(await peer.next())
         cst, xst = self.tokens
         if (name != "create_session" or params.get("LS_user") != self.account_id
                 or params.get("LS_password") != f"CST-{cst}|XST-{xst}"):  # fmt: skip
-            await ws.send_str("CONERR,1,User/password check failed")
+            await send(ws, "CONERR,1,User/password check failed")
             await peer.stay()
             return ws
-        await ws.send_str(f"CONOK,S1,50000,{self.keepalive_ms},*\r\nSERVNAME,Test Server\r\n"
-                          "CLIENTIP,127.0.0.1\r\nCONS,unlimited")  # fmt: skip
+        await send(ws, f"CONOK,S1,50000,{self.keepalive_ms},*", "SERVNAME,Test Server",
+                   "CLIENTIP,127.0.0.1", "CONS,unlimited")  # fmt: skip
         subscribed = 0
         while subscribed < len(self.snapshots) or subscribed == 0:
             name, params = self._parse(await peer.next())
@@ -127,24 +135,26 @@ class IgServer:
             sub_id, group = params["LS_subId"], params["LS_group"]
             epic = group.removeprefix("MARKET:")
             if epic not in self.snapshots or params["LS_schema"].split(" ") != list(MARKET_FIELDS):
-                await ws.send_str(f"REQERR,{params['LS_reqId']},21,Bad Group name")
+                await send(ws, f"REQERR,{params['LS_reqId']},21,Bad Group name")
                 continue
             values = [self.snapshots[epic].get(f) for f in MARKET_FIELDS]
             items[epic] = (sub_id, values)
-            await ws.send_str(f"REQOK,{params['LS_reqId']}\r\nSUBOK,{sub_id},1,"
-                              f"{len(MARKET_FIELDS)}\r\nCONF,{sub_id},unlimited,filtered\r\n"
-                              f"U,{sub_id},1,{encode_update(None, values)}")  # fmt: skip
+            ack = params.get("LS_ack") != "false"
+            acknowledged = [f"REQOK,{params['LS_reqId']}"] if ack else []
+            await send(ws, *acknowledged, f"SUBOK,{sub_id},1,{len(MARKET_FIELDS)}",
+                       f"CONF,{sub_id},unlimited,filtered",
+                       f"U,{sub_id},1,{encode_update(None, values)}")  # fmt: skip
             subscribed += 1
             if subscribed == len(self.snapshots):
                 break
         for update in session.updates:
             if isinstance(update, str):
-                await ws.send_str(update)
+                await send(ws, update)
                 continue
             epic, changed = update
             sub_id, values = items[epic]
             new = [changed.get(f, v) for f, v in zip(MARKET_FIELDS, values, strict=True)]
-            await ws.send_str(f"U,{sub_id},1,{encode_update(values, new)}")
+            await send(ws, f"U,{sub_id},1,{encode_update(values, new)}")
             items[epic] = (sub_id, new)
             self.snapshots[epic] = dict(zip(MARKET_FIELDS, new, strict=True))
         if session.end == "close":
@@ -161,7 +171,7 @@ class IgServer:
     async def _probe(self, ws: web.WebSocketResponse) -> None:
         while not ws.closed:
             await asyncio.sleep(self.keepalive_ms / 1000)
-            await ws.send_str("PROBE")
+            await send(ws, "PROBE")
 
     def _parse(self, message: str) -> tuple[str, dict[str, str]]:
         name, _, body = message.partition("\r\n")
