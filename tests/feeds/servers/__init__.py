@@ -76,3 +76,22 @@ class Peer:
 
     def stop(self) -> None:
         self._reader.cancel()
+
+    async def end(self, how: str) -> None:
+        """End the connection as a script says: "close" it, go "silent", or "stay" open."""
+        if how == "close":
+            self.stop()
+            await self.ws.close()
+        elif how == "silent":
+            await self.go_silent()
+        else:
+            await self.stay()
+
+
+async def accept(request: web.Request, peers: list[Peer], protocols: tuple[str, ...] = ()) -> Peer:
+    """Accept a WebSocket connection, note its peer in ``peers`` and return it."""
+    ws = web.WebSocketResponse(protocols=protocols)
+    await ws.prepare(request)
+    peer = Peer(ws)
+    peers.append(peer)
+    return peer

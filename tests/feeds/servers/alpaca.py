@@ -16,7 +16,7 @@ from datetime import datetime
 
 from aiohttp import web
 
-from tests.feeds.servers import Peer
+from tests.feeds.servers import Peer, accept
 
 CHANNELS = ("trades", "quotes", "bars", "updatedBars", "dailyBars", "statuses", "lulds",
             "corrections", "cancelErrors")  # fmt: skip
@@ -58,10 +58,8 @@ class AlpacaServer:
         return app
 
     async def _stream(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        peer = Peer(ws)
-        self.peers.append(peer)
+        peer = await accept(request, self.peers)
+        ws = peer.ws
         session = self.sessions.pop(0) if self.sessions else Session()
         await asyncio.sleep(session.welcome_delay_s)
         await ws.send_str('[{"T":"success","msg":"connected"}]')
@@ -83,13 +81,7 @@ class AlpacaServer:
                 await asyncio.sleep(session.delay_s)
             await ws.send_str(frame)
             self.sent_frames += 1
-        if session.end == "close":
-            peer.stop()
-            await ws.close()
-        elif session.end == "silent":
-            await peer.go_silent()
-        else:
-            await peer.stay()
+        await peer.end(session.end)
         return ws
 
     async def _bars(self, request: web.Request) -> web.Response:

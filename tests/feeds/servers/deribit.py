@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 
 from aiohttp import web
 
-from tests.feeds.servers import Peer
+from tests.feeds.servers import Peer, accept
 
 
 @dataclass
@@ -70,10 +70,8 @@ class DeribitServer:
                            "error": {"code": code, "message": message}})  # fmt: skip
 
     async def _stream(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse()
-        await ws.prepare(request)
-        peer = Peer(ws)
-        self.peers.append(peer)
+        peer = await accept(request, self.peers)
+        ws = peer.ws
         session = self.sessions.pop(0) if self.sessions else Session()
         interval = None
         while True:  # the handshake: answer requests until the subscription

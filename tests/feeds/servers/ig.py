@@ -18,7 +18,7 @@ from urllib.parse import unquote
 from aiohttp import web
 
 from quoteflow.feeds.ig.schemas import MARKET_FIELDS
-from tests.feeds.servers import Peer
+from tests.feeds.servers import Peer, accept
 
 SUBPROTOCOL = "TLCP-2.5.0.lightstreamer.com"
 
@@ -106,13 +106,11 @@ class IgServer:
         )  # fmt: skip
 
     async def _stream(self, request: web.Request) -> web.WebSocketResponse:
-        ws = web.WebSocketResponse(protocols=(SUBPROTOCOL,))
-        await ws.prepare(request)
+        peer = await accept(request, self.peers, (SUBPROTOCOL,))
+        ws = peer.ws
         if ws.ws_protocol != SUBPROTOCOL:
-            await ws.close()
+            await peer.end("close")
             return ws
-        peer = Peer(ws)
-        self.peers.append(peer)
         session = self.sessions.pop(0) if self.sessions else Session()
         items: dict[str, tuple[str, list[str | None]]] = {}
         name, params = self._parse(await peer.next())
@@ -157,14 +155,9 @@ class IgServer:
             await send(ws, f"U,{sub_id},1,{encode_update(values, new)}")
             items[epic] = (sub_id, new)
             self.snapshots[epic] = dict(zip(MARKET_FIELDS, new, strict=True))
-        if session.end == "close":
-            peer.stop()
-            await ws.close()
-        elif session.end == "silent":
-            await peer.go_silent()
-        else:
-            probes = asyncio.create_task(self._probe(ws))
-            await peer.stay()
+        probes = asyncio.create_task(self._probe(ws)) if session.end == "stay" else None
+        await peer.end(session.end)
+        if probes:
             probes.cancel()
         return ws
 

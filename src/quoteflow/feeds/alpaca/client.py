@@ -23,13 +23,12 @@ from quoteflow.errors import (
     AuthenticationError,
     FeedConnectionError,
     FeedError,
-    NormalizeError,
     SubscriptionError,
 )
 from quoteflow.events import Bar, Event
 from quoteflow.feeds.alpaca.history import AlpacaHistory, credentials
-from quoteflow.feeds.alpaca.parsing import PROVIDER, parse_frame, parse_message
-from quoteflow.feeds.base import Normalized, reject
+from quoteflow.feeds.alpaca.parsing import parse_frame, parse_messages
+from quoteflow.feeds.base import Normalized
 from quoteflow.feeds.connection import ConnectionPolicy, WebSocketFeed, receive_frame
 
 __all__ = ["CHANNELS", "AlpacaStream", "AssetClass"]
@@ -190,7 +189,7 @@ class AlpacaStream(WebSocketFeed):
             messages = _decoder.decode(frame)
         except msgspec.DecodeError:
             return parse_frame(frame, ts_recv_ns)  # its dead letter says what is wrong
-        result = Normalized([])
+        data = []
         for message in messages if isinstance(messages, list) else [messages]:
             kind = message.get("T") if isinstance(message, dict) else None
             if kind == "subscription":
@@ -198,12 +197,8 @@ class AlpacaStream(WebSocketFeed):
             elif kind == "error":
                 log.warning("alpaca: %s", _error_of(message))
             elif kind != "success":
-                try:
-                    result.events.extend(parse_message(message, ts_recv_ns))
-                except NormalizeError as error:
-                    payload = msgspec.json.encode(message).decode()
-                    result.rejects.append(reject(PROVIDER, ts_recv_ns, error, payload))
-        return result
+                data.append(message)
+        return parse_messages(data, ts_recv_ns)
 
     def _new_bars_only(self, events: list[Event]) -> list[Event]:
         """Drop minute bars already published (a backfill got them first); note the newest."""

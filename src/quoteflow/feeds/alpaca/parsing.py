@@ -31,7 +31,14 @@ from quoteflow.feeds.alpaca.schemas import (
 from quoteflow.feeds.base import Normalized, convert, normalize_error_from, reject
 from quoteflow.timestamps import parse_rfc3339_ns, parse_rfc3339_ns_many
 
-__all__ = ["PROVIDER", "parse_bars_page", "parse_frame", "parse_message", "period_of_timeframe"]
+__all__ = [
+    "PROVIDER",
+    "parse_bars_page",
+    "parse_frame",
+    "parse_message",
+    "parse_messages",
+    "period_of_timeframe",
+]
 
 PROVIDER = "ALPACA"
 NO_SYMBOL = "_none"
@@ -203,8 +210,11 @@ def _parse_one_by_one(frame: bytes, ts_recv_ns: int) -> Normalized:
         error = NormalizeError("$", f"not valid JSON: {exc}")
         payload = frame.decode("utf-8", errors="replace")
         return Normalized([], [reject(PROVIDER, ts_recv_ns, error, payload)])
-    if not isinstance(messages, list):
-        messages = [messages]
+    return parse_messages(messages if isinstance(messages, list) else [messages], ts_recv_ns)
+
+
+def parse_messages(messages: list[Any], ts_recv_ns: int) -> Normalized:
+    """Normalize decoded messages one by one; each bad one becomes a dead letter."""
     result = Normalized([])
     for message in messages:
         try:
