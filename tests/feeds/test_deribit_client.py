@@ -162,3 +162,33 @@ def test_stream_requests_are_json_rpc():
     request_id, text = feed._request("public/test", {})
     assert json.loads(text) == {"jsonrpc": "2.0", "id": request_id, "method": "public/test",
                                 "params": {}}  # fmt: skip
+
+
+async def test_ingest_finds_every_option_of_a_currency_and_expiry():
+    from quoteflow.ingest import deribit_instruments
+
+    options = [
+        {"instrument_name": name, "kind": "option", "base_currency": "BTC",
+         "expiration_timestamp": 1_699_603_200_000}
+        for name in ("BTC-10NOV23-35500-C", "BTC-10NOV23-35500-P", "BTC-17NOV23-35500-C")
+    ]  # fmt: skip
+    server = DeribitServer(instruments=options)
+    async with serving(server.app()) as base:
+        names = await deribit_instruments(settings(base), [PERP], ["BTC"], expiry="10NOV23")
+    assert names == [PERP, "BTC-10NOV23-35500-C", "BTC-10NOV23-35500-P"]
+
+
+async def test_stream_when_server_is_slow_keeps_slow_streams_and_retries_slow_handshakes():
+    ticker = load_vector("deribit_future_ticker")["raw"]
+    frames = [notification(f"ticker.{PERP}.100ms", {**ticker, "instrument_name": PERP,
+                                                    "timestamp": 1_700_000_000_000 + i})
+              for i in range(3)]  # fmt: skip
+    server = DeribitServer(heartbeat_s=0.2, sessions=[
+        Session(subscribe_delay_s=1.5),  # longer than open_timeout_s: given up, retried
+        Session(frames=frames, delay_s=0.5),  # slower than the ping interval: kept
+    ])  # fmt: skip
+    async with serving(server.app()) as base:
+        feed = DeribitStream(settings(base), [PERP], trades=False, policy=FAST)
+        events, _ = await collect(feed, lambda e, r: len(e) == 3)
+    assert [e.ts_event // 10**6 for e in events] == [1_700_000_000_000 + i for i in range(3)]
+    assert len(server.peers) == 2 and feed.metrics.connections == 1

@@ -133,6 +133,20 @@ async def test_stream_counts_overflow_as_a_gap():
     assert feed.metrics.gaps == 1
 
 
+async def test_stream_when_server_is_slow_keeps_slow_streams_and_retries_slow_handshakes():
+    updates = [(EPIC, {"BID": str(100 + i)}) for i in range(3)]
+    server = server_with(
+        Session(conok_delay_s=1.5),  # longer than open_timeout_s: given up, retried
+        Session(updates=updates, delay_s=0.5),  # slower than the ping interval: kept
+    )
+    async with serving(server.app()) as base:
+        server.base_url = base
+        feed = IgStream(settings(base), [EPIC], policy=FAST)
+        events, _ = await collect(feed, lambda e, r: len(e) == 4)  # the snapshot, 3 updates
+    assert [e.bid_price for e in events[1:]] == [100.0, 101.0, 102.0]
+    assert len(server.peers) == 2 and feed.metrics.connections == 1
+
+
 values = st.lists(st.one_of(st.none(), st.text(alphabet="0123456789.#$^|%-AZ", max_size=6)),
                   min_size=4, max_size=4)  # fmt: skip
 

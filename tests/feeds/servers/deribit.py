@@ -23,6 +23,8 @@ class Session:
 
     frames: list[str] = field(default_factory=list)
     end: str = "stay"  # "stay", "close" or "silent"
+    delay_s: float = 0.0  # between frames (a slow server)
+    subscribe_delay_s: float = 0.0  # before answering public/subscribe
 
 
 def notification(channel: str, data) -> str:
@@ -89,11 +91,13 @@ class DeribitServer:
                 interval = self.heartbeat_s or params["interval"]
                 await ws.send_str(self._answer(message, "ok"))
             elif method == "public/subscribe":
+                await asyncio.sleep(session.subscribe_delay_s)
                 channels = [c for c in params["channels"] if c not in self.unknown]
                 await ws.send_str(self._answer(message, channels))
                 break
         beats = asyncio.create_task(self._heartbeats(peer, interval)) if interval else None
         for frame in session.frames:
+            await asyncio.sleep(session.delay_s)
             await ws.send_str(frame)
         if session.end == "close":
             peer.stop()
@@ -125,12 +129,16 @@ class DeribitServer:
     async def _heartbeats(self, peer: Peer, interval: float) -> None:
         test_request = json.dumps({"jsonrpc": "2.0", "method": "heartbeat",
                                    "params": {"type": "test_request"}})  # fmt: skip
+
+        def answers() -> int:
+            return sum('"public/test"' in message for message in peer.received)
+
         while not peer.ws.closed:
             await asyncio.sleep(interval)
-            answered = self.tests_answered
+            answered = answers()
             await peer.ws.send_str(test_request)
             await asyncio.sleep(interval)
-            if self.tests_answered == answered:
+            if answers() == answered:
                 await peer.ws.close()  # Deribit drops a client that does not answer
                 return
 

@@ -29,6 +29,8 @@ class Session:
 
     updates: list[tuple[str, dict[str, str | None]] | str] = field(default_factory=list)
     end: str = "stay"  # "stay", "close" or "silent"
+    delay_s: float = 0.0  # between updates (a slow server)
+    conok_delay_s: float = 0.0  # before answering create_session
 
 
 async def send(ws: web.WebSocketResponse, *lines: str) -> None:
@@ -123,6 +125,7 @@ class IgServer:
             await send(ws, "CONERR,1,User/password check failed")
             await peer.stay()
             return ws
+        await asyncio.sleep(session.conok_delay_s)
         await send(ws, f"CONOK,S1,50000,{self.keepalive_ms},*", "SERVNAME,Test Server",
                    "CLIENTIP,127.0.0.1", "CONS,unlimited")  # fmt: skip
         subscribed = 0
@@ -146,6 +149,7 @@ class IgServer:
             if subscribed == len(self.snapshots):
                 break
         for update in session.updates:
+            await asyncio.sleep(session.delay_s)
             if isinstance(update, str):
                 await send(ws, update)
                 continue
