@@ -89,7 +89,8 @@ async def test_ingest_alpaca_bars_writes_daily_bars_for_previous_closes(tmp_path
     assert server.rest_requests[0]["timeframe"] == "1Day"
 
 
-async def test_run_ingest_publishes_onto_kafka_raw_topics(kafka_broker):
+async def test_run_ingest_publishes_onto_kafka_raw_topics(own_kafka_broker):
+    kafka_broker = own_kafka_broker  # its raw topics must not reach other tests reading them
     server = AlpacaServer(sessions=[Session(frames=RECORDED)])
     fast = ConnectionPolicy(reconnect_initial_s=0.01, reconnect_max_s=0.05)
     async with serving(server.app()) as base:
