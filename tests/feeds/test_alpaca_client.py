@@ -198,3 +198,19 @@ async def test_history_when_key_is_refused_raises_authentication_error():
 
 def test_stream_quote_record_is_a_quote():
     assert parse_frame(RECORDED[0].encode(), 0).events[0].__class__ is Quote
+
+
+async def test_news_and_crypto_streams_use_their_endpoints_and_channels():
+    news_frame = RECORDED[3]
+    server = AlpacaServer(sessions=[Session(frames=[news_frame]), Session(frames=[RECORDED[0]])])
+    async with serving(server.app()) as base:
+        news = AlpacaStream(settings(base), {"news": ["*"]}, asset_class="news", policy=FAST)
+        events, _ = await collect(news, lambda e, r: len(e) >= 1)
+        crypto = AlpacaStream(settings(base), {"quotes": ["AMD"]}, asset_class="crypto",
+                              policy=FAST)  # fmt: skip
+        assert crypto._url().endswith("/v1beta3/crypto/us")
+        await collect(crypto, lambda e, r: len(e) >= 1)
+    assert {e.TYPE for e in events} == {"news"}
+    assert json.loads(server.peers[0].received[1]) == {"action": "subscribe", "news": ["*"]}
+    with pytest.raises(ValueError, match="unknown channel 'statuses'"):
+        AlpacaStream(settings("http://x"), {"statuses": ["A"]}, asset_class="crypto")

@@ -19,7 +19,7 @@ from aiohttp import web
 from tests.feeds.servers import Peer, accept
 
 CHANNELS = ("trades", "quotes", "bars", "updatedBars", "dailyBars", "statuses", "lulds",
-            "corrections", "cancelErrors")  # fmt: skip
+            "corrections", "cancelErrors", "news")  # fmt: skip
 
 
 @dataclass
