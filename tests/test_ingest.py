@@ -3,6 +3,7 @@
 import asyncio
 import json
 import os
+import signal
 import sys
 from pathlib import Path
 
@@ -107,3 +108,21 @@ async def test_run_ingest_publishes_onto_kafka_raw_topics(own_kafka_broker):
     await consumer.close()
     await bus.close()
     assert {(m.topic, m.key) for m in found} >= {("quotes", "AMD"), ("trades", "AAPL")}
+
+
+async def test_ingest_stops_cleanly_on_sigterm_and_flushes_what_it_holds(tmp_path):
+    server = AlpacaServer(sessions=[Session(frames=RECORDED)])
+    async with serving(server.app()) as base:
+        proc = await asyncio.create_subprocess_exec(
+            *QUOTEFLOW, "ingest", "alpaca", "--symbols", "AMD,AAPL,SPY",
+            "--root", str(tmp_path / "lake"), env=env_for(base), cwd=tmp_path,
+            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.STDOUT,
+        )  # fmt: skip
+        async with asyncio.timeout(30):
+            while server.sent_frames < len(RECORDED):
+                await asyncio.sleep(0.05)
+        await asyncio.sleep(0.5)  # let it read them
+        proc.send_signal(signal.SIGTERM)
+        output, _ = await asyncio.wait_for(proc.communicate(), 30)
+    assert proc.returncode == 0, output.decode()
+    assert raw_files(tmp_path / "lake", "primary")["quotes"] == 1  # buffered, flushed at stop
