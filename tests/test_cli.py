@@ -37,6 +37,10 @@ COMMANDS = [
     ["ingest", "alpaca-bars"],
     ["ingest", "deribit"],
     ["ingest", "ig"],
+    ["keys"],
+    ["keys", "create"],
+    ["keys", "list"],
+    ["keys", "revoke"],
 ]
 
 

@@ -22,6 +22,7 @@ from quoteflow.errors import QuoteflowError
 from quoteflow.events import Quote, Trade
 from quoteflow.feeds.replay import ReplayFeed
 from quoteflow.feeds.synthetic import SyntheticFeed
+from quoteflow.gateway.cli import keys_app
 from quoteflow.ingest_cli import ingest_app
 from quoteflow.lake.cli import lake_app, sql
 from quoteflow.normalize import keyed_reference, normalize_lines
@@ -41,6 +42,7 @@ app.add_typer(config_app, name="config")
 app.add_typer(feed_app, name="feed")
 app.add_typer(lake_app, name="lake")
 app.add_typer(ingest_app, name="ingest")
+app.add_typer(keys_app, name="keys")
 app.command("sql")(sql)
 
 

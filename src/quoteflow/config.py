@@ -38,6 +38,7 @@ __all__ = [
     "BusSettings",
     "DeribitSettings",
     "EnrichSettings",
+    "GatewaySettings",
     "IgSettings",
     "Settings",
     "SyntheticSettings",
@@ -245,6 +246,12 @@ class IgSettings(_LiveFeedSection):
         return f"https://{host}/gateway/deal"
 
 
+class GatewaySettings(_Section):
+    """Delivery to subscribers: where the API keys are kept."""
+
+    keys_db: str = Field("quoteflow-keys.db", description="SQLite file of the API keys (0600)")
+
+
 class Settings(BaseSettings):
     """Everything quoteflow can be configured with, by section."""
 
@@ -261,6 +268,7 @@ class Settings(BaseSettings):
     alpaca: AlpacaSettings = AlpacaSettings()
     deribit: DeribitSettings = DeribitSettings()
     ig: IgSettings = IgSettings()
+    gateway: GatewaySettings = GatewaySettings()
 
     @classmethod
     def settings_customise_sources(
