@@ -29,7 +29,7 @@ demo: $(STAMP)
 
 test: $(TEST_STAMP)
 	$(BIN)/ruff check .
-	$(BIN)/python -m pytest
+	$(BIN)/python -m pytest -n auto
 
 bench: $(BENCH_STAMP)
 	$(BIN)/python -m benchmarks.run
