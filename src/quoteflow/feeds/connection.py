@@ -18,7 +18,7 @@ import logging
 import random
 import time
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any, ClassVar
 
@@ -157,26 +157,17 @@ class WebSocketFeed:
 
     name: ClassVar[str] = "websocket"
 
-    def __init__(
-        self,
-        policy: ConnectionPolicy,
-        *,
-        sleep: Callable[[float], Any] = asyncio.sleep,
-    ) -> None:
+    def __init__(self, policy: ConnectionPolicy) -> None:
         self.policy = policy
         self.metrics = FeedMetrics(self.name)
         self._backoff = Backoff(policy.reconnect_initial_s, policy.reconnect_max_s)
-        self._sleep = sleep
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._outbox: list[str] = []
         self._pending_fills: list[Any] = []
 
     def _url(self) -> str:
+        """Return the WebSocket URL to connect to (after :meth:`_prepare`)."""
         raise NotImplementedError
-
-    def _headers(self) -> dict[str, str]:
-        """Return the headers of the WebSocket handshake (none by default)."""
-        return {}
 
     def _protocols(self) -> tuple[str, ...]:
         """Return the WebSocket subprotocols to ask for (none by default)."""
@@ -239,7 +230,7 @@ class WebSocketFeed:
                 delay = self._backoff.next_delay()
                 log.warning("%s: disconnected (%s); reconnecting in %.2f s", self.name, reason,
                             delay)  # fmt: skip
-                await self._sleep(delay)
+                await asyncio.sleep(delay)
 
     async def _connection(self, http: aiohttp.ClientSession) -> AsyncIterator[Normalized]:
         async with asyncio.timeout(self.policy.open_timeout_s):
@@ -247,7 +238,6 @@ class WebSocketFeed:
         url = self._url()
         async with http.ws_connect(
             url,
-            headers=self._headers(),
             protocols=self._protocols(),
             heartbeat=self.policy.heartbeat_s,
             timeout=aiohttp.ClientWSTimeout(ws_receive=self.policy.idle_timeout_s, ws_close=2.0),
