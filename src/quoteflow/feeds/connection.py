@@ -19,7 +19,7 @@ import random
 import time
 from collections import deque
 from collections.abc import AsyncIterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, fields
 from typing import Any, ClassVar
 
 import aiohttp
@@ -128,13 +128,8 @@ class FeedMetrics:
 
     def summary(self) -> dict[str, Any]:
         """Return every counter and the lag p50/p99 in ms, as plain data."""
-        counters = {
-            name: getattr(self, name)
-            for name in ("records", "rejects", "frames", "connections", "reconnects",
-                         "gaps", "backfilled", "duplicates")
-        }  # fmt: skip
-        return {"feed": self.feed, **counters,
-                "lag_p50_ms": self.lag_ms(0.5), "lag_p99_ms": self.lag_ms(0.99)}  # fmt: skip
+        public = {f.name: getattr(self, f.name) for f in fields(self) if f.repr}
+        return {**public, "lag_p50_ms": self.lag_ms(0.5), "lag_p99_ms": self.lag_ms(0.99)}
 
     def line(self) -> str:
         """Return the metrics as one log line."""

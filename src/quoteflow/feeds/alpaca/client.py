@@ -222,7 +222,8 @@ class AlpacaStream(WebSocketFeed):
             return
         now_ns = time.time_ns()
         last_closed_ns = now_ns - now_ns % _MINUTE_NS - _MINUTE_NS
-        since_ns = (self._first_open_ns or now_ns) - (self._first_open_ns or now_ns) % _MINUTE_NS
+        first_open_ns = self._first_open_ns or now_ns
+        since_ns = first_open_ns - first_open_ns % _MINUTE_NS
         floor = {symbol: self._last_bar_ns.get(symbol, since_ns - 1) for symbol in symbols}
         asset_class = "crypto" if self.asset_class == "crypto" else "stocks"
         history = AlpacaHistory(self.settings, http, asset_class=asset_class)
