@@ -1,37 +1,62 @@
 """The fan-out core of the gateway: sequence numbers, a replay window, bounded queues.
 
-Every record published on a channel (``quotes.enriched``, ``bars.1m``, ...) gets
-the channel's next sequence number, is kept in the channel's replay window and
-as the latest value of its instrument, and is offered to every subscription
-that wants that channel and instrument. A subscription's queue is bounded: the
-publisher never waits. A subscription that falls behind is either closed (its
-``overflowed`` flag set, the server then closes the connection with a
-documented code) or, if it asked for conflation, keeps only the newest record
-per channel and instrument until it catches up.
+Records are published on a channel (``quotes.enriched``, ``bars.1m``, ...) in
+batches. Each record gets the channel's next sequence number, is kept in the
+channel's replay window and as the latest value of its instrument, and the
+batch is offered to every subscription. A subscription takes the part it wants
+(all of it, sharing the batch's encoded JSON, or the records of its
+instruments) into a bounded queue: the publisher never waits. A subscription
+that falls behind is either closed (its ``overflowed`` flag set; the server
+then closes the connection with a documented code) or, if it asked for
+conflation, keeps only the newest record per channel and instrument until it
+catches up.
+
+Records that leave the window go to a :class:`~quoteflow.gateway.journal.Journal`
+when there is one, so that a client can resume from further back.
 """
 
 from __future__ import annotations
 
 import asyncio
 from collections import OrderedDict, deque
-from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
 
 from quoteflow.errors import QuoteflowError
 
-__all__ = ["Delivery", "Hub", "ResumeGapError", "Subscription"]
+if TYPE_CHECKING:
+    from quoteflow.gateway.journal import Journal
+
+__all__ = ["Delivery", "Hub", "Piece", "ResumeGapError", "Subscription", "Wants"]
+
+Wants = Callable[[str, str], bool]
+"""``wants(channel, instrument)``: whether a subscriber is to get that instrument's records."""
+
+Encode = Callable[[str, int, Any], bytes]
+"""``encode(channel, sequence, value)``: the JSON of one record as subscribers get it."""
 
 
 class ResumeGapError(QuoteflowError):
-    """What a client asked to resume from is no longer in the replay window.
+    """What a client asked to resume from is no longer kept.
 
-    Example message: ``quotes.enriched: resume after 120 asked, the window starts at 5000``.
+    ``first`` is the oldest sequence number still available (0 if unknown).
+    Example message: ``quotes.enriched: resume after 120 asked, the oldest kept is 5000``.
     """
 
+    def __init__(self, message: str, first: int = 0) -> None:
+        super().__init__(message)
+        self.first = first
 
-@dataclass(frozen=True)
+    @classmethod
+    def missing(cls, channel: str, after: int, first: int) -> ResumeGapError:
+        """Return the error for a resume after ``after`` when ``first`` is the oldest kept."""
+        return cls(f"{channel}: resume after {after} asked, the oldest kept is {first}", first)
+
+
+@dataclass(frozen=True, slots=True)
 class Delivery:
-    """One record for a subscriber: its channel, sequence number, instrument and JSON."""
+    """One record for subscribers: its channel, sequence number, instrument and JSON."""
 
     channel: str
     sequence: int
@@ -39,70 +64,152 @@ class Delivery:
     payload: bytes
 
 
-@dataclass
+class Piece:
+    """Records published together (or picked from such a batch), with their joined JSON."""
+
+    __slots__ = ("_body", "deliveries", "instruments")
+
+    def __init__(self, deliveries: list[Delivery]) -> None:
+        self.deliveries = deliveries
+        self.instruments = {d.instrument for d in deliveries}
+        self._body: bytes | None = None
+
+    @property
+    def body(self) -> bytes:
+        """The records' JSON separated by commas: the inside of a JSON array."""
+        if self._body is None:
+            self._body = b",".join(d.payload for d in self.deliveries)
+        return self._body
+
+    def __len__(self) -> int:
+        return len(self.deliveries)
+
+
 class Subscription:
-    """What one connection wants, and its bounded queue of deliveries."""
+    """What one connection wants, and its bounded queue of records and control messages.
 
-    wants: Callable[[str, str], bool]
-    capacity: int = 10_000
-    conflate: bool = False
-    overflowed: bool = False
-    _queue: deque[Delivery] = field(default_factory=deque)
-    _latest: OrderedDict[tuple[str, str], Delivery] = field(default_factory=OrderedDict)
-    _ready: asyncio.Event = field(default_factory=asyncio.Event)
+    ``wants`` is asked once per channel and instrument; call :meth:`changed`
+    after what it answers changes. Control messages (``bytes``) and replayed
+    records go in with :meth:`put`, ahead of nothing and never refused.
+    """
 
-    def offer(self, delivery: Delivery) -> None:
-        """Queue ``delivery`` without waiting; on a full queue, conflate or overflow."""
+    def __init__(self, wants: Wants, *, capacity: int = 10_000, conflate: bool = False) -> None:
+        self.wants = wants
+        self.capacity = capacity
+        self.conflate = conflate
+        self.overflow = asyncio.Event()
+        self.queued = 0
+        self._items: deque[Piece | bytes] = deque()
+        self._latest: OrderedDict[tuple[str, str], Delivery] = OrderedDict()
+        self._matches: dict[tuple[str, str], bool] = {}
+        self._ready = asyncio.Event()
+
+    @property
+    def overflowed(self) -> bool:
+        """Whether the queue overflowed (without conflation): the connection must end."""
+        return self.overflow.is_set()
+
+    def changed(self) -> None:
+        """Forget the cached answers of ``wants``: the connection's interests changed."""
+        self._matches.clear()
+
+    def _wanted(self, channel: str, instrument: str) -> bool:
+        key = (channel, instrument)
+        wanted = self._matches.get(key)
+        if wanted is None:
+            wanted = self._matches[key] = self.wants(channel, instrument)
+        return wanted
+
+    def _part(self, channel: str, piece: Piece) -> Piece | None:
+        wanted = {i for i in piece.instruments if self._wanted(channel, i)}
+        if len(wanted) == len(piece.instruments):
+            return piece
+        if not wanted:
+            return None
+        return Piece([d for d in piece.deliveries if d.instrument in wanted])
+
+    def offer(self, channel: str, piece: Piece) -> None:
+        """Queue the wanted part of ``piece`` without waiting; when full, conflate or overflow."""
         if self.overflowed:
             return
-        if len(self._queue) < self.capacity and not self._latest:
-            self._queue.append(delivery)
+        part = self._part(channel, piece)
+        if part is None:
+            return
+        if self.queued + len(part) <= self.capacity and not self._latest:
+            self._items.append(part)
+            self.queued += len(part)
         elif self.conflate:
-            key = (delivery.channel, delivery.instrument)
-            self._latest.pop(key, None)
-            self._latest[key] = delivery
+            for delivery in part.deliveries:
+                key = (delivery.channel, delivery.instrument)
+                self._latest.pop(key, None)
+                self._latest[key] = delivery
         else:
-            self.overflowed = True
+            self.overflow.set()
         self._ready.set()
 
-    async def next(self) -> list[Delivery]:
-        """Return what is queued (waiting for something); empty once overflowed."""
-        while not self._queue and not self._latest and not self.overflowed:
+    def put(self, item: Piece | bytes) -> None:
+        """Queue a control message or replayed records, whatever the capacity."""
+        self._items.append(item)
+        if isinstance(item, Piece):
+            self.queued += len(item)
+        self._ready.set()
+
+    async def next(self) -> list[Piece | bytes]:
+        """Return what is queued, in order (waiting for something); empty once overflowed."""
+        while not self._items and not self._latest and not self.overflowed:
             self._ready.clear()
             await self._ready.wait()
         if self.overflowed:
             return []
-        taken = list(self._queue)
-        self._queue.clear()
-        taken.extend(self._latest.values())  # what came while full: the newest of each
-        self._latest.clear()
+        taken = list(self._items)
+        self._items.clear()
+        self.queued = 0
+        if self._latest:  # what came while full: the newest of each instrument
+            taken.append(Piece(list(self._latest.values())))
+            self._latest.clear()
         return taken
+
+
+def _as_is(channel: str, sequence: int, value: Any) -> bytes:
+    return value
 
 
 class Hub:
     """Channels with sequence numbers, a replay window each, and their subscriptions."""
 
-    def __init__(self, window: int = 100_000) -> None:
+    def __init__(self, window: int = 100_000, journal: Journal | None = None) -> None:
         self.window = window
+        self.journal = journal
         self._sequence: dict[str, int] = {}
         self._history: dict[str, deque[Delivery]] = {}
         self._latest: dict[str, dict[str, Delivery]] = {}
         self._subscriptions: list[Subscription] = []
 
-    def publish(self, channel: str, instrument: str, payload: bytes) -> Delivery:
-        """Give the record its number, keep it, offer it to every subscription wanting it."""
-        sequence = self._sequence.get(channel, 0) + 1
-        self._sequence[channel] = sequence
-        delivery = Delivery(channel, sequence, instrument, payload)
+    def publish(
+        self, channel: str, records: Sequence[tuple[str, Any]], encode: Encode = _as_is
+    ) -> Piece:
+        """Give ``(instrument, value)`` records their numbers, keep them, offer them to all."""
+        first = self._sequence.get(channel, 0) + 1
+        deliveries = [
+            Delivery(channel, sequence, instrument, encode(channel, sequence, value))
+            for sequence, (instrument, value) in enumerate(records, start=first)
+        ]
+        self._sequence[channel] = first + len(deliveries) - 1
         history = self._history.get(channel)
         if history is None:
-            history = self._history[channel] = deque(maxlen=self.window)
-        history.append(delivery)
-        self._latest.setdefault(channel, {})[instrument] = delivery
+            history = self._history[channel] = deque()
+        history.extend(deliveries)
+        if len(history) > self.window:
+            evicted = [history.popleft() for _ in range(len(history) - self.window)]
+            if self.journal is not None:
+                self.journal.keep(channel, evicted)
+        latest = self._latest.setdefault(channel, {})
+        for delivery in deliveries:
+            latest[delivery.instrument] = delivery
+        piece = Piece(deliveries)
         for subscription in self._subscriptions:
-            if subscription.wants(channel, instrument):
-                subscription.offer(delivery)
-        return delivery
+            subscription.offer(channel, piece)
+        return piece
 
     def subscribe(self, subscription: Subscription) -> None:
         """Start offering new records to ``subscription``."""
@@ -112,27 +219,45 @@ class Hub:
         """Stop offering records to ``subscription``."""
         self._subscriptions.remove(subscription)
 
-    def snapshot(self, channel: str, wants: Callable[[str, str], bool]) -> list[Delivery]:
+    def snapshot(self, channel: str, wants: Wants) -> list[Delivery]:
         """Return the latest record of every wanted instrument on ``channel``, by sequence."""
         latest = self._latest.get(channel, {}).values()
         return sorted((d for d in latest if wants(channel, d.instrument)),
                       key=lambda d: d.sequence)  # fmt: skip
 
-    def replay(
-        self, channel: str, after: int, wants: Callable[[str, str], bool]
-    ) -> Iterable[Delivery]:
-        """Return the wanted records of ``channel`` numbered after ``after``.
+    def latest(self, channel: str, instrument: str) -> Delivery | None:
+        """Return the latest record of ``instrument`` on ``channel``, if any."""
+        return self._latest.get(channel, {}).get(instrument)
 
-        Raises :class:`ResumeGapError` when records after ``after`` have left the window.
+    def instruments(self) -> dict[str, list[str]]:
+        """Return each instrument seen with the channels it has records on."""
+        seen: dict[str, list[str]] = {}
+        for channel, latest in sorted(self._latest.items()):
+            for instrument in latest:
+                seen.setdefault(instrument, []).append(channel)
+        return dict(sorted(seen.items()))
+
+    def replay(self, channel: str, after: int, wants: Wants) -> list[Delivery]:
+        """Return the wanted records of ``channel`` numbered after ``after``, from memory.
+
+        Memory is the replay window and what the journal has not yet written.
+        Raises :class:`ResumeGapError` when records after ``after`` are no longer
+        in memory (the journal may still have them: :meth:`Journal.read`).
         """
-        history = self._history.get(channel, deque())
-        first = history[0].sequence if history else self._sequence.get(channel, 0) + 1
+        kept: Iterable[Delivery] = self._history.get(channel, ())
+        if self.journal is not None:
+            kept = [*self.journal.memory(channel), *kept]
+        kept = list(kept)
+        first = kept[0].sequence if kept else self.sequence(channel) + 1
         if after + 1 < first:
-            raise ResumeGapError(
-                f"{channel}: resume after {after} asked, the window starts at {first}"
-            )
-        return [d for d in history if d.sequence > after and wants(channel, d.instrument)]
+            raise ResumeGapError.missing(channel, after, first)
+        return [d for d in kept if d.sequence > after and wants(channel, d.instrument)]
 
     def sequence(self, channel: str) -> int:
         """Return the sequence number of the channel's last record (0 before any)."""
         return self._sequence.get(channel, 0)
+
+    @property
+    def channels(self) -> dict[str, int]:
+        """Return each channel with the sequence number of its last record."""
+        return dict(sorted(self._sequence.items()))

@@ -16,7 +16,7 @@ import os
 import secrets
 import sqlite3
 import time
-from collections.abc import Sequence
+from collections.abc import Collection, Sequence
 from dataclasses import dataclass
 from fnmatch import fnmatchcase
 from pathlib import Path
@@ -148,6 +148,19 @@ class KeyStore:
         if not changed:
             raise ConfigError(f"no active key named {name!r}")
         return next(key for key in self.list() if key.name == name)
+
+    def revoked_among(self, key_ids: Collection[str]) -> set[str]:
+        """Return which of ``key_ids`` are revoked or no longer exist."""
+        wanted = sorted(set(key_ids))
+        if not wanted:
+            return set()
+        marks = ",".join("?" * len(wanted))
+        with self._connect() as db:
+            active = db.execute(
+                f"SELECT key_id FROM api_keys WHERE revoked_at IS NULL AND key_id IN ({marks})",
+                wanted,
+            ).fetchall()
+        return set(wanted) - {row[0] for row in active}
 
     def verify(self, text: str) -> ApiKey | None:
         """Return the key ``text`` is, if it exists and is not revoked; else None."""

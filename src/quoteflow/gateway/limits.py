@@ -36,15 +36,31 @@ class MessageRate:
         self._tokens = self.burst
         self._at = clock()
 
-    def take(self, count: int = 1) -> bool:
-        """Spend ``count`` messages if the bucket holds them; return whether it did."""
+    def _refill(self) -> None:
         now = self._clock()
         self._tokens = min(self.burst, self._tokens + (now - self._at) * self.rate_per_s)
         self._at = now
+
+    def take(self, count: int = 1) -> bool:
+        """Spend ``count`` messages if the bucket holds them; return whether it did."""
+        self._refill()
         if self._tokens < count:
             return False
         self._tokens -= count
         return True
+
+    def spend(self, count: int) -> float:
+        """Spend ``count`` messages, going into debt if need be; return the seconds to wait.
+
+        A sender that waits that long before sending more keeps to the rate.
+
+        >>> rate = MessageRate(100.0, clock=lambda: 0.0)
+        >>> rate.spend(50), rate.spend(100)
+        (0.0, 0.5)
+        """
+        self._refill()
+        self._tokens -= count
+        return max(0.0, -self._tokens / self.rate_per_s)
 
 
 class ConnectionLimits:

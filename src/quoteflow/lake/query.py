@@ -19,8 +19,8 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from quoteflow.events import arrow_schema
-from quoteflow.lake.layout import parse_partition, record_class
+from quoteflow.events import Bar, arrow_schema, from_batch
+from quoteflow.lake.layout import lake_type, parse_partition, record_class
 from quoteflow.lake.storage import LakeRoot
 
 __all__ = ["Lake"]
@@ -91,6 +91,40 @@ class Lake:
         import polars
 
         return polars.from_arrow(self.sql(query))
+
+    def bars(
+        self,
+        instrument: str,
+        period: str,
+        *,
+        start_ns: int | None = None,
+        end_ns: int | None = None,
+        limit: int = 10_000,
+    ) -> list[Bar]:
+        """Return the bars of ``instrument`` and ``period`` starting in [start, end), oldest first.
+
+        Refined days are preferred; days not yet coalesced come from the raw
+        chunks (primary before replica), each bar once.
+        """
+        kind = lake_type(f"bars.{period}")
+        columns = ", ".join(f'"{name}"' for name in arrow_schema(Bar).names)
+        sources = [
+            f"SELECT {columns}, {rank} AS rank_ FROM {view}"
+            for view, rank in ((kind, "0"), (f"raw_{kind}", "CASE source WHEN 'primary' THEN 1 "
+                                                            "ELSE 2 END"))
+            if view in self.files
+        ]  # fmt: skip
+        if not sources:
+            return []
+        query = (
+            f"SELECT DISTINCT ON (ts_event) {columns} FROM ({' UNION ALL '.join(sources)}) "
+            "WHERE instrument = $instrument AND epoch_ns(ts_event) >= $start "
+            "AND epoch_ns(ts_event) < $end ORDER BY ts_event, rank_ LIMIT $limit"
+        )
+        params = {"instrument": instrument, "start": start_ns or 0,
+                  "end": end_ns or 2**63 - 1, "limit": limit}  # fmt: skip
+        table = self.connection.execute(query, params).to_arrow_table()
+        return from_batch(table, Bar)  # type: ignore[return-value]
 
     def summary(self) -> list[dict[str, Any]]:
         """Return per view and day: instruments, files, rows and bytes."""
