@@ -260,6 +260,9 @@ class GatewaySettings(_Section):
     replay_window: int = Field(100_000, ge=1, description="records kept in memory per channel")
     journal: bool = Field(True, description="keep records leaving the window in the lake")
     send_queue: int = Field(10_000, ge=1, description="records queued per connection at most")
+    send_buffer_bytes: int | None = Field(
+        None, ge=4096, description="kernel send buffer per connection (none: the OS default)"
+    )
     auth_timeout_s: float = Field(5.0, gt=0, description="time to send the auth request")
 
     @model_validator(mode="after")

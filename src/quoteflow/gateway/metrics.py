@@ -28,6 +28,10 @@ class GatewayMetrics:
             "quoteflow_gateway_refusals", "Requests refused, by reason", ["reason"],
             registry=self.registry,
         )  # fmt: skip
+        self.resumes = Counter(
+            "quoteflow_gateway_resumes", "Subscriptions resumed, by where the oldest record was",
+            ["source"], registry=self.registry,
+        )  # fmt: skip
         self.closes = Counter(
             "quoteflow_gateway_closes", "Connections the gateway closed, by close code",
             ["code"], registry=self.registry,

@@ -74,8 +74,10 @@ class GatewayServer:
         port: int = 8765,
         certfile: str | None = None,
         keyfile: str | None = None,
+        send_buffer_bytes: int | None = None,
     ) -> None:
         self.gateway = gateway
+        self.send_buffer_bytes = send_buffer_bytes
         self.tls = certfile is not None
         config = uvicorn.Config(
             create_app(gateway), host=host, port=port, ssl_certfile=certfile,
@@ -91,7 +93,8 @@ class GatewayServer:
         """Return a server listening where ``[gateway]`` says, with its TLS files."""
         config = settings.gateway
         return cls(gateway, host=config.host, port=config.port, certfile=config.tls_certfile,
-                   keyfile=config.tls_keyfile)  # fmt: skip
+                   keyfile=config.tls_keyfile,
+                   send_buffer_bytes=config.send_buffer_bytes)  # fmt: skip
 
     @property
     def host(self) -> str:
@@ -113,6 +116,8 @@ class GatewayServer:
         family = socket.AF_INET6 if ":" in self.host else socket.AF_INET
         listener = socket.socket(family, socket.SOCK_STREAM)
         listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        if self.send_buffer_bytes:  # connections inherit it: less to absorb for a stalled client
+            listener.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, self.send_buffer_bytes)
         try:
             listener.bind((self.host, self.port))
         except OSError as error:

@@ -99,12 +99,15 @@ class Gateway:
         older: list[Delivery] = []
         while True:
             try:
-                return older + self.hub.replay(channel, after, wants)
+                recent = self.hub.replay(channel, after, wants)
             except ResumeGapError as gap:
                 if self.hub.journal is None:
                     raise
                 older += await self.hub.journal.read(channel, after, gap.first - 1, wants)
                 after = gap.first - 1
+                continue
+            self.metrics.resumes.labels("lake" if older else "memory").inc()
+            return older + recent
 
     async def watch_revocations(self) -> None:
         """Close, within ``revocation_check_s``, the connections of keys revoked meanwhile."""

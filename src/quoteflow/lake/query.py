@@ -123,7 +123,7 @@ class Lake:
         )
         params = {"instrument": instrument, "start": start_ns or 0,
                   "end": end_ns or 2**63 - 1, "limit": limit}  # fmt: skip
-        table = self.connection.execute(query, params).to_arrow_table()
+        table = self.connection.sql(query, params=params).to_arrow_table()
         return from_batch(table, Bar)  # type: ignore[return-value]
 
     def summary(self) -> list[dict[str, Any]]:
