@@ -78,7 +78,7 @@ async def test_records_leaving_the_window_are_replayed_from_the_lake_journal(tmp
 async def test_the_journal_says_when_it_does_not_hold_what_is_asked(tmp_path):
     journal = Journal(LakeRoot.open(tmp_path), "e1", file_records=5)
     hub = Hub(window=5, journal=journal)
-    for i in range(20):
+    for _ in range(20):
         hub.publish("alerts", [("A", b"x")])
     await journal.close()
     assert len(await journal.read("alerts", 0, 15, everything)) == 15
