@@ -1,7 +1,9 @@
 """The `quoteflow` command, run as a real subprocess."""
 
+import asyncio
 import json
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -9,6 +11,7 @@ from pathlib import Path
 
 import pytest
 
+from quoteflow.client import GatewayClient
 from tests.conftest import FIXTURES, load_vector
 
 QUOTEFLOW = [str(Path(sys.executable).parent / "quoteflow")]
@@ -274,3 +277,33 @@ def test_enrich_replays_files_against_previous_closes_from_a_csv(tmp_path):
     (record,) = [json.loads(line) for line in result.stdout.splitlines()]
     assert (record["move"], record["previousClose"], record["changePct"]) == (
         "Bullish", 100.0, pytest.approx(10.0))  # fmt: skip
+
+
+def test_demo_serves_the_enriched_feed_to_its_printed_demo_key():
+    proc = subprocess.Popen(
+        [*QUOTEFLOW, "demo", "--speed", "20"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "COLUMNS": "400"},
+    )
+    try:
+        lines = [proc.stdout.readline() for _ in range(2)]
+        url, key = re.search(r"gateway: (\S+)  demo key: (\S+)", lines[1]).groups()
+
+        async def first_records():
+            client = GatewayClient(url, key, {"quotes.enriched": ["SYN00"]})
+            records = []
+            async for record in client:
+                records.append(record)
+                if len(records) == 3:
+                    return records
+
+        records = asyncio.run(asyncio.wait_for(first_records(), 60))
+        assert {r["instrument"] for r in records} == {"SYN00"}
+        assert all(r["type"] == "quotes.enriched" and "bidPrice" in r for r in records)
+    finally:
+        proc.send_signal(signal.SIGINT)
+        out, err = proc.communicate(timeout=60)
+    assert proc.returncode == 0, err
+    assert "stopped cleanly" in out

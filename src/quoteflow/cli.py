@@ -22,7 +22,7 @@ from quoteflow.errors import QuoteflowError
 from quoteflow.events import Quote, Trade
 from quoteflow.feeds.replay import ReplayFeed
 from quoteflow.feeds.synthetic import SyntheticFeed
-from quoteflow.gateway.cli import keys_app
+from quoteflow.gateway.cli import keys_app, serve_command, subscribe_command
 from quoteflow.ingest_cli import ingest_app
 from quoteflow.lake.cli import lake_app, sql
 from quoteflow.normalize import keyed_reference, normalize_lines
@@ -43,6 +43,8 @@ app.add_typer(feed_app, name="feed")
 app.add_typer(lake_app, name="lake")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(keys_app, name="keys")
+app.command("serve")(serve_command)
+app.command("subscribe")(subscribe_command)
 app.command("sql")(sql)
 
 
@@ -339,7 +341,7 @@ def feed_replay(
 @app.command("run")
 def run_command(
     ctx: typer.Context,
-    stage: Annotated[str, typer.Argument(help="ingest, enrich or lake.")],
+    stage: Annotated[str, typer.Argument(help="ingest, enrich, lake or gateway.")],
     bus: Annotated[str, typer.Option(help="The shared bus: kafka://host:port[,host:port].")],
     replay: Annotated[
         list[Path] | None, typer.Option(help="ingest: record files to replay (default: synthetic).")

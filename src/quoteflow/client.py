@@ -44,6 +44,8 @@ __all__ = ["GatewayClient"]
 log = logging.getLogger(__name__)
 
 _REFUSED = {CloseCode.UNAUTHENTICATED, CloseCode.REVOKED, CloseCode.TOO_MANY_CONNECTIONS}
+_CLOSING_ERRORS = {"unauthenticated", "revoked", "too_many_connections", "slow_consumer",
+                   "rate_limited"}  # fmt: skip
 
 
 class GatewayClient:
@@ -157,5 +159,6 @@ class GatewayClient:
                 return []
             if code in ("forbidden", "unknown_channel", "bad_request"):
                 raise SubscriptionError(f"gateway refused: {text}")
-            log.warning("gateway: %s", text)
+            if code not in _CLOSING_ERRORS:  # those are reported with the close that follows
+                log.warning("gateway: %s", text)
         return []

@@ -1,11 +1,16 @@
-"""``quoteflow demo``: the synthetic feed through the enrichment job, with a live summary."""
+"""``quoteflow demo``: the synthetic feed through the enrichment job, with a live summary.
+
+The gateway serves the enriched feed on localhost meanwhile, with a demo key.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import tempfile
 import time
 from collections import Counter, deque
 from datetime import UTC, date, datetime
+from pathlib import Path
 
 from rich.console import Console, Group
 from rich.live import Live
@@ -15,8 +20,13 @@ from rich.text import Text
 from quoteflow.bus import MemoryBus, Message
 from quoteflow.config import Settings, SyntheticSettings
 from quoteflow.enrich import Enricher, PreviousCloses
+from quoteflow.errors import ConfigError
 from quoteflow.events import Alert, Bar, DeadLetter, EnrichedQuote, EnrichedTrade
 from quoteflow.feeds.synthetic import SyntheticFeed, SyntheticMarket, default_instruments
+from quoteflow.gateway.keys import KeyStore
+from quoteflow.gateway.server import GatewayServer, build_gateway, gateway_channels
+from quoteflow.gateway.service import Gateway
+from quoteflow.gateway.sink import GatewaySink
 from quoteflow.runtime import Pipeline, Stage, install_stop_signals
 
 __all__ = ["SummarySink", "run_demo", "synthetic_market"]
@@ -79,7 +89,7 @@ class _Rates:
         self._at = now
 
 
-def _render(pipeline: Pipeline, sink: SummarySink, rates: _Rates) -> Group:
+def _render(pipeline: Pipeline, sink: SummarySink, rates: _Rates, gateway: Gateway) -> Group:
     topics = Table(title="Topics", title_justify="left")
     topics.add_column("topic")
     topics.add_column("records", justify="right")
@@ -116,7 +126,10 @@ def _render(pipeline: Pipeline, sink: SummarySink, rates: _Rates) -> Group:
         alerts.add_row(_clock(alert.ts_event), alert.instrument, alert.rule, alert.message)
     dead = len(sink.dead_letters)
     footer = Text(f"dead letters: {dead}", style="red" if dead else "green")
-    return Group(topics, book, alerts, footer)
+    delivered = gateway.metrics.total("delivered_records")
+    subscribers = Text(f"gateway: {len(gateway.connections)} subscribers, "
+                       f"{delivered:,.0f} records delivered")  # fmt: skip
+    return Group(topics, book, alerts, footer, subscribers)
 
 
 def synthetic_market(config: SyntheticSettings, start: date | None = None) -> SyntheticMarket:
@@ -132,6 +145,27 @@ def synthetic_market(config: SyntheticSettings, start: date | None = None) -> Sy
     )
 
 
+async def _start_gateway(
+    settings: Settings, scratch: Path, bars_topic: str
+) -> tuple[GatewayServer, str]:
+    """Start the demo's gateway with a demo key, both kept in ``scratch``; return it and the key."""
+    demo = settings.model_copy(update={
+        "gateway": settings.gateway.model_copy(update={
+            "keys_db": str(scratch / "keys.db"), "audit_log": str(scratch / "audit.jsonl")}),
+        "lake": settings.lake.model_copy(update={"root": str(scratch / "lake")}),
+    })  # fmt: skip
+    keys = KeyStore(demo.gateway.keys_db)
+    _, key = keys.create("demo", channels=["*"], instruments=["*"])
+    gateway = build_gateway(demo, gateway_channels(bars_topic), keys=keys)
+    server = GatewayServer.from_settings(gateway, demo)
+    try:
+        await server.start()
+    except ConfigError:  # the configured port is taken: any free one will do for a demo
+        server = GatewayServer(gateway, host=demo.gateway.host, port=0)
+        await server.start()
+    return server, key
+
+
 async def run_demo(
     settings: Settings,
     *,
@@ -139,7 +173,11 @@ async def run_demo(
     speed: float = 1.0,
     console: Console | None = None,
 ) -> SummarySink:
-    """Run the demo until Ctrl-C (or for ``duration_s`` wall seconds) and return its summary."""
+    """Run the demo until Ctrl-C (or for ``duration_s`` wall seconds) and return its summary.
+
+    The gateway serves the enriched feed on localhost meanwhile, with a demo key
+    printed at start-up.
+    """
     console = console or Console()
     config = settings.synthetic
     market = synthetic_market(config)
@@ -147,7 +185,6 @@ async def run_demo(
     job = Enricher(settings.enrich, PreviousCloses(market.previous_closes(), config.calendar))
     sink = SummarySink(job.candles.topic)
     stage = Stage("enrich", ("quotes", "trades"), job)
-    pipeline = Pipeline(bus, [SyntheticFeed(market, speed=speed)], [stage], [sink])
     stop = asyncio.Event()
     install_stop_signals(stop)
     session = datetime.fromtimestamp(market.clock_ns / 1e9, tz=UTC).date()
@@ -157,18 +194,32 @@ async def run_demo(
         f"market time x{speed:g}. Ctrl-C stops."
     )
     console.print(header, style="bold", highlight=False)
-    rates = _Rates()
-    run = asyncio.create_task(pipeline.run(stop))
-    started = time.monotonic()
-    with Live(_render(pipeline, sink, rates), console=console, auto_refresh=False) as live:
-        while not run.done():
-            await asyncio.wait({run}, timeout=_REFRESH_S)
-            if duration_s is not None and time.monotonic() - started >= duration_s:
-                stop.set()
-            rates.update(pipeline.published)
-            live.update(_render(pipeline, sink, rates), refresh=True)
-    await run
-    await bus.close()
+    with tempfile.TemporaryDirectory(prefix="quoteflow-demo-") as scratch:
+        server, key = await _start_gateway(settings, Path(scratch), job.candles.topic)
+        gateway = server.gateway
+        console.print(f"gateway: {server.stream_url}  demo key: {key}", highlight=False,
+                      soft_wrap=True)  # fmt: skip
+        console.print(f"  try: QUOTEFLOW_API_KEY={key} quoteflow subscribe --url "
+                      f"{server.stream_url} --channel quotes.enriched --instruments SYN00",
+                      highlight=False, soft_wrap=True)  # fmt: skip
+        sinks = [sink, GatewaySink(gateway.hub, gateway.channels, gateway.metrics)]
+        pipeline = Pipeline(bus, [SyntheticFeed(market, speed=speed)], [stage], sinks)
+        rates = _Rates()
+        run = asyncio.create_task(pipeline.run(stop))
+        started = time.monotonic()
+        try:
+            with Live(_render(pipeline, sink, rates, gateway), console=console,
+                      auto_refresh=False) as live:  # fmt: skip
+                while not run.done():
+                    await asyncio.wait({run}, timeout=_REFRESH_S)
+                    if duration_s is not None and time.monotonic() - started >= duration_s:
+                        stop.set()
+                    rates.update(pipeline.published)
+                    live.update(_render(pipeline, sink, rates, gateway), refresh=True)
+            await run
+        finally:
+            await server.stop()
+            await bus.close()
     total = sum(pipeline.published.values())
     console.print(
         f"\nstopped cleanly: {total:,} records published, {sum(sink.seen.values()):,} delivered, "

@@ -2,7 +2,8 @@
 
 ``ingest`` publishes a feed to the raw topics; ``enrich`` turns quotes and
 trades into the enriched topics; ``lake`` records raw and enriched topics into
-the lake. Each stage is a consumer group (``stage:enrich``, ``sink:lake``), so
+the lake; ``gateway`` serves the enriched topics to subscribers (as
+``quoteflow serve --bus``). Each stage is a consumer group (``stage:enrich``, ``sink:lake``), so
 starting a second process of a stage splits the partitions between them.
 """
 
@@ -23,7 +24,7 @@ from quoteflow.runtime import Pipeline, Stage, install_stop_signals
 
 __all__ = ["STAGES", "kafka_bus", "run_stage"]
 
-STAGES = ("ingest", "enrich", "lake")
+STAGES = ("ingest", "enrich", "lake", "gateway")
 
 
 def kafka_bus(url: str, settings: Settings) -> KafkaBus:
@@ -90,6 +91,11 @@ async def run_stage(stage: str, bus_url: str, settings: Settings, **options) -> 
         raise ConfigError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     bus = kafka_bus(bus_url, settings)
+    if stage == "gateway":
+        from quoteflow.gateway.serve import serve
+
+        await serve(settings, bus=bus)
+        return
     pipeline = _pipeline(stage, bus, settings, **options)
     stop = asyncio.Event()
     install_stop_signals(stop)

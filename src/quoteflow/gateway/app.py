@@ -55,7 +55,8 @@ def _ns(moment: datetime | None) -> int | None:
         return None
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
+    ns = int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
+    return min(max(ns, 0), 2**63 - 1)  # before 1970 or after 2262: the ends of the lake's range
 
 
 async def _api_key(
@@ -158,10 +159,7 @@ def create_app(gateway: Gateway) -> FastAPI:
         entitled(key, f"bars.{period}", instrument)
         if gateway.lake is None:
             raise HTTPException(503, "this gateway has no lake configured ([lake] root)")
-        try:
-            start_ns, end_ns = _ns(start), _ns(end)
-        except (OverflowError, ValueError, OSError) as error:
-            raise HTTPException(422, f"start/end out of range: {error}") from None
+        start_ns, end_ns = _ns(start), _ns(end)
 
         def read() -> list[dict[str, Any]]:
             found = Lake(gateway.lake).bars(instrument, period, start_ns=start_ns,

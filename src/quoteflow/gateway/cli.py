@@ -1,10 +1,16 @@
-"""``quoteflow keys``: create, list and revoke subscriber API keys."""
+"""``quoteflow keys``, ``serve`` and ``subscribe``: the gateway's commands."""
 
 from __future__ import annotations
 
+import asyncio
+import os
+import ssl
+import sys
 from datetime import UTC, datetime
-from typing import Annotated
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated
 
+import msgspec
 import typer
 from rich.console import Console
 from rich.table import Table
@@ -13,7 +19,10 @@ from quoteflow.cli_support import fail, settings_of, stderr
 from quoteflow.errors import QuoteflowError
 from quoteflow.gateway.keys import KeyStore
 
-__all__ = ["keys_app"]
+if TYPE_CHECKING:
+    from quoteflow.gateway.server import GatewayServer
+
+__all__ = ["keys_app", "serve_command", "subscribe_command"]
 
 keys_app = typer.Typer(
     help="Create, list and revoke the API keys subscribers connect with.", no_args_is_help=True
@@ -90,3 +99,94 @@ def revoke(
     except (QuoteflowError, OSError) as error:
         raise fail(error) from error
     stderr.print(f"key {name!r} revoked", highlight=False)
+
+
+def serve_command(
+    ctx: typer.Context,
+    replay: Annotated[
+        list[Path] | None,
+        typer.Option(help="Record files to replay (repeat the option); default: synthetic feed."),
+    ] = None,
+    bus: Annotated[
+        str | None, typer.Option(help="Serve from Kafka, kafka://host:port, not an embedded feed.")
+    ] = None,
+    speed: Annotated[float, typer.Option(min=0.001, help="Market seconds per wall second.")] = 1.0,
+    fast: Annotated[bool, typer.Option("--fast", help="Replay without pacing.")] = False,
+    host: Annotated[str | None, typer.Option(help="Address (default: [gateway] host).")] = None,
+    port: Annotated[int | None, typer.Option(help="Port (default: [gateway] port).")] = None,
+) -> None:
+    """Serve the enriched feed to subscribers: WebSocket /v1/stream, REST /v1, /docs, /metrics.
+
+    Subscribers need a key from ``quoteflow keys create``. TLS: set [gateway]
+    tls_certfile and tls_keyfile. SIGINT or SIGTERM stops it.
+    """
+    from quoteflow.gateway.serve import embedded_feed, serve
+    from quoteflow.run import kafka_bus
+
+    settings = settings_of(ctx)
+    overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
+    settings = settings.model_copy(
+        update={"gateway": settings.gateway.model_copy(update=overrides)}
+    )
+
+    def started(server: GatewayServer) -> None:
+        stderr.print(f"gateway on {server.stream_url} (REST {server.url}/v1, spec "
+                     f"{server.url}/docs); Ctrl-C stops", highlight=False)  # fmt: skip
+
+    try:
+        if bus:
+            asyncio.run(serve(settings, bus=kafka_bus(bus, settings), on_start=started))
+        else:
+            feed = embedded_feed(settings, replay or [], None if fast else speed)
+            asyncio.run(serve(settings, feed=feed, on_start=started))
+    except (QuoteflowError, OSError) as error:
+        raise fail(error) from error
+
+
+def subscribe_command(
+    channel: Annotated[
+        list[str], typer.Option(help="Channel to subscribe to (repeat for several).")
+    ],
+    instruments: Annotated[
+        str, typer.Option(help="Comma-separated instruments or patterns, e.g. AMZN,BTC-*.")
+    ] = "*",
+    url: Annotated[str, typer.Option(help="The gateway's stream URL.")] = (
+        "ws://localhost:8765/v1/stream"
+    ),
+    key_file: Annotated[
+        Path | None,
+        typer.Option(help="File holding the API key (default: $QUOTEFLOW_API_KEY)."),
+    ] = None,
+    count: Annotated[int | None, typer.Option(min=1, help="Stop after this many records.")] = None,
+    conflate: Annotated[
+        bool, typer.Option(help="When behind, get the latest value per instrument instead.")
+    ] = False,
+    ca_file: Annotated[
+        Path | None, typer.Option(help="CA certificate to trust for wss:// (self-signed).")
+    ] = None,
+) -> None:
+    """Print the records of a gateway channel as JSON lines, resuming after disconnects."""
+    from quoteflow.client import GatewayClient
+
+    key = key_file.read_text().strip() if key_file else os.environ.get("QUOTEFLOW_API_KEY", "")
+    if not key:
+        raise fail(ValueError("no API key: set QUOTEFLOW_API_KEY or pass --key-file"))
+    context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
+    client = GatewayClient(url, key, {c: _split(instruments) for c in channel},
+                           conflate=conflate, ssl_context=context)  # fmt: skip
+
+    async def run() -> None:
+        printed = 0
+        async for record in client:
+            sys.stdout.write(msgspec.json.encode(record).decode() + "\n")
+            printed += 1
+            if count is not None and printed >= count:
+                break
+        sys.stdout.flush()
+
+    try:
+        asyncio.run(run())
+    except (QuoteflowError, ValueError, OSError) as error:
+        raise fail(error) from error
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None

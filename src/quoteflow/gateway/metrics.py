@@ -37,6 +37,11 @@ class GatewayMetrics:
             ["code"], registry=self.registry,
         )  # fmt: skip
 
+    def total(self, name: str, **labels: str) -> float:
+        """Return a counter's value, e.g. ``total("delivered_records")`` (0 if never counted)."""
+        sample = f"quoteflow_gateway_{name}_total"
+        return self.registry.get_sample_value(sample, labels or None) or 0.0
+
     def render(self) -> bytes:
         """Return every metric in the Prometheus text format."""
         return generate_latest(self.registry)

@@ -34,11 +34,21 @@ def _topic(message: Message) -> str:
 
 
 class GatewaySink:
-    """Publish every record of ``channels`` to ``hub``, keyed by instrument, in batches."""
+    """Publish every record of ``channels`` to ``hub``, keyed by instrument, in batches.
 
-    name = "gateway"
+    ``name`` names its consumer group (``sink:<name>``): on Kafka each gateway
+    process needs a name of its own to see every partition.
+    """
 
-    def __init__(self, hub: Hub, channels: tuple[str, ...], metrics: GatewayMetrics) -> None:
+    def __init__(
+        self,
+        hub: Hub,
+        channels: tuple[str, ...],
+        metrics: GatewayMetrics,
+        *,
+        name: str = "gateway",
+    ) -> None:
+        self.name = name
         self.hub = hub
         self.topics = channels
         self._metrics = metrics

@@ -1,0 +1,87 @@
+"""``quoteflow serve``: the gateway fed by the embedded pipeline or by a Kafka bus.
+
+Embedded, the process runs a feed (synthetic, or replayed files) through the
+enrichment job and delivers its output. On Kafka (``--bus kafka://...``) it
+reads the enriched topics that ``quoteflow run enrich`` processes write, as a
+consumer group of its own: every gateway process sees every partition, so
+several of them behind a load balancer serve the same feed (each with its own
+epoch: a client resumes on the process it left, or starts over from a
+snapshot).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Callable, Sequence
+from pathlib import Path
+
+from quoteflow.bus import MemoryBus
+from quoteflow.bus.base import Bus
+from quoteflow.config import Settings
+from quoteflow.enrich import Enricher, PreviousCloses
+from quoteflow.feeds.base import Feed
+from quoteflow.gateway.server import GatewayServer, build_gateway, gateway_channels
+from quoteflow.gateway.sink import GatewaySink
+from quoteflow.indicators.candles import CandleBuilder
+from quoteflow.runtime import Pipeline, Stage, install_stop_signals
+
+__all__ = ["embedded_feed", "serve"]
+
+log = logging.getLogger(__name__)
+
+
+def embedded_feed(
+    settings: Settings, files: Sequence[Path], speed: float | None
+) -> tuple[Feed, PreviousCloses]:
+    """Return the feed to serve (replayed ``files``, else synthetic) and its previous closes."""
+    from quoteflow.demo import synthetic_market
+    from quoteflow.feeds.replay import ReplayFeed
+    from quoteflow.feeds.synthetic import SyntheticFeed
+
+    config = settings.enrich
+    if files:
+        closes = (
+            PreviousCloses.read(config.previous_closes, config.calendar)
+            if config.previous_closes
+            else PreviousCloses({}, config.calendar)
+        )
+        return ReplayFeed(files, speed=speed), closes
+    market = synthetic_market(settings.synthetic)
+    return SyntheticFeed(market, speed=speed), PreviousCloses(market.previous_closes(),
+                                                              config.calendar)  # fmt: skip
+
+
+async def serve(
+    settings: Settings,
+    *,
+    bus: Bus | None = None,
+    feed: tuple[Feed, PreviousCloses] | None = None,
+    on_start: Callable[[GatewayServer], None] | None = None,
+) -> None:
+    """Serve until SIGINT/SIGTERM: from ``bus`` if given, else the embedded ``feed``."""
+    config = settings.enrich
+    bars = CandleBuilder(config.period, every=config.every, calendar=config.calendar).topic
+    channels = gateway_channels(bars)
+    gateway = build_gateway(settings, channels)
+    server = GatewayServer.from_settings(gateway, settings)
+    if bus is None:
+        bus = MemoryBus(partitions=settings.bus.partitions, capacity=settings.bus.capacity)
+        source, closes = feed or embedded_feed(settings, (), 1.0)
+        stage = Stage("enrich", ("quotes", "trades"), Enricher(config, closes))
+        pipeline = Pipeline(bus, [source], [stage],
+                            [GatewaySink(gateway.hub, channels, gateway.metrics)])  # fmt: skip
+    else:
+        sink = GatewaySink(gateway.hub, channels, gateway.metrics, name=f"gateway-{gateway.epoch}")
+        pipeline = Pipeline(bus, [], [], [sink])
+    stop = asyncio.Event()
+    install_stop_signals(stop)
+    await server.start()
+    if on_start is not None:
+        on_start(server)
+    try:
+        await pipeline.run(stop)
+        await stop.wait()  # a replayed feed ended: keep serving what it left
+    finally:
+        await server.stop()
+        await bus.close()
