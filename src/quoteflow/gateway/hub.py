@@ -2,14 +2,14 @@
 
 Records are published on a channel (``quotes.enriched``, ``bars.1m``, ...) in
 batches. Each record gets the channel's next sequence number, is kept in the
-channel's replay window and as the latest value of its instrument, and the
-batch is offered to every subscription. A subscription takes the part it wants
-(all of it, sharing the batch's encoded JSON, or the records of its
-instruments) into a bounded queue: the publisher never waits. A subscription
-that falls behind is either closed (its ``overflowed`` flag set; the server
-then closes the connection with a documented code) or, if it asked for
-conflation, keeps only the newest record per channel and instrument until it
-catches up.
+channel's replay window and as the latest value of its instrument. Each
+subscription is offered the part of the batch it wants (all of it, sharing the
+batch's encoded JSON, or the records of its instruments; which subscriptions
+want an instrument is asked once and kept) into a bounded queue: the publisher
+never waits. A subscription that falls behind is either closed (its
+``overflow`` event set; the server then closes the connection with a documented
+code) or, if it asked for conflation, keeps only the newest record per channel
+and instrument until it catches up.
 
 Records that leave the window go to a :class:`~quoteflow.gateway.journal.Journal`
 when there is one, so that a client can resume from further back.
@@ -20,8 +20,9 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+
+import msgspec
 
 from quoteflow.errors import QuoteflowError
 
@@ -54,9 +55,12 @@ class ResumeGapError(QuoteflowError):
         return cls(f"{channel}: resume after {after} asked, the oldest kept is {first}", first)
 
 
-@dataclass(frozen=True, slots=True)
-class Delivery:
-    """One record for subscribers: its channel, sequence number, instrument and JSON."""
+class Delivery(msgspec.Struct, frozen=True, gc=False):
+    """One record for subscribers: its channel, sequence number, instrument and JSON.
+
+    Not tracked by the garbage collector: replay windows hold hundreds of
+    thousands of them, which full collections would otherwise walk every time.
+    """
 
     channel: str
     sequence: int
@@ -67,11 +71,10 @@ class Delivery:
 class Piece:
     """Records published together (or picked from such a batch), with their joined JSON."""
 
-    __slots__ = ("_body", "deliveries", "instruments")
+    __slots__ = ("_body", "deliveries")
 
     def __init__(self, deliveries: list[Delivery]) -> None:
         self.deliveries = deliveries
-        self.instruments = {d.instrument for d in deliveries}
         self._body: bytes | None = None
 
     @property
@@ -88,9 +91,9 @@ class Piece:
 class Subscription:
     """What one connection wants, and its bounded queue of records and control messages.
 
-    ``wants`` is asked once per channel and instrument; call :meth:`changed`
-    after what it answers changes. Control messages (``bytes``) and replayed
-    records go in with :meth:`put`, ahead of nothing and never refused.
+    The hub asks ``wants`` once per channel and instrument; tell it with
+    :meth:`Hub.interests_changed` when the answers change. Control messages
+    (``bytes``) and replayed records go in with :meth:`put`, never refused.
     """
 
     def __init__(self, wants: Wants, *, capacity: int = 10_000, conflate: bool = False) -> None:
@@ -101,7 +104,6 @@ class Subscription:
         self.queued = 0
         self._items: deque[Piece | bytes] = deque()
         self._latest: OrderedDict[tuple[str, str], Delivery] = OrderedDict()
-        self._matches: dict[tuple[str, str], bool] = {}
         self._ready = asyncio.Event()
 
     @property
@@ -109,31 +111,9 @@ class Subscription:
         """Whether the queue overflowed (without conflation): the connection must end."""
         return self.overflow.is_set()
 
-    def changed(self) -> None:
-        """Forget the cached answers of ``wants``: the connection's interests changed."""
-        self._matches.clear()
-
-    def _wanted(self, channel: str, instrument: str) -> bool:
-        key = (channel, instrument)
-        wanted = self._matches.get(key)
-        if wanted is None:
-            wanted = self._matches[key] = self.wants(channel, instrument)
-        return wanted
-
-    def _part(self, channel: str, piece: Piece) -> Piece | None:
-        wanted = {i for i in piece.instruments if self._wanted(channel, i)}
-        if len(wanted) == len(piece.instruments):
-            return piece
-        if not wanted:
-            return None
-        return Piece([d for d in piece.deliveries if d.instrument in wanted])
-
-    def offer(self, channel: str, piece: Piece) -> None:
-        """Queue the wanted part of ``piece`` without waiting; when full, conflate or overflow."""
+    def offer(self, part: Piece) -> None:
+        """Queue ``part`` without waiting; when full, conflate or overflow."""
         if self.overflowed:
-            return
-        part = self._part(channel, piece)
-        if part is None:
             return
         if self.queued + len(part) <= self.capacity and not self._latest:
             self._items.append(part)
@@ -184,6 +164,7 @@ class Hub:
         self._history: dict[str, deque[Delivery]] = {}
         self._latest: dict[str, dict[str, Delivery]] = {}
         self._subscriptions: list[Subscription] = []
+        self._wanting: dict[str, dict[str, tuple[Subscription, ...]]] = {}
 
     def publish(
         self, channel: str, records: Sequence[tuple[str, Any]], encode: Encode = _as_is
@@ -207,17 +188,37 @@ class Hub:
         for delivery in deliveries:
             latest[delivery.instrument] = delivery
         piece = Piece(deliveries)
-        for subscription in self._subscriptions:
-            subscription.offer(channel, piece)
+        wanting = self._wanting.setdefault(channel, {})
+        parts: dict[Subscription, list[Delivery]] = {}
+        for delivery in deliveries:
+            subscriptions = wanting.get(delivery.instrument)
+            if subscriptions is None:
+                subscriptions = wanting[delivery.instrument] = tuple(
+                    s for s in self._subscriptions if s.wants(channel, delivery.instrument)
+                )
+            for subscription in subscriptions:
+                part = parts.get(subscription)
+                if part is None:
+                    parts[subscription] = [delivery]
+                else:
+                    part.append(delivery)
+        for subscription, part in parts.items():
+            subscription.offer(piece if len(part) == len(deliveries) else Piece(part))
         return piece
 
     def subscribe(self, subscription: Subscription) -> None:
         """Start offering new records to ``subscription``."""
         self._subscriptions.append(subscription)
+        self.interests_changed()
 
     def unsubscribe(self, subscription: Subscription) -> None:
         """Stop offering records to ``subscription``."""
         self._subscriptions.remove(subscription)
+        self.interests_changed()
+
+    def interests_changed(self) -> None:
+        """Ask every subscription's ``wants`` again: one of them wants other records now."""
+        self._wanting.clear()
 
     def snapshot(self, channel: str, wants: Wants) -> list[Delivery]:
         """Return the latest record of every wanted instrument on ``channel``, by sequence."""

@@ -232,7 +232,7 @@ class StreamConnection:
                 await self._subscribe(request)
             elif isinstance(request, Unsubscribe):
                 self.interests.pop(request.channel, None)
-                self.subscription.changed()
+                self.gateway.hub.interests_changed()
                 self.subscription.put(message("unsubscribed", channel=request.channel))
             else:
                 self._refused("bad_request", "already authenticated")
@@ -296,7 +296,7 @@ class StreamConnection:
             snapshot = [msgspec.Raw(d.payload) for d in gateway.hub.snapshot(channel, wanted)]
         # from here to the end nothing awaits: live records start right after the replay
         self.interests[channel] = patterns
-        self.subscription.changed()
+        self.gateway.hub.interests_changed()
         reply = {
             "channel": channel,
             "instruments": list(patterns),
