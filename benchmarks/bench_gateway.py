@@ -62,10 +62,21 @@ def _quotes(count: int, start: int):
 
     now = time.time_ns()
     return [
-        EnrichedQuote("bench", INSTRUMENTS[(start + i) % len(INSTRUMENTS)], now, now,
-                      bid_price=100.0 + (i % 7), ask_price=100.5, bid_size=100.0,
-                      ask_size=200.0, move_price=100.2, previous_close=99.8, change_pct=0.4,
-                      move="Neutral", indicators={"sma_20": 100.1, "rsi_14": 55.0})  # fmt: skip
+        EnrichedQuote(
+            "bench",
+            INSTRUMENTS[(start + i) % len(INSTRUMENTS)],
+            now,
+            now,
+            bid_price=100.0 + (i % 7),
+            ask_price=100.5,
+            bid_size=100.0,
+            ask_size=200.0,
+            move_price=100.2,
+            previous_close=99.8,
+            change_pct=0.4,
+            move="Neutral",
+            indicators={"sma_20": 100.1, "rsi_14": 55.0},
+        )
         for i in range(count)
     ]
 

@@ -12,6 +12,7 @@ from quoteflow.client import GatewayClient
 from quoteflow.errors import AuthenticationError, SubscriptionError
 from quoteflow.events import Bar
 from quoteflow.gateway.hub import ResumeGapError
+from quoteflow.gateway.stream import FRAME_RECORDS
 from quoteflow.lake import LakeRoot, LakeWriter
 from tests.gateway.conftest import CuttingProxy, publish, receive, session
 
@@ -106,7 +107,7 @@ async def test_the_client_raises_refusals_instead_of_retrying(start_gateway, key
 
 async def test_a_stalled_client_is_disconnected_and_never_delays_a_fast_one(start_gateway, keys):
     _, text = keys.create("acme", channels=["quotes.enriched"], instruments=["*"])
-    server = await start_gateway(send_queue=2_000, window=100_000, send_buffer_bytes=65536)
+    server = await start_gateway(send_queue=5_000, window=100_000, send_buffer_bytes=65536)
     subscribe = json.dumps({"op": "subscribe", "channel": "quotes.enriched",
                             "instruments": ["*"]})  # fmt: skip
     small_buffer = socket.socket()  # so that the kernel does not absorb megabytes for it
@@ -122,11 +123,12 @@ async def test_a_stalled_client_is_disconnected_and_never_delays_a_fast_one(star
         count = 0
         for batch in range(400):
             count += len(publish(server.gateway, INSTRUMENTS * 25, start=batch))
-            await asyncio.sleep(0.001)
+            await asyncio.sleep(0.003)  # 30,000 records/s: the fast client keeps up
         sequences = []
         while len(sequences) < count:
             frame = await receive(fast)
             assert isinstance(frame, list), frame
+            assert len(frame) <= FRAME_RECORDS
             sequences += [record["seq"] for record in frame]
         assert sequences == list(range(1, count + 1))
         async with asyncio.timeout(10):

@@ -30,9 +30,11 @@ from quoteflow.gateway.protocol import (
 )
 from quoteflow.gateway.service import Gateway
 
-__all__ = ["StreamConnection", "serve_stream"]
+__all__ = ["FRAME_RECORDS", "StreamConnection", "serve_stream"]
 
 _WILDCARDS = frozenset("*?[")
+FRAME_RECORDS = 500
+"""Records per WebSocket frame at most (about 250 kB): within clients' default frame limits."""
 
 
 class _CloseError(Exception):
@@ -337,10 +339,16 @@ class StreamConnection:
                 await self._send_records(pieces)
 
     async def _send_records(self, pieces: list[Piece]) -> None:
-        """Send records as one JSON array, then keep to the key's message rate."""
-        body = pieces[0].body if len(pieces) == 1 else b",".join(p.body for p in pieces)
-        await self.websocket.send_text("[" + body.decode() + "]")
+        """Send records as JSON arrays of at most FRAME_RECORDS, then keep to the rate."""
         count = sum(len(p) for p in pieces)
+        if count <= FRAME_RECORDS:
+            body = pieces[0].body if len(pieces) == 1 else b",".join(p.body for p in pieces)
+            await self.websocket.send_text("[" + body.decode() + "]")
+        else:
+            payloads = [d.payload for p in pieces for d in p.deliveries]
+            for start in range(0, count, FRAME_RECORDS):
+                body = b",".join(payloads[start : start + FRAME_RECORDS])
+                await self.websocket.send_text("[" + body.decode() + "]")
         self.gateway.metrics.delivered.inc(count)
         wait = self._rate.spend(count)
         if wait > 0:
