@@ -18,6 +18,7 @@ import pyarrow as pa
 from benchmarks.bench_batches import bench_batches
 from benchmarks.bench_enrich import bench_enrich
 from benchmarks.bench_feeds import FeedFigures, bench_feeds
+from benchmarks.bench_gateway import GatewaySide, bench_gateway
 from benchmarks.bench_indicators import bench_indicators
 from benchmarks.bench_kafka import KafkaFigures, bench_kafka
 from benchmarks.bench_lake import LakeFigures, bench_lake
@@ -77,6 +78,7 @@ def render(
     figures: LakeFigures,
     kafka: KafkaFigures,
     feeds: FeedFigures,
+    gateway: list[GatewaySide],
     pinned: str,
     calibration: float,
 ) -> str:
@@ -92,6 +94,11 @@ def render(
     feed_best = max((s for s in feeds.sides if s.name == "quoteflow"), key=lambda s: s.per_s)
     feed_p99 = feeds.latency_ms["quoteflow"][1]
     sdk = {(s.name, s.per_frame): s.per_s for s in feeds.sides}
+    bare = {side.input_per_s: side for side in gateway if side.name != "quoteflow"}
+    served = [side for side in gateway if side.name == "quoteflow"]
+    low, high = served[0], served[-1]
+    cost_ratio = max(side.cpu_us_per_record / bare[side.input_per_s].cpu_us_per_record
+                     for side in served)  # fmt: skip
     lines = [
         "# Benchmarks",
         "",
@@ -240,6 +247,32 @@ def render(
             for name, (p50, p99) in feeds.latency_ms.items()
         ],
         "",
+        "## Delivery gateway: 100 subscribers on loopback",
+        "",
+        "One server process on one core publishes synthetic enriched quotes (100 instruments)",
+        "at a steady input rate, a batch every 5 ms, to 100 WebSocket subscribers of 5",
+        "instruments each (5% of the feed); two client processes on the other core hold 50",
+        "connections each (`benchmarks/bench_gateway.py`). quoteflow: the gateway as `quoteflow",
+        "serve` runs it (uvicorn, keys, per-connection bounded queues and rate limits), fed",
+        "through its bus sink. Baseline: a bare `websockets` server doing the least that",
+        "delivers the same bytes (each record encoded once, each client's part written at once",
+        "with `broadcast`: no queues, no flow control, no auth). Delivered: records received",
+        "by the clients per second over the measured window. Latency: `ts_recv` (set when the",
+        "record is published) to the client's receipt, oldest record of each frame, ms",
+        "resolution. Cost: the server process's CPU time per delivered record.",
+        "",
+        "| server | input rec/s | delivered rec/s | p50 | p99 | CPU us per record | vs bare "
+        "| closed |",
+        "|---|---:|---:|---:|---:|---:|---:|---:|",
+        *[
+            f"| {side.name} | {side.input_per_s:,} | {side.delivered_per_s:,.0f} "
+            f"| {side.latency_ms[0]:,.1f} ms | {side.latency_ms[1]:,.1f} ms "
+            f"| {side.cpu_us_per_record:.2f} "
+            f"| {side.cpu_us_per_record / bare[side.input_per_s].cpu_us_per_record:.2f}x "
+            f"| {side.closed} |"
+            for side in gateway
+        ],
+        "",
         "## Against the goals",
         "",
         "| goal | measured | met |",
@@ -273,6 +306,13 @@ def render(
         f"| {'yes' if feed_best.per_s >= 200_000 else 'no'} |",
         f"| feeds: p99 < 2 ms added at {feeds.rate_per_s:,} quotes/s (issue 6) | "
         f"{feed_p99:,.2f} ms | {'yes' if feed_p99 < 2 else 'no'} |",
+        f"| gateway: >= 200,000 records/s delivered in total (issue 7) | "
+        f"{high.delivered_per_s:,.0f} (input {high.input_per_s:,}/s) "
+        f"| {'yes' if high.delivered_per_s >= 200_000 else 'no'} |",
+        f"| gateway: p99 < 10 ms at {low.input_per_s:,} records/s input (issue 7) | "
+        f"{low.latency_ms[1]:,.1f} ms | {'yes' if low.latency_ms[1] < 10 else 'no'} |",
+        f"| gateway: cost per record <= 1.5x the bare websockets baseline (issue 7) | "
+        f"{cost_ratio:.2f}x (worst rate) | {'yes' if cost_ratio <= 1.5 else 'no'} |",
         f"| storage <= 1/3 of CSV.gz (issue 4) | "
         f"{storage_ratio:.2f} of the "
         f"reference CSV.gz, {figures.lake_bytes_per_row / figures.pandas_csv_bytes_per_row:.2f} "
@@ -309,6 +349,8 @@ def main() -> None:
     print(kafka)
     feeds = bench_feeds(40_000, seconds=4) if args.quick else bench_feeds()
     print(feeds)
+    gateway = bench_gateway(seconds=3) if args.quick else bench_gateway()
+    print(gateway)
     for r in (*results, *batches, *indicators, *enrich, *lake):
         print(
             f"{r.name:50s} {r.quoteflow_per_s:>10,.0f} {r.baseline_per_s:>10,.0f} {r.ratio:4.1f}x"
@@ -324,6 +366,7 @@ def main() -> None:
             figures,
             kafka,
             feeds,
+            gateway,
             pinned,
             calibration,
         )
