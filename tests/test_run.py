@@ -97,6 +97,6 @@ def test_a_bus_that_is_not_kafka_and_an_unknown_stage_are_refused():
     bad_bus = subprocess.run([QUOTEFLOW, "run", "enrich", "--bus", "memory://"],
                              capture_output=True, text=True, timeout=60)  # fmt: skip
     assert bad_bus.returncode == 2 and "kafka://host:port" in bad_bus.stderr
-    bad_stage = subprocess.run([QUOTEFLOW, "run", "gateway", "--bus", "kafka://127.0.0.1:1"],
+    bad_stage = subprocess.run([QUOTEFLOW, "run", "matching", "--bus", "kafka://127.0.0.1:1"],
                                capture_output=True, text=True, timeout=60)  # fmt: skip
-    assert bad_stage.returncode == 2 and "unknown stage 'gateway'" in bad_stage.stderr
+    assert bad_stage.returncode == 2 and "unknown stage 'matching'" in bad_stage.stderr

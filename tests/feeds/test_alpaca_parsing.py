@@ -105,6 +105,14 @@ def test_parse_message_when_field_is_bad_names_it(change, field):
     assert info.value.field == field
 
 
+def test_a_bar_trade_count_beyond_int64_is_rejected_not_stored():
+    bar = {"T": "b", "S": "AAPL", "t": "2024-01-02T15:00:00Z", "o": 1, "h": 1, "l": 1, "c": 1,
+           "v": 1, "n": 2**64}  # fmt: skip
+    with pytest.raises(NormalizeError) as info:
+        parse_message(bar, 0)
+    assert info.value.field == "n"
+
+
 def test_parse_message_when_type_missing_says_so():
     message = dict(QUOTE)
     del message["T"]

@@ -34,9 +34,12 @@ def test_kill_9_and_resume_records_every_input_exactly_once(tmp_path):
     rng = random.Random(7)
     kills = 0
     for _ in range(6):
+        written = len(list(root.rglob("*.parquet")))
         proc = subprocess.Popen(recorder(files, root), stdout=subprocess.DEVNULL,
                                 stderr=subprocess.DEVNULL)  # fmt: skip
-        time.sleep(rng.uniform(1.0, 4.0))
+        while proc.poll() is None and len(list(root.rglob("*.parquet"))) <= written:
+            time.sleep(0.02)  # kill it while it records, however fast this machine is
+        time.sleep(rng.uniform(0.0, 0.5))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1

@@ -58,8 +58,9 @@ async def serve(
     bus: Bus | None = None,
     feed: tuple[Feed, PreviousCloses] | None = None,
     on_start: Callable[[GatewayServer], None] | None = None,
+    stop: asyncio.Event | None = None,
 ) -> None:
-    """Serve until SIGINT/SIGTERM: from ``bus`` if given, else the embedded ``feed``."""
+    """Serve until ``stop`` (default: SIGINT/SIGTERM): from ``bus`` if given, else ``feed``."""
     config = settings.enrich
     bars = CandleBuilder(config.period, every=config.every, calendar=config.calendar).topic
     channels = gateway_channels(bars)
@@ -74,8 +75,9 @@ async def serve(
     else:
         sink = GatewaySink(gateway.hub, channels, gateway.metrics, name=f"gateway-{gateway.epoch}")
         pipeline = Pipeline(bus, [], [], [sink])
-    stop = asyncio.Event()
-    install_stop_signals(stop)
+    if stop is None:
+        stop = asyncio.Event()
+        install_stop_signals(stop)
     await server.start()
     if on_start is not None:
         on_start(server)

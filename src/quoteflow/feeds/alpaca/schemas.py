@@ -29,6 +29,7 @@ __all__ = [
 ]
 
 Symbol = Annotated[str, msgspec.Meta(min_length=1)]
+Count = Annotated[int, msgspec.Meta(ge=0, le=2**63 - 1)]  # stored as int64
 
 
 class AlpacaQuote(msgspec.Struct, tag_field="T", tag="q", frozen=True, gc=False, kw_only=True):
@@ -71,7 +72,7 @@ class _AlpacaBarFields(msgspec.Struct, frozen=True, gc=False):
     c: float
     v: NonNegativeFloat
     t: str
-    n: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    n: Count | None = None
     vw: float | None = None
 
 
@@ -154,7 +155,7 @@ class AlpacaRestBar(msgspec.Struct, frozen=True, gc=False):
     l: float  # noqa: E741 - Alpaca's field name
     c: float
     v: NonNegativeFloat
-    n: Annotated[int, msgspec.Meta(ge=0)] | None = None
+    n: Count | None = None
     vw: float | None = None
 
 
