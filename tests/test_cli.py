@@ -169,22 +169,6 @@ def test_feed_replay_missing_file_is_a_clear_error(tmp_path):
     assert "no such file" in result.stderr
 
 
-def test_demo_runs_and_stops_cleanly_on_ctrl_c():
-    proc = subprocess.Popen(
-        [*QUOTEFLOW, "demo", "--speed", "20"],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-    )
-    header = proc.stdout.readline()
-    assert "SYNTHETIC" in header
-    proc.send_signal(signal.SIGINT)
-    out, err = proc.communicate(timeout=60)
-    assert proc.returncode == 0, err
-    assert "stopped cleanly" in out
-    assert "0 dead letters" in out
-
-
 def test_demo_with_duration_exits_by_itself_and_shows_enriched_records():
     result = run(["demo", "--duration", "2", "--instruments", "3", "--speed", "60"])
     assert result.returncode == 0, result.stderr
@@ -279,7 +263,7 @@ def test_enrich_replays_files_against_previous_closes_from_a_csv(tmp_path):
         "Bullish", 100.0, pytest.approx(10.0))  # fmt: skip
 
 
-def test_demo_serves_the_enriched_feed_to_its_printed_demo_key():
+def test_demo_serves_its_feed_to_the_printed_demo_key_and_stops_cleanly_on_ctrl_c():
     proc = subprocess.Popen(
         [*QUOTEFLOW, "demo", "--speed", "20"],
         stdout=subprocess.PIPE,
@@ -289,6 +273,7 @@ def test_demo_serves_the_enriched_feed_to_its_printed_demo_key():
     )
     try:
         lines = [proc.stdout.readline() for _ in range(2)]
+        assert "SYNTHETIC" in lines[0]
         url, key = re.search(r"gateway: (\S+)  demo key: (\S+)", lines[1]).groups()
 
         async def first_records():
@@ -306,4 +291,4 @@ def test_demo_serves_the_enriched_feed_to_its_printed_demo_key():
         proc.send_signal(signal.SIGINT)
         out, err = proc.communicate(timeout=60)
     assert proc.returncode == 0, err
-    assert "stopped cleanly" in out
+    assert "stopped cleanly" in out and "0 dead letters" in out

@@ -232,27 +232,21 @@ def enrich(
     Ctrl-C stops cleanly: open candles are flushed first.
     """
     from quoteflow.bus import MemoryBus
-    from quoteflow.demo import synthetic_market
-    from quoteflow.enrich import Enricher, PreviousCloses
+    from quoteflow.demo import feed_and_closes
+    from quoteflow.enrich import Enricher
     from quoteflow.runtime import Pipeline, Stage, install_stop_signals
     from quoteflow.runtime.sinks import JsonLinesSink
 
     settings = _settings(ctx)
-    config = settings.enrich
     try:
-        if replay:
-            feed = ReplayFeed(replay, speed=None if fast else speed)
-            closes_path = previous_closes or config.previous_closes
-            closes = (
-                PreviousCloses.read(closes_path, config.calendar)
-                if closes_path
-                else PreviousCloses({}, config.calendar)
-            )
-        else:
-            market = synthetic_market(settings.synthetic)
-            feed = SyntheticFeed(market, speed=None if fast else speed, duration_s=duration)
-            closes = PreviousCloses(market.previous_closes(), config.calendar)
-        job = Enricher(config, closes)
+        feed, closes = feed_and_closes(
+            settings,
+            replay or [],
+            None if fast else speed,
+            previous_closes=previous_closes,
+            duration_s=duration,
+        )
+        job = Enricher(settings.enrich, closes)
     except (QuoteflowError, ValueError) as error:
         raise _fail(error) from error
     wanted = tuple(

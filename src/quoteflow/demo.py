@@ -9,6 +9,7 @@ import asyncio
 import tempfile
 import time
 from collections import Counter, deque
+from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -22,6 +23,8 @@ from quoteflow.config import Settings, SyntheticSettings
 from quoteflow.enrich import Enricher, PreviousCloses
 from quoteflow.errors import ConfigError
 from quoteflow.events import Alert, Bar, DeadLetter, EnrichedQuote, EnrichedTrade
+from quoteflow.feeds.base import Feed
+from quoteflow.feeds.replay import ReplayFeed
 from quoteflow.feeds.synthetic import SyntheticFeed, SyntheticMarket, default_instruments
 from quoteflow.gateway.keys import KeyStore
 from quoteflow.gateway.server import GatewayServer, build_gateway, gateway_channels
@@ -29,7 +32,7 @@ from quoteflow.gateway.service import Gateway
 from quoteflow.gateway.sink import GatewaySink
 from quoteflow.runtime import Pipeline, Stage, install_stop_signals
 
-__all__ = ["SummarySink", "run_demo", "synthetic_market"]
+__all__ = ["SummarySink", "feed_and_closes", "run_demo", "synthetic_market"]
 
 _REFRESH_S = 0.5
 
@@ -143,6 +146,32 @@ def synthetic_market(config: SyntheticSettings, start: date | None = None) -> Sy
         start=start,
         calendar=config.calendar,
     )
+
+
+def feed_and_closes(
+    settings: Settings,
+    files: Sequence[Path],
+    speed: float | None,
+    *,
+    previous_closes: str | None = None,
+    duration_s: float | None = None,
+) -> tuple[Feed, PreviousCloses]:
+    """Return the embedded feed and its previous closes: replayed ``files``, else synthetic.
+
+    Replayed files take their closes from ``previous_closes`` (default: [enrich]
+    previous_closes; none known: no closes); the synthetic market brings its own.
+    ``speed`` None replays as fast as possible. Raises QuoteflowError for an
+    unreadable closes file.
+    """
+    config = settings.enrich
+    if files:
+        path = previous_closes or config.previous_closes
+        closes = PreviousCloses.read(path, config.calendar) if path else PreviousCloses(
+            {}, config.calendar)  # fmt: skip
+        return ReplayFeed(files, speed=speed), closes
+    market = synthetic_market(settings.synthetic)
+    feed = SyntheticFeed(market, speed=speed, duration_s=duration_s)
+    return feed, PreviousCloses(market.previous_closes(), config.calendar)
 
 
 async def _start_gateway(

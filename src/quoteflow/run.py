@@ -11,15 +11,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Sequence
-from pathlib import Path
 from urllib.parse import urlparse
 
 from quoteflow.bus.codec import TopicCodec
 from quoteflow.bus.kafka import KafkaBus
 from quoteflow.config import Settings
 from quoteflow.errors import ConfigError
-from quoteflow.feeds.base import Feed
 from quoteflow.runtime import Pipeline, Stage, install_stop_signals
 
 __all__ = ["STAGES", "kafka_bus", "run_stage"]
@@ -43,19 +40,6 @@ def kafka_bus(url: str, settings: Settings) -> KafkaBus:
     )
 
 
-def _feed(
-    settings: Settings, files: Sequence[Path], speed: float | None, duration: float | None
-) -> Feed:
-    from quoteflow.demo import synthetic_market
-    from quoteflow.feeds.replay import ReplayFeed
-    from quoteflow.feeds.synthetic import SyntheticFeed
-
-    if files:
-        return ReplayFeed(files, speed=speed)
-    market = synthetic_market(settings.synthetic)
-    return SyntheticFeed(market, speed=speed, duration_s=duration)
-
-
 def _pipeline(stage: str, bus: KafkaBus, settings: Settings, **options) -> Pipeline:
     from quoteflow.enrich import Enricher, PreviousCloses
     from quoteflow.events import DeadLetter
@@ -64,8 +48,11 @@ def _pipeline(stage: str, bus: KafkaBus, settings: Settings, **options) -> Pipel
 
     config = settings.enrich
     if stage == "ingest":
-        return Pipeline(bus, [_feed(settings, options["files"], options["speed"],
-                                    options["duration"])])  # fmt: skip
+        from quoteflow.demo import feed_and_closes
+
+        feed, _ = feed_and_closes(settings, options["files"], options["speed"],
+                                  duration_s=options["duration"])  # fmt: skip
+        return Pipeline(bus, [feed])
     if stage == "enrich":
         closes = (
             PreviousCloses.read(config.previous_closes, config.calendar)

@@ -16,6 +16,7 @@ from fastapi import Depends, FastAPI, HTTPException, Query, Request, WebSocket
 from fastapi.responses import Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from quoteflow.gateway.keys import ApiKey
 from quoteflow.gateway.service import Gateway
@@ -76,8 +77,12 @@ async def _api_key(
 Key = Annotated[ApiKey, Depends(_api_key)]
 
 
-def create_app(gateway: Gateway) -> FastAPI:
-    """Return the ASGI app serving ``gateway``."""
+def create_app(gateway: Gateway) -> ASGIApp:
+    """Return the ASGI app serving ``gateway``.
+
+    The stream (``/v1/stream``) goes straight to its handler, past FastAPI's
+    middleware, which would wrap every frame sent; the REST endpoints are FastAPI's.
+    """
     app = FastAPI(
         title="quoteflow gateway",
         summary="The enriched market-data feed over WebSocket and REST.",
@@ -91,10 +96,6 @@ def create_app(gateway: Gateway) -> FastAPI:
                           instrument=instrument, endpoint="rest")  # fmt: skip
             raise HTTPException(403, f"key {key.name!r} is not entitled to {instrument} on "
                                      f"{channel}")  # fmt: skip
-
-    @app.websocket("/v1/stream")
-    async def stream(websocket: WebSocket) -> None:
-        await serve_stream(gateway, websocket)
 
     @app.get("/health", tags=["operations"])
     async def health() -> Health:
@@ -168,4 +169,10 @@ def create_app(gateway: Gateway) -> FastAPI:
 
         return _Json(msgspec.json.encode(await asyncio.to_thread(read)))
 
-    return app
+    async def dispatch(scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] == "websocket" and scope["path"] == "/v1/stream":
+            await serve_stream(gateway, WebSocket(scope, receive, send))
+        else:
+            await app(scope, receive, send)
+
+    return dispatch

@@ -120,7 +120,8 @@ def serve_command(
     Subscribers need a key from ``quoteflow keys create``. TLS: set [gateway]
     tls_certfile and tls_keyfile. SIGINT or SIGTERM stops it.
     """
-    from quoteflow.gateway.serve import embedded_feed, serve
+    from quoteflow.demo import feed_and_closes
+    from quoteflow.gateway.serve import serve
     from quoteflow.run import kafka_bus
 
     settings = settings_of(ctx)
@@ -137,7 +138,7 @@ def serve_command(
         if bus:
             asyncio.run(serve(settings, bus=kafka_bus(bus, settings), on_start=started))
         else:
-            feed = embedded_feed(settings, replay or [], None if fast else speed)
+            feed = feed_and_closes(settings, replay or [], None if fast else speed)
             asyncio.run(serve(settings, feed=feed, on_start=started))
     except (QuoteflowError, OSError) as error:
         raise fail(error) from error

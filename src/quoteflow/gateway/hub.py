@@ -101,44 +101,48 @@ class Subscription:
         self.capacity = capacity
         self.conflate = conflate
         self.overflow = asyncio.Event()
+        self.overflowed = False
+        """Whether the queue overflowed (without conflation): the connection must end."""
         self.queued = 0
         self._items: deque[Piece | bytes] = deque()
         self._latest: OrderedDict[tuple[str, str], Delivery] = OrderedDict()
-        self._ready = asyncio.Event()
-
-    @property
-    def overflowed(self) -> bool:
-        """Whether the queue overflowed (without conflation): the connection must end."""
-        return self.overflow.is_set()
+        self._waiter: asyncio.Future[None] | None = None
 
     def offer(self, part: Piece) -> None:
         """Queue ``part`` without waiting; when full, conflate or overflow."""
         if self.overflowed:
             return
-        if self.queued + len(part) <= self.capacity and not self._latest:
+        size = len(part.deliveries)
+        if self.queued + size <= self.capacity and not self._latest:
             self._items.append(part)
-            self.queued += len(part)
+            self.queued += size
         elif self.conflate:
             for delivery in part.deliveries:
                 key = (delivery.channel, delivery.instrument)
                 self._latest.pop(key, None)
                 self._latest[key] = delivery
         else:
+            self.overflowed = True
             self.overflow.set()
-        self._ready.set()
+        self._wake()
 
     def put(self, item: Piece | bytes) -> None:
         """Queue a control message or replayed records, whatever the capacity."""
         self._items.append(item)
         if isinstance(item, Piece):
-            self.queued += len(item)
-        self._ready.set()
+            self.queued += len(item.deliveries)
+        self._wake()
+
+    def _wake(self) -> None:
+        waiter = self._waiter
+        if waiter is not None and not waiter.done():
+            waiter.set_result(None)
 
     async def next(self) -> list[Piece | bytes]:
         """Return what is queued, in order (waiting for something); empty once overflowed."""
         while not self._items and not self._latest and not self.overflowed:
-            self._ready.clear()
-            await self._ready.wait()
+            self._waiter = asyncio.get_running_loop().create_future()
+            await self._waiter
         if self.overflowed:
             return []
         taken = list(self._items)

@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Callable, Sequence
-from pathlib import Path
+from collections.abc import Callable
 
 from quoteflow.bus import MemoryBus
 from quoteflow.bus.base import Bus
 from quoteflow.config import Settings
+from quoteflow.demo import feed_and_closes
 from quoteflow.enrich import Enricher, PreviousCloses
 from quoteflow.feeds.base import Feed
 from quoteflow.gateway.server import GatewayServer, build_gateway, gateway_channels
@@ -26,30 +26,9 @@ from quoteflow.gateway.sink import GatewaySink
 from quoteflow.indicators.candles import CandleBuilder
 from quoteflow.runtime import Pipeline, Stage, install_stop_signals
 
-__all__ = ["embedded_feed", "serve"]
+__all__ = ["serve"]
 
 log = logging.getLogger(__name__)
-
-
-def embedded_feed(
-    settings: Settings, files: Sequence[Path], speed: float | None
-) -> tuple[Feed, PreviousCloses]:
-    """Return the feed to serve (replayed ``files``, else synthetic) and its previous closes."""
-    from quoteflow.demo import synthetic_market
-    from quoteflow.feeds.replay import ReplayFeed
-    from quoteflow.feeds.synthetic import SyntheticFeed
-
-    config = settings.enrich
-    if files:
-        closes = (
-            PreviousCloses.read(config.previous_closes, config.calendar)
-            if config.previous_closes
-            else PreviousCloses({}, config.calendar)
-        )
-        return ReplayFeed(files, speed=speed), closes
-    market = synthetic_market(settings.synthetic)
-    return SyntheticFeed(market, speed=speed), PreviousCloses(market.previous_closes(),
-                                                              config.calendar)  # fmt: skip
 
 
 async def serve(
@@ -68,7 +47,7 @@ async def serve(
     server = GatewayServer.from_settings(gateway, settings)
     if bus is None:
         bus = MemoryBus(partitions=settings.bus.partitions, capacity=settings.bus.capacity)
-        source, closes = feed or embedded_feed(settings, (), 1.0)
+        source, closes = feed or feed_and_closes(settings, (), 1.0)
         stage = Stage("enrich", ("quotes", "trades"), Enricher(config, closes))
         pipeline = Pipeline(bus, [source], [stage],
                             [GatewaySink(gateway.hub, channels, gateway.metrics)])  # fmt: skip

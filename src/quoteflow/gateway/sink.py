@@ -58,7 +58,7 @@ class GatewaySink:
         for channel, run in groupby(messages, key=_topic):
             records = [(m.value.instrument, m.value) for m in run]
             self.hub.publish(channel, records, encode_record)
-            self._metrics.published.labels(channel).inc(len(records))
+            self._metrics.published[channel] += len(records)
 
     async def close(self) -> None:
         """Nothing is buffered here: the hub keeps what it keeps."""

@@ -340,7 +340,7 @@ class StreamConnection:
 
     async def _send_records(self, pieces: list[Piece]) -> None:
         """Send records as JSON arrays of at most FRAME_RECORDS, then keep to the rate."""
-        count = sum(len(p) for p in pieces)
+        count = sum([len(p.deliveries) for p in pieces])
         if count <= FRAME_RECORDS:
             body = pieces[0].body if len(pieces) == 1 else b",".join(p.body for p in pieces)
             await self.websocket.send_text("[" + body.decode() + "]")
@@ -349,7 +349,7 @@ class StreamConnection:
             for start in range(0, count, FRAME_RECORDS):
                 body = b",".join(payloads[start : start + FRAME_RECORDS])
                 await self.websocket.send_text("[" + body.decode() + "]")
-        self.gateway.metrics.delivered.inc(count)
+        self.gateway.metrics.delivered += count
         wait = self._rate.spend(count)
         if wait > 0:
             self._throttled_until = time.monotonic() + wait + 1.0
