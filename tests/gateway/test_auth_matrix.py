@@ -139,7 +139,8 @@ async def test_requests_sent_too_fast_close_the_connection(start_gateway, keys):
         for _ in range(20):
             await websocket.send(json.dumps({"op": "unsubscribe", "channel": "alerts"}))
         messages, code = await closed_with(websocket)
-    assert code == 4029 and messages[-1]["code"] == "rate_limited"
+    errors = [m["code"] for m in messages if m["op"] == "error"]
+    assert code == 4029 and errors == ["rate_limited"]
 
 
 async def test_malformed_requests_get_an_error_and_the_connection_stays(start_gateway, keys):

@@ -220,7 +220,7 @@ class StreamConnection:
                 self._end(closing)
                 return
             if not self._requests.take():
-                self._refused("rate_limited", "requests sent too fast")
+                self.gateway.audit("refuse", self.key, self.remote, reason="rate_limited")
                 self._end(
                     _CloseError(CloseCode.RATE_LIMITED, "requests sent too fast", "rate_limited")
                 )
