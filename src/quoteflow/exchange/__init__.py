@@ -1,0 +1,1 @@
+"""The exchange: quoteflow's own small electronic market."""

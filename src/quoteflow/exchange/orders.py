@@ -1,0 +1,239 @@
+"""Orders as traders send them, and their validation into integer-tick orders.
+
+:func:`validate` checks an :class:`OrderRequest` against the instrument's
+reference data and sessions and returns an :class:`AcceptedOrder` (prices in
+ticks, the expiry resolved to nanoseconds), or raises :class:`OrderRejectedError`
+with a reason code and a message that says what to change. It decides
+everything from its arguments, so the same request always gets the same answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from datetime import UTC, datetime
+from decimal import Decimal
+from enum import StrEnum
+from typing import Annotated
+
+import msgspec
+import numpy as np
+
+from quoteflow.calendars import session_bounds
+from quoteflow.errors import QuoteflowError
+from quoteflow.exchange.instruments import ExchangeInstrument
+
+__all__ = [
+    "AcceptedOrder",
+    "OrderRejectedError",
+    "OrderRequest",
+    "OrderType",
+    "RejectReason",
+    "Side",
+    "TimeInForce",
+    "session_at",
+    "validate",
+]
+
+
+class Side(StrEnum):
+    """Buy or sell."""
+
+    BUY = "buy"
+    SELL = "sell"
+
+
+class OrderType(StrEnum):
+    """A limit order has a price; a market order takes what the book offers, within the band."""
+
+    LIMIT = "limit"
+    MARKET = "market"
+
+
+class TimeInForce(StrEnum):
+    """How long an order may rest: the session, until cancelled, not at all, or until a time."""
+
+    DAY = "DAY"
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+    GTD = "GTD"
+
+
+class RejectReason(StrEnum):
+    """Why an order was refused (the ``reason`` of a rejection)."""
+
+    UNKNOWN_SYMBOL = "unknown_symbol"
+    BAD_QUANTITY = "bad_quantity"
+    LOT_SIZE = "lot_size"
+    PRICE_REQUIRED = "price_required"
+    PRICE_NOT_ALLOWED = "price_not_allowed"
+    OFF_TICK = "off_tick"
+    OUTSIDE_BAND = "outside_band"
+    BAD_TIME_IN_FORCE = "bad_time_in_force"
+    EXPIRY_REQUIRED = "expiry_required"
+    EXPIRY_NOT_ALLOWED = "expiry_not_allowed"
+    EXPIRED = "expired"
+    MARKET_CLOSED = "market_closed"
+    DUPLICATE_CLIENT_ORDER_ID = "duplicate_client_order_id"
+
+
+class OrderRejectedError(QuoteflowError):
+    """An order refused, with its reason code; nothing of it was applied."""
+
+    def __init__(self, reason: RejectReason, message: str) -> None:
+        super().__init__(message)
+        self.reason = reason
+
+
+class OrderRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """An order as a trader sends it (``POST /v1/orders``).
+
+    ``price`` is decimal (a JSON number or string, read exactly); ``time_in_force``
+    defaults to DAY for limit orders and IOC for market orders; ``expire_at`` is
+    for GTD orders only. ``client_order_id`` makes retries safe: the same id with
+    the same content is the same order.
+    """
+
+    client_order_id: Annotated[str, msgspec.Meta(min_length=1, max_length=64)]
+    symbol: str
+    side: Side
+    quantity: int
+    type: OrderType = OrderType.LIMIT
+    price: Decimal | None = None
+    time_in_force: TimeInForce | None = None
+    expire_at: datetime | None = None
+
+
+class AcceptedOrder(msgspec.Struct, frozen=True, gc=False):
+    """A valid order, in ticks and nanoseconds, as it goes to the ``orders`` topic.
+
+    ``price`` is None for market orders; ``expire_ns`` is the session close for
+    DAY, the requested time for GTD, None for the others.
+    """
+
+    client_order_id: str
+    trader: str
+    symbol: str
+    side: Side
+    type: OrderType
+    quantity: int
+    price: int | None
+    time_in_force: TimeInForce
+    expire_ns: int | None
+    received_ns: int
+
+
+def session_at(calendar: str, ts_ns: int) -> tuple[int, int] | None:
+    """Return the (open, close) in ns of the session of ``calendar`` trading at ``ts_ns``.
+
+    None when the market is closed then.
+
+    >>> session_at("24/7", 1_700_000_000_000_000_000)
+    (1699920000000000000, 1700006400000000000)
+    """
+    opens, closes = session_bounds(calendar)
+    index = int(np.searchsorted(opens, ts_ns, side="right")) - 1
+    if index < 0 or ts_ns >= closes[index]:
+        return None
+    return int(opens[index]), int(closes[index])
+
+
+def _ns(moment: datetime) -> int:
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
+
+
+def _time_in_force(request: OrderRequest) -> TimeInForce:
+    market = request.type is OrderType.MARKET
+    tif = request.time_in_force or (TimeInForce.IOC if market else TimeInForce.DAY)
+    if market and tif not in (TimeInForce.IOC, TimeInForce.FOK):
+        raise OrderRejectedError(
+            RejectReason.BAD_TIME_IN_FORCE, f"market orders are IOC or FOK, not {tif}"
+        )
+    if tif is TimeInForce.GTD and request.expire_at is None:
+        raise OrderRejectedError(RejectReason.EXPIRY_REQUIRED, "GTD orders need expire_at")
+    if tif is not TimeInForce.GTD and request.expire_at is not None:
+        raise OrderRejectedError(
+            RejectReason.EXPIRY_NOT_ALLOWED, f"expire_at is for GTD orders, not {tif}"
+        )
+    return tif
+
+
+def _price(request: OrderRequest, instrument: ExchangeInstrument, reference: int) -> int | None:
+    if request.type is OrderType.MARKET:
+        if request.price is not None:
+            raise OrderRejectedError(RejectReason.PRICE_NOT_ALLOWED, "market orders have no price")
+        return None
+    if request.price is None:
+        raise OrderRejectedError(RejectReason.PRICE_REQUIRED, "limit orders need a price")
+    try:
+        ticks = instrument.ticks(request.price)
+    except ValueError as error:
+        raise OrderRejectedError(RejectReason.OFF_TICK, str(error)) from None
+    low, high = instrument.band(reference)
+    if not low <= ticks <= high:
+        raise OrderRejectedError(
+            RejectReason.OUTSIDE_BAND,
+            f"price {request.price} is outside the band {instrument.price(low)} to "
+            f"{instrument.price(high)} ({instrument.band_pct}% around "
+            f"{instrument.price(reference)})",
+        )
+    return ticks
+
+
+def validate(
+    request: OrderRequest,
+    trader: str,
+    instruments: Mapping[str, ExchangeInstrument],
+    *,
+    now_ns: int,
+    reference_ticks: int | None = None,
+) -> AcceptedOrder:
+    """Return ``request`` as an accepted order of ``trader``, or raise OrderRejectedError.
+
+    ``reference_ticks`` centres the price band (default: the instrument's
+    reference price; the engine passes the last trade's).
+    """
+    instrument = instruments.get(request.symbol)
+    if instrument is None:
+        raise OrderRejectedError(RejectReason.UNKNOWN_SYMBOL, f"no instrument {request.symbol!r}")
+    if request.quantity <= 0:
+        raise OrderRejectedError(
+            RejectReason.BAD_QUANTITY, f"quantity must be > 0, got {request.quantity}"
+        )
+    if request.quantity % instrument.lot_size:
+        raise OrderRejectedError(
+            RejectReason.LOT_SIZE,
+            f"quantity {request.quantity} is not a multiple of the lot size {instrument.lot_size}",
+        )
+    tif = _time_in_force(request)
+    reference = reference_ticks or instrument.ticks(instrument.reference_price)
+    price = _price(request, instrument, reference)
+    session = session_at(instrument.calendar, now_ns)
+    if session is None:
+        raise OrderRejectedError(
+            RejectReason.MARKET_CLOSED,
+            f"{request.symbol} is not trading now (calendar {instrument.calendar})",
+        )
+    expire_ns = None
+    if tif is TimeInForce.DAY:
+        expire_ns = session[1]
+    elif request.expire_at is not None:
+        expire_ns = _ns(request.expire_at)
+        if expire_ns <= now_ns:
+            raise OrderRejectedError(
+                RejectReason.EXPIRED, f"expire_at {request.expire_at.isoformat()} is in the past"
+            )
+    return AcceptedOrder(
+        request.client_order_id,
+        trader,
+        request.symbol,
+        request.side,
+        request.type,
+        request.quantity,
+        price,
+        tif,
+        expire_ns,
+        now_ns,
+    )
