@@ -1,0 +1,172 @@
+"""The matching engine against the reference book on random order flows, and its invariants."""
+
+from collections import Counter
+from decimal import Decimal
+
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+from quoteflow.exchange.engine import TERMINAL, Engine, Execution, OrderStatus, OrderUpdate
+from quoteflow.exchange.instruments import ExchangeInstrument
+from quoteflow.exchange.orders import AcceptedOrder, OrderType, Side, TimeInForce
+from tests.exchange.reference_book import ReferenceBook
+
+ACME = ExchangeInstrument("ACME", Decimal("0.01"), Decimal("10.00"), lot_size=10)
+TRADERS = ["alice", "bob", "carol"]
+
+submits = st.fixed_dictionaries({
+    "op": st.just("submit"),
+    "trader": st.sampled_from(TRADERS),
+    "side": st.sampled_from(list(Side)),
+    "market": st.integers(0, 9).map(lambda n: n == 0),
+    "lots": st.integers(1, 6),
+    "offset": st.integers(-4, 4),
+    "tif": st.sampled_from(list(TimeInForce)),
+    "life": st.integers(1, 30),
+})  # fmt: skip
+# cancels and amends pick one of the last orders, mostly as its owner (None), else as another
+who = st.sampled_from([None, None, None, None, *TRADERS])
+cancels = st.fixed_dictionaries({"op": st.just("cancel"), "pick": st.integers(1, 8),
+                                 "trader": who})  # fmt: skip
+amends = st.fixed_dictionaries({
+    "op": st.just("amend"), "pick": st.integers(1, 8), "trader": who,
+    "lots": st.none() | st.integers(0, 8), "offset": st.none() | st.integers(-4, 4),
+})  # fmt: skip
+commands = st.lists(
+    st.tuples(st.integers(0, 4), st.one_of(submits, submits, submits, cancels, amends)),
+    min_size=40, max_size=150,
+)
+
+
+def accepted(command, now):
+    market = command["market"]
+    tif = command["tif"]
+    if market:
+        tif = TimeInForce.FOK if tif is TimeInForce.FOK else TimeInForce.IOC
+    expire = None
+    if tif is TimeInForce.GTD:
+        expire = now + command["life"]
+    elif tif is TimeInForce.DAY:
+        expire = now + 40
+    price = None if market else 1000 + command["offset"]
+    return AcceptedOrder("c", command["trader"], "ACME", command["side"],
+                         OrderType.MARKET if market else OrderType.LIMIT,
+                         command["lots"] * 10, price, tif, expire, now)  # fmt: skip
+
+
+def run(flow):
+    engine, reference = Engine({"ACME": ACME}), ReferenceBook(ACME)
+    records, now, submitted, owners = [], 0, 0, {}
+    for wait, command in flow:
+        now += wait
+        if command["op"] == "submit":
+            order = accepted(command, now)
+            records += engine.submit(order)
+            reference.submit(order)
+            submitted += 1
+            owners[submitted] = order.trader
+        elif submitted:
+            order_id = max(1, submitted - command["pick"] + 1)
+            trader = command["trader"] or owners[order_id]
+            if command["op"] == "cancel":
+                records += engine.cancel(order_id, trader, now)
+                reference.cancel(order_id, trader, now)
+            else:
+                lots, offset = command["lots"], command["offset"]
+                change = {"quantity": None if lots is None else lots * 10,
+                          "price": None if offset is None else 1000 + offset}  # fmt: skip
+                records += engine.amend(order_id, trader, now, **change)
+                reference.amend(order_id, trader, now, **change)
+    return engine, reference, records, submitted
+
+
+def book_of(engine):
+    book = engine.books["ACME"]
+    return [[(r.order_id, r.price, r.open) for p in side.prices
+             for r in side.levels[side.sign * p]] for side in (book.bids, book.asks)]  # fmt: skip
+
+
+@settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(commands)
+def test_the_engine_gives_the_reference_books_executions_and_book(flow):
+    engine, reference, records, _ = run(flow)
+    executions = [r for r in records if isinstance(r, Execution)]
+    assert [(e.price, e.quantity, e.aggressor, e.buy_order_id, e.sell_order_id)
+            for e in executions] == reference.executions  # fmt: skip
+    assert book_of(engine) == reference.book()
+    terminal = {r.order_id: r.status.value for r in records
+                if isinstance(r, OrderUpdate) and r.status in TERMINAL and r.client_order_id}  # fmt: skip
+    assert terminal == reference.final
+
+
+@settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(commands)
+def test_invariants_hold_after_every_flow(flow):
+    engine, _, records, submitted = run(flow)
+    bids, asks = engine.depth("ACME", 1)
+    assert not bids or not asks or bids[0][0] < asks[0][0]  # never crossed
+    updates = [r for r in records if isinstance(r, OrderUpdate) and r.client_order_id]
+    terminal = Counter(u.order_id for u in updates if u.status in TERMINAL)
+    resting = set(engine.orders)
+    for order_id in range(1, submitted + 1):  # exactly one end, or still resting
+        assert terminal[order_id] + (order_id in resting) == 1
+    traded = Counter()
+    for execution in (r for r in records if isinstance(r, Execution)):
+        traded[execution.buy_order_id] += execution.quantity
+        traded[execution.sell_order_id] += execution.quantity
+        assert execution.buy_trader != execution.sell_trader  # no self-trade
+    last = {u.order_id: u for u in updates}
+    for order_id, update in last.items():  # quantity conserved: filled = what traded
+        assert update.filled == traded[order_id]
+    for update in updates:  # FOK is all or nothing
+        if update.status is OrderStatus.CANCELLED and update.reason == "fok_not_fillable":
+            assert update.filled == 0 and traded[update.order_id] == 0
+
+
+def order(trader, side, quantity, price, tif=TimeInForce.GTC, now=0, kind=OrderType.LIMIT):
+    return AcceptedOrder("c", trader, "ACME", side, kind, quantity, price, tif, None, now)
+
+
+def test_price_time_priority_partial_fills_and_the_resting_price():
+    engine = Engine({"ACME": ACME})
+    engine.submit(order("alice", Side.SELL, 30, 1001))
+    engine.submit(order("bob", Side.SELL, 30, 1000))
+    engine.submit(order("carol", Side.SELL, 30, 1000))
+    out = engine.submit(order("dave", Side.BUY, 70, 1002))
+    trades = [(e.price, e.quantity, e.sell_trader) for e in out if isinstance(e, Execution)]
+    assert trades == [(1000, 30, "bob"), (1000, 30, "carol"), (1001, 10, "alice")]
+    assert engine.depth("ACME", 5) == ([], [(1001, 20)])
+
+
+def test_a_market_order_never_trades_through_the_band():
+    engine = Engine({"ACME": ACME})  # reference 10.00: band 9.00 to 11.00
+    engine.submit(order("alice", Side.SELL, 10, 1050))
+    engine.submit(order("alice", Side.SELL, 10, 1150))
+    out = engine.submit(order("bob", Side.BUY, 20, None, TimeInForce.IOC, kind=OrderType.MARKET))
+    assert [(e.price, e.quantity) for e in out if isinstance(e, Execution)] == [(1050, 10)]
+    assert out[-1].status is OrderStatus.CANCELLED and out[-1].filled == 10
+
+
+def test_reducing_keeps_priority_and_repricing_loses_it():
+    engine = Engine({"ACME": ACME})
+    first = engine.submit(order("alice", Side.BUY, 50, 990))[-1].order_id
+    engine.submit(order("bob", Side.BUY, 50, 990))
+    engine.amend(first, "alice", 1, quantity=20)
+    out = engine.submit(order("carol", Side.SELL, 20, 990))
+    assert [e.buy_trader for e in out if isinstance(e, Execution)] == ["alice"]
+    second = engine.submit(order("alice", Side.BUY, 10, 990))[-1].order_id
+    engine.amend(second, "alice", 2, price=991)
+    engine.amend(second, "alice", 3, price=990)  # back at 990, behind bob now
+    out = engine.submit(order("carol", Side.SELL, 10, 990))
+    assert [e.buy_trader for e in out if isinstance(e, Execution)] == ["bob"]
+
+
+def test_orders_expire_on_time_and_only_their_owner_may_cancel():
+    engine = Engine({"ACME": ACME})
+    day = AcceptedOrder("c", "alice", "ACME", Side.BUY, OrderType.LIMIT, 10, 990,
+                        TimeInForce.DAY, 100, 0)  # fmt: skip
+    order_id = engine.submit(day)[-1].order_id
+    assert engine.cancel(order_id, "bob", 50)[-1].reason == "unknown_order"
+    expired = engine.expire(100)
+    assert [(u.order_id, u.status) for u in expired] == [(order_id, OrderStatus.EXPIRED)]
+    assert engine.depth("ACME", 1) == ([], [])
