@@ -93,8 +93,10 @@ class ReferenceBook:
         self._match(incoming)
         if incoming.open == 0:
             self.final[order_id] = "filled"
-        elif order.type is OrderType.MARKET or order.time_in_force in (TimeInForce.IOC,
-                                                                        TimeInForce.FOK):
+        elif order.type is OrderType.MARKET or order.time_in_force in (
+            TimeInForce.IOC,
+            TimeInForce.FOK,
+        ):
             self.final[order_id] = "cancelled"
         else:
             incoming.priority = self._arrival()

@@ -34,7 +34,8 @@ amends = st.fixed_dictionaries({
 })  # fmt: skip
 commands = st.lists(
     st.tuples(st.integers(0, 4), st.one_of(submits, submits, submits, cancels, amends)),
-    min_size=40, max_size=150,
+    min_size=40,
+    max_size=150,
 )
 
 
@@ -94,8 +95,8 @@ def test_the_engine_gives_the_reference_books_executions_and_book(flow):
     assert [(e.price, e.quantity, e.aggressor, e.buy_order_id, e.sell_order_id)
             for e in executions] == reference.executions  # fmt: skip
     assert book_of(engine) == reference.book()
-    terminal = {r.order_id: r.status.value for r in records
-                if isinstance(r, OrderUpdate) and r.status in TERMINAL and r.client_order_id}  # fmt: skip
+    ends = [r for r in records if isinstance(r, OrderUpdate) and r.status in TERMINAL]
+    terminal = {r.order_id: r.status.value for r in ends if r.client_order_id}
     assert terminal == reference.final
 
 
