@@ -84,7 +84,7 @@ def run(flow):
 def book_of(engine):
     book = engine.books["ACME"]
     return [[(r.order_id, r.price, r.open) for p in side.prices
-             for r in side.levels[side.sign * p]] for side in (book.bids, book.asks)]  # fmt: skip
+             for r in side.live(side.sign * p)] for side in (book.bids, book.asks)]  # fmt: skip
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])

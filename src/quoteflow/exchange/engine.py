@@ -84,9 +84,9 @@ class Execution(msgspec.Struct, frozen=True, gc=False):
 
 
 class RestingOrder:
-    """An order in the book (mutable while it rests)."""
+    """An order in the book (mutable while it rests; ``live`` False once it left)."""
 
-    __slots__ = ("expire_ns", "filled", "order", "order_id", "price", "quantity")
+    __slots__ = ("expire_ns", "filled", "live", "open", "order", "order_id", "price", "quantity")
 
     def __init__(self, order_id: int, order: AcceptedOrder, price: int) -> None:
         self.order_id = order_id
@@ -94,43 +94,64 @@ class RestingOrder:
         self.price = price
         self.quantity = order.quantity
         self.filled = 0
+        self.open = order.quantity
         self.expire_ns = order.expire_ns
+        self.live = True
 
-    @property
-    def open(self) -> int:
-        """Quantity still to trade."""
-        return self.quantity - self.filled
+    def requeued(self, quantity: int, price: int) -> RestingOrder:
+        """Return this order as a new arrival at ``price`` for ``quantity`` in total."""
+        self.live = False
+        again = RestingOrder(self.order_id, self.order, price)
+        again.quantity, again.filled, again.open = quantity, self.filled, quantity - self.filled
+        return again
 
 
 class _Side:
-    """One side of a book: price levels (FIFO queues) and their prices, best first."""
+    """One side of a book: price levels (FIFO queues) and their prices, best first.
 
-    __slots__ = ("levels", "prices", "sign")
+    Orders leave a level lazily: a cancelled order is marked dead and skipped
+    when it reaches the front; ``counts`` holds each level's live orders, and a
+    level with none left is dropped at once.
+    """
+
+    __slots__ = ("counts", "levels", "prices", "sign")
 
     def __init__(self, sign: int) -> None:
         self.sign = sign  # -1 for bids (highest first), +1 for asks (lowest first)
         self.levels: dict[int, deque[RestingOrder]] = {}
+        self.counts: dict[int, int] = {}
         self.prices: list[int] = []  # sign * price, ascending
-
-    def best(self) -> int | None:
-        return self.sign * self.prices[0] if self.prices else None
 
     def add(self, order: RestingOrder) -> None:
         level = self.levels.get(order.price)
         if level is None:
             level = self.levels[order.price] = deque()
+            self.counts[order.price] = 0
             bisect.insort(self.prices, self.sign * order.price)
         level.append(order)
+        self.counts[order.price] += 1
 
     def remove(self, order: RestingOrder) -> None:
-        level = self.levels[order.price]
-        level.remove(order)
-        if not level:
-            self._drop(order.price)
+        order.live = False
+        self.counts[order.price] -= 1
+        if not self.counts[order.price]:
+            self.drop(order.price)
 
-    def _drop(self, price: int) -> None:
+    def drop(self, price: int) -> None:
         del self.levels[price]
+        del self.counts[price]
         self.prices.pop(bisect.bisect_left(self.prices, self.sign * price))
+
+    def front(self, price: int) -> RestingOrder:
+        """Return the oldest live order at ``price`` (which has one)."""
+        level = self.levels[price]
+        while not level[0].live:
+            level.popleft()
+        return level[0]
+
+    def live(self, price: int) -> list[RestingOrder]:
+        """Return the live orders at ``price``, oldest first."""
+        return [r for r in self.levels[price] if r.live]
 
     def crosses(self, limit: int, price: int) -> bool:
         """Whether an incoming order limited at ``limit`` may trade at ``price`` on this side."""
@@ -138,12 +159,23 @@ class _Side:
 
 
 class _Book:
-    __slots__ = ("asks", "bids", "last")
+    __slots__ = ("asks", "bids", "instrument", "last", "limits")
 
-    def __init__(self, reference: int) -> None:
+    def __init__(self, instrument: ExchangeInstrument) -> None:
+        self.instrument = instrument
         self.bids = _Side(-1)
         self.asks = _Side(+1)
-        self.last = reference
+        self.last = instrument.ticks(instrument.reference_price)
+        self.limits = instrument.band(self.last)
+
+    def trade_at(self, price: int) -> None:
+        """Record the last trade price: the band follows it."""
+        if price != self.last:
+            self.last = price
+            self.limits = self.instrument.band(price)
+
+    def side_of(self, order: AcceptedOrder) -> _Side:
+        return self.bids if order.side is Side.BUY else self.asks
 
 
 class Engine:
@@ -151,8 +183,7 @@ class Engine:
 
     def __init__(self, instruments: Mapping[str, ExchangeInstrument]) -> None:
         self.instruments = dict(instruments)
-        self.books = {symbol: _Book(i.ticks(i.reference_price)) for symbol, i in
-                      self.instruments.items()}  # fmt: skip
+        self.books = {symbol: _Book(i) for symbol, i in self.instruments.items()}
         self.orders: dict[int, RestingOrder] = {}
         self._expiries: list[tuple[int, int]] = []  # (expire_ns, order_id), a heap
         self.next_order_id = 1
@@ -167,8 +198,7 @@ class Engine:
         order_id = self.next_order_id
         self.next_order_id += 1
         book = self.books[order.symbol]
-        instrument = self.instruments[order.symbol]
-        low, high = instrument.band(book.last)
+        low, high = book.limits
         limit = order.price if order.price is not None else (
             high if order.side is Side.BUY else low)  # fmt: skip
         resting = RestingOrder(order_id, order, limit)
@@ -219,12 +249,13 @@ class Engine:
             out.append(self._update(resting, OrderStatus.CANCELLED, now, "amended_to_zero"))
             return out
         if new_price == resting.price and new_quantity <= resting.quantity:
+            resting.open -= resting.quantity - new_quantity
             resting.quantity = new_quantity
             out.append(self._update(resting, OrderStatus.REPLACED, now))
             return out
         book = self.books[resting.order.symbol]
         self._remove(resting)
-        resting.quantity, resting.price = new_quantity, new_price
+        resting = resting.requeued(new_quantity, new_price)
         out.append(self._update(resting, OrderStatus.REPLACED, now))
         self._match(book, resting, now, out)
         if resting.open:
@@ -251,7 +282,7 @@ class Engine:
         """Return the best ``levels`` (price, open quantity) of the bids and of the asks."""
         book = self.books[symbol]
         return tuple(  # type: ignore[return-value]
-            [(side.sign * p, sum(r.open for r in side.levels[side.sign * p]))
+            [(side.sign * p, sum(r.open for r in side.live(side.sign * p)))
              for p in side.prices[:levels]]
             for side in (book.bids, book.asks)
         )  # fmt: skip
@@ -261,14 +292,13 @@ class Engine:
     def _available(self, book: _Book, incoming: RestingOrder) -> int:
         """Quantity other traders offer within the incoming order's limit."""
         side = book.asks if incoming.order.side is Side.BUY else book.bids
+        trader = incoming.order.trader
         total = 0
         for key in side.prices:
             price = side.sign * key
             if not side.crosses(incoming.price, price):
                 break
-            total += sum(
-                r.open for r in side.levels[price] if r.order.trader != incoming.order.trader
-            )
+            total += sum(r.open for r in side.live(price) if r.order.trader != trader)
             if total >= incoming.open:
                 break
         return total
@@ -281,25 +311,20 @@ class Engine:
             price = side.sign * side.prices[0]
             if not side.crosses(incoming.price, price):
                 return
-            level = side.levels[price]
-            resting = level[0]
+            resting = side.front(price)
             if resting.order.trader == trader:  # self-trade prevention: the resting one goes
-                level.popleft()
-                if not level:
-                    side._drop(price)
-                del self.orders[resting.order_id]
+                self._remove(resting)
                 out.append(self._update(resting, OrderStatus.CANCELLED, now, "self_trade"))
                 continue
             quantity = min(incoming.open, resting.open)
             incoming.filled += quantity
+            incoming.open -= quantity
             resting.filled += quantity
-            book.last = price
+            resting.open -= quantity
+            book.trade_at(price)
             out.append(self._execution(incoming, resting, price, quantity, now))
             if resting.open == 0:
-                level.popleft()
-                if not level:
-                    side._drop(price)
-                del self.orders[resting.order_id]
+                self._remove(resting)
                 out.append(self._update(resting, OrderStatus.FILLED, now))
             else:
                 out.append(self._update(resting, OrderStatus.PARTIALLY_FILLED, now))
@@ -316,14 +341,13 @@ class Engine:
         return execution
 
     def _rest(self, book: _Book, resting: RestingOrder) -> None:
-        (book.bids if resting.order.side is Side.BUY else book.asks).add(resting)
+        book.side_of(resting.order).add(resting)
         self.orders[resting.order_id] = resting
         if resting.expire_ns is not None:
             heapq.heappush(self._expiries, (resting.expire_ns, resting.order_id))
 
     def _remove(self, resting: RestingOrder) -> None:
-        book = self.books[resting.order.symbol]
-        (book.bids if resting.order.side is Side.BUY else book.asks).remove(resting)
+        self.books[resting.order.symbol].side_of(resting.order).remove(resting)
         del self.orders[resting.order_id]
 
     @staticmethod
