@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from benchmarks.bench_batches import bench_batches
 from benchmarks.bench_enrich import bench_enrich
+from benchmarks.bench_exchange import EngineFigures, bench_exchange
 from benchmarks.bench_feeds import FeedFigures, bench_feeds
 from benchmarks.bench_gateway import GatewaySide, bench_gateway
 from benchmarks.bench_indicators import bench_indicators
@@ -79,6 +80,7 @@ def render(
     kafka: KafkaFigures,
     feeds: FeedFigures,
     gateway: list[GatewaySide],
+    exchange: EngineFigures,
     pinned: str,
     calibration: float,
 ) -> str:
@@ -273,6 +275,27 @@ def render(
             for side in gateway
         ],
         "",
+        "## Exchange matching engine, operations per second on one core",
+        "",
+        "A realistic flow on one symbol (`benchmarks/bench_exchange.py`, fixed seed, 50",
+        "traders): 60% limit orders within 5 ticks of the touch (some crossing it), 22%",
+        "cancels, 12% amends (half reduce the quantity, half re-price), 6% market orders.",
+        "quoteflow: `exchange.engine.Engine` (price-time priority, self-trade prevention,",
+        "expiry; an order update or execution record out for every event), best of 3.",
+        "Baseline: the plain reference book the tests check the engine against (every",
+        "resting order in one list, searched each step), on the first "
+        f"{exchange.reference_operations:,} commands.",
+        "",
+        "| book | operations | operations/s | vs reference |",
+        "|---|---:|---:|---:|",
+        f"| quoteflow engine | {exchange.operations:,} | {exchange.engine_per_s:,.0f} "
+        f"| {exchange.engine_per_s / exchange.reference_per_s:,.0f}x |",
+        f"| reference book (tests) | {exchange.reference_operations:,} "
+        f"| {exchange.reference_per_s:,.0f} | 1x |",
+        "",
+        "HTTP order -> acknowledgement latency: not measured yet (the order entry API is not",
+        "built).",
+        "",
         "## Against the goals",
         "",
         "| goal | measured | met |",
@@ -313,6 +336,10 @@ def render(
         f"{low.latency_ms[1]:,.1f} ms | {'yes' if low.latency_ms[1] < 10 else 'no'} |",
         f"| gateway: cost per record <= 1.5x the bare websockets baseline (issue 7) | "
         f"{cost_ratio:.2f}x (worst rate) | {'yes' if cost_ratio <= 1.5 else 'no'} |",
+        f"| exchange: >= 1,000,000 engine operations/s (issue 8) | "
+        f"{exchange.engine_per_s:,.0f} | {'yes' if exchange.engine_per_s >= 1_000_000 else 'no'} |",
+        "| exchange: p99 order acknowledgement < 5 ms at 1,000 orders/s (issue 8) "
+        "| not measured: no API yet | no |",
         f"| storage <= 1/3 of CSV.gz (issue 4) | "
         f"{storage_ratio:.2f} of the "
         f"reference CSV.gz, {figures.lake_bytes_per_row / figures.pandas_csv_bytes_per_row:.2f} "
@@ -351,6 +378,8 @@ def main() -> None:
     print(feeds)
     gateway = bench_gateway(seconds=3) if args.quick else bench_gateway()
     print(gateway)
+    exchange = bench_exchange(30_000, 5_000) if args.quick else bench_exchange()
+    print(exchange)
     for r in (*results, *batches, *indicators, *enrich, *lake):
         print(
             f"{r.name:50s} {r.quoteflow_per_s:>10,.0f} {r.baseline_per_s:>10,.0f} {r.ratio:4.1f}x"
@@ -367,6 +396,7 @@ def main() -> None:
             kafka,
             feeds,
             gateway,
+            exchange,
             pinned,
             calibration,
         )
