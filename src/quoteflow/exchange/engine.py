@@ -28,6 +28,7 @@ from enum import StrEnum
 
 import msgspec
 
+from quoteflow.exchange.commands import Amend, Cancel, Command, Submit
 from quoteflow.exchange.instruments import ExchangeInstrument
 from quoteflow.exchange.orders import AcceptedOrder, OrderType, Side, TimeInForce
 
@@ -273,6 +274,17 @@ class Engine:
                 self._remove(resting)
                 out.append(self._update(resting, OrderStatus.EXPIRED, now))
         return out
+
+    def apply(self, command: Command) -> list[OrderUpdate | Execution]:
+        """Carry out one logged command (see :mod:`quoteflow.exchange.commands`)."""
+        if isinstance(command, Submit):
+            return self.submit(command.order)
+        if isinstance(command, Cancel):
+            return self.cancel(command.order_id, command.trader, command.ts)
+        if isinstance(command, Amend):
+            return self.amend(command.order_id, command.trader, command.ts,
+                              quantity=command.quantity, price=command.price)  # fmt: skip
+        return self.expire(command.ts)
 
     # views -----------------------------------------------------------------------
 
