@@ -288,6 +288,10 @@ class Engine:
 
     # views -----------------------------------------------------------------------
 
+    def next_expiry(self) -> int | None:
+        """Return the earliest expiry time among resting orders (or a stale one), if any."""
+        return self._expiries[0][0] if self._expiries else None
+
     def depth(
         self, symbol: str, levels: int
     ) -> tuple[list[tuple[int, int]], list[tuple[int, int]]]:

@@ -30,6 +30,8 @@ __all__ = [
     "RejectReason",
     "Side",
     "TimeInForce",
+    "default_time_in_force",
+    "ns_of",
     "session_at",
     "validate",
 ]
@@ -138,15 +140,21 @@ def session_at(calendar: str, ts_ns: int) -> tuple[int, int] | None:
     return int(opens[index]), int(closes[index])
 
 
-def _ns(moment: datetime) -> int:
+def ns_of(moment: datetime) -> int:
+    """Return ``moment`` in ns since the epoch (a naive time is UTC)."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
 
 
+def default_time_in_force(kind: OrderType) -> TimeInForce:
+    """Return the time in force of an order that names none: DAY, or IOC for market orders."""
+    return TimeInForce.IOC if kind is OrderType.MARKET else TimeInForce.DAY
+
+
 def _time_in_force(request: OrderRequest) -> TimeInForce:
     market = request.type is OrderType.MARKET
-    tif = request.time_in_force or (TimeInForce.IOC if market else TimeInForce.DAY)
+    tif = request.time_in_force or default_time_in_force(request.type)
     if market and tif not in (TimeInForce.IOC, TimeInForce.FOK):
         raise OrderRejectedError(
             RejectReason.BAD_TIME_IN_FORCE, f"market orders are IOC or FOK, not {tif}"
@@ -220,7 +228,7 @@ def validate(
     if tif is TimeInForce.DAY:
         expire_ns = session[1]
     elif request.expire_at is not None:
-        expire_ns = _ns(request.expire_at)
+        expire_ns = ns_of(request.expire_at)
         if expire_ns <= now_ns:
             raise OrderRejectedError(
                 RejectReason.EXPIRED, f"expire_at {request.expire_at.isoformat()} is in the past"
