@@ -1,0 +1,162 @@
+"""The order entry API: REST endpoints over :class:`~quoteflow.exchange.service.Exchange`.
+
+Traders authenticate with ``Authorization: Bearer <API key>`` (keys from
+``quoteflow keys create``; the key's name is the trader). A refused order is
+answered 400 with ``{"reason": ..., "message": ...}`` and changes nothing.
+Prices are decimal strings in answers; inside the exchange they are ticks.
+Every handler runs without awaiting between validating and matching, so
+requests are applied one at a time, in the order they arrive.
+"""
+
+from __future__ import annotations
+
+from decimal import Decimal
+from typing import Annotated, Any
+
+import msgspec
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi.responses import JSONResponse
+from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
+from pydantic import BaseModel, Field
+
+from quoteflow.exchange.engine import Execution, OrderUpdate
+from quoteflow.exchange.orders import OrderRejectedError, OrderRequest
+from quoteflow.exchange.service import Exchange, UnknownOrderError
+from quoteflow.gateway.auth import Authenticator
+
+__all__ = ["create_exchange_app"]
+
+_bearer = HTTPBearer(auto_error=False, description="An API key from `quoteflow keys create`.")
+
+
+class NewOrder(BaseModel):
+    """An order: limit (with a price) or market; DAY, GTC, IOC, FOK, or GTD with expire_at."""
+
+    client_order_id: str = Field(min_length=1, max_length=64)
+    symbol: str
+    side: str = Field(pattern="^(buy|sell)$")
+    quantity: int
+    type: str = Field("limit", pattern="^(limit|market)$")
+    price: Decimal | None = None
+    time_in_force: str | None = Field(None, pattern="^(DAY|GTC|IOC|FOK|GTD)$")
+    expire_at: str | None = None
+
+
+class OrderChange(BaseModel):
+    """A new total quantity and/or price for an open order."""
+
+    quantity: int | None = None
+    price: Decimal | None = None
+
+
+def _price(exchange: Exchange, symbol: str, ticks: int | None) -> str | None:
+    return None if ticks is None else str(exchange.instruments[symbol].price(ticks))
+
+
+def _order_json(exchange: Exchange, update: OrderUpdate) -> dict[str, Any]:
+    return {"order_id": update.order_id, "client_order_id": update.client_order_id,
+            "symbol": update.symbol, "status": update.status.value, "filled": update.filled,
+            "open": update.open, "price": _price(exchange, update.symbol, update.price),
+            "reason": update.reason, "ts": update.ts}  # fmt: skip
+
+
+def _trade_json(exchange: Exchange, execution: Execution) -> dict[str, Any]:
+    return {"execution_id": execution.execution_id, "symbol": execution.symbol,
+            "price": _price(exchange, execution.symbol, execution.price),
+            "quantity": execution.quantity, "aggressor": execution.aggressor.value,
+            "ts": execution.ts}  # fmt: skip
+
+
+def _rejected(error: OrderRejectedError) -> JSONResponse:
+    return JSONResponse({"reason": error.reason.value, "message": str(error)}, status_code=400)
+
+
+async def _trader(
+    request: Request,
+    credentials: Annotated[HTTPAuthorizationCredentials | None, Depends(_bearer)],
+) -> str:
+    authenticator: Authenticator = request.app.state.authenticator
+    key = await authenticator.check(credentials.credentials) if credentials else None
+    if key is None:
+        raise HTTPException(401, "send a valid API key: Authorization: Bearer <key>",
+                            headers={"WWW-Authenticate": "Bearer"})  # fmt: skip
+    return key.name
+
+
+Trader = Annotated[str, Depends(_trader)]
+OrderId = Annotated[int, Path(ge=1, le=2**62)]
+
+
+def create_exchange_app(exchange: Exchange, authenticator: Authenticator) -> FastAPI:
+    """Return the order entry API of ``exchange``."""
+    app = FastAPI(title="quoteflow exchange", summary="Order entry, books and trades.",
+                  version="1")  # fmt: skip
+    app.state.authenticator = authenticator
+    errors = {400: {"description": "The order was refused: a reason code and a message"},
+              401: {"description": "No API key, or an unknown or revoked one"},
+              404: {"description": "No such order of yours, or no such symbol"}}  # fmt: skip
+
+    @app.get("/v1/instruments", tags=["reference"])
+    async def instruments() -> list[dict[str, Any]]:
+        """Return the listed instruments: tick, lot, band, currency, calendar."""
+        return [msgspec.to_builtins(i, enc_hook=str) for i in exchange.instruments.values()]
+
+    @app.post("/v1/orders", tags=["orders"], responses=errors)
+    async def place(order: NewOrder, trader: Trader) -> Any:
+        """Place an order; the answer is its state once matched (a retry: the same state)."""
+        try:
+            parsed = msgspec.convert(order.model_dump(exclude_none=True), OrderRequest,
+                                     strict=False)  # fmt: skip
+        except msgspec.ValidationError as error:
+            raise HTTPException(422, str(error)) from None
+        try:
+            return _order_json(exchange, exchange.place(parsed, trader))
+        except OrderRejectedError as error:
+            return _rejected(error)
+
+    @app.get("/v1/orders/{order_id}", tags=["orders"], responses=errors)
+    async def order(order_id: OrderId, trader: Trader) -> Any:
+        """Return the state of one of your orders."""
+        try:
+            return _order_json(exchange, exchange.order(order_id, trader))
+        except UnknownOrderError as error:
+            raise HTTPException(404, str(error)) from None
+
+    @app.delete("/v1/orders/{order_id}", tags=["orders"], responses=errors)
+    async def cancel(order_id: OrderId, trader: Trader) -> Any:
+        """Cancel one of your open orders."""
+        try:
+            return _order_json(exchange, exchange.cancel(order_id, trader))
+        except UnknownOrderError as error:
+            raise HTTPException(404, str(error)) from None
+
+    @app.patch("/v1/orders/{order_id}", tags=["orders"], responses=errors)
+    async def amend(order_id: OrderId, change: OrderChange, trader: Trader) -> Any:
+        """Reduce the quantity (keeps priority) or change the price (loses it)."""
+        try:
+            update = exchange.amend(order_id, trader, quantity=change.quantity,
+                                    price=change.price)  # fmt: skip
+        except UnknownOrderError as error:
+            raise HTTPException(404, str(error)) from None
+        except OrderRejectedError as error:
+            return _rejected(error)
+        return _order_json(exchange, update)
+
+    @app.get("/v1/book/{symbol}", tags=["market data"], responses=errors)
+    async def book(symbol: str, depth: Annotated[int, Query(ge=1, le=1000)] = 10) -> Any:
+        """Return the best ``depth`` price levels of each side."""
+        if symbol not in exchange.instruments:
+            raise HTTPException(404, f"no instrument {symbol!r}")
+        bids, asks = exchange.engine.depth(symbol, depth)
+        level = lambda p, q: {"price": _price(exchange, symbol, p), "quantity": q}  # noqa: E731
+        return {"symbol": symbol, "bids": [level(*b) for b in bids],
+                "asks": [level(*a) for a in asks]}  # fmt: skip
+
+    @app.get("/v1/trades/{symbol}", tags=["market data"], responses=errors)
+    async def trades(symbol: str, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
+        """Return the latest trades of ``symbol``, newest last."""
+        if symbol not in exchange.trades:
+            raise HTTPException(404, f"no instrument {symbol!r}")
+        return [_trade_json(exchange, t) for t in list(exchange.trades[symbol])[-limit:]]
+
+    return app

@@ -1,0 +1,100 @@
+"""The order entry API: the validation matrix over HTTP, own orders only, nothing half-applied."""
+
+import httpx
+import pytest
+
+from quoteflow.exchange.app import create_exchange_app
+from quoteflow.exchange.service import Exchange
+from quoteflow.exchange.store import CommandStore
+from quoteflow.gateway.auth import Authenticator
+from quoteflow.gateway.keys import KeyStore
+from tests.exchange.test_service import INSTRUMENTS, Clock
+
+
+@pytest.fixture
+async def api(tmp_path):
+    keys = KeyStore(tmp_path / "keys.db")
+    tokens = {name: keys.create(name, channels=["*"], instruments=["*"])[1]
+              for name in ("alice", "bob")}  # fmt: skip
+    exchange = Exchange(INSTRUMENTS, CommandStore(tmp_path / "x.db"), clock=Clock())
+    app = create_exchange_app(exchange, Authenticator(keys))
+    async with httpx.AsyncClient(transport=httpx.ASGITransport(app=app),
+                                 base_url="http://exchange") as client:  # fmt: skip
+        client.as_trader = lambda name: {"Authorization": f"Bearer {tokens[name]}"}
+        client.exchange = exchange
+        yield client
+
+
+def order(**fields):
+    return {"client_order_id": "c1", "symbol": "ACME", "side": "buy", "quantity": 10,
+            "price": "10.00", **fields}  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    ("fields", "reason"),
+    [
+        ({"symbol": "NOPE"}, "unknown_symbol"),
+        ({"quantity": 0}, "bad_quantity"),
+        ({"quantity": 15}, "lot_size"),
+        ({"price": "10.005"}, "off_tick"),
+        ({"price": "11.50"}, "outside_band"),
+        ({"price": None}, "price_required"),
+        ({"type": "market"}, "price_not_allowed"),
+        ({"time_in_force": "GTD"}, "expiry_required"),
+        ({"time_in_force": "GTD", "expire_at": "2020-01-01T00:00:00Z"}, "expired"),
+        ({"expire_at": "2030-01-01T00:00:00Z"}, "expiry_not_allowed"),
+    ],
+)
+async def test_each_bad_order_gets_its_reason_and_nothing_is_applied(api, fields, reason):
+    answer = await api.post(
+        "/v1/orders", json={**order(), **fields}, headers=api.as_trader("alice")
+    )
+    assert answer.status_code == 400 and answer.json()["reason"] == reason
+    assert answer.json()["message"]
+    assert list(api.exchange.store.commands()) == [] and api.exchange.orders == {}
+
+
+async def test_orders_trade_and_each_trader_sees_only_their_own(api):
+    alice, bob = api.as_trader("alice"), api.as_trader("bob")
+    placed = (await api.post("/v1/orders", json=order(quantity=30), headers=alice)).json()
+    assert (placed["status"], placed["price"], placed["open"]) == ("new", "10.00", 30)
+    sold = (await api.post("/v1/orders", json=order(side="sell", price="9.90"), headers=bob)).json()
+    assert (sold["status"], sold["filled"]) == ("filled", 10)
+    assert (await api.get(f"/v1/orders/{placed['order_id']}", headers=alice)).json()["filled"] == 10
+    assert (await api.get(f"/v1/orders/{placed['order_id']}", headers=bob)).status_code == 404
+    assert (await api.delete(f"/v1/orders/{placed['order_id']}", headers=bob)).status_code == 404
+    book = (await api.get("/v1/book/ACME?depth=5")).json()
+    assert book["bids"] == [{"price": "10.00", "quantity": 20}] and book["asks"] == []
+    trades = (await api.get("/v1/trades/ACME")).json()
+    assert [(t["price"], t["quantity"], t["aggressor"]) for t in trades] == [
+        ("10.00", 10, "sell")]  # fmt: skip
+
+
+async def test_retries_amends_cancels_and_duplicates_over_http(api):
+    alice = api.as_trader("alice")
+    first = (await api.post("/v1/orders", json=order(), headers=alice)).json()
+    assert (await api.post("/v1/orders", json=order(), headers=alice)).json() == first
+    duplicate = await api.post("/v1/orders", json=order(quantity=20), headers=alice)
+    assert duplicate.status_code == 400
+    assert duplicate.json()["reason"] == "duplicate_client_order_id"
+    path = f"/v1/orders/{first['order_id']}"
+    assert (await api.patch(path, json={"quantity": 15}, headers=alice)).json()[
+        "reason"
+    ] == "lot_size"
+    moved = (await api.patch(path, json={"price": "10.01", "quantity": 20}, headers=alice)).json()
+    assert (moved["status"], moved["price"], moved["open"]) == ("replaced", "10.01", 20)
+    assert (await api.delete(path, headers=alice)).json()["status"] == "cancelled"
+    assert (await api.patch(path, json={"quantity": 10}, headers=alice)).status_code == 404
+
+
+async def test_requests_without_a_valid_key_are_refused(api):
+    assert (await api.post("/v1/orders", json=order())).status_code == 401
+    wrong = {"Authorization": "Bearer qf_00000000_nope"}
+    assert (await api.post("/v1/orders", json=order(), headers=wrong)).status_code == 401
+    assert (await api.get("/v1/orders/1", headers=wrong)).status_code == 401
+    malformed = await api.post(
+        "/v1/orders", json=order(side="hold"), headers=api.as_trader("alice")
+    )
+    assert malformed.status_code == 422
+    listed = (await api.get("/v1/instruments")).json()
+    assert listed[0]["symbol"] == "ACME" and listed[0]["tick_size"] == "0.01"
