@@ -20,6 +20,7 @@ from quoteflow.cli_support import stderr as _stderr
 from quoteflow.config import masked
 from quoteflow.errors import QuoteflowError
 from quoteflow.events import Quote, Trade
+from quoteflow.exchange.cli import exchange_app
 from quoteflow.feeds.replay import ReplayFeed
 from quoteflow.feeds.synthetic import SyntheticFeed
 from quoteflow.gateway.cli import keys_app, serve_command, subscribe_command
@@ -43,6 +44,7 @@ app.add_typer(feed_app, name="feed")
 app.add_typer(lake_app, name="lake")
 app.add_typer(ingest_app, name="ingest")
 app.add_typer(keys_app, name="keys")
+app.add_typer(exchange_app, name="exchange")
 app.command("serve")(serve_command)
 app.command("subscribe")(subscribe_command)
 app.command("sql")(sql)

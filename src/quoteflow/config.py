@@ -38,6 +38,7 @@ __all__ = [
     "BusSettings",
     "DeribitSettings",
     "EnrichSettings",
+    "ExchangeSettings",
     "GatewaySettings",
     "IgSettings",
     "Settings",
@@ -272,6 +273,16 @@ class GatewaySettings(_Section):
         return self
 
 
+class ExchangeSettings(_Section):
+    """The exchange: listed instruments, the durable command store, where the API listens."""
+
+    instruments: str = Field("instruments.toml", description="TOML or CSV reference data")
+    db: str = Field("quoteflow-exchange.db", description="SQLite command store (0600)")
+    host: str = Field("127.0.0.1", description="address of the order entry API")
+    port: int = Field(8766, ge=0, le=65535, description="port of the order entry API")
+    expiry_check_s: float = Field(0.5, gt=0, description="how often DAY/GTD expiries are checked")
+
+
 class Settings(BaseSettings):
     """Everything quoteflow can be configured with, by section."""
 
@@ -289,6 +300,7 @@ class Settings(BaseSettings):
     deribit: DeribitSettings = DeribitSettings()
     ig: IgSettings = IgSettings()
     gateway: GatewaySettings = GatewaySettings()
+    exchange: ExchangeSettings = ExchangeSettings()
 
     @classmethod
     def settings_customise_sources(

@@ -65,6 +65,7 @@ def test_a_retry_changes_nothing_and_a_reused_client_id_is_refused(exchange):
 def test_amends_are_validated_like_orders_and_only_open_orders_change(exchange):
     order = exchange.place(request("a1", quantity=30), "alice")
     for change, reason in [({"quantity": 15}, RejectReason.LOT_SIZE),
+                           ({"quantity": 10**20}, RejectReason.BAD_QUANTITY),
                            ({"price": Decimal("10.005")}, RejectReason.OFF_TICK),
                            ({"price": Decimal("12.00")}, RejectReason.OUTSIDE_BAND)]:  # fmt: skip
         with pytest.raises(OrderRejectedError) as refused:

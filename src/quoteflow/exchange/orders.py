@@ -23,6 +23,7 @@ from quoteflow.errors import QuoteflowError
 from quoteflow.exchange.instruments import ExchangeInstrument
 
 __all__ = [
+    "MAX_QUANTITY",
     "AcceptedOrder",
     "OrderRejectedError",
     "OrderRequest",
@@ -35,6 +36,10 @@ __all__ = [
     "session_at",
     "validate",
 ]
+
+
+MAX_QUANTITY = 10**12
+"""The largest quantity of one order."""
 
 
 class Side(StrEnum):
@@ -206,9 +211,10 @@ def validate(
     instrument = instruments.get(request.symbol)
     if instrument is None:
         raise OrderRejectedError(RejectReason.UNKNOWN_SYMBOL, f"no instrument {request.symbol!r}")
-    if request.quantity <= 0:
+    if not 0 < request.quantity <= MAX_QUANTITY:
         raise OrderRejectedError(
-            RejectReason.BAD_QUANTITY, f"quantity must be > 0, got {request.quantity}"
+            RejectReason.BAD_QUANTITY,
+            f"quantity must be > 0 and at most {MAX_QUANTITY:,}, got {request.quantity}",
         )
     if request.quantity % instrument.lot_size:
         raise OrderRejectedError(
@@ -229,6 +235,9 @@ def validate(
         expire_ns = session[1]
     elif request.expire_at is not None:
         expire_ns = ns_of(request.expire_at)
+        if expire_ns >= 2**63:
+            raise OrderRejectedError(RejectReason.EXPIRY_NOT_ALLOWED,
+                                     "expire_at is beyond 2262, the end of the clock")  # fmt: skip
         if expire_ns <= now_ns:
             raise OrderRejectedError(
                 RejectReason.EXPIRED, f"expire_at {request.expire_at.isoformat()} is in the past"

@@ -19,6 +19,7 @@ from quoteflow.exchange.commands import Amend, Cancel, Command, Expire, Submit
 from quoteflow.exchange.engine import Engine, Execution, OrderUpdate
 from quoteflow.exchange.instruments import ExchangeInstrument
 from quoteflow.exchange.orders import (
+    MAX_QUANTITY,
     AcceptedOrder,
     OrderRejectedError,
     OrderRequest,
@@ -147,7 +148,10 @@ class Exchange:
         if order_id not in self.engine.orders:
             raise UnknownOrderError(f"order {order_id} is {state.status}, it cannot change")
         instrument = self.instruments[state.symbol]
-        if quantity is not None and (quantity < 0 or quantity % instrument.lot_size):
+        if quantity is not None and not 0 <= quantity <= MAX_QUANTITY:
+            raise OrderRejectedError(RejectReason.BAD_QUANTITY, f"quantity must be 0 (cancel) "
+                                     f"to {MAX_QUANTITY:,}, got {quantity}")  # fmt: skip
+        if quantity is not None and quantity % instrument.lot_size:
             raise OrderRejectedError(RejectReason.LOT_SIZE, f"quantity {quantity} is not a "
                                      f"multiple of the lot size {instrument.lot_size}")  # fmt: skip
         ticks = None

@@ -1,0 +1,57 @@
+"""``quoteflow exchange serve``: the order entry API over the exchange, until stopped."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from functools import partial
+
+from quoteflow.asgi_server import AsgiServer
+from quoteflow.config import Settings
+from quoteflow.exchange.app import create_exchange_app
+from quoteflow.exchange.instruments import load_instruments
+from quoteflow.exchange.service import Exchange
+from quoteflow.exchange.store import CommandStore
+from quoteflow.gateway.auth import Authenticator
+from quoteflow.gateway.keys import KeyStore
+from quoteflow.runtime import install_stop_signals
+
+__all__ = ["serve_exchange"]
+
+
+async def _expire_on_time(exchange: Exchange, every_s: float) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        exchange.expire_due()
+
+
+async def serve_exchange(
+    settings: Settings,
+    *,
+    on_start: Callable[[AsgiServer], None] | None = None,
+    stop: asyncio.Event | None = None,
+) -> None:
+    """Serve the exchange of ``[exchange]`` until ``stop`` (default: SIGINT/SIGTERM).
+
+    The command store is replayed first, so a restart continues where the last run
+    ended. Raises ConfigError for unusable reference data or a taken port.
+    """
+    config = settings.exchange
+    instruments = load_instruments(config.instruments)
+    store = CommandStore(config.db)
+    exchange = Exchange(instruments, store)
+    app = create_exchange_app(exchange, Authenticator(KeyStore(settings.gateway.keys_db)))
+    expiring = partial(_expire_on_time, exchange, config.expiry_check_s)
+    server = AsgiServer(app, name="exchange", host=config.host, port=config.port,
+                        background=[expiring])  # fmt: skip
+    if stop is None:
+        stop = asyncio.Event()
+        install_stop_signals(stop)
+    await server.start()
+    if on_start is not None:
+        on_start(server)
+    try:
+        await stop.wait()
+    finally:
+        await server.stop()
+        store.close()

@@ -1,0 +1,72 @@
+"""``quoteflow exchange serve`` over a real socket: orders survive a restart of the server."""
+
+import asyncio
+import json
+import urllib.error
+import urllib.request
+
+from quoteflow.config import Settings
+from quoteflow.exchange.serve import serve_exchange
+from quoteflow.gateway.keys import KeyStore
+
+LISTING = """
+[[instruments]]
+symbol = "BTC-USD"
+tick_size = "0.5"
+reference_price = "64000"
+calendar = "24/7"
+"""
+
+
+def call(method, url, key, body=None):
+    request = urllib.request.Request(url, method=method, headers={
+        "Authorization": f"Bearer {key}", "Content-Type": "application/json"},
+        data=None if body is None else json.dumps(body).encode())  # fmt: skip
+    try:
+        with urllib.request.urlopen(request) as answer:
+            return answer.status, json.loads(answer.read())
+    except urllib.error.HTTPError as error:
+        return error.code, json.loads(error.read())
+
+
+async def running(settings, work):
+    servers, stop = [], asyncio.Event()
+    task = asyncio.create_task(serve_exchange(settings, on_start=servers.append, stop=stop))
+    try:
+        async with asyncio.timeout(30):
+            while not servers:
+                await asyncio.sleep(0.01)
+        return await asyncio.to_thread(work, servers[0].url)
+    finally:
+        stop.set()
+        await task
+
+
+async def test_orders_placed_over_http_are_there_after_a_restart(tmp_path):
+    (tmp_path / "listing.toml").write_text(LISTING)
+    settings = Settings(
+        exchange={"instruments": str(tmp_path / "listing.toml"), "db": str(tmp_path / "x.db"),
+                  "port": 0},
+        gateway={"keys_db": str(tmp_path / "keys.db")},
+    )  # fmt: skip
+    _, key = KeyStore(tmp_path / "keys.db").create("alice", channels=["*"], instruments=["*"])
+    order = {"client_order_id": "o1", "symbol": "BTC-USD", "side": "buy", "quantity": 2,
+             "price": "63990.5", "time_in_force": "GTC"}  # fmt: skip
+
+    def place(url):
+        return call("POST", f"{url}/v1/orders", key, order)
+
+    status, placed = await running(settings, place)
+    assert status == 200 and (placed["status"], placed["price"]) == ("new", "63990.5")
+
+    def look(url):
+        return (
+            call("GET", f"{url}/v1/orders/{placed['order_id']}", key),
+            call("GET", f"{url}/v1/book/BTC-USD", key),
+            place(url),
+        )
+
+    (status, again), (_, book), retried = await running(settings, look)
+    assert status == 200 and again == placed
+    assert book["bids"] == [{"price": "63990.5", "quantity": 2}]
+    assert retried == (200, placed)  # the retry after the restart is still the same order
