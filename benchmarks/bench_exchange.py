@@ -6,33 +6,49 @@ of a random open order, 12% amends (half reduce the quantity, half re-price),
 6% market orders; 50 traders. Both books get the same commands; the reference
 book (``tests/exchange/reference_book.py``, a list searched at every step) only
 the first part of the flow, as it slows down with the book's size.
+
+Acknowledgement latency: ``quoteflow exchange serve`` on one core, orders sent
+over HTTP from the other at a steady rate (open loop), each timed from sending
+the request to reading the answer (the order's state after matching; every
+order is committed to SQLite with fsync first).
 """
 
 from __future__ import annotations
 
+import asyncio
+import os
 import random
+import signal
+import subprocess
 import sys
+import tempfile
 import time
 from dataclasses import dataclass
 from decimal import Decimal
 from pathlib import Path
 
+import numpy as np
+
 from quoteflow.exchange.engine import Engine
 from quoteflow.exchange.instruments import ExchangeInstrument
 from quoteflow.exchange.orders import AcceptedOrder, OrderType, Side, TimeInForce
 
+_CORES = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
 ACME = ExchangeInstrument("ACME", Decimal("0.01"), Decimal("100.00"), band_pct=Decimal(20))
 _MID = 10_000
 
 
 @dataclass
 class EngineFigures:
-    """Operations per second of the engine and of the reference book, on the same flow."""
+    """Operations per second of the engine and of the reference book, on the same flow;
+    HTTP order -> acknowledgement latency at a steady rate."""
 
     operations: int
     engine_per_s: float
     reference_operations: int
     reference_per_s: float
+    ack_rate_per_s: int
+    ack_ms: tuple[float, float]
 
 
 def flow(count: int, seed: int = 5) -> list[tuple]:
@@ -103,15 +119,91 @@ def _apply(book, commands: list[tuple]) -> float:
     return time.perf_counter() - started
 
 
-def bench_exchange(count: int = 300_000, reference_count: int = 20_000) -> EngineFigures:
-    """Run the flow through the engine (best of 3) and the reference book."""
+_LISTING = """
+[[instruments]]
+symbol = "ACME"
+tick_size = "0.01"
+reference_price = "100.00"
+band_pct = 20
+calendar = "24/7"
+"""
+
+
+async def _send_orders(url: str, key: str, rate: int, seconds: float) -> list[float]:
+    """Send ``rate`` orders a second (open loop) for ``seconds``; return each latency in ms."""
+    import aiohttp
+
+    rng = random.Random(3)
+    headers = {"Authorization": f"Bearer {key}"}
+    latencies: list[float] = []
+
+    async def one(session: aiohttp.ClientSession, n: int) -> None:
+        side = "buy" if n % 2 else "sell"
+        price = f"{100 + rng.randint(-5, 5) / 100:.2f}"
+        body = {"client_order_id": f"b{n}", "symbol": "ACME", "side": side,
+                "quantity": rng.randint(1, 10), "price": price,
+                "time_in_force": "IOC" if n % 3 == 0 else "GTC"}  # fmt: skip
+        started = time.perf_counter()
+        async with session.post(f"{url}/v1/orders", json=body, headers=headers) as answer:
+            await answer.read()
+            if answer.status != 200:
+                raise RuntimeError(f"order {n}: HTTP {answer.status}")
+        latencies.append((time.perf_counter() - started) * 1000)
+
+    connector = aiohttp.TCPConnector(limit=32)
+    async with aiohttp.ClientSession(connector=connector) as session:
+        tasks = []
+        begun = time.perf_counter()
+        for n in range(int(rate * seconds)):
+            await asyncio.sleep(max(0.0, begun + n / rate - time.perf_counter()))
+            tasks.append(asyncio.create_task(one(session, n)))
+        await asyncio.gather(*tasks)
+    return latencies
+
+
+def ack_latency(rate: int = 1_000, seconds: float = 6.0) -> tuple[float, float]:
+    """Run ``quoteflow exchange serve`` on one core and time orders from the other one."""
+    pinned = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
+    with tempfile.TemporaryDirectory() as scratch:
+        directory = Path(scratch)
+        (directory / "listing.toml").write_text(_LISTING)
+        from quoteflow.gateway.keys import KeyStore
+
+        _, key = KeyStore(directory / "keys.db").create("bench", channels=["*"],
+                                                        instruments=["*"])  # fmt: skip
+        env = {**os.environ, "QUOTEFLOW_GATEWAY__KEYS_DB": str(directory / "keys.db")}
+        command = [str(Path(sys.executable).parent / "quoteflow"), "exchange", "serve",
+                   "--instruments", str(directory / "listing.toml"),
+                   "--db", str(directory / "x.db"), "--port", "0"]  # fmt: skip
+        server = subprocess.Popen(command, stderr=subprocess.PIPE, text=True, env=env)
+        try:
+            if pinned is not None:
+                os.sched_setaffinity(server.pid, {_CORES[0]})
+                os.sched_setaffinity(0, {_CORES[-1]})
+            banner = server.stderr.readline() + server.stderr.readline()
+            url = banner.split("exchange on ")[1].split("/v1")[0]
+            warm = asyncio.run(_send_orders(url, key, rate, 1.0))
+            latencies = asyncio.run(_send_orders(url, key, rate, seconds))
+        finally:
+            server.send_signal(signal.SIGINT)
+            server.wait(30)
+            if pinned is not None:
+                os.sched_setaffinity(0, pinned)
+    kept = np.array(latencies if latencies else warm)
+    return float(np.quantile(kept, 0.5)), float(np.quantile(kept, 0.99))
+
+
+def bench_exchange(count: int = 300_000, reference_count: int = 20_000,
+                   ack_rate: int = 1_000) -> EngineFigures:  # fmt: skip
+    """Run the flow through the engine (best of 3) and the reference book; time acks."""
     sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
     from tests.exchange.reference_book import ReferenceBook
 
     commands = flow(count)
     engine_s = min(_apply(Engine({"ACME": ACME}), commands) for _ in range(3))
     reference_s = _apply(ReferenceBook(ACME), commands[:reference_count])
-    return EngineFigures(count, count / engine_s, reference_count, reference_count / reference_s)
+    return EngineFigures(count, count / engine_s, reference_count, reference_count / reference_s,
+                         ack_rate, ack_latency(ack_rate))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -29,8 +29,9 @@ def order(client_order_id, trader="alice", side=Side.BUY, quantity=10, price=100
                          TimeInForce.GTC, None, now)  # fmt: skip
 
 
-def test_commands_come_back_in_order_from_an_owner_only_file(tmp_path):
-    store = CommandStore(tmp_path / "exchange.db")
+@pytest.mark.parametrize("fsync", [False, True])
+def test_commands_come_back_in_order_from_an_owner_only_file(tmp_path, fsync):
+    store = CommandStore(tmp_path / "exchange.db", fsync=fsync)
     commands = [Submit(order("a")), Cancel(1, "alice", 5), Amend(1, "alice", 6, quantity=5),
                 Expire(7)]  # fmt: skip
     assert [store.append(c) for c in commands] == [1, 2, 3, 4]

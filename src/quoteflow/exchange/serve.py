@@ -38,7 +38,7 @@ async def serve_exchange(
     """
     config = settings.exchange
     instruments = load_instruments(config.instruments)
-    store = CommandStore(config.db)
+    store = CommandStore(config.db, fsync=config.fsync)
     exchange = Exchange(instruments, store)
     app = create_exchange_app(exchange, Authenticator(KeyStore(settings.gateway.keys_db)))
     expiring = partial(_expire_on_time, exchange, config.expiry_check_s)
