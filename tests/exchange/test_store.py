@@ -40,6 +40,17 @@ def test_commands_come_back_in_order_from_an_owner_only_file(tmp_path, fsync):
     assert stat.S_IMODE((tmp_path / "exchange.db").stat().st_mode) == 0o600
 
 
+def test_a_checkpoint_moves_the_log_into_the_file_and_loses_nothing(tmp_path):
+    store = CommandStore(tmp_path / "exchange.db")
+    for n in range(50):
+        store.append(Submit(order(f"c{n}")))
+    assert (tmp_path / "exchange.db-wal").stat().st_size > 0
+    store.checkpoint()
+    store.close()  # the last connection: the WAL is folded in and removed
+    assert not (tmp_path / "exchange.db-wal").exists()
+    assert len(list(CommandStore(tmp_path / "exchange.db").commands())) == 50
+
+
 def test_a_retried_client_order_id_is_the_same_order_and_a_reused_one_is_refused(tmp_path):
     store = CommandStore(tmp_path / "exchange.db")
     first = store.append(Submit(order("c-1")))

@@ -25,6 +25,12 @@ async def _expire_on_time(exchange: Exchange, every_s: float) -> None:
         exchange.expire_due()
 
 
+async def _checkpoint_aside(store: CommandStore, every_s: float = 1.0) -> None:
+    while True:
+        await asyncio.sleep(every_s)
+        await asyncio.to_thread(store.checkpoint)
+
+
 async def serve_exchange(
     settings: Settings,
     *,
@@ -43,7 +49,7 @@ async def serve_exchange(
     app = create_exchange_app(exchange, Authenticator(KeyStore(settings.gateway.keys_db)))
     expiring = partial(_expire_on_time, exchange, config.expiry_check_s)
     server = AsgiServer(app, name="exchange", host=config.host, port=config.port,
-                        background=[expiring])  # fmt: skip
+                        background=[expiring, partial(_checkpoint_aside, store)])  # fmt: skip
     if stop is None:
         stop = asyncio.Event()
         install_stop_signals(stop)

@@ -14,6 +14,7 @@ order (a retry), with other content it is refused.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
 import sqlite3
@@ -66,6 +67,8 @@ class CommandStore:
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
+        # checkpoints flush to disk: done by checkpoint(), off the path of an order
+        self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._db.executescript(_SCHEMA)
         self._encoder = msgspec.msgpack.Encoder()
         self._decoder = msgspec.msgpack.Decoder(Command)
@@ -115,6 +118,14 @@ class CommandStore:
         )
         for sequence, payload in rows:
             yield sequence, self._decoder.decode(payload)
+
+    def checkpoint(self) -> None:
+        """Copy committed commands from the WAL into the database file (a thread may call it).
+
+        Uses a connection of its own and never blocks appends (``PASSIVE``).
+        """
+        with contextlib.closing(sqlite3.connect(self.path)) as db:
+            db.execute("PRAGMA wal_checkpoint(PASSIVE)")
 
     def close(self) -> None:
         """Close the file."""
