@@ -20,12 +20,19 @@ import calendar
 import re
 import time
 from collections.abc import Sequence
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 import numpy as np
 import pyarrow as pa
 
-__all__ = ["MAX_TS_MS", "NS_PER_MS", "now_ns", "parse_rfc3339_ns", "parse_rfc3339_ns_many"]
+__all__ = [
+    "MAX_TS_MS",
+    "NS_PER_MS",
+    "datetime_ns",
+    "now_ns",
+    "parse_rfc3339_ns",
+    "parse_rfc3339_ns_many",
+]
 
 NS_PER_MS = 1_000_000
 MAX_TS_MS = 9_223_372_036_853
@@ -40,6 +47,21 @@ _WHOLE_SECONDS_RE = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0
 _whole_seconds_cache: dict[str, int] = {}
 _CACHE_LIMIT = 1 << 16
 _MAX_SECONDS = (2**63 - 1) // 1_000_000_000 - 1
+
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+_MICROSECOND = timedelta(microseconds=1)
+
+
+def datetime_ns(moment: datetime) -> int:
+    """Return ``moment`` in ns since the epoch, exactly; a naive time is taken as UTC.
+
+    >>> datetime_ns(datetime(1969, 12, 31, 23, 59, 59, 500_000))
+    -500000000
+    """
+    if moment.tzinfo is None:
+        moment = moment.replace(tzinfo=UTC)
+    return (moment - _EPOCH) // _MICROSECOND * 1_000
 
 
 def now_ns() -> int:

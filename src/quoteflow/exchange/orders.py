@@ -10,7 +10,7 @@ everything from its arguments, so the same request always gets the same answer.
 from __future__ import annotations
 
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import datetime
 from decimal import Decimal
 from enum import StrEnum
 from typing import Annotated
@@ -21,6 +21,7 @@ import numpy as np
 from quoteflow.calendars import session_bounds
 from quoteflow.errors import QuoteflowError
 from quoteflow.exchange.instruments import ExchangeInstrument
+from quoteflow.timestamps import datetime_ns
 
 __all__ = [
     "MAX_QUANTITY",
@@ -32,7 +33,6 @@ __all__ = [
     "Side",
     "TimeInForce",
     "default_time_in_force",
-    "ns_of",
     "session_at",
     "validate",
 ]
@@ -145,13 +145,6 @@ def session_at(calendar: str, ts_ns: int) -> tuple[int, int] | None:
     return int(opens[index]), int(closes[index])
 
 
-def ns_of(moment: datetime) -> int:
-    """Return ``moment`` in ns since the epoch (a naive time is UTC)."""
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    return int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
-
-
 def default_time_in_force(kind: OrderType) -> TimeInForce:
     """Return the time in force of an order that names none: DAY, or IOC for market orders."""
     return TimeInForce.IOC if kind is OrderType.MARKET else TimeInForce.DAY
@@ -234,7 +227,7 @@ def validate(
     if tif is TimeInForce.DAY:
         expire_ns = session[1]
     elif request.expire_at is not None:
-        expire_ns = ns_of(request.expire_at)
+        expire_ns = datetime_ns(request.expire_at)
         if expire_ns >= 2**63:
             raise OrderRejectedError(RejectReason.EXPIRY_NOT_ALLOWED,
                                      "expire_at is beyond 2262, the end of the clock")  # fmt: skip

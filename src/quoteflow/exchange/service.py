@@ -26,10 +26,10 @@ from quoteflow.exchange.orders import (
     RejectReason,
     TimeInForce,
     default_time_in_force,
-    ns_of,
     validate,
 )
 from quoteflow.exchange.store import CommandStore
+from quoteflow.timestamps import datetime_ns
 
 __all__ = ["Exchange", "UnknownOrderError"]
 
@@ -47,7 +47,7 @@ def _same(request: OrderRequest, order: AcceptedOrder, instrument: ExchangeInstr
         price = None if request.price is None else instrument.ticks(request.price)
     except ValueError:
         return False
-    expiry = None if request.expire_at is None else ns_of(request.expire_at)
+    expiry = None if request.expire_at is None else datetime_ns(request.expire_at)
     return (request.symbol, request.side, request.type, request.quantity, price, tif) == (
         order.symbol,
         order.side,

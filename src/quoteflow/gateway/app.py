@@ -8,7 +8,7 @@ only what the key is entitled to. The OpenAPI spec is at ``/openapi.json``
 from __future__ import annotations
 
 import asyncio
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import Annotated, Any
 
 import msgspec
@@ -23,6 +23,7 @@ from quoteflow.gateway.service import Gateway
 from quoteflow.gateway.stream import serve_stream
 from quoteflow.lake.query import Lake
 from quoteflow.normalize import keyed_reference
+from quoteflow.timestamps import datetime_ns
 
 __all__ = ["create_app"]
 
@@ -54,10 +55,8 @@ class _Json(Response):
 def _ns(moment: datetime | None) -> int | None:
     if moment is None:
         return None
-    if moment.tzinfo is None:
-        moment = moment.replace(tzinfo=UTC)
-    ns = int(moment.timestamp()) * 1_000_000_000 + moment.microsecond * 1_000
-    return min(max(ns, 0), 2**63 - 1)  # before 1970 or after 2262: the ends of the lake's range
+    # before 1970 or after 2262: the ends of the lake's range
+    return min(max(datetime_ns(moment), 0), 2**63 - 1)
 
 
 async def _api_key(
