@@ -52,12 +52,17 @@ class EngineFigures:
 
 
 def flow(count: int, seed: int = 5) -> list[tuple]:
-    """Return ``count`` commands: ("submit", order) / ("cancel", id, trader) / ("amend", ...)."""
+    """Return ``count`` commands numbered 1, 2, ...: (kind, sequence, ...) of each kind.
+
+    ("submit", sequence, order) gives order id ``sequence``; ("cancel", sequence,
+    order id, trader, time) and ("amend", sequence, order id, trader, time,
+    quantity, price) name one.
+    """
     rng = random.Random(seed)
     commands: list[tuple] = []
     owners: dict[int, str] = {}
-    submitted = 0
     for now in range(count):
+        sequence = now + 1
         roll = rng.random()
         if roll < 0.66 or not owners:
             trader = f"t{rng.randrange(50)}"
@@ -90,32 +95,46 @@ def flow(count: int, seed: int = 5) -> list[tuple]:
                     None,
                     now,
                 )
-            commands.append(("submit", order))
-            submitted += 1
-            owners[submitted] = trader
+            commands.append(("submit", sequence, order))
+            owners[sequence] = trader
         else:
             order_id = rng.choice(list(owners)[-200:])
             trader = owners[order_id]
             if roll < 0.88:
-                commands.append(("cancel", order_id, trader, now))
+                commands.append(("cancel", sequence, order_id, trader, now))
                 owners.pop(order_id)
             elif rng.random() < 0.5:
-                commands.append(("amend", order_id, trader, now, 1, None))
+                commands.append(("amend", sequence, order_id, trader, now, 1, None))
             else:
-                commands.append(("amend", order_id, trader, now, None, _MID + rng.randint(-4, 4)))
+                commands.append(("amend", sequence, order_id, trader, now, None,
+                                 _MID + rng.randint(-4, 4)))  # fmt: skip
     return commands
 
 
-def _apply(book, commands: list[tuple]) -> float:
+def _apply_engine(engine: Engine, commands: list[tuple]) -> float:
     started = time.perf_counter()
     for command in commands:
         kind = command[0]
         if kind == "submit":
-            book.submit(command[1])
+            engine.submit(command[1], command[2])
         elif kind == "cancel":
-            book.cancel(command[1], command[2], command[3])
+            engine.cancel(command[1], "ACME", *command[2:])
         else:
-            book.amend(command[1], command[2], command[3], quantity=command[4], price=command[5])
+            engine.amend(command[1], "ACME", *command[2:5], quantity=command[5],
+                         price=command[6])  # fmt: skip
+    return time.perf_counter() - started
+
+
+def _apply_reference(book, commands: list[tuple]) -> float:
+    started = time.perf_counter()
+    for command in commands:
+        kind = command[0]
+        if kind == "submit":
+            book.submit(command[1], command[2])
+        elif kind == "cancel":
+            book.cancel(*command[2:])
+        else:
+            book.amend(*command[2:5], quantity=command[5], price=command[6])
     return time.perf_counter() - started
 
 
@@ -200,8 +219,8 @@ def bench_exchange(count: int = 300_000, reference_count: int = 20_000,
     from tests.exchange.reference_book import ReferenceBook
 
     commands = flow(count)
-    engine_s = min(_apply(Engine({"ACME": ACME}), commands) for _ in range(3))
-    reference_s = _apply(ReferenceBook(ACME), commands[:reference_count])
+    engine_s = min(_apply_engine(Engine({"ACME": ACME}), commands) for _ in range(3))
+    reference_s = _apply_reference(ReferenceBook(ACME), commands[:reference_count])
     return EngineFigures(count, count / engine_s, reference_count, reference_count / reference_s,
                          ack_rate, ack_latency(ack_rate))  # fmt: skip
 

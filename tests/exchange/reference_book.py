@@ -32,7 +32,6 @@ class ReferenceBook:
         self.resting: list[Resting] = []
         self.executions = []  # (price, quantity, aggressor, buy id, sell id)
         self.final = {}  # order id -> terminal status
-        self.next_id = 1
         self.arrivals = 0
 
     def _arrival(self):
@@ -75,10 +74,8 @@ class ReferenceBook:
             else:
                 self.final[best.order_id] = "filled"
 
-    def submit(self, order):
+    def submit(self, order_id, order):
         self.expire(order.received_ns)
-        order_id = self.next_id
-        self.next_id += 1
         low, high = self.instrument.band(self.last)
         limit = order.price if order.price is not None else (
             high if order.side is Side.BUY else low)  # fmt: skip

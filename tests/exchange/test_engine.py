@@ -6,7 +6,14 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from quoteflow.exchange.engine import TERMINAL, Engine, Execution, OrderStatus, OrderUpdate
+from quoteflow.exchange.engine import (
+    TERMINAL,
+    BookUpdate,
+    Engine,
+    Execution,
+    OrderStatus,
+    OrderUpdate,
+)
 from quoteflow.exchange.instruments import ExchangeInstrument
 from quoteflow.exchange.orders import AcceptedOrder, OrderType, Side, TimeInForce
 from tests.exchange.reference_book import ReferenceBook
@@ -57,26 +64,26 @@ def accepted(command, now):
 
 def run(flow):
     engine, reference = Engine({"ACME": ACME}), ReferenceBook(ACME)
-    records, now, submitted, owners = [], 0, 0, {}
-    for wait, command in flow:
+    records, now, submitted, owners = [], 0, [], {}
+    for sequence, (wait, command) in enumerate(flow, 1):
         now += wait
         if command["op"] == "submit":
             order = accepted(command, now)
-            records += engine.submit(order)
-            reference.submit(order)
-            submitted += 1
-            owners[submitted] = order.trader
+            records += engine.submit(sequence, order)
+            reference.submit(sequence, order)
+            submitted.append(sequence)
+            owners[sequence] = order.trader
         elif submitted:
-            order_id = max(1, submitted - command["pick"] + 1)
+            order_id = submitted[max(0, len(submitted) - command["pick"])]
             trader = command["trader"] or owners[order_id]
             if command["op"] == "cancel":
-                records += engine.cancel(order_id, trader, now)
+                records += engine.cancel(sequence, "ACME", order_id, trader, now)
                 reference.cancel(order_id, trader, now)
             else:
                 lots, offset = command["lots"], command["offset"]
                 change = {"quantity": None if lots is None else lots * 10,
                           "price": None if offset is None else 1000 + offset}  # fmt: skip
-                records += engine.amend(order_id, trader, now, **change)
+                records += engine.amend(sequence, "ACME", order_id, trader, now, **change)
                 reference.amend(order_id, trader, now, **change)
     return engine, reference, records, submitted
 
@@ -109,7 +116,7 @@ def test_invariants_hold_after_every_flow(flow):
     updates = [r for r in records if isinstance(r, OrderUpdate) and r.client_order_id]
     terminal = Counter(u.order_id for u in updates if u.status in TERMINAL)
     resting = set(engine.orders)
-    for order_id in range(1, submitted + 1):  # exactly one end, or still resting
+    for order_id in submitted:  # exactly one end, or still resting
         assert terminal[order_id] + (order_id in resting) == 1
     traded = Counter()
     for execution in (r for r in records if isinstance(r, Execution)):
@@ -124,50 +131,98 @@ def test_invariants_hold_after_every_flow(flow):
             assert update.filled == 0 and traded[update.order_id] == 0
 
 
+@settings(max_examples=200, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(commands)
+def test_book_updates_rebuild_the_book_and_its_top(flow):
+    engine, _, records, _ = run(flow)
+    bids, asks = {}, {}
+    for update in (r for r in records if isinstance(r, BookUpdate)):
+        for levels, deltas in ((bids, update.bids), (asks, update.asks)):
+            for price, quantity in deltas:
+                levels[price] = quantity
+                if not quantity:
+                    del levels[price]
+        assert update.best_bid == (max(bids.items()) if bids else None)
+        assert update.best_ask == (min(asks.items()) if asks else None)
+    assert (sorted(bids.items(), reverse=True), sorted(asks.items())) == engine.depth("ACME", 10**6)
+
+
 def order(trader, side, quantity, price, tif=TimeInForce.GTC, now=0, kind=OrderType.LIMIT):
     return AcceptedOrder("c", trader, "ACME", side, kind, quantity, price, tif, None, now)
 
 
+def ack(records):
+    """The update that answers the command."""
+    (answer,) = [r for r in records if isinstance(r, OrderUpdate) and r.ack]
+    return answer
+
+
 def test_price_time_priority_partial_fills_and_the_resting_price():
     engine = Engine({"ACME": ACME})
-    engine.submit(order("alice", Side.SELL, 30, 1001))
-    engine.submit(order("bob", Side.SELL, 30, 1000))
-    engine.submit(order("carol", Side.SELL, 30, 1000))
-    out = engine.submit(order("dave", Side.BUY, 70, 1002))
-    trades = [(e.price, e.quantity, e.sell_trader) for e in out if isinstance(e, Execution)]
-    assert trades == [(1000, 30, "bob"), (1000, 30, "carol"), (1001, 10, "alice")]
+    engine.submit(1, order("alice", Side.SELL, 30, 1001))
+    engine.submit(2, order("bob", Side.SELL, 30, 1000))
+    engine.submit(3, order("carol", Side.SELL, 30, 1000))
+    out = engine.submit(4, order("dave", Side.BUY, 70, 1002))
+    trades = [(e.execution_id, e.price, e.quantity, e.sell_trader)
+              for e in out if isinstance(e, Execution)]  # fmt: skip
+    assert trades == [(1, 1000, 30, "bob"), (2, 1000, 30, "carol"), (3, 1001, 10, "alice")]
+    assert (ack(out).order_id, ack(out).status, ack(out).filled) == (4, OrderStatus.FILLED, 70)
     assert engine.depth("ACME", 5) == ([], [(1001, 20)])
+    assert out[-1] == BookUpdate("ACME", [], [(1000, 0), (1001, 20)], None, (1001, 20), 0, 4)
 
 
 def test_a_market_order_never_trades_through_the_band():
     engine = Engine({"ACME": ACME})  # reference 10.00: band 9.00 to 11.00
-    engine.submit(order("alice", Side.SELL, 10, 1050))
-    engine.submit(order("alice", Side.SELL, 10, 1150))
-    out = engine.submit(order("bob", Side.BUY, 20, None, TimeInForce.IOC, kind=OrderType.MARKET))
-    assert [(e.price, e.quantity) for e in out if isinstance(e, Execution)] == [(1050, 10)]
-    assert out[-1].status is OrderStatus.CANCELLED and out[-1].filled == 10
+    assert ack(engine.submit(1, order("alice", Side.SELL, 10, 1150))).reason == "outside_band"
+    engine.submit(2, order("alice", Side.SELL, 10, 1050))
+    engine.submit(3, order("alice", Side.SELL, 10, 1100))
+    market = order("bob", Side.BUY, 30, None, TimeInForce.IOC, kind=OrderType.MARKET)
+    out = engine.submit(4, market)
+    fills = [(e.price, e.quantity) for e in out if isinstance(e, Execution)]
+    assert fills == [(1050, 10), (1100, 10)]
+    assert ack(out).status is OrderStatus.CANCELLED and ack(out).filled == 20
+    engine = Engine({"ACME": ACME})
+    engine.submit(5, order("carol", Side.SELL, 10, 1080))
+    engine.submit(6, order("dave", Side.BUY, 10, 950))
+    sell = order("erin", Side.SELL, 10, None, TimeInForce.IOC, kind=OrderType.MARKET)
+    engine.submit(7, sell)  # trades at 9.50: the band is 8.55 to 10.45 now
+    out = engine.submit(8, market)
+    assert not [e for e in out if isinstance(e, Execution)]  # 10.80 rests outside the band
+    assert ack(out).filled == 0
 
 
 def test_reducing_keeps_priority_and_repricing_loses_it():
     engine = Engine({"ACME": ACME})
-    first = engine.submit(order("alice", Side.BUY, 50, 990))[-1].order_id
-    engine.submit(order("bob", Side.BUY, 50, 990))
-    engine.amend(first, "alice", 1, quantity=20)
-    out = engine.submit(order("carol", Side.SELL, 20, 990))
+    engine.submit(1, order("alice", Side.BUY, 50, 990))
+    engine.submit(2, order("bob", Side.BUY, 50, 990))
+    assert ack(engine.amend(3, "ACME", 1, "alice", 1, quantity=20)).status is OrderStatus.REPLACED
+    out = engine.submit(4, order("carol", Side.SELL, 20, 990))
     assert [e.buy_trader for e in out if isinstance(e, Execution)] == ["alice"]
-    second = engine.submit(order("alice", Side.BUY, 10, 990))[-1].order_id
-    engine.amend(second, "alice", 2, price=991)
-    engine.amend(second, "alice", 3, price=990)  # back at 990, behind bob now
-    out = engine.submit(order("carol", Side.SELL, 10, 990))
+    engine.submit(5, order("alice", Side.BUY, 10, 990))
+    engine.amend(6, "ACME", 5, "alice", 2, price=991)
+    engine.amend(7, "ACME", 5, "alice", 3, price=990)  # back at 990, behind bob now
+    out = engine.submit(8, order("carol", Side.SELL, 10, 990))
     assert [e.buy_trader for e in out if isinstance(e, Execution)] == ["bob"]
+
+
+def test_an_amend_outside_the_band_is_refused_and_changes_nothing():
+    engine = Engine({"ACME": ACME})
+    engine.submit(1, order("alice", Side.BUY, 50, 990))
+    refused = ack(engine.amend(2, "ACME", 1, "alice", 1, price=1200))
+    assert (refused.status, refused.reason, refused.open) == (OrderStatus.REJECTED,
+                                                              "outside_band", 50)  # fmt: skip
+    assert engine.depth("ACME", 1) == ([(990, 50)], [])
 
 
 def test_orders_expire_on_time_and_only_their_owner_may_cancel():
     engine = Engine({"ACME": ACME})
     day = AcceptedOrder("c", "alice", "ACME", Side.BUY, OrderType.LIMIT, 10, 990,
                         TimeInForce.DAY, 100, 0)  # fmt: skip
-    order_id = engine.submit(day)[-1].order_id
-    assert engine.cancel(order_id, "bob", 50)[-1].reason == "unknown_order"
-    expired = engine.expire(100)
-    assert [(u.order_id, u.status) for u in expired] == [(order_id, OrderStatus.EXPIRED)]
+    engine.submit(1, day)
+    assert ack(engine.cancel(2, "ACME", 1, "bob", 50)).reason == "unknown_order"
+    expired = engine.expire(3, "ACME", 100)
+    assert [(u.order_id, u.status) for u in expired if isinstance(u, OrderUpdate)] == [
+        (1, OrderStatus.EXPIRED)
+    ]
+    assert expired[-1] == BookUpdate("ACME", [(990, 0)], [], None, None, 100, 3)
     assert engine.depth("ACME", 1) == ([], [])

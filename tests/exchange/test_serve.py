@@ -1,6 +1,7 @@
 """``quoteflow exchange serve`` over a real socket: orders survive a restart of the server."""
 
 import asyncio
+import contextlib
 import json
 import urllib.error
 import urllib.request
@@ -29,17 +30,25 @@ def call(method, url, key, body=None):
         return error.code, json.loads(error.read())
 
 
-async def running(settings, work):
+@contextlib.asynccontextmanager
+async def serving(settings, bus=None):
+    """Run ``quoteflow exchange serve`` in the loop; yield its URL."""
     servers, stop = [], asyncio.Event()
-    task = asyncio.create_task(serve_exchange(settings, on_start=servers.append, stop=stop))
+    started = lambda server, _: servers.append(server)  # noqa: E731
+    task = asyncio.create_task(serve_exchange(settings, bus=bus, on_start=started, stop=stop))
     try:
         async with asyncio.timeout(30):
             while not servers:
                 await asyncio.sleep(0.01)
-        return await asyncio.to_thread(work, servers[0].url)
+        yield servers[0].url
     finally:
         stop.set()
         await task
+
+
+async def running(settings, work):
+    async with serving(settings) as url:
+        return await asyncio.to_thread(work, url)
 
 
 async def test_orders_placed_over_http_are_there_after_a_restart(tmp_path):

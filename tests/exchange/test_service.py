@@ -90,7 +90,7 @@ def test_a_restart_rebuilds_books_orders_and_trades_from_the_store(tmp_path):
     again = Exchange(INSTRUMENTS, CommandStore(tmp_path / "x.db"), clock=clock)
     assert again.orders == first.orders
     assert list(again.trades["ACME"]) == list(first.trades["ACME"])
-    assert again.engine.depth("ACME", 5) == first.engine.depth("ACME", 5)
+    assert again.depth("ACME", 5) == first.depth("ACME", 5)
     assert again.place(request("b3"), "dave").order_id == 4
 
 

@@ -32,11 +32,11 @@ def order(client_order_id, trader="alice", side=Side.BUY, quantity=10, price=100
 @pytest.mark.parametrize("fsync", [False, True])
 def test_commands_come_back_in_order_from_an_owner_only_file(tmp_path, fsync):
     store = CommandStore(tmp_path / "exchange.db", fsync=fsync)
-    commands = [Submit(order("a")), Cancel(1, "alice", 5), Amend(1, "alice", 6, quantity=5),
-                Expire(7)]  # fmt: skip
+    commands = [Submit(order("a")), Cancel("ACME", 1, "alice", 5),
+                Amend("ACME", 1, "alice", 6, quantity=5), Expire("ACME", 7)]  # fmt: skip
     assert [store.append(c) for c in commands] == [1, 2, 3, 4]
     assert list(store.commands()) == list(enumerate(commands, start=1))
-    assert list(store.commands(after=3)) == [(4, Expire(7))]
+    assert list(store.commands(after=3)) == [(4, Expire("ACME", 7))]
     assert stat.S_IMODE((tmp_path / "exchange.db").stat().st_mode) == 0o600
 
 
@@ -72,20 +72,20 @@ def test_replaying_the_store_rebuilds_the_engine_and_its_records_byte_for_byte(t
         command = Submit(order(f"o{n}", trader, sides[n % 2], 10 * (1 + n % 4),
                                1000 + (n * 7) % 9 - 4, now=n))  # fmt: skip
         if n % 5 == 4:
-            command = Cancel(n // 2, ("alice", "bob", "carol")[(n // 2 - 1) % 3], n)
+            command = Cancel("ACME", n // 2, ("alice", "bob", "carol")[(n // 2) % 3], n)
         elif n % 7 == 6:
-            command = Amend(n // 3, ("alice", "bob", "carol")[(n // 3 - 1) % 3], n, price=1001)
-        store.append(command)
-        records += live.apply(command)
+            command = Amend("ACME", n // 3, ("alice", "bob", "carol")[(n // 3) % 3], n,
+                            price=1001)  # fmt: skip
+        records += live.apply(store.append(command), command)
     store.close()
     replayed = Engine({"ACME": ACME})
     again = []
-    for _, command in CommandStore(tmp_path / "exchange.db").commands():
-        again += replayed.apply(command)
+    for sequence, command in CommandStore(tmp_path / "exchange.db").commands():
+        again += replayed.apply(sequence, command)
     assert msgspec.msgpack.encode(again) == msgspec.msgpack.encode(records)
     assert book_of(replayed) == book_of(live)
-    assert (replayed.next_order_id, replayed.next_execution_id) == (
-        live.next_order_id, live.next_execution_id)  # fmt: skip
+    assert replayed.last_sequence == live.last_sequence == 300
+    assert replayed.books["ACME"].executions == live.books["ACME"].executions > 0
 
 
 WRITER = """

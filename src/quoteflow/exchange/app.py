@@ -1,8 +1,11 @@
-"""The order entry API: REST endpoints over :class:`~quoteflow.exchange.service.Exchange`.
+"""The order entry API: REST endpoints and a WebSocket over an :class:`Exchange`.
 
 Traders authenticate with ``Authorization: Bearer <API key>`` (keys from
 ``quoteflow keys create``; the key's name is the trader). A refused order is
 answered 400 with ``{"reason": ..., "message": ...}`` and changes nothing.
+``/v1/events`` (WebSocket, same header) pushes the trader's own order updates
+(``"event": "order"``) and fills (``"event": "fill"``) as JSON text messages,
+in the order the engine made them; the counterparty is never named.
 Prices are decimal strings in answers; inside the exchange they are ticks.
 Every handler runs without awaiting between validating and matching, so
 requests are applied one at a time, in the order they arrive.
@@ -10,19 +13,24 @@ requests are applied one at a time, in the order they arrive.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 from decimal import Decimal
 from typing import Annotated, Any
 
 import msgspec
-from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request
+from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, WebSocket
 from fastapi.responses import JSONResponse
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
+from starlette.websockets import WebSocketDisconnect
 
 from quoteflow.exchange.engine import Execution, OrderUpdate
 from quoteflow.exchange.orders import OrderRejectedError, OrderRequest
 from quoteflow.exchange.service import Exchange, UnknownOrderError
+from quoteflow.exchange.watchers import Watch
 from quoteflow.gateway.auth import Authenticator
+from quoteflow.gateway.protocol import CloseCode
 
 __all__ = ["create_exchange_app"]
 
@@ -67,6 +75,37 @@ def _trade_json(exchange: Exchange, execution: Execution) -> dict[str, Any]:
             "ts": execution.ts}  # fmt: skip
 
 
+def _fill_json(exchange: Exchange, execution: Execution, trader: str) -> dict[str, Any]:
+    """Return ``execution`` as ``trader``'s fill: their order and side, not the counterparty."""
+    side = "buy" if execution.buy_trader == trader else "sell"
+    order_id = execution.buy_order_id if side == "buy" else execution.sell_order_id
+    return {"event": "fill", "execution_id": execution.execution_id, "order_id": order_id,
+            "symbol": execution.symbol, "side": side,
+            "price": _price(exchange, execution.symbol, execution.price),
+            "quantity": execution.quantity, "aggressor": execution.aggressor.value == side,
+            "ts": execution.ts}  # fmt: skip
+
+
+def _event_json(exchange: Exchange, event: OrderUpdate | Execution, trader: str) -> bytes:
+    if type(event) is Execution:
+        return msgspec.json.encode(_fill_json(exchange, event, trader))
+    return msgspec.json.encode({"event": "order", **_order_json(exchange, event)})
+
+
+async def _send_events(websocket: WebSocket, exchange: Exchange, watch: Watch) -> None:
+    """Send the watch's events until it overflows; then close the connection (4008)."""
+    while not watch.overflowed.is_set():
+        event = await watch.queue.get()
+        await websocket.send_text(_event_json(exchange, event, watch.trader).decode())
+    await websocket.close(CloseCode.SLOW_CONSUMER, "too slow: events were not read in time")
+
+
+async def _until_closed(websocket: WebSocket) -> None:
+    with contextlib.suppress(WebSocketDisconnect):
+        while True:
+            await websocket.receive_text()
+
+
 def _rejected(error: OrderRejectedError) -> JSONResponse:
     return JSONResponse({"reason": error.reason.value, "message": str(error)}, status_code=400)
 
@@ -95,6 +134,27 @@ def create_exchange_app(exchange: Exchange, authenticator: Authenticator) -> Fas
     errors = {400: {"description": "The order was refused: a reason code and a message"},
               401: {"description": "No API key, or an unknown or revoked one"},
               404: {"description": "No such order of yours, or no such symbol"}}  # fmt: skip
+
+    @app.websocket("/v1/events")
+    async def events(websocket: WebSocket) -> None:
+        """Push the trader's order updates and fills as they happen."""
+        scheme, _, token = websocket.headers.get("authorization", "").partition(" ")
+        key = await authenticator.check(token) if scheme.lower() == "bearer" else None
+        await websocket.accept()
+        if key is None:
+            await websocket.close(CloseCode.UNAUTHENTICATED, "send a valid API key: "
+                                  "Authorization: Bearer <key>")  # fmt: skip
+            return
+        watch = exchange.watchers.open(key.name)
+        tasks = [asyncio.ensure_future(_send_events(websocket, exchange, watch)),
+                 asyncio.ensure_future(_until_closed(websocket))]  # fmt: skip
+        try:
+            await asyncio.wait(tasks, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            exchange.watchers.close(watch)
+            for task in tasks:
+                task.cancel()
+            await asyncio.gather(*tasks, return_exceptions=True)
 
     @app.get("/v1/instruments", tags=["reference"])
     async def instruments() -> list[dict[str, Any]]:
@@ -147,7 +207,7 @@ def create_exchange_app(exchange: Exchange, authenticator: Authenticator) -> Fas
         """Return the best ``depth`` price levels of each side."""
         if symbol not in exchange.instruments:
             raise HTTPException(404, f"no instrument {symbol!r}")
-        bids, asks = exchange.engine.depth(symbol, depth)
+        bids, asks = exchange.depth(symbol, depth)
         level = lambda p, q: {"price": _price(exchange, symbol, p), "quantity": q}  # noqa: E731
         return {"symbol": symbol, "bids": [level(*b) for b in bids],
                 "asks": [level(*a) for a in asks]}  # fmt: skip

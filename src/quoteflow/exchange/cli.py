@@ -12,6 +12,7 @@ from quoteflow.errors import QuoteflowError
 
 if TYPE_CHECKING:
     from quoteflow.asgi_server import AsgiServer
+    from quoteflow.exchange.service import Exchange
 
 __all__ = ["exchange_app"]
 
@@ -42,7 +43,7 @@ def serve(
         update={"exchange": settings.exchange.model_copy(update=overrides)}
     )
 
-    def started(server: AsgiServer) -> None:
+    def started(server: AsgiServer, _exchange: Exchange) -> None:
         stderr.print(f"exchange on {server.url}/v1 (spec {server.url}/docs); Ctrl-C stops",
                      highlight=False)  # fmt: skip
 

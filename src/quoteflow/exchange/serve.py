@@ -7,6 +7,8 @@ from collections.abc import Callable
 from functools import partial
 
 from quoteflow.asgi_server import AsgiServer
+from quoteflow.bus.base import Bus
+from quoteflow.bus.memory import MemoryBus
 from quoteflow.config import Settings
 from quoteflow.exchange.app import create_exchange_app
 from quoteflow.exchange.instruments import load_instruments
@@ -34,28 +36,34 @@ async def _checkpoint_aside(store: CommandStore, every_s: float = 1.0) -> None:
 async def serve_exchange(
     settings: Settings,
     *,
-    on_start: Callable[[AsgiServer], None] | None = None,
+    bus: Bus | None = None,
+    on_start: Callable[[AsgiServer, Exchange], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Serve the exchange of ``[exchange]`` until ``stop`` (default: SIGINT/SIGTERM).
 
     The command store is replayed first, so a restart continues where the last run
-    ended. Raises ConfigError for unusable reference data or a taken port.
+    ended. Sequenced orders and the engine's records go to ``bus`` (default: an
+    embedded bus of its own). Raises ConfigError for unusable reference data or a
+    taken port.
     """
     config = settings.exchange
     instruments = load_instruments(config.instruments)
+    bus = bus if bus is not None else MemoryBus()
+    partition_of = bus.partition_for if isinstance(bus, MemoryBus) else (lambda symbol: 0)
     store = CommandStore(config.db, fsync=config.fsync)
-    exchange = Exchange(instruments, store)
+    exchange = Exchange(instruments, store, partition_of=partition_of)
     app = create_exchange_app(exchange, Authenticator(KeyStore(settings.gateway.keys_db)))
     expiring = partial(_expire_on_time, exchange, config.expiry_check_s)
+    background = [expiring, partial(_checkpoint_aside, store), partial(exchange.publish_to, bus)]
     server = AsgiServer(app, name="exchange", host=config.host, port=config.port,
-                        background=[expiring, partial(_checkpoint_aside, store)])  # fmt: skip
+                        background=background)  # fmt: skip
     if stop is None:
         stop = asyncio.Event()
         install_stop_signals(stop)
     await server.start()
     if on_start is not None:
-        on_start(server)
+        on_start(server, exchange)
     try:
         await stop.wait()
     finally:

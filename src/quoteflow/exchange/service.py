@@ -1,23 +1,50 @@
-"""The exchange behind its API: validate, log durably, match, and remember the outcome.
+"""The exchange behind its API: validate, log durably, match, publish, remember the outcome.
 
 :class:`Exchange` is what the order entry endpoints call. A request is
 validated (against the band around the last trade), committed to the
-:class:`~quoteflow.exchange.store.CommandStore`, then applied to the engine;
-the order's state after that is the acknowledgement. On start the store is
-replayed, so after a crash the books, the orders and every number are as they
-were. Each trader sees only their own orders.
+:class:`~quoteflow.exchange.store.CommandStore` (which gives it its sequence
+number), then applied by the :class:`~quoteflow.exchange.matcher.Matcher`: the
+engine of the symbol's ``orders`` partition. The order's state after that is
+the acknowledgement. The sequenced command and every record it caused go to an
+outbox that :meth:`Exchange.publish_to` sends to the bus in order: ``orders``
+first, then the engine's output topics. Each trader's WebSocket watches get
+their own events at once.
+
+On start the store is replayed (publishing nothing again), so after a crash
+the books, the orders and every number are as they were. Each trader sees only
+their own orders.
 """
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections import deque
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 
-from quoteflow.exchange.commands import Amend, Cancel, Command, Expire, Submit
-from quoteflow.exchange.engine import Engine, Execution, OrderUpdate
+from quoteflow.bus.base import Bus, send_in_order
+from quoteflow.exchange.commands import (
+    Amend,
+    Cancel,
+    Command,
+    Expire,
+    Sequenced,
+    Submit,
+    symbol_of,
+)
+from quoteflow.exchange.engine import (
+    TERMINAL,
+    Book,
+    Engine,
+    EngineRecord,
+    Execution,
+    Level,
+    OrderStatus,
+    OrderUpdate,
+)
 from quoteflow.exchange.instruments import ExchangeInstrument
+from quoteflow.exchange.matcher import ORDERS_TOPIC, Matcher, Output
 from quoteflow.exchange.orders import (
     MAX_QUANTITY,
     AcceptedOrder,
@@ -29,6 +56,7 @@ from quoteflow.exchange.orders import (
     validate,
 )
 from quoteflow.exchange.store import CommandStore
+from quoteflow.exchange.watchers import Watchers
 from quoteflow.timestamps import datetime_ns
 
 __all__ = ["Exchange", "UnknownOrderError"]
@@ -58,8 +86,29 @@ def _same(request: OrderRequest, order: AcceptedOrder, instrument: ExchangeInstr
     ) and (tif is not TimeInForce.GTD or expiry == order.expire_ns)
 
 
+def _changes_state(update: OrderUpdate, orders: Mapping[int, OrderUpdate]) -> bool:
+    """Whether ``update`` is the order's new state: not a refused amendment of an open order."""
+    if update.status is not OrderStatus.REJECTED:
+        return True
+    earlier = orders.get(update.order_id)
+    return earlier is None or earlier.status in TERMINAL
+
+
+def _answer(records: list[EngineRecord]) -> OrderUpdate:
+    """Return the update that answers a command; OrderRejectedError if the engine refused it."""
+    answer = next(r for r in reversed(records) if type(r) is OrderUpdate and r.ack)
+    if answer.status is OrderStatus.REJECTED:
+        raise OrderRejectedError(RejectReason(answer.reason), f"the engine refused it: "
+                                 f"{answer.reason} (the band follows the last trade)")  # fmt: skip
+    return answer
+
+
 class Exchange:
-    """Instruments, the command store and the engine, with each order's latest state."""
+    """Instruments, the command store and the matcher, with each order's latest state.
+
+    ``partition_of`` maps a symbol to its ``orders`` partition (the bus's
+    partitioner); the records do not depend on it, only which engine holds a book.
+    """
 
     def __init__(
         self,
@@ -67,32 +116,82 @@ class Exchange:
         store: CommandStore,
         *,
         clock: Callable[[], int] = time.time_ns,
+        partition_of: Callable[[str], int] = lambda symbol: 0,
     ) -> None:
         self.instruments = dict(instruments)
         self.store = store
-        self.engine = Engine(self.instruments)
+        self.matcher = Matcher(self.instruments)
+        self.partition_of = partition_of
         self.clock = clock
         self.orders: dict[int, OrderUpdate] = {}
         self.trades: dict[str, deque[Execution]] = {
             symbol: deque(maxlen=_RECENT_TRADES) for symbol in self.instruments
         }
+        self.watchers = Watchers()
+        self.outbox: deque[Output] = deque()
+        self._outbox_filled = asyncio.Event()
         self._by_client_id: dict[tuple[str, str], int] = {}
         self._submitted: dict[int, AcceptedOrder] = {}
-        for _, command in store.commands():
-            self._apply(command)
+        recorded = store.executions_through()
+        for sequence, command in store.commands():
+            records = self._apply(sequence, command)
+            if sequence > recorded:
+                store.record_executions(r for r in records if type(r) is Execution)
 
-    def _apply(self, command: Command) -> list[OrderUpdate | Execution]:
+    def engine(self, symbol: str) -> Engine:
+        """Return the engine that holds the book of ``symbol``."""
+        return self.matcher.engine(self.partition_of(symbol))
+
+    def book(self, symbol: str) -> Book:
+        """Return the book of ``symbol``."""
+        return self.engine(symbol).books[symbol]
+
+    def depth(self, symbol: str, levels: int) -> tuple[list[Level], list[Level]]:
+        """Return the best ``levels`` (price, open quantity) of the bids and of the asks."""
+        return self.engine(symbol).depth(symbol, levels)
+
+    def is_open(self, order_id: int, symbol: str) -> bool:
+        """Return whether order ``order_id`` of ``symbol`` rests in the book."""
+        return order_id in self.engine(symbol).orders
+
+    def _apply(self, sequence: int, command: Command) -> list[EngineRecord]:
+        """Apply logged command ``sequence``; keep the views; return its records."""
         if isinstance(command, Submit):
-            self._submitted[self.engine.next_order_id] = command.order
-        records = self.engine.apply(command)
+            order = command.order
+            self._submitted[sequence] = order
+            self._by_client_id[(order.trader, order.client_order_id)] = sequence
+        partition = self.partition_of(symbol_of(command))
+        records = self.matcher.apply(partition, Sequenced(sequence, command))
+        orders = self.orders
         for record in records:
-            if isinstance(record, Execution):
+            if type(record) is OrderUpdate:
+                if record.client_order_id and _changes_state(record, orders):
+                    orders[record.order_id] = record
+            elif type(record) is Execution:
                 self.trades[record.symbol].append(record)
-            elif record.client_order_id:  # not the refusal of an unknown order
-                self.orders[record.order_id] = record
-                self._by_client_id.setdefault((record.trader, record.client_order_id),
-                                              record.order_id)  # fmt: skip
         return records
+
+    def _run(self, command: Command) -> list[EngineRecord]:
+        """Log ``command``, apply it, hand its records on; return them."""
+        sequence = self.store.append(command)
+        records = self._apply(sequence, command)
+        executions = [r for r in records if type(r) is Execution]
+        if executions:
+            self.store.record_executions(executions)
+        self.outbox.append((ORDERS_TOPIC, symbol_of(command), Sequenced(sequence, command)))
+        self.outbox.extend(self.matcher.outputs(records))
+        self._outbox_filled.set()
+        self.watchers.publish(records)
+        return records
+
+    async def publish_to(self, bus: Bus) -> None:
+        """Send the outbox to ``bus`` in order, as it fills, until cancelled."""
+        while True:
+            await self._outbox_filled.wait()
+            self._outbox_filled.clear()
+            batch = list(self.outbox)
+            self.outbox.clear()
+            await send_in_order(bus, batch)
 
     def place(self, request: OrderRequest, trader: str) -> OrderUpdate:
         """Accept ``request`` for ``trader``; return the order's state once matched.
@@ -110,13 +209,10 @@ class Exchange:
                     f"client_order_id {request.client_order_id!r} was used for another order",
                 )
             return self.orders[earlier]
-        book = self.engine.books.get(request.symbol)
+        reference = self.book(request.symbol).last if request.symbol in self.instruments else None
         accepted = validate(request, trader, self.instruments, now_ns=self.clock(),
-                            reference_ticks=book.last if book else None)  # fmt: skip
-        command = Submit(accepted)
-        self.store.append(command)
-        self._apply(command)
-        return self.orders[self._by_client_id[(trader, request.client_order_id)]]
+                            reference_ticks=reference)  # fmt: skip
+        return _answer(self._run(Submit(accepted)))
 
     def _own(self, order_id: int, trader: str) -> OrderUpdate:
         state = self.orders.get(order_id)
@@ -130,11 +226,9 @@ class Exchange:
 
     def cancel(self, order_id: int, trader: str) -> OrderUpdate:
         """Cancel an open order; return its state (unchanged if it had already ended)."""
-        self._own(order_id, trader)
-        if order_id in self.engine.orders:
-            command = Cancel(order_id, trader, self.clock())
-            self.store.append(command)
-            self._apply(command)
+        state = self._own(order_id, trader)
+        if self.is_open(order_id, state.symbol):
+            self._run(Cancel(state.symbol, order_id, trader, self.clock()))
         return self.orders[order_id]
 
     def amend(self, order_id: int, trader: str, *, quantity: int | None = None,
@@ -145,7 +239,7 @@ class Exchange:
         grid or outside the band; UnknownOrderError for an order not open.
         """
         state = self._own(order_id, trader)
-        if order_id not in self.engine.orders:
+        if not self.is_open(order_id, state.symbol):
             raise UnknownOrderError(f"order {order_id} is {state.status}, it cannot change")
         instrument = self.instruments[state.symbol]
         if quantity is not None and not 0 <= quantity <= MAX_QUANTITY:
@@ -160,21 +254,23 @@ class Exchange:
                 ticks = instrument.ticks(price)
             except ValueError as error:
                 raise OrderRejectedError(RejectReason.OFF_TICK, str(error)) from None
-            low, high = self.engine.books[state.symbol].limits
+            low, high = self.book(state.symbol).limits
             if not low <= ticks <= high:
                 raise OrderRejectedError(RejectReason.OUTSIDE_BAND, f"price {price} is outside "
                                          f"the band {instrument.price(low)} to "
                                          f"{instrument.price(high)}")  # fmt: skip
-        command = Amend(order_id, trader, self.clock(), quantity=quantity, price=ticks)
-        self.store.append(command)
-        self._apply(command)
+        command = Amend(state.symbol, order_id, trader, self.clock(), quantity=quantity,
+                        price=ticks)  # fmt: skip
+        _answer(self._run(command))
         return self.orders[order_id]
 
     def expire_due(self) -> list[OrderUpdate]:
         """Expire the orders whose time has come (a timer calls this); return their states."""
-        command = Expire(self.clock())
-        due = self.engine.next_expiry()
-        if due is None or due > command.ts:
-            return []
-        self.store.append(command)
-        return [r for r in self._apply(command) if isinstance(r, OrderUpdate)]
+        expired: list[OrderUpdate] = []
+        for symbol in self.instruments:
+            due = self.engine(symbol).next_expiry(symbol)
+            now = self.clock()
+            if due is not None and due <= now:
+                records = self._run(Expire(symbol, now))
+                expired += [r for r in records if type(r) is OrderUpdate]
+        return expired

@@ -7,7 +7,9 @@ after a clean stop. A command is committed (WAL) before the caller acknowledges
 it, so no acknowledged order is lost when the process dies (``kill -9``). With
 ``fsync`` each commit also waits for the disk (``synchronous=FULL``), which
 survives a power loss or an OS crash too, at the cost of the disk's flush time
-on every acknowledgement. Client order ids
+on every acknowledgement. The executions are kept too (:meth:`CommandStore.record_executions`),
+after their command; a crash between the two loses none, since replaying the
+command gives them again. Client order ids
 are unique per trader: the same id again with the same content is the same
 order (a retry), with other content it is refused.
 """
@@ -18,12 +20,13 @@ import contextlib
 import hashlib
 import os
 import sqlite3
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from pathlib import Path
 
 import msgspec
 
 from quoteflow.exchange.commands import Command, Submit
+from quoteflow.exchange.engine import Execution
 from quoteflow.exchange.orders import AcceptedOrder, OrderRejectedError, RejectReason
 
 __all__ = ["CommandStore"]
@@ -33,6 +36,13 @@ _SCHEMA = """
 CREATE TABLE IF NOT EXISTS commands (
     sequence INTEGER PRIMARY KEY,
     command BLOB NOT NULL
+);
+CREATE TABLE IF NOT EXISTS executions (
+    symbol TEXT NOT NULL,
+    execution_id INTEGER NOT NULL,
+    sequence INTEGER NOT NULL,
+    execution BLOB NOT NULL,
+    PRIMARY KEY (symbol, execution_id)
 );
 CREATE TABLE IF NOT EXISTS client_orders (
     trader TEXT NOT NULL,
@@ -118,6 +128,26 @@ class CommandStore:
         )
         for sequence, payload in rows:
             yield sequence, self._decoder.decode(payload)
+
+    def record_executions(self, executions: Iterable[Execution]) -> None:
+        """Keep ``executions`` (those already kept are left as they are)."""
+        rows = [(e.symbol, e.execution_id, e.sequence, self._encoder.encode(e)) for e in executions]
+        if rows:
+            with self._db:
+                self._db.executemany("INSERT OR IGNORE INTO executions VALUES (?, ?, ?, ?)", rows)
+
+    def executions_through(self) -> int:
+        """Return the sequence number of the last command whose executions are kept (0: none)."""
+        row = self._db.execute("SELECT MAX(sequence) FROM executions").fetchone()
+        return int(row[0] or 0)
+
+    def executions(self, symbol: str) -> Iterator[Execution]:
+        """Yield the kept executions of ``symbol``, oldest first."""
+        rows = self._db.execute("SELECT execution FROM executions WHERE symbol = ? "
+                                "ORDER BY execution_id", (symbol,))  # fmt: skip
+        decode = msgspec.msgpack.Decoder(Execution).decode
+        for (payload,) in rows:
+            yield decode(payload)
 
     def checkpoint(self) -> None:
         """Copy committed commands from the WAL into the database file (a thread may call it).
