@@ -2,13 +2,16 @@
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
+
 import typer
 from rich.console import Console
 
 from quoteflow.config import Settings, load_settings
 from quoteflow.errors import QuoteflowError
 
-__all__ = ["fail", "settings_of", "stderr"]
+__all__ = ["api_key", "fail", "settings_of", "stderr"]
 
 stderr = Console(stderr=True)
 
@@ -25,3 +28,11 @@ def settings_of(ctx: typer.Context) -> Settings:
         return load_settings(ctx.obj)
     except QuoteflowError as error:
         raise fail(error) from error
+
+
+def api_key(key_file: Path | None) -> str:
+    """Return the API key from ``key_file``, else from ``$QUOTEFLOW_API_KEY``; exit if none."""
+    key = key_file.read_text().strip() if key_file else os.environ.get("QUOTEFLOW_API_KEY", "")
+    if not key:
+        raise fail(ValueError("no API key: set QUOTEFLOW_API_KEY or pass --key-file"))
+    return key

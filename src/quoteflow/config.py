@@ -284,6 +284,11 @@ class ExchangeSettings(_Section):
     host: str = Field("127.0.0.1", description="address of the order entry API")
     port: int = Field(8766, ge=0, le=65535, description="port of the order entry API")
     expiry_check_s: float = Field(0.5, gt=0, description="how often DAY/GTD expiries are checked")
+    stats_window: str = Field("10m", pattern=r"^[1-9][0-9]*[smh]$",
+                              description="trade analytics: window length")  # fmt: skip
+    stats_every: str = Field("5m", pattern=r"^[1-9][0-9]*[smh]$",
+                             description="trade analytics: a new window every")  # fmt: skip
+    stats_lateness_ms: int = Field(1_000, ge=0, description="trade analytics: allowed lateness")
 
 
 class Settings(BaseSettings):

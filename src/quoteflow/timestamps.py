@@ -29,6 +29,7 @@ __all__ = [
     "MAX_TS_MS",
     "NS_PER_MS",
     "datetime_ns",
+    "iso_utc",
     "now_ns",
     "parse_rfc3339_ns",
     "parse_rfc3339_ns_many",
@@ -62,6 +63,17 @@ def datetime_ns(moment: datetime) -> int:
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=UTC)
     return (moment - _EPOCH) // _MICROSECOND * 1_000
+
+
+def iso_utc(ts_ns: int) -> str:
+    """Return ``ts_ns`` as RFC 3339 in UTC, exactly (the fraction only as long as needed).
+
+    >>> iso_utc(1_700_000_000_250_000_000), iso_utc(0)
+    ('2023-11-14T22:13:20.25Z', '1970-01-01T00:00:00Z')
+    """
+    seconds, fraction = divmod(ts_ns, 1_000_000_000)
+    text = (_EPOCH + timedelta(seconds=seconds)).strftime("%Y-%m-%dT%H:%M:%S")
+    return f"{text}.{fraction:09d}".rstrip("0") + "Z" if fraction else f"{text}Z"
 
 
 def now_ns() -> int:

@@ -25,12 +25,14 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.websockets import WebSocketDisconnect
 
+from quoteflow.exchange.analytics import TradeAnalytics, WindowLeader, WindowStats
 from quoteflow.exchange.engine import Execution, OrderUpdate
 from quoteflow.exchange.orders import OrderRejectedError, OrderRequest
 from quoteflow.exchange.service import Exchange, UnknownOrderError
 from quoteflow.exchange.watchers import Watch
 from quoteflow.gateway.auth import Authenticator
 from quoteflow.gateway.protocol import CloseCode
+from quoteflow.timestamps import iso_utc
 
 __all__ = ["create_exchange_app"]
 
@@ -126,8 +128,23 @@ Trader = Annotated[str, Depends(_trader)]
 OrderId = Annotated[int, Path(ge=1, le=2**62)]
 
 
-def create_exchange_app(exchange: Exchange, authenticator: Authenticator) -> FastAPI:
-    """Return the order entry API of ``exchange``."""
+def _stats_json(exchange: Exchange, analytics: TradeAnalytics) -> dict[str, Any]:
+    def window(record: WindowStats | WindowLeader) -> dict[str, Any]:
+        fields = msgspec.to_builtins(record)
+        for name in ("window_start", "window_end"):
+            fields[name] = iso_utc(fields[name])
+        return fields
+
+    return {"window_ns": analytics.size_ns, "every_ns": analytics.advance_ns,
+            "late_trades": analytics.late,
+            "symbols": {symbol: [window(s) for s in analytics.latest.get(symbol, ())]
+                        for symbol in exchange.instruments},
+            "leaders": [window(leader) for leader in analytics.leaders]}  # fmt: skip
+
+
+def create_exchange_app(exchange: Exchange, authenticator: Authenticator,
+                        analytics: TradeAnalytics | None = None) -> FastAPI:  # fmt: skip
+    """Return the order entry API of ``exchange`` (with ``analytics``' figures at /v1/stats)."""
     app = FastAPI(title="quoteflow exchange", summary="Order entry, books and trades.",
                   version="1")  # fmt: skip
     app.state.authenticator = authenticator
@@ -211,6 +228,13 @@ def create_exchange_app(exchange: Exchange, authenticator: Authenticator) -> Fas
         level = lambda p, q: {"price": _price(exchange, symbol, p), "quantity": q}  # noqa: E731
         return {"symbol": symbol, "bids": [level(*b) for b in bids],
                 "asks": [level(*a) for a in asks]}  # fmt: skip
+
+    @app.get("/v1/stats", tags=["market data"])
+    async def stats() -> Any:
+        """Return the latest closed windows per symbol (SMA, open, close, profit) and leaders."""
+        if analytics is None:
+            raise HTTPException(404, "trade analytics are not running")
+        return _stats_json(exchange, analytics)
 
     @app.get("/v1/trades/{symbol}", tags=["market data"], responses=errors)
     async def trades(symbol: str, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:

@@ -1,18 +1,28 @@
-"""``quoteflow exchange``: run the exchange's order entry API."""
+"""``quoteflow exchange``: serve the exchange, trade on it, simulate traders, see its stats."""
 
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Annotated
+import sys
+import uuid
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import TYPE_CHECKING, Annotated, Any
 
+import msgspec
 import typer
+from rich.console import Console
+from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
+from rich.table import Table
 
-from quoteflow.cli_support import fail, settings_of, stderr
+from quoteflow.cli_support import api_key, fail, settings_of, stderr
 from quoteflow.errors import QuoteflowError
 
 if TYPE_CHECKING:
     from quoteflow.asgi_server import AsgiServer
+    from quoteflow.exchange.client import ExchangeClient
     from quoteflow.exchange.service import Exchange
+    from quoteflow.exchange.simulate import SimulationReport
 
 __all__ = ["exchange_app"]
 
@@ -51,3 +61,255 @@ def serve(
         asyncio.run(serve_exchange(settings, on_start=started))
     except (QuoteflowError, OSError) as error:
         raise fail(error) from error
+
+
+order_app = typer.Typer(help="Place, cancel, amend and watch your orders (API key: "
+                        "$QUOTEFLOW_API_KEY or --key-file).", no_args_is_help=True)  # fmt: skip
+exchange_app.add_typer(order_app, name="order")
+
+UrlOption = Annotated[
+    str | None,
+    typer.Option(help="The exchange's API (default: http://[exchange] host:port)."),
+]
+KeyFileOption = Annotated[
+    Path | None, typer.Option(help="File holding your API key (default: $QUOTEFLOW_API_KEY).")
+]
+
+
+def _url(ctx: typer.Context, url: str | None) -> str:
+    if url:
+        return url
+    config = settings_of(ctx).exchange
+    return f"http://{config.host}:{config.port}"
+
+
+def _print(state: Any) -> None:
+    sys.stdout.write(msgspec.json.encode(state).decode() + "\n")
+    sys.stdout.flush()
+
+
+def _call(ctx: typer.Context, url: str | None, key_file: Path | None,
+          work: Callable[[ExchangeClient], Awaitable[Any]]) -> None:  # fmt: skip
+    """Run one request as the key's trader; print the answer as JSON, or fail."""
+    from quoteflow.exchange.client import ExchangeClient
+
+    async def run() -> Any:
+        async with ExchangeClient(_url(ctx, url), api_key(key_file)) as client:
+            return await work(client)
+
+    try:
+        _print(asyncio.run(run()))
+    except QuoteflowError as error:
+        raise fail(error) from error
+
+
+@order_app.command("place")
+def place(
+    ctx: typer.Context,
+    symbol: Annotated[str, typer.Argument(help="The instrument, e.g. ACME.")],
+    side: Annotated[str, typer.Argument(help="buy or sell.")],
+    quantity: Annotated[int, typer.Argument(help="A whole number of lots.")],
+    price: Annotated[str | None, typer.Option(help="Limit price (omit for market).")] = None,
+    tif: Annotated[
+        str | None, typer.Option(help="DAY, GTC, IOC, FOK or GTD (default DAY; IOC for market).")
+    ] = None,
+    expire_at: Annotated[
+        str | None, typer.Option(help="GTD expiry, RFC 3339 (2026-12-01T21:00:00Z).")
+    ] = None,
+    client_order_id: Annotated[
+        str | None, typer.Option(help="Your id; sending it again is a safe retry.")
+    ] = None,
+    url: UrlOption = None,
+    key_file: KeyFileOption = None,
+) -> None:
+    """Place a limit order (with --price) or a market order; print its state once matched."""
+    order = {"client_order_id": client_order_id or f"cli-{uuid.uuid4().hex[:16]}",
+             "symbol": symbol, "side": side, "quantity": quantity, "price": price,
+             "type": "limit" if price is not None else "market", "time_in_force": tif,
+             "expire_at": expire_at}  # fmt: skip
+    _call(ctx, url, key_file, lambda client: client.place(**order))
+
+
+@order_app.command("cancel")
+def cancel(ctx: typer.Context, order_id: int, url: UrlOption = None,
+           key_file: KeyFileOption = None) -> None:  # fmt: skip
+    """Cancel one of your open orders; print its state."""
+    _call(ctx, url, key_file, lambda client: client.cancel(order_id))
+
+
+@order_app.command("amend")
+def amend(
+    ctx: typer.Context,
+    order_id: int,
+    quantity: Annotated[
+        int | None, typer.Option(help="New total quantity (lower keeps your place).")
+    ] = None,
+    price: Annotated[str | None, typer.Option(help="New price (loses your place).")] = None,
+    url: UrlOption = None,
+    key_file: KeyFileOption = None,
+) -> None:
+    """Change the quantity and/or price of one of your open orders; print its state."""
+    if quantity is None and price is None:
+        raise fail(ValueError("give --quantity and/or --price"))
+    _call(ctx, url, key_file, lambda client: client.amend(order_id, quantity=quantity,
+                                                          price=price))  # fmt: skip
+
+
+@order_app.command("show")
+def show(ctx: typer.Context, order_id: int, url: UrlOption = None,
+         key_file: KeyFileOption = None) -> None:  # fmt: skip
+    """Print the state of one of your orders."""
+    _call(ctx, url, key_file, lambda client: client.order(order_id))
+
+
+@order_app.command("watch")
+def watch(
+    ctx: typer.Context,
+    count: Annotated[int | None, typer.Option(min=1, help="Stop after this many events.")] = None,
+    url: UrlOption = None,
+    key_file: KeyFileOption = None,
+) -> None:
+    """Print your order updates and fills as JSON lines as they happen; Ctrl-C stops."""
+    from quoteflow.exchange.client import ExchangeClient
+
+    async def run() -> None:
+        async with ExchangeClient(_url(ctx, url), api_key(key_file)) as client:
+            seen = 0
+            async for event in client.events():
+                _print(event)
+                seen += 1
+                if count is not None and seen >= count:
+                    return
+
+    try:
+        asyncio.run(run())
+    except QuoteflowError as error:
+        raise fail(error) from error
+    except KeyboardInterrupt:
+        raise typer.Exit(130) from None
+
+
+def _window(figures: dict[str, Any]) -> str:
+    """Return a window as ``YYYY-MM-DD HH:MM:SS-HH:MM:SS`` (UTC)."""
+    start, end = figures["window_start"], figures["window_end"]
+    return f"{start[:10]} {start[11:19]}-{end[11:19]}"
+
+
+@exchange_app.command("stats")
+def stats(
+    ctx: typer.Context,
+    url: UrlOption = None,
+    as_json: Annotated[bool, typer.Option("--json", help="Print JSON.")] = False,
+) -> None:
+    """Show the trade analytics: each symbol's latest window and each window's leader.
+
+    Per symbol: the SMA of the trade prices over the window, open, close and
+    profit (close - open, and in percent); per window: the most profitable symbol.
+    """
+    from quoteflow.exchange.client import ExchangeClient
+
+    async def run() -> Any:
+        async with ExchangeClient(_url(ctx, url), "") as client:
+            return await client.stats()
+
+    try:
+        figures = asyncio.run(run())
+    except QuoteflowError as error:
+        raise fail(error) from error
+    if as_json:
+        _print(figures)
+        return
+    console = Console()
+    table = Table(title="Latest closed window per symbol")
+    table.add_column("symbol")
+    table.add_column("window (UTC)")
+    for column in ("trades", "SMA", "open", "close", "profit", "%"):
+        table.add_column(column, justify="right")
+    for symbol, windows in figures["symbols"].items():
+        if windows:
+            w = windows[-1]
+            table.add_row(
+                symbol,
+                _window(w),
+                f"{w['trades']:,}",
+                f"{w['sma']:.4f}",
+                f"{w['open']:g}",
+                f"{w['close']:g}",
+                f"{w['profit']:+g}",
+                f"{w['profit_pct']:+.2f}",
+            )
+        else:
+            table.add_row(symbol, "no closed window yet", "", "", "", "", "", "")
+    console.print(table)
+    leaders = Table(title="Most profitable symbol per window")
+    for column in ("window (UTC)", "symbol", "profit", "%", "symbols traded"):
+        leaders.add_column(column)
+    for leader in figures["leaders"][-6:]:
+        leaders.add_row(_window(leader),
+                        leader["symbol"], f"{leader['profit']:+g}",
+                        f"{leader['profit_pct']:+.2f}", str(leader["symbols"]))  # fmt: skip
+    console.print(leaders)
+
+
+def _report(report: SimulationReport) -> None:
+    refused = ", ".join(f"{reason} {n:,}" for reason, n in report.refused.most_common()) or "none"
+    lines = [f"{report.sent:,} actions in {report.seconds:.1f} s ({report.rate:,.0f}/s): "
+             f"{report.accepted:,} accepted; refused: {refused}"]  # fmt: skip
+    if report.fills is not None:
+        lines.append(f"{report.fills:,} executions")
+    if report.latencies_ms:
+        lines.append(f"answer latency p50 {report.latency(0.5):.2f} ms, "
+                     f"p99 {report.latency(0.99):.2f} ms")  # fmt: skip
+    stderr.print("\n".join(lines), highlight=False)
+
+
+@exchange_app.command("simulate")
+def simulate(
+    ctx: typer.Context,
+    traders: Annotated[int, typer.Option(min=1, max=10_000, help="How many traders.")] = 50,
+    rate: Annotated[float, typer.Option(min=1, help="Actions per second (all traders).")] = 2000,
+    seconds: Annotated[float, typer.Option(min=0.1, help="How long to run.")] = 30.0,
+    seed: Annotated[int | None, typer.Option(help="Seed, for the same flow again.")] = None,
+    embedded: Annotated[
+        bool, typer.Option(help="Run an exchange in this process (throwaway store) instead.")
+    ] = False,
+    url: UrlOption = None,
+) -> None:
+    """Generate random order flow: a market maker and traders, for demos and load.
+
+    The market maker quotes around a mid price that walks near the reference
+    price; traders send limit, market and GTD orders, cancels and amends.
+
+    By default the flow goes over HTTP to the running exchange, as traders
+    ``sim-<run>-tNN`` whose keys are created in the [gateway] key store for the
+    run and revoked after it; with --embedded it runs against an exchange in
+    this process, on the [exchange] instruments.
+    """
+    from quoteflow.exchange.instruments import load_instruments
+    from quoteflow.exchange.simulate import simulate_embedded, simulate_http
+
+    settings = settings_of(ctx)
+    columns = (TextColumn("simulating"), BarColumn(), TimeRemainingColumn(),
+               TextColumn("{task.fields[figures]}"))  # fmt: skip
+    with Progress(*columns, console=stderr) as progress:
+        task = progress.add_task("simulate", total=seconds, figures="")
+
+        def show(report: SimulationReport) -> None:
+            figures = (f"{report.sent:,} sent, {report.rate:,.0f}/s, "
+                       f"{sum(report.refused.values()):,} refused")  # fmt: skip
+            progress.update(task, completed=min(report.seconds, seconds), figures=figures)
+
+        shape = {"traders": traders, "rate": rate, "seconds": seconds, "seed": seed,
+                 "progress": show}  # fmt: skip
+        try:
+            if embedded:
+                instruments = load_instruments(settings.exchange.instruments)
+                report = asyncio.run(simulate_embedded(instruments, **shape))
+            else:
+                keys = settings.gateway.keys_db
+                report = asyncio.run(simulate_http(_url(ctx, url), keys, **shape))
+        except (QuoteflowError, ValueError) as error:
+            raise fail(error) from error
+        except KeyboardInterrupt:
+            raise typer.Exit(130) from None
+    _report(report)

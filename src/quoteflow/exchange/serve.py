@@ -7,11 +7,14 @@ from collections.abc import Callable
 from functools import partial
 
 from quoteflow.asgi_server import AsgiServer
-from quoteflow.bus.base import Bus
+from quoteflow.bus.base import Bus, send_in_order
 from quoteflow.bus.memory import MemoryBus
 from quoteflow.config import Settings
+from quoteflow.events import Trade
+from quoteflow.exchange.analytics import TradeAnalytics
 from quoteflow.exchange.app import create_exchange_app
 from quoteflow.exchange.instruments import load_instruments
+from quoteflow.exchange.matcher import PROVIDER, TRADES_TOPIC
 from quoteflow.exchange.service import Exchange
 from quoteflow.exchange.store import CommandStore
 from quoteflow.gateway.auth import Authenticator
@@ -31,6 +34,21 @@ async def _checkpoint_aside(store: CommandStore, every_s: float = 1.0) -> None:
     while True:
         await asyncio.sleep(every_s)
         await asyncio.to_thread(store.checkpoint)
+
+
+async def _analyse_trades(bus: Bus, analytics: TradeAnalytics, clock: Callable[[], int],
+                          every_s: float = 1.0) -> None:  # fmt: skip
+    """Feed the exchange's trades from ``bus`` to ``analytics``; publish what closes."""
+    consumer = bus.subscribe("exchange-analytics", [TRADES_TOPIC])
+    try:
+        while True:
+            messages = await consumer.poll(max_records=10_000, timeout_s=every_s)
+            trades = [m.value for m in messages
+                      if isinstance(m.value, Trade) and m.value.provider == PROVIDER]  # fmt: skip
+            await send_in_order(bus, analytics.process(trades) + analytics.advance(clock()))
+            await consumer.commit()
+    finally:
+        await consumer.close()
 
 
 async def serve_exchange(
@@ -53,9 +71,13 @@ async def serve_exchange(
     partition_of = bus.partition_for if isinstance(bus, MemoryBus) else (lambda symbol: 0)
     store = CommandStore(config.db, fsync=config.fsync)
     exchange = Exchange(instruments, store, partition_of=partition_of)
-    app = create_exchange_app(exchange, Authenticator(KeyStore(settings.gateway.keys_db)))
+    analytics = TradeAnalytics(config.stats_window, config.stats_every,
+                               allowed_lateness_ms=config.stats_lateness_ms)  # fmt: skip
+    app = create_exchange_app(exchange, Authenticator(KeyStore(settings.gateway.keys_db)),
+                              analytics)  # fmt: skip
     expiring = partial(_expire_on_time, exchange, config.expiry_check_s)
-    background = [expiring, partial(_checkpoint_aside, store), partial(exchange.publish_to, bus)]
+    background = [expiring, partial(_checkpoint_aside, store), partial(exchange.publish_to, bus),
+                  partial(_analyse_trades, bus, analytics, exchange.clock)]  # fmt: skip
     server = AsgiServer(app, name="exchange", host=config.host, port=config.port,
                         background=background)  # fmt: skip
     if stop is None:

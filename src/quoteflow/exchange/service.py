@@ -150,6 +150,10 @@ class Exchange:
         """Return the best ``levels`` (price, open quantity) of the bids and of the asks."""
         return self.engine(symbol).depth(symbol, levels)
 
+    def execution_count(self) -> int:
+        """Return how many executions there have been, over all symbols."""
+        return sum(self.book(symbol).executions for symbol in self.instruments)
+
     def is_open(self, order_id: int, symbol: str) -> bool:
         """Return whether order ``order_id`` of ``symbol`` rests in the book."""
         return order_id in self.engine(symbol).orders

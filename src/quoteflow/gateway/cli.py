@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import os
 import ssl
 import sys
 from datetime import UTC, datetime
@@ -15,7 +14,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from quoteflow.cli_support import fail, settings_of, stderr
+from quoteflow.cli_support import api_key, fail, settings_of, stderr
 from quoteflow.errors import QuoteflowError
 from quoteflow.gateway.keys import KeyStore
 
@@ -169,9 +168,7 @@ def subscribe_command(
     """Print the records of a gateway channel as JSON lines, resuming after disconnects."""
     from quoteflow.client import GatewayClient
 
-    key = key_file.read_text().strip() if key_file else os.environ.get("QUOTEFLOW_API_KEY", "")
-    if not key:
-        raise fail(ValueError("no API key: set QUOTEFLOW_API_KEY or pass --key-file"))
+    key = api_key(key_file)
     context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
     client = GatewayClient(url, key, {c: _split(instruments) for c in channel},
                            conflate=conflate, ssl_context=context)  # fmt: skip
