@@ -175,6 +175,7 @@ def test_demo_with_duration_exits_by_itself_and_shows_enriched_records():
     assert "SYN02" in result.stdout and "stopped cleanly" in result.stdout
     assert "Neutral" in result.stdout or "Bullish" in result.stdout or "Bearish" in result.stdout
     assert "Recent alerts" in result.stdout
+    assert "exchange.executions" in result.stdout and "CRUX" in result.stdout
 
 
 def test_normalize_when_input_is_not_utf8_rejects_the_line_and_goes_on():

@@ -1,11 +1,16 @@
 """``quoteflow demo``: the synthetic feed through the enrichment job, with a live summary.
 
 The gateway serves the enriched feed on localhost meanwhile, with a demo key.
+The exchange runs too, on the same bus: simulated traders and a market maker
+trade three listed symbols, and their trades go through the same enrichment
+(candles, indicators, the previous-close move) and out through the gateway,
+like any feed's. The demo key is also a trader's key on the exchange.
 """
 
 from __future__ import annotations
 
 import asyncio
+import math
 import tempfile
 import time
 from collections import Counter, deque
@@ -13,16 +18,21 @@ from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
+import pandas as pd
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
 from quoteflow.bus import MemoryBus, Message
+from quoteflow.calendars import calendar_by_name
 from quoteflow.config import Settings, SyntheticSettings
 from quoteflow.enrich import Enricher, PreviousCloses
 from quoteflow.errors import ConfigError
 from quoteflow.events import Alert, Bar, DeadLetter, EnrichedQuote, EnrichedTrade
+from quoteflow.exchange.instruments import load_instruments
+from quoteflow.exchange.serve import RunningExchange, serve_exchange
+from quoteflow.exchange.simulate import OrderFlow, drive_exchange
 from quoteflow.feeds.base import Feed
 from quoteflow.feeds.replay import ReplayFeed
 from quoteflow.feeds.synthetic import SyntheticFeed, SyntheticMarket, default_instruments
@@ -35,6 +45,28 @@ from quoteflow.runtime import Pipeline, Stage, install_stop_signals
 __all__ = ["SummarySink", "feed_and_closes", "run_demo", "synthetic_market"]
 
 _REFRESH_S = 0.5
+_EXCHANGE_RATE_PER_S = 200
+_EXCHANGE_LISTING = """
+[[instruments]]
+symbol = "ACME"
+tick_size = "0.01"
+lot_size = 10
+reference_price = "25.40"
+calendar = "24/7"
+
+[[instruments]]
+symbol = "BOLT"
+tick_size = "0.05"
+reference_price = "120.00"
+calendar = "24/7"
+
+[[instruments]]
+symbol = "CRUX"
+tick_size = "0.001"
+lot_size = 100
+reference_price = "3.250"
+calendar = "24/7"
+"""
 
 
 class SummarySink:
@@ -92,19 +124,50 @@ class _Rates:
         self._at = now
 
 
-def _render(pipeline: Pipeline, sink: SummarySink, rates: _Rates, gateway: Gateway) -> Group:
+def _exchange_table(running: RunningExchange, sink: SummarySink) -> Table:
+    exchange, analytics = running.exchange, running.analytics
+    table = Table(title="Exchange (simulated traders), enriched like any feed",
+                  title_justify="left")  # fmt: skip
+    columns = ("symbol", "bid", "ask", "last", "trades", "chg %", "move", "window SMA",
+               "window profit %", "leader")  # fmt: skip
+    for column in columns:
+        table.add_column(column, justify="left" if column in ("symbol", "move") else "right")
+    leader = analytics.leaders[-1].symbol if analytics.leaders else None
+    for symbol, instrument in exchange.instruments.items():
+        bids, asks = exchange.depth(symbol, 1)
+        trade = sink.trades.get(symbol)
+        window = analytics.latest[symbol][-1] if analytics.latest.get(symbol) else None
+        move_style = {"Bullish": "green", "Bearish": "red"}.get(trade.move or "" if trade else "")
+        table.add_row(
+            symbol,
+            str(instrument.price(bids[0][0])) if bids else "-",
+            str(instrument.price(asks[0][0])) if asks else "-",
+            f"{trade.price:g}" if trade else "-",
+            f"{exchange.book(symbol).executions:,}",
+            f"{trade.change_pct:+.2f}" if trade and trade.change_pct is not None else "-",
+            Text(trade.move or "-", style=move_style or "") if trade else "-",
+            f"{window.sma:g}" if window else "-",
+            f"{window.profit_pct:+.2f}" if window else "-",
+            "*" if symbol == leader else "",
+        )
+    return table
+
+
+def _render(pipeline: Pipeline, sink: SummarySink, rates: _Rates, gateway: Gateway,
+            running: RunningExchange) -> Group:  # fmt: skip
     topics = Table(title="Topics", title_justify="left")
     topics.add_column("topic")
     topics.add_column("records", justify="right")
     topics.add_column("per second", justify="right")
-    for topic in sorted({*pipeline.published, DeadLetter.TOPIC}):
-        topics.add_row(topic, f"{pipeline.published[topic]:,}", f"{rates.per_s.get(topic, 0):,.0f}")
+    published = pipeline.published + running.exchange.published
+    for topic in sorted({*published, DeadLetter.TOPIC}):
+        topics.add_row(topic, f"{published[topic]:,}", f"{rates.per_s.get(topic, 0):,.0f}")
 
     book = Table(title="Enriched, per instrument (synthetic)", title_justify="left")
     columns = ("inst", "bid", "ask", "last", "chg %", "move", "bar", "sma20", "rsi14")
     for column in columns:
         book.add_column(column, justify="left" if column in ("inst", "move") else "right")
-    for name in sorted(sink.quotes):
+    for name in sorted(n for n in sink.quotes if n not in running.exchange.instruments):
         q = sink.quotes[name]
         trade = sink.trades.get(name)
         latest = trade if trade is not None and trade.ts_event > q.ts_event else q
@@ -132,7 +195,7 @@ def _render(pipeline: Pipeline, sink: SummarySink, rates: _Rates, gateway: Gatew
     delivered = gateway.metrics.total("delivered_records")
     subscribers = Text(f"gateway: {len(gateway.connections)} subscribers, "
                        f"{delivered:,.0f} records delivered")  # fmt: skip
-    return Group(topics, book, alerts, footer, subscribers)
+    return Group(topics, book, _exchange_table(running, sink), alerts, footer, subscribers)
 
 
 def synthetic_market(config: SyntheticSettings, start: date | None = None) -> SyntheticMarket:
@@ -195,6 +258,38 @@ async def _start_gateway(
     return server, key
 
 
+async def _start_exchange(
+    settings: Settings, scratch: Path, bus: MemoryBus, stop: asyncio.Event
+) -> tuple[asyncio.Task[None], RunningExchange]:
+    """Start the demo's exchange on ``bus`` (store and listing in ``scratch``); return it."""
+    demo = settings.model_copy(update={
+        "gateway": settings.gateway.model_copy(update={"keys_db": str(scratch / "keys.db")}),
+        "exchange": settings.exchange.model_copy(update={
+            "instruments": str(scratch / "listing.toml"), "db": str(scratch / "exchange.db"),
+            "stats_window": "1m", "stats_every": "30s"}),
+    })  # fmt: skip
+    for port in (settings.exchange.port, 0):  # the configured port, else any free one
+        started: asyncio.Future[RunningExchange] = asyncio.get_running_loop().create_future()
+        on_port = demo.model_copy(update={"exchange": demo.exchange.model_copy(
+            update={"port": port})})  # fmt: skip
+        task = asyncio.create_task(serve_exchange(on_port, bus=bus, on_start=started.set_result,
+                                                  stop=stop))  # fmt: skip
+        await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
+        if started.done():
+            return task, started.result()
+        if not isinstance(task.exception(), ConfigError) or port == 0:
+            await task  # raises what went wrong
+    raise AssertionError("unreachable: port 0 always binds")
+
+
+def _exchange_closes(listing: Path, calendar: str) -> dict[str, dict[date, float]]:
+    """Return the listed reference prices as the closes of the last sessions of ``calendar``."""
+    today = pd.Timestamp(datetime.now(UTC).date())
+    sessions = calendar_by_name(calendar).sessions_in_range(today - pd.Timedelta(days=20), today)
+    return {symbol: {s.date(): float(i.reference_price) for s in sessions}
+            for symbol, i in load_instruments(listing).items()}  # fmt: skip
+
+
 async def run_demo(
     settings: Settings,
     *,
@@ -211,45 +306,64 @@ async def run_demo(
     config = settings.synthetic
     market = synthetic_market(config)
     bus = MemoryBus(partitions=settings.bus.partitions, capacity=settings.bus.capacity)
-    job = Enricher(settings.enrich, PreviousCloses(market.previous_closes(), config.calendar))
-    sink = SummarySink(job.candles.topic)
-    stage = Stage("enrich", ("quotes", "trades"), job)
     stop = asyncio.Event()
     install_stop_signals(stop)
     session = datetime.fromtimestamp(market.clock_ns / 1e9, tz=UTC).date()
     header = (
         f"quoteflow demo: SYNTHETIC data (seeded random walk, not real prices). "
         f"{config.instruments} instruments, {config.calendar} session of {session}, "
-        f"market time x{speed:g}. Ctrl-C stops."
+        f"market time x{speed:g}; a simulated exchange. Ctrl-C stops."
     )
     console.print(header, style="bold", highlight=False)
-    with tempfile.TemporaryDirectory(prefix="quoteflow-demo-") as scratch:
-        server, key = await _start_gateway(settings, Path(scratch), job.candles.topic)
+    with tempfile.TemporaryDirectory(prefix="quoteflow-demo-") as directory:
+        scratch = Path(directory)
+        listing = scratch / "listing.toml"
+        listing.write_text(_EXCHANGE_LISTING)
+        closes = market.previous_closes() | _exchange_closes(listing, settings.enrich.calendar)
+        job = Enricher(settings.enrich, PreviousCloses(closes, config.calendar))
+        sink = SummarySink(job.candles.topic)
+        stage = Stage("enrich", ("quotes", "trades"), job)
+        server, key = await _start_gateway(settings, scratch, job.candles.topic)
         gateway = server.gateway
         console.print(f"gateway: {server.stream_url}  demo key: {key}", highlight=False,
                       soft_wrap=True)  # fmt: skip
         console.print(f"  try: QUOTEFLOW_API_KEY={key} quoteflow subscribe --url "
                       f"{server.stream_url} --channel quotes.enriched --instruments SYN00",
                       highlight=False, soft_wrap=True)  # fmt: skip
+        serving, running = await _start_exchange(settings, scratch, bus, stop)
+        url = running.server.url
+        console.print(f"exchange: {url}/v1 (ACME, BOLT, CRUX; the demo key trades as 'demo')",
+                      highlight=False, soft_wrap=True)  # fmt: skip
+        console.print(f"  try: QUOTEFLOW_API_KEY={key} quoteflow exchange order place ACME buy "
+                      f"100 --price 25.40 --url {url}", highlight=False,
+                      soft_wrap=True)  # fmt: skip
+        flow = OrderFlow(running.exchange.instruments, traders=20, seed=config.seed)
+        trading = asyncio.create_task(drive_exchange(running.exchange, flow,
+                                                     rate=_EXCHANGE_RATE_PER_S,
+                                                     seconds=duration_s or math.inf))  # fmt: skip
         sinks = [sink, GatewaySink(gateway.hub, gateway.channels, gateway.metrics)]
         pipeline = Pipeline(bus, [SyntheticFeed(market, speed=speed)], [stage], sinks)
         rates = _Rates()
         run = asyncio.create_task(pipeline.run(stop))
         started = time.monotonic()
+        render = lambda: _render(pipeline, sink, rates, gateway, running)  # noqa: E731
         try:
-            with Live(_render(pipeline, sink, rates, gateway), console=console,
-                      auto_refresh=False) as live:  # fmt: skip
+            with Live(render(), console=console, auto_refresh=False) as live:
                 while not run.done():
                     await asyncio.wait({run}, timeout=_REFRESH_S)
                     if duration_s is not None and time.monotonic() - started >= duration_s:
                         stop.set()
-                    rates.update(pipeline.published)
-                    live.update(_render(pipeline, sink, rates, gateway), refresh=True)
+                    rates.update(pipeline.published + running.exchange.published)
+                    live.update(render(), refresh=True)
             await run
         finally:
+            stop.set()
+            trading.cancel()
+            await asyncio.gather(trading, return_exceptions=True)
+            await serving
             await server.stop()
             await bus.close()
-    total = sum(pipeline.published.values())
+    total = sum((pipeline.published + running.exchange.published).values())
     console.print(
         f"\nstopped cleanly: {total:,} records published, {sum(sink.seen.values()):,} delivered, "
         f"{len(sink.dead_letters)} dead letters"

@@ -34,7 +34,7 @@ def call(method, url, key, body=None):
 async def serving(settings, bus=None):
     """Run ``quoteflow exchange serve`` in the loop; yield its URL."""
     servers, stop = [], asyncio.Event()
-    started = lambda server, _: servers.append(server)  # noqa: E731
+    started = lambda running: servers.append(running.server)  # noqa: E731
     task = asyncio.create_task(serve_exchange(settings, bus=bus, on_start=started, stop=stop))
     try:
         async with asyncio.timeout(30):

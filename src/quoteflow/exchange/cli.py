@@ -19,9 +19,8 @@ from quoteflow.cli_support import api_key, fail, settings_of, stderr
 from quoteflow.errors import QuoteflowError
 
 if TYPE_CHECKING:
-    from quoteflow.asgi_server import AsgiServer
     from quoteflow.exchange.client import ExchangeClient
-    from quoteflow.exchange.service import Exchange
+    from quoteflow.exchange.serve import RunningExchange
     from quoteflow.exchange.simulate import SimulationReport
 
 __all__ = ["exchange_app"]
@@ -53,7 +52,8 @@ def serve(
         update={"exchange": settings.exchange.model_copy(update=overrides)}
     )
 
-    def started(server: AsgiServer, _exchange: Exchange) -> None:
+    def started(running: RunningExchange) -> None:
+        server = running.server
         stderr.print(f"exchange on {server.url}/v1 (spec {server.url}/docs); Ctrl-C stops",
                      highlight=False)  # fmt: skip
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 from collections.abc import Callable
+from dataclasses import dataclass
 from functools import partial
 
 from quoteflow.asgi_server import AsgiServer
@@ -21,7 +22,16 @@ from quoteflow.gateway.auth import Authenticator
 from quoteflow.gateway.keys import KeyStore
 from quoteflow.runtime import install_stop_signals
 
-__all__ = ["serve_exchange"]
+__all__ = ["RunningExchange", "serve_exchange"]
+
+
+@dataclass(frozen=True)
+class RunningExchange:
+    """What :func:`serve_exchange` runs: the API server, the exchange and its analytics."""
+
+    server: AsgiServer
+    exchange: Exchange
+    analytics: TradeAnalytics
 
 
 async def _expire_on_time(exchange: Exchange, every_s: float) -> None:
@@ -55,7 +65,7 @@ async def serve_exchange(
     settings: Settings,
     *,
     bus: Bus | None = None,
-    on_start: Callable[[AsgiServer, Exchange], None] | None = None,
+    on_start: Callable[[RunningExchange], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Serve the exchange of ``[exchange]`` until ``stop`` (default: SIGINT/SIGTERM).
@@ -85,7 +95,7 @@ async def serve_exchange(
         install_stop_signals(stop)
     await server.start()
     if on_start is not None:
-        on_start(server, exchange)
+        on_start(RunningExchange(server, exchange, analytics))
     try:
         await stop.wait()
     finally:

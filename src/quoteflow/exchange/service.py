@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from decimal import Decimal
 
@@ -129,6 +129,8 @@ class Exchange:
         }
         self.watchers = Watchers()
         self.outbox: deque[Output] = deque()
+        self.published: Counter[str] = Counter()
+        """Records sent to the bus, per topic."""
         self._outbox_filled = asyncio.Event()
         self._by_client_id: dict[tuple[str, str], int] = {}
         self._submitted: dict[int, AcceptedOrder] = {}
@@ -195,7 +197,7 @@ class Exchange:
             self._outbox_filled.clear()
             batch = list(self.outbox)
             self.outbox.clear()
-            await send_in_order(bus, batch)
+            self.published.update(await send_in_order(bus, batch))
 
     def place(self, request: OrderRequest, trader: str) -> OrderUpdate:
         """Accept ``request`` for ``trader``; return the order's state once matched.
