@@ -226,3 +226,32 @@ def test_orders_expire_on_time_and_only_their_owner_may_cancel():
     ]
     assert expired[-1] == BookUpdate("ACME", [(990, 0)], [], None, None, 100, 3)
     assert engine.depth("ACME", 1) == ([], [])
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(commands, st.lists(st.integers(1, 149), max_size=4))
+def test_snapshot_and_restore_at_any_point_give_the_same_records(flow, cuts):
+    whole = run(flow)[2]
+    engine = Engine({"ACME": ACME})
+    split, now, submitted, owners = [], 0, [], {}
+    for sequence, (wait, command) in enumerate(flow, 1):
+        if sequence in cuts:
+            saved = engine.snapshot()
+            engine = Engine.restore({"ACME": ACME}, saved)
+            assert engine.snapshot() == saved
+        now += wait
+        if command["op"] == "submit":
+            split += engine.submit(sequence, accepted(command, now))
+            submitted.append(sequence)
+            owners[sequence] = command["trader"]
+        elif submitted:
+            order_id = submitted[max(0, len(submitted) - command["pick"])]
+            trader = command["trader"] or owners[order_id]
+            if command["op"] == "cancel":
+                split += engine.cancel(sequence, "ACME", order_id, trader, now)
+            else:
+                lots, offset = command["lots"], command["offset"]
+                split += engine.amend(sequence, "ACME", order_id, trader, now,
+                                      quantity=None if lots is None else lots * 10,
+                                      price=None if offset is None else 1000 + offset)  # fmt: skip
+    assert split == whole

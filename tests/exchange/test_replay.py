@@ -9,8 +9,9 @@ import pytest
 
 from quoteflow.bus.memory import MemoryBus
 from quoteflow.exchange.instruments import ExchangeInstrument
-from quoteflow.exchange.matcher import ORDERS_TOPIC, Matcher
+from quoteflow.exchange.matcher import ORDERS_TOPIC, OUTPUT_TOPICS, MatchingOperator
 from quoteflow.exchange.orders import OrderRejectedError
+from quoteflow.exchange.serve import matching_stage
 from quoteflow.exchange.service import Exchange, UnknownOrderError
 from quoteflow.exchange.store import CommandStore
 from tests.exchange.test_service import Clock, request
@@ -18,7 +19,6 @@ from tests.exchange.test_service import Clock, request
 SYMBOLS = ["ACME", "BOLT", "CRUX"]
 INSTRUMENTS = {s: ExchangeInstrument(s, Decimal("0.01"), Decimal("10.00"), lot_size=10,
                                      calendar="24/7") for s in SYMBOLS}  # fmt: skip
-OUTPUTS = ["exchange.order_updates", "exchange.executions", "exchange.book", "trades"]
 
 
 def random_flow(exchange, rng, count):
@@ -51,8 +51,11 @@ def random_flow(exchange, rng, count):
             pass
 
 
-async def read_all(bus, topics):
-    consumer = bus.subscribe("reader", topics)
+def key_of(record):
+    return getattr(record, "instrument", None) or record.symbol
+
+
+async def read_all(consumer):
     messages = []
     while batch := await consumer.poll(max_records=100_000, timeout_s=0.05):
         messages += batch
@@ -62,25 +65,37 @@ async def read_all(bus, topics):
 @pytest.mark.parametrize("seed", range(5))
 async def test_replaying_the_orders_topic_reproduces_the_outputs_byte_for_byte(tmp_path, seed):
     bus = MemoryBus(partitions=2, capacity=1_000_000)
-    exchange = Exchange(INSTRUMENTS, CommandStore(tmp_path / "x.db"), clock=Clock(),
-                        partition_of=bus.partition_for)  # fmt: skip
+    exchange = Exchange(INSTRUMENTS, CommandStore(tmp_path / "x.db"), clock=Clock())
+    reader = bus.subscribe("reader", [ORDERS_TOPIC, *OUTPUT_TOPICS])  # keeps what it has not read
+    stage, finished = matching_stage(bus, INSTRUMENTS), asyncio.Event()
+    matching = asyncio.create_task(stage.run(finished))
+    await asyncio.sleep(0)
     publishing = asyncio.create_task(exchange.publish_to(bus))
     random_flow(exchange, random.Random(seed), 1_500)
     while exchange.outbox:
         await asyncio.sleep(0.01)
     publishing.cancel()
-    messages = await read_all(bus, [ORDERS_TOPIC, *OUTPUTS])
-    published = {topic: [m for m in messages if m.topic == topic] for topic in OUTPUTS}
+    finished.set()
+    await matching
+    messages = await read_all(reader)
+    published = {topic: [m for m in messages if m.topic == topic] for topic in OUTPUT_TOPICS}
     assert len(published["exchange.executions"]) > 100
 
-    fresh = Matcher(INSTRUMENTS)
-    replayed = []
+    # the stage's records and the order entry's own copy of the engine agree
+    last = {}
+    for update in (m.value for m in published["exchange.order_updates"]):
+        if update.client_order_id and (update.status != "rejected" or update.order_id not in last):
+            last[update.order_id] = update
+    assert last == exchange.orders
+
+    operator, engines, replayed = MatchingOperator(INSTRUMENTS), {}, []
     for message in (m for m in messages if m.topic == ORDERS_TOPIC):
-        replayed += fresh.outputs(fresh.apply(message.partition, message.value))
-        # a second delivery of the same command changes nothing
-        assert fresh.apply(message.partition, message.value) == []
-    for topic in OUTPUTS:
+        engine = engines.setdefault(message.partition, operator.initial_state())
+        outputs, _ = operator.process([message.value], engine)
+        replayed += outputs
+        assert operator.process([message.value], engine)[0] == []  # seen before: skipped
+    for topic in OUTPUT_TOPICS:
         for symbol in SYMBOLS:
             before = [m.value for m in published[topic] if m.key == symbol]
-            after = [value for t, key, value in replayed if t == topic and key == symbol]
+            after = [r for t, r in replayed if t == topic and key_of(r) == symbol]
             assert msgspec.msgpack.encode(after) == msgspec.msgpack.encode(before)

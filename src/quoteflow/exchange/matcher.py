@@ -1,7 +1,11 @@
-"""One matching engine per partition of the ``orders`` topic, and the topics its records go to.
+"""The matching stage: one engine per partition of the ``orders`` topic, and where records go.
 
-A :class:`Matcher` reads sequenced commands (each with the partition it came
-from) and returns the records to publish, keyed by symbol:
+:class:`MatchingOperator` is a pipeline operator (see
+:mod:`quoteflow.runtime.pipeline`): its state is the engine of one ``orders``
+partition, so the runtime gives each partition its own engine, embedded or
+over Kafka, where partitions (with their engines, as snapshots) move between
+``quoteflow run match`` processes. It reads sequenced commands in order and
+publishes, keyed by symbol:
 
 - ``exchange.order_updates``: :class:`~quoteflow.exchange.engine.OrderUpdate`
 - ``exchange.executions``: :class:`~quoteflow.exchange.engine.Execution`
@@ -10,13 +14,13 @@ from) and returns the records to publish, keyed by symbol:
   (provider ``EXCHANGE``, decimal prices as floats), so candles, indicators,
   the lake and the gateway take exchange trades like any feed's.
 
-A command whose sequence number its engine has already applied is skipped, so a
-log published twice (after a restart) gives each record once.
+A command whose sequence number the engine has already applied is skipped, so
+an ``orders`` log published again (after a restart) gives each record once.
 """
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 from quoteflow.events import Trade
@@ -29,9 +33,10 @@ __all__ = [
     "EXECUTIONS_TOPIC",
     "ORDERS_TOPIC",
     "ORDER_UPDATES_TOPIC",
+    "OUTPUT_TOPICS",
     "PROVIDER",
     "TRADES_TOPIC",
-    "Matcher",
+    "MatchingOperator",
     "market_trade",
 ]
 
@@ -40,10 +45,8 @@ ORDER_UPDATES_TOPIC = "exchange.order_updates"
 EXECUTIONS_TOPIC = "exchange.executions"
 BOOK_TOPIC = "exchange.book"
 TRADES_TOPIC = Trade.TYPE
+OUTPUT_TOPICS = (ORDER_UPDATES_TOPIC, EXECUTIONS_TOPIC, BOOK_TOPIC, TRADES_TOPIC)
 PROVIDER = "EXCHANGE"
-
-Output = tuple[str, str, Any]
-"""A record to publish: (topic, key, value)."""
 
 
 def market_trade(execution: Execution, instrument: ExchangeInstrument) -> Trade:
@@ -54,37 +57,42 @@ def market_trade(execution: Execution, instrument: ExchangeInstrument) -> Trade:
                  aggressor_side=execution.aggressor.value)  # fmt: skip
 
 
-class Matcher:
-    """The engines of the ``orders`` partitions one process matches, created on first use."""
+class MatchingOperator:
+    """Match the commands of one ``orders`` partition; state: that partition's engine."""
 
     def __init__(self, instruments: Mapping[str, ExchangeInstrument]) -> None:
         self.instruments = dict(instruments)
-        self.engines: dict[int, Engine] = {}
 
-    def engine(self, partition: int) -> Engine:
-        """Return the engine of ``partition``."""
-        engine = self.engines.get(partition)
-        if engine is None:
-            engine = self.engines[partition] = Engine(self.instruments)
-        return engine
+    def initial_state(self) -> Engine:
+        """Return the engine of a partition that has seen no command."""
+        return Engine(self.instruments)
 
-    def apply(self, partition: int, logged: Sequenced) -> list[EngineRecord]:
-        """Apply a command from ``partition``; return its records (none if applied before)."""
-        engine = self.engine(partition)
-        if logged.sequence <= engine.last_sequence:
-            return []
-        return engine.apply(logged.sequence, logged.command)
+    def snapshot(self, engine: Engine) -> bytes:
+        """Return the engine's state as bytes."""
+        return engine.snapshot()
 
-    def outputs(self, records: list[EngineRecord]) -> list[Output]:
-        """Return where ``records`` go, in order: topic, key (the symbol) and value."""
-        out: list[Output] = []
+    def restore(self, data: bytes) -> Engine:
+        """Return the engine of a :meth:`snapshot`."""
+        return Engine.restore(self.instruments, data)
+
+    def process(self, batch: Sequence[Sequenced],
+                engine: Engine) -> tuple[list[tuple[str, Any]], Engine]:  # fmt: skip
+        """Apply the commands not applied yet, in order; return their records by topic."""
+        out: list[tuple[str, Any]] = []
+        for logged in batch:
+            if logged.sequence > engine.last_sequence:
+                out += self.routed(engine.apply(logged.sequence, logged.command))
+        return out, engine
+
+    def routed(self, records: list[EngineRecord]) -> list[tuple[str, Any]]:
+        """Return ``(topic, record)`` of each record, in order (executions also as trades)."""
+        out: list[tuple[str, Any]] = []
         for record in records:
             if type(record) is OrderUpdate:
-                out.append((ORDER_UPDATES_TOPIC, record.symbol, record))
+                out.append((ORDER_UPDATES_TOPIC, record))
             elif type(record) is Execution:
-                out.append((EXECUTIONS_TOPIC, record.symbol, record))
-                trade = market_trade(record, self.instruments[record.symbol])
-                out.append((TRADES_TOPIC, record.symbol, trade))
+                out.append((EXECUTIONS_TOPIC, record))
+                out.append((TRADES_TOPIC, market_trade(record, self.instruments[record.symbol])))
             elif type(record) is BookUpdate:
-                out.append((BOOK_TOPIC, record.symbol, record))
+                out.append((BOOK_TOPIC, record))
         return out

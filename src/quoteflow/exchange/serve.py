@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 
@@ -14,15 +14,15 @@ from quoteflow.config import Settings
 from quoteflow.events import Trade
 from quoteflow.exchange.analytics import TradeAnalytics
 from quoteflow.exchange.app import create_exchange_app
-from quoteflow.exchange.instruments import load_instruments
-from quoteflow.exchange.matcher import PROVIDER, TRADES_TOPIC
+from quoteflow.exchange.instruments import ExchangeInstrument, load_instruments
+from quoteflow.exchange.matcher import ORDERS_TOPIC, PROVIDER, TRADES_TOPIC, MatchingOperator
 from quoteflow.exchange.service import Exchange
 from quoteflow.exchange.store import CommandStore
 from quoteflow.gateway.auth import Authenticator
 from quoteflow.gateway.keys import KeyStore
-from quoteflow.runtime import install_stop_signals
+from quoteflow.runtime import Pipeline, Stage, install_stop_signals
 
-__all__ = ["RunningExchange", "serve_exchange"]
+__all__ = ["RunningExchange", "matching_stage", "serve_exchange"]
 
 
 @dataclass(frozen=True)
@@ -65,22 +65,23 @@ async def serve_exchange(
     settings: Settings,
     *,
     bus: Bus | None = None,
+    match: bool = True,
     on_start: Callable[[RunningExchange], None] | None = None,
     stop: asyncio.Event | None = None,
 ) -> None:
     """Serve the exchange of ``[exchange]`` until ``stop`` (default: SIGINT/SIGTERM).
 
     The command store is replayed first, so a restart continues where the last run
-    ended. Sequenced orders and the engine's records go to ``bus`` (default: an
-    embedded bus of its own). Raises ConfigError for unusable reference data or a
-    taken port.
+    ended. Sequenced orders go to the ``orders`` topic of ``bus`` (default: an
+    embedded bus of its own); with ``match`` the matching stage runs here too and
+    publishes the engine's records (without, ``quoteflow run match`` processes
+    do). Raises ConfigError for unusable reference data or a taken port.
     """
     config = settings.exchange
     instruments = load_instruments(config.instruments)
     bus = bus if bus is not None else MemoryBus()
-    partition_of = bus.partition_for if isinstance(bus, MemoryBus) else (lambda symbol: 0)
     store = CommandStore(config.db, fsync=config.fsync)
-    exchange = Exchange(instruments, store, partition_of=partition_of)
+    exchange = Exchange(instruments, store)
     analytics = TradeAnalytics(config.stats_window, config.stats_every,
                                allowed_lateness_ms=config.stats_lateness_ms)  # fmt: skip
     app = create_exchange_app(exchange, Authenticator(KeyStore(settings.gateway.keys_db)),
@@ -93,11 +94,35 @@ async def serve_exchange(
     if stop is None:
         stop = asyncio.Event()
         install_stop_signals(stop)
-    await server.start()
-    if on_start is not None:
-        on_start(RunningExchange(server, exchange, analytics))
+    finished = asyncio.Event()
+    matching = asyncio.create_task(matching_stage(bus, instruments).run(finished)) if match \
+        else None  # fmt: skip
+    await asyncio.sleep(0)  # the stage joins the orders topic before the log is sent to it
     try:
-        await stop.wait()
+        await server.start()
+        if on_start is not None:
+            on_start(RunningExchange(server, exchange, analytics))
+        await _until(stop, matching)
     finally:
         await server.stop()
+        finished.set()
+        if matching is not None:
+            await matching
         store.close()
+
+
+async def _until(stop: asyncio.Event, matching: asyncio.Task[None] | None) -> None:
+    """Wait for ``stop``; raise what stopped the matching stage if it ends first."""
+    waiting = asyncio.ensure_future(stop.wait())
+    try:
+        await asyncio.wait({waiting, *([matching] if matching else [])},
+                           return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+    finally:
+        waiting.cancel()
+    if matching is not None and matching.done():
+        await matching
+
+
+def matching_stage(bus: Bus, instruments: Mapping[str, ExchangeInstrument]) -> Pipeline:
+    """Return the pipeline of the matching stage: ``orders`` in, the engine's records out."""
+    return Pipeline(bus, [], [Stage("match", (ORDERS_TOPIC,), MatchingOperator(instruments))])

@@ -3,16 +3,20 @@
 :class:`Exchange` is what the order entry endpoints call. A request is
 validated (against the band around the last trade), committed to the
 :class:`~quoteflow.exchange.store.CommandStore` (which gives it its sequence
-number), then applied by the :class:`~quoteflow.exchange.matcher.Matcher`: the
-engine of the symbol's ``orders`` partition. The order's state after that is
-the acknowledgement. The sequenced command and every record it caused go to an
-outbox that :meth:`Exchange.publish_to` sends to the bus in order: ``orders``
-first, then the engine's output topics. Each trader's WebSocket watches get
-their own events at once.
+number) and applied to the exchange's own copy of the engine: the order's
+state after that is the acknowledgement, and each trader's WebSocket watches
+get their events at once. The sequenced command goes to the ``orders`` topic
+(:meth:`Exchange.publish_to`), where the matching stage
+(:mod:`quoteflow.exchange.matcher`), one engine per partition, makes the
+published records. The engine is deterministic, so both copies make the same
+records: the stage's are the ones published, this copy's answer the trader
+without waiting for the bus.
 
-On start the store is replayed (publishing nothing again), so after a crash
-the books, the orders and every number are as they were. Each trader sees only
-their own orders.
+On start the store is replayed, so after a crash the books, the orders and
+every number are as they were; the log then goes to the bus again from where
+the bus may have lost it (the whole log on the embedded bus, which does not
+outlive the process), and the stage skips what it has already applied. Each
+trader sees only their own orders.
 """
 
 from __future__ import annotations
@@ -20,7 +24,7 @@ from __future__ import annotations
 import asyncio
 import time
 from collections import Counter, deque
-from collections.abc import Callable, Mapping
+from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
 
 from quoteflow.bus.base import Bus, send_in_order
@@ -44,7 +48,7 @@ from quoteflow.exchange.engine import (
     OrderUpdate,
 )
 from quoteflow.exchange.instruments import ExchangeInstrument
-from quoteflow.exchange.matcher import ORDERS_TOPIC, Matcher, Output
+from quoteflow.exchange.matcher import ORDERS_TOPIC
 from quoteflow.exchange.orders import (
     MAX_QUANTITY,
     AcceptedOrder,
@@ -104,11 +108,7 @@ def _answer(records: list[EngineRecord]) -> OrderUpdate:
 
 
 class Exchange:
-    """Instruments, the command store and the matcher, with each order's latest state.
-
-    ``partition_of`` maps a symbol to its ``orders`` partition (the bus's
-    partitioner); the records do not depend on it, only which engine holds a book.
-    """
+    """Instruments, the command store and a copy of the engine, with each order's latest state."""
 
     def __init__(
         self,
@@ -116,19 +116,17 @@ class Exchange:
         store: CommandStore,
         *,
         clock: Callable[[], int] = time.time_ns,
-        partition_of: Callable[[str], int] = lambda symbol: 0,
     ) -> None:
         self.instruments = dict(instruments)
         self.store = store
-        self.matcher = Matcher(self.instruments)
-        self.partition_of = partition_of
+        self.engine = Engine(self.instruments)
         self.clock = clock
         self.orders: dict[int, OrderUpdate] = {}
         self.trades: dict[str, deque[Execution]] = {
             symbol: deque(maxlen=_RECENT_TRADES) for symbol in self.instruments
         }
         self.watchers = Watchers()
-        self.outbox: deque[Output] = deque()
+        self.outbox: deque[tuple[str, str, Sequenced]] = deque()
         self.published: Counter[str] = Counter()
         """Records sent to the bus, per topic."""
         self._outbox_filled = asyncio.Event()
@@ -139,26 +137,23 @@ class Exchange:
             records = self._apply(sequence, command)
             if sequence > recorded:
                 store.record_executions(r for r in records if type(r) is Execution)
-
-    def engine(self, symbol: str) -> Engine:
-        """Return the engine that holds the book of ``symbol``."""
-        return self.matcher.engine(self.partition_of(symbol))
+        self._replayed = self.engine.last_sequence
 
     def book(self, symbol: str) -> Book:
         """Return the book of ``symbol``."""
-        return self.engine(symbol).books[symbol]
+        return self.engine.books[symbol]
 
     def depth(self, symbol: str, levels: int) -> tuple[list[Level], list[Level]]:
         """Return the best ``levels`` (price, open quantity) of the bids and of the asks."""
-        return self.engine(symbol).depth(symbol, levels)
+        return self.engine.depth(symbol, levels)
 
     def execution_count(self) -> int:
         """Return how many executions there have been, over all symbols."""
-        return sum(self.book(symbol).executions for symbol in self.instruments)
+        return sum(book.executions for book in self.engine.books.values())
 
-    def is_open(self, order_id: int, symbol: str) -> bool:
-        """Return whether order ``order_id`` of ``symbol`` rests in the book."""
-        return order_id in self.engine(symbol).orders
+    def is_open(self, order_id: int) -> bool:
+        """Return whether order ``order_id`` rests in the book."""
+        return order_id in self.engine.orders
 
     def _apply(self, sequence: int, command: Command) -> list[EngineRecord]:
         """Apply logged command ``sequence``; keep the views; return its records."""
@@ -166,8 +161,7 @@ class Exchange:
             order = command.order
             self._submitted[sequence] = order
             self._by_client_id[(order.trader, order.client_order_id)] = sequence
-        partition = self.partition_of(symbol_of(command))
-        records = self.matcher.apply(partition, Sequenced(sequence, command))
+        records = self.engine.apply(sequence, command)
         orders = self.orders
         for record in records:
             if type(record) is OrderUpdate:
@@ -185,19 +179,43 @@ class Exchange:
         if executions:
             self.store.record_executions(executions)
         self.outbox.append((ORDERS_TOPIC, symbol_of(command), Sequenced(sequence, command)))
-        self.outbox.extend(self.matcher.outputs(records))
         self._outbox_filled.set()
         self.watchers.publish(records)
         return records
 
-    async def publish_to(self, bus: Bus) -> None:
-        """Send the outbox to ``bus`` in order, as it fills, until cancelled."""
+    async def publish_to(self, bus: Bus, *, chunk: int = 10_000) -> None:
+        """Send the log to ``bus``'s ``orders`` topic, then each new command, until cancelled.
+
+        A durable bus gets what it may have missed (after the last command it
+        confirmed); the embedded bus, the whole log. With a durable bus, the
+        commands it confirms are noted in the store as published.
+        """
+        flush = getattr(bus, "flush", None) if bus.durable else None
+        start = self.store.published_through() if flush is not None else 0
+        pending: list[tuple[str, str, Sequenced]] = []
+        for sequence, command in self.store.commands(after=start):
+            if sequence > self._replayed:
+                break
+            pending.append((ORDERS_TOPIC, symbol_of(command), Sequenced(sequence, command)))
+            if len(pending) >= chunk:
+                await self._send(bus, pending, flush)
+                pending = []
+        await self._send(bus, pending, flush)
         while True:
             await self._outbox_filled.wait()
             self._outbox_filled.clear()
             batch = list(self.outbox)
             self.outbox.clear()
-            self.published.update(await send_in_order(bus, batch))
+            await self._send(bus, batch, flush)
+
+    async def _send(self, bus: Bus, batch: list[tuple[str, str, Sequenced]],
+                    flush: Callable[[], Awaitable[None]] | None) -> None:  # fmt: skip
+        if not batch:
+            return
+        self.published.update(await send_in_order(bus, batch))
+        if flush is not None:
+            await flush()
+            self.store.mark_published(batch[-1][2].sequence)
 
     def place(self, request: OrderRequest, trader: str) -> OrderUpdate:
         """Accept ``request`` for ``trader``; return the order's state once matched.
@@ -233,7 +251,7 @@ class Exchange:
     def cancel(self, order_id: int, trader: str) -> OrderUpdate:
         """Cancel an open order; return its state (unchanged if it had already ended)."""
         state = self._own(order_id, trader)
-        if self.is_open(order_id, state.symbol):
+        if self.is_open(order_id):
             self._run(Cancel(state.symbol, order_id, trader, self.clock()))
         return self.orders[order_id]
 
@@ -245,7 +263,7 @@ class Exchange:
         grid or outside the band; UnknownOrderError for an order not open.
         """
         state = self._own(order_id, trader)
-        if not self.is_open(order_id, state.symbol):
+        if not self.is_open(order_id):
             raise UnknownOrderError(f"order {order_id} is {state.status}, it cannot change")
         instrument = self.instruments[state.symbol]
         if quantity is not None and not 0 <= quantity <= MAX_QUANTITY:
@@ -274,7 +292,7 @@ class Exchange:
         """Expire the orders whose time has come (a timer calls this); return their states."""
         expired: list[OrderUpdate] = []
         for symbol in self.instruments:
-            due = self.engine(symbol).next_expiry(symbol)
+            due = self.engine.next_expiry(symbol)
             now = self.clock()
             if due is not None and due <= now:
                 records = self._run(Expire(symbol, now))

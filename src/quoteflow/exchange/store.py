@@ -44,6 +44,10 @@ CREATE TABLE IF NOT EXISTS executions (
     execution BLOB NOT NULL,
     PRIMARY KEY (symbol, execution_id)
 );
+CREATE TABLE IF NOT EXISTS published (
+    id INTEGER PRIMARY KEY CHECK (id = 1),
+    sequence INTEGER NOT NULL
+);
 CREATE TABLE IF NOT EXISTS client_orders (
     trader TEXT NOT NULL,
     client_order_id TEXT NOT NULL,
@@ -148,6 +152,20 @@ class CommandStore:
         decode = msgspec.msgpack.Decoder(Execution).decode
         for (payload,) in rows:
             yield decode(payload)
+
+    def mark_published(self, sequence: int) -> None:
+        """Note that a durable bus has confirmed the commands up to ``sequence``."""
+        with self._db:
+            self._db.execute(
+                "INSERT INTO published VALUES (1, ?) ON CONFLICT (id) DO UPDATE "
+                "SET sequence = MAX(sequence, excluded.sequence)",
+                (sequence,),
+            )
+
+    def published_through(self) -> int:
+        """Return the last command a durable bus confirmed (0: none)."""
+        row = self._db.execute("SELECT sequence FROM published").fetchone()
+        return int(row[0]) if row else 0
 
     def checkpoint(self) -> None:
         """Copy committed commands from the WAL into the database file (a thread may call it).

@@ -35,7 +35,8 @@ class Operator(Protocol):
     """Stateful logic that does not know its transport: ``(batch, state) -> (outputs, state)``.
 
     ``batch`` holds records of one partition in offset order; ``outputs`` are
-    ``(topic, record)`` pairs, where a record may be a dead letter. The same
+    ``(topic, record)`` pairs, where a record may be a dead letter; a record is
+    keyed by its ``instrument`` (or ``symbol``). The same
     operator runs embedded, over Kafka and in a backtest. An operator that holds
     open windows may also define ``flush(state) -> outputs``; the pipeline calls
     it for every partition when it stops, before the sinks close.
@@ -329,12 +330,17 @@ class Pipeline:
             await asyncio.sleep(_DRAIN_CHECK_S)
 
 
-def _keyed(routed: list[tuple[str, Event | DeadLetter]]) -> list[tuple[str, str, Any]]:
-    """Key ``(topic, record)`` pairs by instrument (dead letters: by provider)."""
-    return [
-        (topic, record.provider if isinstance(record, DeadLetter) else record.instrument, record)
-        for topic, record in routed
-    ]
+def _key(record: Any) -> str:
+    """Return a record's key: its instrument (the exchange's: symbol; dead letters: provider)."""
+    if isinstance(record, DeadLetter):
+        return record.provider
+    instrument = getattr(record, "instrument", None)
+    return instrument if instrument is not None else record.symbol
+
+
+def _keyed(routed: list[tuple[str, Any]]) -> list[tuple[str, str, Any]]:
+    """Key ``(topic, record)`` pairs (see :func:`_key`)."""
+    return [(topic, _key(record), record) for topic, record in routed]
 
 
 def _message_time(message: Message) -> int:
