@@ -337,7 +337,7 @@ def feed_replay(
 @app.command("run")
 def run_command(
     ctx: typer.Context,
-    stage: Annotated[str, typer.Argument(help="ingest, enrich, lake or gateway.")],
+    stage: Annotated[str, typer.Argument(help="ingest, enrich, lake, gateway or match.")],
     bus: Annotated[str, typer.Option(help="The shared bus: kafka://host:port[,host:port].")],
     replay: Annotated[
         list[Path] | None, typer.Option(help="ingest: record files to replay (default: synthetic).")

@@ -3,8 +3,10 @@
 ``ingest`` publishes a feed to the raw topics; ``enrich`` turns quotes and
 trades into the enriched topics; ``lake`` records raw and enriched topics into
 the lake; ``gateway`` serves the enriched topics to subscribers (as
-``quoteflow serve --bus``). Each stage is a consumer group (``stage:enrich``, ``sink:lake``), so
-starting a second process of a stage splits the partitions between them.
+``quoteflow serve --bus``); ``match`` is the exchange's matching engine, one per
+``orders`` partition (next to ``quoteflow exchange serve --bus ... --no-match``).
+Each stage is a consumer group (``stage:enrich``, ``sink:lake``), so starting a
+second process of a stage splits the partitions between them.
 """
 
 from __future__ import annotations
@@ -21,7 +23,7 @@ from quoteflow.runtime import Pipeline, Stage, install_stop_signals
 
 __all__ = ["STAGES", "kafka_bus", "run_stage"]
 
-STAGES = ("ingest", "enrich", "lake", "gateway")
+STAGES = ("ingest", "enrich", "lake", "gateway", "match")
 
 
 def kafka_bus(url: str, settings: Settings) -> KafkaBus:
@@ -63,6 +65,13 @@ def _pipeline(stage: str, bus: KafkaBus, settings: Settings, **options) -> Pipel
         # created now, not when the first bar closes in the middle of the stream
         bus.ensure_topics([*job.output_topics, DeadLetter.TOPIC])
         return Pipeline(bus, [], [Stage("enrich", ("quotes", "trades"), job)])
+    if stage == "match":
+        from quoteflow.exchange.instruments import load_instruments
+        from quoteflow.exchange.matcher import OUTPUT_TOPICS
+        from quoteflow.exchange.serve import matching_stage
+
+        bus.ensure_topics(OUTPUT_TOPICS)
+        return matching_stage(bus, load_instruments(settings.exchange.instruments))
     lake = settings.lake
     root = LakeRoot.open(options["root"] or lake.root, lake.endpoint_url)
     writer = LakeWriter(root, options["source"], chunk_rows=lake.chunk_rows,

@@ -9,7 +9,10 @@ instrument, as ``quoteflow normalize --keys`` prints it. The copy is for
 people and other tools; quoteflow's own stages read the lossless topic (the
 reference view rounds timestamps to milliseconds). Every message has the header
 ``qf-schema: <encoding>/<type>/<version>``; a consumer refuses a message whose
-encoding or version it does not know, with an error that says which.
+encoding or version it does not know, with an error that says which. Besides
+the market-data records and dead letters, the exchange's records travel too
+(:data:`EXCHANGE_RECORDS`: sequenced orders, order updates, executions, book
+updates and the trade analytics).
 """
 
 from __future__ import annotations
@@ -22,9 +25,19 @@ import msgspec
 
 from quoteflow.errors import BusError
 from quoteflow.events import DeadLetter, Event, event_type
+from quoteflow.exchange.analytics import WindowLeader, WindowStats
+from quoteflow.exchange.commands import Sequenced
+from quoteflow.exchange.engine import BookUpdate, Execution, OrderUpdate
 from quoteflow.normalize import keyed_reference
 
-__all__ = ["CUSTOMER_PREFIX", "SCHEMA_HEADER", "SCHEMA_VERSION", "SEQUENCE_HEADER", "TopicCodec"]
+__all__ = [
+    "CUSTOMER_PREFIX",
+    "EXCHANGE_RECORDS",
+    "SCHEMA_HEADER",
+    "SCHEMA_VERSION",
+    "SEQUENCE_HEADER",
+    "TopicCodec",
+]
 
 CUSTOMER_PREFIX = "customer."
 
@@ -32,6 +45,16 @@ SCHEMA_HEADER = "qf-schema"
 SEQUENCE_HEADER = "qf-seq"  # a stage output's number per (topic, key): 1, 2, ...; see kafka_stage
 SCHEMA_VERSION = 1
 _MSGPACK = "msgpack"
+EXCHANGE_RECORDS: dict[str, type] = {
+    "exchange.order": Sequenced,
+    "exchange.order_update": OrderUpdate,
+    "exchange.execution": Execution,
+    "exchange.book": BookUpdate,
+    "exchange.window_stats": WindowStats,
+    "exchange.window_leader": WindowLeader,
+}
+"""Record types of the exchange by the name their schema header gives them."""
+_EXCHANGE_KINDS = {cls: kind for kind, cls in EXCHANGE_RECORDS.items()}
 _JSON = "json-reference"
 
 
@@ -52,12 +75,20 @@ class TopicCodec:
             copy = self._copies[topic] = CUSTOMER_PREFIX + topic if wanted else None
         return copy
 
-    def encode(self, topic: str, value: Event | DeadLetter) -> list[tuple[str, bytes, bytes]]:
+    def encode(self, topic: str, value: Any) -> list[tuple[str, bytes, bytes]]:
         """Return ``(topic, payload, schema header value)`` of each message that carries ``value``.
 
         That is the lossless message on ``topic``, and for a customer topic the JSON copy.
+        Raises :class:`~quoteflow.errors.BusError` for a value of no known record type.
         """
-        kind = DeadLetter.TOPIC if isinstance(value, DeadLetter) else value.TYPE
+        if isinstance(value, DeadLetter):
+            kind = DeadLetter.TOPIC
+        elif isinstance(value, Event):
+            kind = value.TYPE
+        elif type(value) in _EXCHANGE_KINDS:
+            kind = _EXCHANGE_KINDS[type(value)]
+        else:
+            raise BusError(f"{topic}: cannot send a {type(value).__name__}: not a record type")
         schema = f"{_MSGPACK}/{kind}/{SCHEMA_VERSION}".encode()
         messages = [(topic, self._encoder.encode(value), schema)]
         copy = self.customer_copy(topic)
@@ -69,7 +100,8 @@ class TopicCodec:
     def _decoder(self, kind: str) -> msgspec.msgpack.Decoder:
         decoder = self._decoders.get(kind)
         if decoder is None:
-            cls = DeadLetter if kind == DeadLetter.TOPIC else event_type(kind)
+            cls = EXCHANGE_RECORDS.get(kind) or (
+                DeadLetter if kind == DeadLetter.TOPIC else event_type(kind))  # fmt: skip
             decoder = self._decoders[kind] = msgspec.msgpack.Decoder(cls)
         return decoder
 

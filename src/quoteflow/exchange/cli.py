@@ -37,6 +37,12 @@ def serve(
     ] = None,
     db: Annotated[str | None, typer.Option(help="Command store (default: [exchange] db).")] = None,
     port: Annotated[int | None, typer.Option(help="Port (default: [exchange] port).")] = None,
+    bus: Annotated[
+        str | None, typer.Option(help="Publish on Kafka, kafka://host:port (default: embedded).")
+    ] = None,
+    match: Annotated[
+        bool, typer.Option(help="Match here too (--no-match: `quoteflow run match` does).")
+    ] = True,
 ) -> None:
     """Serve the order entry API (REST /v1, spec at /docs); Ctrl-C stops.
 
@@ -44,6 +50,7 @@ def serve(
     is replayed at start: books and orders are as the last run left them.
     """
     from quoteflow.exchange.serve import serve_exchange
+    from quoteflow.run import kafka_bus
 
     settings = settings_of(ctx)
     overrides = {k: v for k, v in (("instruments", instruments), ("db", db), ("port", port))
@@ -58,7 +65,8 @@ def serve(
                      highlight=False)  # fmt: skip
 
     try:
-        asyncio.run(serve_exchange(settings, on_start=started))
+        on = kafka_bus(bus, settings) if bus else None
+        asyncio.run(serve_exchange(settings, bus=on, match=match, on_start=started))
     except (QuoteflowError, OSError) as error:
         raise fail(error) from error
 
