@@ -159,7 +159,7 @@ def _render(pipeline: Pipeline, sink: SummarySink, rates: _Rates, gateway: Gatew
     topics.add_column("topic")
     topics.add_column("records", justify="right")
     topics.add_column("per second", justify="right")
-    published = pipeline.published + running.exchange.published
+    published = pipeline.published + running.published()
     for topic in sorted({*published, DeadLetter.TOPIC}):
         topics.add_row(topic, f"{published[topic]:,}", f"{rates.per_s.get(topic, 0):,.0f}")
 
@@ -353,7 +353,7 @@ async def run_demo(
                     await asyncio.wait({run}, timeout=_REFRESH_S)
                     if duration_s is not None and time.monotonic() - started >= duration_s:
                         stop.set()
-                    rates.update(pipeline.published + running.exchange.published)
+                    rates.update(pipeline.published + running.published())
                     live.update(render(), refresh=True)
             await run
         finally:
@@ -363,7 +363,7 @@ async def run_demo(
             await serving
             await server.stop()
             await bus.close()
-    total = sum((pipeline.published + running.exchange.published).values())
+    total = sum((pipeline.published + running.published()).values())
     console.print(
         f"\nstopped cleanly: {total:,} records published, {sum(sink.seen.values()):,} delivered, "
         f"{len(sink.dead_letters)} dead letters"

@@ -1,5 +1,7 @@
 """The order entry API: the validation matrix over HTTP, own orders only, nothing half-applied."""
 
+import asyncio
+
 import httpx
 import pytest
 
@@ -22,6 +24,7 @@ async def api(tmp_path):
                                  base_url="http://exchange") as client:  # fmt: skip
         client.as_trader = lambda name: {"Authorization": f"Bearer {tokens[name]}"}
         client.exchange = exchange
+        client.keys = keys
         yield client
 
 
@@ -98,3 +101,11 @@ async def test_requests_without_a_valid_key_are_refused(api):
     assert malformed.status_code == 422
     listed = (await api.get("/v1/instruments")).json()
     assert listed[0]["symbol"] == "ACME" and listed[0]["tick_size"] == "0.01"
+
+
+async def test_a_revoked_key_stops_working_within_a_quarter_second(api):
+    assert (await api.get("/v1/orders/1", headers=api.as_trader("bob"))).status_code == 404
+    api.keys.revoke("bob")
+    await asyncio.sleep(0.3)
+    answer = await api.get("/v1/orders/1", headers=api.as_trader("bob"))
+    assert answer.status_code == 401

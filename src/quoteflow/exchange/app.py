@@ -20,7 +20,7 @@ from typing import Annotated, Any
 
 import msgspec
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, WebSocket
-from fastapi.responses import JSONResponse
+from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel, Field
 from starlette.websockets import WebSocketDisconnect
@@ -108,6 +108,11 @@ async def _until_closed(websocket: WebSocket) -> None:
             await websocket.receive_text()
 
 
+def _json(content: Any) -> Response:
+    """Return ``content`` as a JSON response, encoded by msgspec (FastAPI's encoder is slow)."""
+    return Response(msgspec.json.encode(content), media_type="application/json")
+
+
 def _rejected(error: OrderRejectedError) -> JSONResponse:
     return JSONResponse({"reason": error.reason.value, "message": str(error)}, status_code=400)
 
@@ -187,7 +192,7 @@ def create_exchange_app(exchange: Exchange, authenticator: Authenticator,
         except msgspec.ValidationError as error:
             raise HTTPException(422, str(error)) from None
         try:
-            return _order_json(exchange, exchange.place(parsed, trader))
+            return _json(_order_json(exchange, exchange.place(parsed, trader)))
         except OrderRejectedError as error:
             return _rejected(error)
 
@@ -195,7 +200,7 @@ def create_exchange_app(exchange: Exchange, authenticator: Authenticator,
     async def order(order_id: OrderId, trader: Trader) -> Any:
         """Return the state of one of your orders."""
         try:
-            return _order_json(exchange, exchange.order(order_id, trader))
+            return _json(_order_json(exchange, exchange.order(order_id, trader)))
         except UnknownOrderError as error:
             raise HTTPException(404, str(error)) from None
 
@@ -203,7 +208,7 @@ def create_exchange_app(exchange: Exchange, authenticator: Authenticator,
     async def cancel(order_id: OrderId, trader: Trader) -> Any:
         """Cancel one of your open orders."""
         try:
-            return _order_json(exchange, exchange.cancel(order_id, trader))
+            return _json(_order_json(exchange, exchange.cancel(order_id, trader)))
         except UnknownOrderError as error:
             raise HTTPException(404, str(error)) from None
 
@@ -217,7 +222,7 @@ def create_exchange_app(exchange: Exchange, authenticator: Authenticator,
             raise HTTPException(404, str(error)) from None
         except OrderRejectedError as error:
             return _rejected(error)
-        return _order_json(exchange, update)
+        return _json(_order_json(exchange, update))
 
     @app.get("/v1/book/{symbol}", tags=["market data"], responses=errors)
     async def book(symbol: str, depth: Annotated[int, Query(ge=1, le=1000)] = 10) -> Any:
@@ -234,13 +239,13 @@ def create_exchange_app(exchange: Exchange, authenticator: Authenticator,
         """Return the latest closed windows per symbol (SMA, open, close, profit) and leaders."""
         if analytics is None:
             raise HTTPException(404, "trade analytics are not running")
-        return _stats_json(exchange, analytics)
+        return _json(_stats_json(exchange, analytics))
 
     @app.get("/v1/trades/{symbol}", tags=["market data"], responses=errors)
     async def trades(symbol: str, limit: Annotated[int, Query(ge=1, le=1000)] = 100) -> Any:
         """Return the latest trades of ``symbol``, newest last."""
         if symbol not in exchange.trades:
             raise HTTPException(404, f"no instrument {symbol!r}")
-        return [_trade_json(exchange, t) for t in list(exchange.trades[symbol])[-limit:]]
+        return _json([_trade_json(exchange, t) for t in list(exchange.trades[symbol])[-limit:]])
 
     return app

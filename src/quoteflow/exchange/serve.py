@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
@@ -27,11 +28,20 @@ __all__ = ["RunningExchange", "matching_stage", "serve_exchange"]
 
 @dataclass(frozen=True)
 class RunningExchange:
-    """What :func:`serve_exchange` runs: the API server, the exchange and its analytics."""
+    """What :func:`serve_exchange` runs: API server, exchange, analytics, matching stage.
+
+    ``matching`` is None when other processes match (``quoteflow run match``).
+    """
 
     server: AsgiServer
     exchange: Exchange
     analytics: TradeAnalytics
+    matching: Pipeline | None
+
+    def published(self) -> Counter[str]:
+        """Return the records sent to the bus by order entry and matching, per topic."""
+        matched = self.matching.published if self.matching is not None else Counter()
+        return self.exchange.published + matched
 
 
 async def _expire_on_time(exchange: Exchange, every_s: float) -> None:
@@ -95,13 +105,13 @@ async def serve_exchange(
         stop = asyncio.Event()
         install_stop_signals(stop)
     finished = asyncio.Event()
-    matching = asyncio.create_task(matching_stage(bus, instruments).run(finished)) if match \
-        else None  # fmt: skip
+    stage = matching_stage(bus, instruments) if match else None
+    matching = asyncio.create_task(stage.run(finished)) if stage is not None else None
     await asyncio.sleep(0)  # the stage joins the orders topic before the log is sent to it
     try:
         await server.start()
         if on_start is not None:
-            on_start(RunningExchange(server, exchange, analytics))
+            on_start(RunningExchange(server, exchange, analytics, stage))
         await _until(stop, matching)
     finally:
         await server.stop()
