@@ -13,6 +13,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import time
+from collections.abc import Collection
 
 from quoteflow.gateway.keys import ApiKey, KeyStore
 
@@ -45,3 +46,8 @@ class Authenticator:
         if key is not None:
             self._passed[digest] = (key, now)
         return key
+
+    def forget(self, key_ids: Collection[str]) -> None:
+        """Forget keys found revoked elsewhere, so that they are refused from now on."""
+        if key_ids:
+            self._passed = {d: p for d, p in self._passed.items() if p[0].key_id not in key_ids}

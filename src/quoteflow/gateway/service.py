@@ -121,6 +121,7 @@ class Gateway:
             except (OSError, sqlite3.Error, QuoteflowError):
                 log.exception("gateway: checking for revoked keys failed")
                 continue
+            self.authenticator.forget(revoked)
             for connection in list(self.connections):
                 if connection.key.key_id in revoked:
                     connection.revoke()
