@@ -148,8 +148,12 @@ calendar = "24/7"
 """
 
 
-async def _send_orders(url: str, key: str, rate: int, seconds: float) -> list[float]:
-    """Send ``rate`` orders a second (open loop) for ``seconds``; return each latency in ms."""
+async def _send_orders(url: str, key: str, rate: int, seconds: float,
+                       run: str) -> list[float]:  # fmt: skip
+    """Send ``rate`` orders a second (open loop) for ``seconds``; return each latency in ms.
+
+    Client order ids start with ``run``, so that no order of a run is a retry of another's.
+    """
     import aiohttp
 
     rng = random.Random(3)
@@ -159,7 +163,7 @@ async def _send_orders(url: str, key: str, rate: int, seconds: float) -> list[fl
     async def one(session: aiohttp.ClientSession, n: int) -> None:
         side = "buy" if n % 2 else "sell"
         price = f"{100 + rng.randint(-5, 5) / 100:.2f}"
-        body = {"client_order_id": f"b{n}", "symbol": "ACME", "side": side,
+        body = {"client_order_id": f"{run}{n}", "symbol": "ACME", "side": side,
                 "quantity": rng.randint(1, 10), "price": price,
                 "time_in_force": "IOC" if n % 3 == 0 else "GTC"}  # fmt: skip
         started = time.perf_counter()
@@ -201,8 +205,8 @@ def ack_latency(rate: int = 1_000, seconds: float = 6.0) -> tuple[float, float]:
                 os.sched_setaffinity(0, {_CORES[-1]})
             banner = server.stderr.readline() + server.stderr.readline()
             url = banner.split("exchange on ")[1].split("/v1")[0]
-            warm = asyncio.run(_send_orders(url, key, rate, 1.0))
-            latencies = asyncio.run(_send_orders(url, key, rate, seconds))
+            warm = asyncio.run(_send_orders(url, key, rate, 1.0, "warm"))
+            latencies = asyncio.run(_send_orders(url, key, rate, seconds, "timed"))
         finally:
             server.send_signal(signal.SIGINT)
             server.wait(30)
