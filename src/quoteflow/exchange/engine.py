@@ -224,9 +224,16 @@ class _Side:
 
     def deltas(self) -> list[Level]:
         """Return (price, open quantity) of each changed level, best first, and forget them."""
-        changed = sorted(self.changed, key=self.sign.__mul__)
-        self.changed.clear()
-        return [(price, self.totals.get(price, 0)) for price in changed]
+        changed = self.changed
+        if not changed:
+            return []
+        totals = self.totals
+        if len(changed) == 1:
+            price = changed.pop()
+            return [(price, totals.get(price, 0))]
+        ordered = sorted(changed, reverse=self.sign < 0)
+        changed.clear()
+        return [(price, totals.get(price, 0)) for price in ordered]
 
     def crosses(self, limit: int, price: int) -> bool:
         """Whether an incoming order limited at ``limit`` may trade at ``price`` on this side."""
