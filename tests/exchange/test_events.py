@@ -7,21 +7,15 @@ import pytest
 import websockets
 
 from quoteflow.bus.memory import MemoryBus
-from quoteflow.config import Settings
 from quoteflow.events import Trade
 from quoteflow.exchange.engine import BookUpdate, Execution, OrderUpdate
 from quoteflow.gateway.keys import KeyStore
-from tests.exchange.test_serve import LISTING, call, serving
+from tests.exchange.test_serve import call, serving, settings_in
 
 
 @pytest.fixture
 def setup(tmp_path):
-    (tmp_path / "listing.toml").write_text(LISTING)
-    settings = Settings(
-        exchange={"instruments": str(tmp_path / "listing.toml"), "db": str(tmp_path / "x.db"),
-                  "port": 0},
-        gateway={"keys_db": str(tmp_path / "keys.db")},
-    )  # fmt: skip
+    settings = settings_in(tmp_path)
     keys = KeyStore(tmp_path / "keys.db")
     tokens = {name: keys.create(name, channels=["*"], instruments=["*"])[1]
               for name in ("alice", "bob")}  # fmt: skip

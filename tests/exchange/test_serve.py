@@ -51,13 +51,18 @@ async def running(settings, work):
         return await asyncio.to_thread(work, url)
 
 
-async def test_orders_placed_over_http_are_there_after_a_restart(tmp_path):
-    (tmp_path / "listing.toml").write_text(LISTING)
-    settings = Settings(
-        exchange={"instruments": str(tmp_path / "listing.toml"), "db": str(tmp_path / "x.db"),
+def settings_in(directory):
+    """Settings of an exchange on a free port, its listing, store and keys in ``directory``."""
+    (directory / "listing.toml").write_text(LISTING)
+    return Settings(
+        exchange={"instruments": str(directory / "listing.toml"), "db": str(directory / "x.db"),
                   "port": 0},
-        gateway={"keys_db": str(tmp_path / "keys.db")},
+        gateway={"keys_db": str(directory / "keys.db")},
     )  # fmt: skip
+
+
+async def test_orders_placed_over_http_are_there_after_a_restart(tmp_path):
+    settings = settings_in(tmp_path)
     _, key = KeyStore(tmp_path / "keys.db").create("alice", channels=["*"], instruments=["*"])
     order = {"client_order_id": "o1", "symbol": "BTC-USD", "side": "buy", "quantity": 2,
              "price": "63990.5", "time_in_force": "GTC"}  # fmt: skip
