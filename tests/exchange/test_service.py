@@ -92,6 +92,9 @@ def test_a_restart_rebuilds_books_orders_and_trades_from_the_store(tmp_path):
     assert list(again.trades["ACME"]) == list(first.trades["ACME"])
     assert again.depth("ACME", 5) == first.depth("ACME", 5)
     assert again.place(request("b3"), "dave").order_id == 4
+    assert again.place(request("b2", quantity=10, price="9.95"), "carol") == first.orders[3]
+    with pytest.raises(OrderRejectedError, match="used for another order"):
+        again.place(request("b2", quantity=20), "carol")
 
 
 def test_day_and_gtd_orders_expire_when_the_timer_says_so(exchange):

@@ -1,4 +1,4 @@
-"""The command store: durable before acknowledged, idempotent client ids, exact replay."""
+"""The command store: durable before acknowledged, exact replay."""
 
 import os
 import signal
@@ -14,9 +14,7 @@ from quoteflow.exchange.commands import Amend, Cancel, Expire, Submit
 from quoteflow.exchange.engine import Engine
 from quoteflow.exchange.orders import (
     AcceptedOrder,
-    OrderRejectedError,
     OrderType,
-    RejectReason,
     Side,
     TimeInForce,
 )
@@ -49,17 +47,6 @@ def test_a_checkpoint_moves_the_log_into_the_file_and_loses_nothing(tmp_path):
     store.close()  # the last connection: the WAL is folded in and removed
     assert not (tmp_path / "exchange.db-wal").exists()
     assert len(list(CommandStore(tmp_path / "exchange.db").commands())) == 50
-
-
-def test_a_retried_client_order_id_is_the_same_order_and_a_reused_one_is_refused(tmp_path):
-    store = CommandStore(tmp_path / "exchange.db")
-    first = store.append(Submit(order("c-1")))
-    assert store.append(Submit(order("c-1", now=99))) == first  # the retry: same content
-    assert store.append(Submit(order("c-1", trader="bob"))) == first + 1  # another trader's id
-    with pytest.raises(OrderRejectedError) as refused:
-        store.append(Submit(order("c-1", quantity=20)))
-    assert refused.value.reason is RejectReason.DUPLICATE_CLIENT_ORDER_ID
-    assert len(list(store.commands())) == 2
 
 
 def test_replaying_the_store_rebuilds_the_engine_and_its_records_byte_for_byte(tmp_path):

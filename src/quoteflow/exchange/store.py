@@ -7,17 +7,16 @@ after a clean stop. A command is committed (WAL) before the caller acknowledges
 it, so no acknowledged order is lost when the process dies (``kill -9``). With
 ``fsync`` each commit also waits for the disk (``synchronous=FULL``), which
 survives a power loss or an OS crash too, at the cost of the disk's flush time
-on every acknowledgement. The executions are kept too (:meth:`CommandStore.record_executions`),
-after their command; a crash between the two loses none, since replaying the
-command gives them again. Client order ids
-are unique per trader: the same id again with the same content is the same
-order (a retry), with other content it is refused.
+on every acknowledgement. The executions are kept too
+(:meth:`CommandStore.record_executions`), after their command; a crash between
+the two loses none, since replaying the command gives them again. Client order
+ids are checked by the exchange, which knows every order from the replay; the
+store keeps what it is given.
 """
 
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import os
 import sqlite3
 from collections.abc import Iterable, Iterator
@@ -25,9 +24,8 @@ from pathlib import Path
 
 import msgspec
 
-from quoteflow.exchange.commands import Command, Submit
+from quoteflow.exchange.commands import Command
 from quoteflow.exchange.engine import Execution
-from quoteflow.exchange.orders import AcceptedOrder, OrderRejectedError, RejectReason
 
 __all__ = ["CommandStore"]
 
@@ -48,22 +46,7 @@ CREATE TABLE IF NOT EXISTS published (
     id INTEGER PRIMARY KEY CHECK (id = 1),
     sequence INTEGER NOT NULL
 );
-CREATE TABLE IF NOT EXISTS client_orders (
-    trader TEXT NOT NULL,
-    client_order_id TEXT NOT NULL,
-    sequence INTEGER NOT NULL,
-    digest BLOB NOT NULL,
-    PRIMARY KEY (trader, client_order_id)
-);
 """
-
-
-def _digest(order: AcceptedOrder) -> bytes:
-    """Return what makes two requests with one client order id the same order."""
-    expiry = order.expire_ns if order.time_in_force == "GTD" else None
-    content = (order.symbol, order.side, order.type, order.quantity, order.price,
-               order.time_in_force, expiry)  # fmt: skip
-    return hashlib.sha256(msgspec.msgpack.encode(content)).digest()
 
 
 class CommandStore:
@@ -88,42 +71,10 @@ class CommandStore:
         self._decoder = msgspec.msgpack.Decoder(Command)
 
     def append(self, command: Command) -> int:
-        """Store ``command`` durably; return its sequence number.
-
-        A :class:`Submit` whose client order id the trader used before is not
-        stored again: for the same content the earlier sequence number comes
-        back (a retry), for other content OrderRejectedError
-        (``duplicate_client_order_id``).
-        """
-        payload = self._encoder.encode(command)
-        with self._db:
-            self._db.execute("BEGIN IMMEDIATE")
-            if isinstance(command, Submit):
-                earlier = self._earlier(command.order)
-                if earlier is not None:
-                    return earlier
-            cursor = self._db.execute("INSERT INTO commands (command) VALUES (?)", (payload,))
-            sequence = int(cursor.lastrowid or 0)
-            if isinstance(command, Submit):
-                order = command.order
-                self._db.execute("INSERT INTO client_orders VALUES (?, ?, ?, ?)",
-                                 (order.trader, order.client_order_id, sequence,
-                                  _digest(order)))  # fmt: skip
-        return sequence
-
-    def _earlier(self, order: AcceptedOrder) -> int | None:
-        row = self._db.execute(
-            "SELECT sequence, digest FROM client_orders WHERE trader = ? AND client_order_id = ?",
-            (order.trader, order.client_order_id),
-        ).fetchone()
-        if row is None:
-            return None
-        if row[1] != _digest(order):
-            raise OrderRejectedError(
-                RejectReason.DUPLICATE_CLIENT_ORDER_ID,
-                f"client_order_id {order.client_order_id!r} was used for another order",
-            )
-        return int(row[0])
+        """Store ``command`` durably; return its sequence number."""
+        cursor = self._db.execute("INSERT INTO commands (command) VALUES (?)",
+                                  (self._encoder.encode(command),))  # autocommit  # fmt: skip
+        return int(cursor.lastrowid or 0)
 
     def commands(self, after: int = 0) -> Iterator[tuple[int, Command]]:
         """Yield ``(sequence, command)`` after ``after``, in order."""
