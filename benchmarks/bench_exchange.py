@@ -10,7 +10,7 @@ the first part of the flow, as it slows down with the book's size.
 Acknowledgement latency: ``quoteflow exchange serve`` on one core, orders sent
 over HTTP from the other at a steady rate (open loop), each timed from sending
 the request to reading the answer (the order's state after matching; every
-order is committed to SQLite with fsync first).
+order is committed to SQLite first, WAL without fsync, the default).
 """
 
 from __future__ import annotations

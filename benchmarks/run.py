@@ -281,7 +281,7 @@ def render(
         "traders): 60% limit orders within 5 ticks of the touch (some crossing it), 22%",
         "cancels, 12% amends (half reduce the quantity, half re-price), 6% market orders.",
         "quoteflow: `exchange.engine.Engine` (price-time priority, self-trade prevention,",
-        "expiry; an order update or execution record out for every event), best of 3.",
+        "expiry; for every command its order updates, executions and L2 book update), best of 3.",
         "Baseline: the plain reference book the tests check the engine against (every",
         "resting order in one list, searched each step), on the first "
         f"{exchange.reference_operations:,} commands.",
@@ -297,7 +297,8 @@ def render(
         f"{exchange.ack_ms[0]:.2f} ms, p99 {exchange.ack_ms[1]:.2f} ms (`quoteflow exchange",
         "serve` on one core, an aiohttp client on the other sending limit orders around the",
         "touch, a third IOC, open loop, after a 1 s warm-up; each order committed to the",
-        "SQLite command store, WAL without fsync, before its answer).",
+        "SQLite command store, WAL without fsync, before its answer; the matching stage",
+        "runs in the same process on the embedded bus).",
         "",
         "## Against the goals",
         "",
