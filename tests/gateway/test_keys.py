@@ -1,5 +1,6 @@
 """API keys: shown once, stored hashed, entitled to channels and instruments, revocable."""
 
+import asyncio
 import stat
 import subprocess
 import sys
@@ -9,6 +10,7 @@ import pytest
 
 from quoteflow.errors import ConfigError
 from quoteflow.gateway import KeyStore
+from quoteflow.gateway.auth import Authenticator
 
 QUOTEFLOW = str(Path(sys.executable).with_name("quoteflow"))
 
@@ -76,3 +78,21 @@ def test_keys_commands_create_list_and_revoke(tmp_path):
     assert KeyStore(db).verify(text) is None
     again = keys("revoke", "--name", "acme")
     assert again.returncode == 2 and "no active key" in again.stderr
+
+
+async def test_a_new_key_is_checked_once_however_many_requests_bring_it_at_once(tmp_path):
+    store = KeyStore(tmp_path / "keys.db")
+    _, text = store.create("acme", channels=["*"], instruments=["*"])
+    verified, looked_up = [], []
+    verify, revoked_among = store.verify, store.revoked_among
+    store.verify = lambda key: verified.append(key) or verify(key)
+    store.revoked_among = lambda ids: looked_up.append(ids) or revoked_among(ids)
+    authenticator = Authenticator(store, recheck_s=0.05)
+    first = await asyncio.gather(*(authenticator.check(text) for _ in range(50)))
+    assert {key.name for key in first} == {"acme"} and len(verified) == 1  # one scrypt
+    await asyncio.sleep(0.06)
+    again = await asyncio.gather(*(authenticator.check(text) for _ in range(50)))
+    assert {key.name for key in again} == {"acme"} and len(looked_up) == 1  # one query for all
+    store.revoke("acme")
+    await asyncio.sleep(0.06)
+    assert await authenticator.check(text) is None
