@@ -296,9 +296,9 @@ def render(
         f"HTTP order -> acknowledgement latency at {exchange.ack_rate_per_s:,} orders/s: p50 "
         f"{exchange.ack_ms[0]:.2f} ms, p99 {exchange.ack_ms[1]:.2f} ms (`quoteflow exchange",
         "serve` on one core, an aiohttp client on the other sending limit orders around the",
-        "touch, a third IOC, open loop, after a 1 s warm-up; each order committed to the",
-        "SQLite command store, WAL without fsync, before its answer; the matching stage",
-        "runs in the same process on the embedded bus).",
+        "touch, a third IOC, open loop, after a 1 s warm-up, the client's garbage collector",
+        "off; each order committed to the SQLite command store, WAL without fsync, before",
+        "its answer; the matching stage runs in the same process on the embedded bus).",
         "",
         "## Against the goals",
         "",

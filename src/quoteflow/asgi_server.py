@@ -35,6 +35,8 @@ class AsgiServer:
     """Serve an ASGI app over HTTP(S) and WebSocket in the running event loop.
 
     ``background`` coroutines run while the server does and are cancelled when it stops.
+    HTTP is parsed by httptools (C); uvicorn's pure-Python h11 took a third of the
+    exchange's time per order.
     """
 
     def __init__(
@@ -54,7 +56,8 @@ class AsgiServer:
         self.tls = certfile is not None
         config = uvicorn.Config(
             app, host=host, port=port, ssl_certfile=certfile, ssl_keyfile=keyfile,
-            ws="websockets-sansio", log_level="warning", lifespan="off", ws_max_size=64 * 1024,
+            http="httptools", ws="websockets-sansio", log_level="warning", lifespan="off",
+            ws_max_size=64 * 1024,
         )  # fmt: skip
         self._server = _EmbeddedServer(config)
         self._background = tuple(background)
