@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -58,8 +59,12 @@ async def _checkpoint_aside(store: CommandStore, every_s: float = 1.0) -> None:
 
 async def _analyse_trades(bus: Bus, analytics: TradeAnalytics, clock: Callable[[], int],
                           every_s: float = 1.0) -> None:  # fmt: skip
-    """Feed the exchange's trades from ``bus`` to ``analytics``; publish what closes."""
-    consumer = bus.subscribe("exchange-analytics", [TRADES_TOPIC])
+    """Feed the exchange's trades from ``bus`` to ``analytics``; publish what closes.
+
+    Each process reads every partition (a consumer group of its own): a window's
+    leader needs every symbol's trades.
+    """
+    consumer = bus.subscribe(f"exchange-analytics-{secrets.token_hex(4)}", [TRADES_TOPIC])
     try:
         while True:
             messages = await consumer.poll(max_records=10_000, timeout_s=every_s)
