@@ -376,12 +376,8 @@ class Engine:
     def cancel(self, sequence: int, symbol: str, order_id: int, trader: str,
                now: int) -> list[EngineRecord]:  # fmt: skip
         """Cancel an open order of ``trader``; a rejected update if there is none."""
-        book = self.books[symbol]
-        out = self._begin(sequence, book, now)
-        resting = self._own(symbol, order_id, trader)
-        if resting is None:
-            out.append(self._unknown(order_id, trader, symbol, now))
-        else:
+        book, out, resting = self._begin_on(sequence, symbol, order_id, trader, now)
+        if resting is not None:
             self._remove(resting)
             out.append(self._update(resting, OrderStatus.CANCELLED, now, "cancelled_by_trader"))
         return self._end(book, out, now, order_id)
@@ -403,12 +399,8 @@ class Engine:
         same price keeps its place; anything else moves it to the back, where it
         may trade at once. A price outside the band is refused and changes nothing.
         """
-        book = self.books[symbol]
-        out = self._begin(sequence, book, now)
-        resting = self._own(symbol, order_id, trader)
-        if resting is None:
-            out.append(self._unknown(order_id, trader, symbol, now))
-        else:
+        book, out, resting = self._begin_on(sequence, symbol, order_id, trader, now)
+        if resting is not None:
             self._amend(book, resting, now, quantity, price, out)
         return self._end(book, out, now, order_id)
 
@@ -471,11 +463,20 @@ class Engine:
 
     # inside ----------------------------------------------------------------------
 
-    def _own(self, symbol: str, order_id: int, trader: str) -> RestingOrder | None:
+    def _begin_on(self, sequence: int, symbol: str, order_id: int, trader: str,
+                  now: int) -> tuple[Book, list[EngineRecord], RestingOrder | None]:  # fmt: skip
+        """Start a command on ``trader``'s open order ``order_id`` of ``symbol``.
+
+        Returns the book, the records so far and the order; None (and a rejected
+        ``unknown_order`` update in the records) when there is no such open order.
+        """
+        book = self.books[symbol]
+        out = self._begin(sequence, book, now)
         resting = self.orders.get(order_id)
         if resting is None or resting.order.trader != trader or resting.order.symbol != symbol:
-            return None
-        return resting
+            out.append(self._unknown(order_id, trader, symbol, now))
+            return book, out, None
+        return book, out, resting
 
     def _begin(self, sequence: int, book: Book, now: int) -> list[EngineRecord]:
         """Start command ``sequence`` on ``book``: expire its orders due by ``now``."""
