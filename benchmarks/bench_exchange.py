@@ -52,6 +52,7 @@ class EngineFigures:
     reference_per_s: float
     ack_rate_per_s: int
     ack_ms: tuple[float, float]
+    ack_fsync_ms: tuple[float, float]
 
 
 def flow(count: int, seed: int = 5) -> list[tuple]:
@@ -187,8 +188,12 @@ async def _send_orders(url: str, key: str, rate: int, seconds: float,
     return latencies
 
 
-def ack_latency(rate: int = 1_000, seconds: float = 6.0) -> tuple[float, float]:
-    """Run ``quoteflow exchange serve`` on one core and time orders from the other one."""
+def ack_latency(rate: int = 1_000, seconds: float = 6.0, *,
+                fsync: bool = False) -> tuple[float, float]:  # fmt: skip
+    """Run ``quoteflow exchange serve`` on one core and time orders from the other one.
+
+    ``fsync``: answers wait for the log to be on disk (group commit).
+    """
     pinned = os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else None
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
@@ -197,7 +202,8 @@ def ack_latency(rate: int = 1_000, seconds: float = 6.0) -> tuple[float, float]:
 
         _, key = KeyStore(directory / "keys.db").create("bench", channels=["*"],
                                                         instruments=["*"])  # fmt: skip
-        env = {**os.environ, "QUOTEFLOW_GATEWAY__KEYS_DB": str(directory / "keys.db")}
+        env = {**os.environ, "QUOTEFLOW_GATEWAY__KEYS_DB": str(directory / "keys.db"),
+               "QUOTEFLOW_EXCHANGE__FSYNC": str(fsync).lower()}  # fmt: skip
         command = [str(Path(sys.executable).parent / "quoteflow"), "exchange", "serve",
                    "--instruments", str(directory / "listing.toml"),
                    "--db", str(directory / "x.db"), "--port", "0"]  # fmt: skip
@@ -234,7 +240,8 @@ def bench_exchange(count: int = 300_000, reference_count: int = 20_000,
     engine_s = min(_apply_engine(Engine({"ACME": ACME}), commands) for _ in range(3))
     reference_s = _apply_reference(ReferenceBook(ACME), commands[:reference_count])
     return EngineFigures(count, count / engine_s, reference_count, reference_count / reference_s,
-                         ack_rate, ack_latency(ack_rate))  # fmt: skip
+                         ack_rate, ack_latency(ack_rate),
+                         ack_latency(ack_rate, fsync=True))  # fmt: skip
 
 
 if __name__ == "__main__":

@@ -279,7 +279,7 @@ class ExchangeSettings(_Section):
     instruments: str = Field("instruments.toml", description="TOML or CSV reference data")
     db: str = Field("quoteflow-exchange.db", description="SQLite command store (0600)")
     fsync: bool = Field(
-        False, description="wait for the disk on every order: survives power loss, slower acks"
+        False, description="answer only once the log is on disk (grouped flushes): power-loss safe"
     )
     host: str = Field("127.0.0.1", description="address of the order entry API")
     port: int = Field(8766, ge=0, le=65535, description="port of the order entry API")

@@ -71,7 +71,7 @@ def _pipeline(stage: str, bus: KafkaBus, settings: Settings, **options) -> Pipel
         from quoteflow.exchange.serve import matching_stage
 
         bus.ensure_topics(OUTPUT_TOPICS)
-        return matching_stage(bus, load_instruments(settings.exchange.instruments))
+        return Pipeline(bus, [], [matching_stage(load_instruments(settings.exchange.instruments))])
     lake = settings.lake
     root = LakeRoot.open(options["root"] or lake.root, lake.endpoint_url)
     writer = LakeWriter(root, options["source"], chunk_rows=lake.chunk_rows,

@@ -6,6 +6,8 @@ import signal
 import subprocess
 import threading
 
+import pytest
+
 from quoteflow.gateway.keys import KeyStore
 from tests.exchange.test_cli import LISTING, QUOTEFLOW
 from tests.exchange.test_serve import call
@@ -33,11 +35,13 @@ def snapshot(url, key, acknowledged):
     return book, trades, states
 
 
-def test_kill_9_while_orders_flow_loses_no_acknowledged_order_and_changes_nothing(tmp_path):
+@pytest.mark.parametrize("fsync", ["false", "true"])
+def test_kill_9_while_orders_flow_loses_no_acknowledged_order_and_changes_nothing(tmp_path, fsync):
     (tmp_path / "listing.toml").write_text(LISTING)
     env = {**os.environ, "QUOTEFLOW_EXCHANGE__INSTRUMENTS": str(tmp_path / "listing.toml"),
            "QUOTEFLOW_EXCHANGE__DB": str(tmp_path / "x.db"),
-           "QUOTEFLOW_GATEWAY__KEYS_DB": str(tmp_path / "keys.db")}  # fmt: skip
+           "QUOTEFLOW_GATEWAY__KEYS_DB": str(tmp_path / "keys.db"),
+           "QUOTEFLOW_EXCHANGE__FSYNC": fsync}  # fmt: skip
     _, key = KeyStore(tmp_path / "keys.db").create("alice", channels=["*"], instruments=["*"])
     rng = random.Random(11)
     acknowledged, sent = {}, 0

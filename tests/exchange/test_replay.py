@@ -14,6 +14,7 @@ from quoteflow.exchange.orders import OrderRejectedError
 from quoteflow.exchange.serve import matching_stage
 from quoteflow.exchange.service import Exchange, UnknownOrderError
 from quoteflow.exchange.store import CommandStore
+from quoteflow.runtime import Pipeline
 from tests.exchange.test_service import Clock, request
 
 SYMBOLS = ["ACME", "BOLT", "CRUX"]
@@ -67,7 +68,7 @@ async def test_replaying_the_orders_topic_reproduces_the_outputs_byte_for_byte(t
     bus = MemoryBus(partitions=2, capacity=1_000_000)
     exchange = Exchange(INSTRUMENTS, CommandStore(tmp_path / "x.db"), clock=Clock())
     reader = bus.subscribe("reader", [ORDERS_TOPIC, *OUTPUT_TOPICS])  # keeps what it has not read
-    stage, finished = matching_stage(bus, INSTRUMENTS), asyncio.Event()
+    stage, finished = Pipeline(bus, [], [matching_stage(INSTRUMENTS)]), asyncio.Event()
     matching = asyncio.create_task(stage.run(finished))
     await asyncio.sleep(0)
     publishing = asyncio.create_task(exchange.publish_to(bus))

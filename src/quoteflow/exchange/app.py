@@ -28,6 +28,7 @@ from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect
 
 from quoteflow.exchange.analytics import TradeAnalytics, WindowLeader, WindowStats
+from quoteflow.exchange.durability import LogWriteError
 from quoteflow.exchange.engine import Execution, OrderUpdate
 from quoteflow.exchange.orders import OrderRejectedError, OrderRequest
 from quoteflow.exchange.service import Exchange, UnknownOrderError
@@ -164,6 +165,12 @@ def create_exchange_app(exchange: Exchange, authenticator: Authenticator,
     app = FastAPI(title="quoteflow exchange", summary="Order entry, books and trades.",
                   version="1")  # fmt: skip
     app.state.authenticator = authenticator
+
+    @app.exception_handler(LogWriteError)
+    async def unavailable(_request: Request, error: LogWriteError) -> JSONResponse:
+        return JSONResponse({"reason": "log_write_failed", "message": str(error)},
+                            status_code=503)  # fmt: skip
+
     errors = {400: {"description": "The order was refused: a reason code and a message"},
               401: {"description": "No API key, or an unknown or revoked one"},
               404: {"description": "No such order of yours, or no such symbol"}}  # fmt: skip
@@ -204,9 +211,10 @@ def create_exchange_app(exchange: Exchange, authenticator: Authenticator,
         except msgspec.DecodeError as error:  # ValidationError included
             raise HTTPException(422, str(error)) from None
         try:
-            return _json(_order_json(exchange, exchange.place(parsed, trader)))
+            update = exchange.place(parsed, trader)
         except OrderRejectedError as error:
             return _rejected(error)
+        return _json(_order_json(exchange, await exchange.durable(update)))
 
     @app.get("/v1/orders/{order_id}", tags=["orders"], responses=errors)
     async def order(order_id: OrderId, trader: Trader) -> Any:
@@ -220,9 +228,10 @@ def create_exchange_app(exchange: Exchange, authenticator: Authenticator,
     async def cancel(order_id: OrderId, trader: Trader) -> Any:
         """Cancel one of your open orders."""
         try:
-            return _json(_order_json(exchange, exchange.cancel(order_id, trader)))
+            update = exchange.cancel(order_id, trader)
         except UnknownOrderError as error:
             raise HTTPException(404, str(error)) from None
+        return _json(_order_json(exchange, await exchange.durable(update)))
 
     @app.patch("/v1/orders/{order_id}", tags=["orders"], responses=errors)
     async def amend(order_id: OrderId, change: OrderChange, trader: Trader) -> Any:
@@ -234,7 +243,7 @@ def create_exchange_app(exchange: Exchange, authenticator: Authenticator,
             raise HTTPException(404, str(error)) from None
         except OrderRejectedError as error:
             return _rejected(error)
-        return _json(_order_json(exchange, update))
+        return _json(_order_json(exchange, await exchange.durable(update)))
 
     @app.get("/v1/book/{symbol}", tags=["market data"], responses=errors)
     async def book(symbol: str, depth: Annotated[int, Query(ge=1, le=1000)] = 10) -> Any:

@@ -64,9 +64,16 @@ def serve(
         stderr.print(f"exchange on {server.url}/v1 (spec {server.url}/docs); Ctrl-C stops",
                      highlight=False)  # fmt: skip
 
+    async def run() -> None:
+        shared = kafka_bus(bus, settings) if bus else None
+        try:
+            await serve_exchange(settings, bus=shared, match=match, on_start=started)
+        finally:
+            if shared is not None:
+                await shared.close()  # its client threads end before the interpreter does
+
     try:
-        on = kafka_bus(bus, settings) if bus else None
-        asyncio.run(serve_exchange(settings, bus=on, match=match, on_start=started))
+        asyncio.run(run())
     except (QuoteflowError, OSError) as error:
         raise fail(error) from error
 

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from quoteflow.asgi_server import AsgiServer
-from quoteflow.bus.base import Bus, send_in_order
+from quoteflow.bus.base import Bus, Message, send_in_order
 from quoteflow.bus.memory import MemoryBus
 from quoteflow.config import Settings
 from quoteflow.events import Trade
@@ -29,20 +29,20 @@ __all__ = ["RunningExchange", "matching_stage", "serve_exchange"]
 
 @dataclass(frozen=True)
 class RunningExchange:
-    """What :func:`serve_exchange` runs: API server, exchange, analytics, matching stage.
+    """What :func:`serve_exchange` runs: API server, exchange, analytics and the pipeline.
 
-    ``matching`` is None when other processes match (``quoteflow run match``).
+    The pipeline holds the matching stage (unless other processes match, with
+    ``quoteflow run match``) and the analytics.
     """
 
     server: AsgiServer
     exchange: Exchange
     analytics: TradeAnalytics
-    matching: Pipeline | None
+    pipeline: Pipeline
 
     def published(self) -> Counter[str]:
         """Return the records sent to the bus by order entry and matching, per topic."""
-        matched = self.matching.published if self.matching is not None else Counter()
-        return self.exchange.published + matched
+        return self.exchange.published + self.pipeline.published
 
 
 async def _expire_on_time(exchange: Exchange, every_s: float) -> None:
@@ -57,23 +57,45 @@ async def _checkpoint_aside(store: CommandStore, every_s: float = 1.0) -> None:
         await asyncio.to_thread(store.checkpoint)
 
 
-async def _analyse_trades(bus: Bus, analytics: TradeAnalytics, clock: Callable[[], int],
-                          every_s: float = 1.0) -> None:  # fmt: skip
-    """Feed the exchange's trades from ``bus`` to ``analytics``; publish what closes.
+class AnalyticsSink:
+    """The trade analytics as a pipeline sink: the exchange's trades in, closed windows out.
 
-    Each process reads every partition (a consumer group of its own): a window's
-    leader needs every symbol's trades.
+    Each process reads every partition (a sink group of its own): a window's
+    leader needs every symbol's trades. Windows also close on the clock, checked
+    after each poll at most every ``every_s``.
     """
-    consumer = bus.subscribe(f"exchange-analytics-{secrets.token_hex(4)}", [TRADES_TOPIC])
-    try:
-        while True:
-            messages = await consumer.poll(max_records=10_000, timeout_s=every_s)
-            trades = [m.value for m in messages
-                      if isinstance(m.value, Trade) and m.value.provider == PROVIDER]  # fmt: skip
-            await send_in_order(bus, analytics.process(trades) + analytics.advance(clock()))
-            await consumer.commit()
-    finally:
-        await consumer.close()
+
+    topics = (TRADES_TOPIC,)
+
+    def __init__(self, bus: Bus, analytics: TradeAnalytics, clock: Callable[[], int],
+                 every_s: float = 0.5) -> None:  # fmt: skip
+        self.name = f"exchange-analytics-{secrets.token_hex(4)}"
+        self.bus = bus
+        self.analytics = analytics
+        self.clock = clock
+        self.every_ns = int(every_s * 1e9)
+        self._advanced = 0
+
+    async def write(self, messages: list[Message]) -> None:
+        """Add the exchange's trades; publish the windows they close."""
+        trades = [m.value for m in messages
+                  if isinstance(m.value, Trade) and m.value.provider == PROVIDER]  # fmt: skip
+        await send_in_order(self.bus, self.analytics.process(trades))
+
+    async def tick(self) -> None:
+        """Close the windows the clock has passed; publish them and the leaders."""
+        now = self.clock()
+        if now - self._advanced >= self.every_ns:
+            self._advanced = now
+            await send_in_order(self.bus, self.analytics.advance(now))
+
+    async def close(self) -> None:
+        """Nothing is buffered (open windows are state, not output)."""
+
+
+def matching_stage(instruments: Mapping[str, ExchangeInstrument]) -> Stage:
+    """Return the matching stage: ``orders`` in, the engine's records out."""
+    return Stage("match", (ORDERS_TOPIC,), MatchingOperator(instruments))
 
 
 async def serve_exchange(
@@ -102,42 +124,37 @@ async def serve_exchange(
     app = create_exchange_app(exchange, Authenticator(KeyStore(settings.gateway.keys_db)),
                               analytics)  # fmt: skip
     expiring = partial(_expire_on_time, exchange, config.expiry_check_s)
-    background = [expiring, partial(_checkpoint_aside, store), partial(exchange.publish_to, bus),
-                  partial(_analyse_trades, bus, analytics, exchange.clock)]  # fmt: skip
+    background = [expiring, partial(_checkpoint_aside, store), partial(exchange.publish_to, bus)]
+    if exchange.group_commit is not None:
+        background.append(exchange.group_commit.run)
     server = AsgiServer(app, name="exchange", host=config.host, port=config.port,
                         background=background)  # fmt: skip
     if stop is None:
         stop = asyncio.Event()
         install_stop_signals(stop)
     finished = asyncio.Event()
-    stage = matching_stage(bus, instruments) if match else None
-    matching = asyncio.create_task(stage.run(finished)) if stage is not None else None
+    stages = [matching_stage(instruments)] if match else []
+    pipeline = Pipeline(bus, [], stages, [AnalyticsSink(bus, analytics, exchange.clock)])
+    running = asyncio.create_task(pipeline.run(finished))
     await asyncio.sleep(0)  # the stage joins the orders topic before the log is sent to it
     try:
         await server.start()
         if on_start is not None:
-            on_start(RunningExchange(server, exchange, analytics, stage))
-        await _until(stop, matching)
+            on_start(RunningExchange(server, exchange, analytics, pipeline))
+        await _until(stop, running)
     finally:
         await server.stop()
         finished.set()
-        if matching is not None:
-            await matching
+        await running
         store.close()
 
 
-async def _until(stop: asyncio.Event, matching: asyncio.Task[None] | None) -> None:
-    """Wait for ``stop``; raise what stopped the matching stage if it ends first."""
+async def _until(stop: asyncio.Event, running: asyncio.Task[None]) -> None:
+    """Wait for ``stop``; raise what stopped the pipeline if it ends first."""
     waiting = asyncio.ensure_future(stop.wait())
     try:
-        await asyncio.wait({waiting, *([matching] if matching else [])},
-                           return_when=asyncio.FIRST_COMPLETED)  # fmt: skip
+        await asyncio.wait({waiting, running}, return_when=asyncio.FIRST_COMPLETED)
     finally:
         waiting.cancel()
-    if matching is not None and matching.done():
-        await matching
-
-
-def matching_stage(bus: Bus, instruments: Mapping[str, ExchangeInstrument]) -> Pipeline:
-    """Return the pipeline of the matching stage: ``orders`` in, the engine's records out."""
-    return Pipeline(bus, [], [Stage("match", (ORDERS_TOPIC,), MatchingOperator(instruments))])
+    if running.done():
+        await running

@@ -37,6 +37,7 @@ from quoteflow.exchange.commands import (
     Submit,
     symbol_of,
 )
+from quoteflow.exchange.durability import GroupCommit
 from quoteflow.exchange.engine import (
     TERMINAL,
     Book,
@@ -138,6 +139,12 @@ class Exchange:
             if sequence > recorded:
                 store.record_executions(r for r in records if type(r) is Execution)
         self._replayed = self.engine.last_sequence
+        self.group_commit: GroupCommit[tuple[Sequenced, list[EngineRecord]]] | None = None
+        """With a store that must reach the disk: holds answers until a flush covers them."""
+        if store.fsync:
+            store.sync()  # what the replay found is on disk before anything new is answered
+            self.group_commit = GroupCommit(store.sync, self._hand_on)
+            self.group_commit.durable = self._replayed
 
     def book(self, symbol: str) -> Book:
         """Return the book of ``symbol``."""
@@ -173,15 +180,34 @@ class Exchange:
 
     def _run(self, command: Command) -> list[EngineRecord]:
         """Log ``command``, apply it, hand its records on; return them."""
+        if self.group_commit is not None and self.group_commit.failed is not None:
+            raise self.group_commit.failed
         sequence = self.store.append(command)
         records = self._apply(sequence, command)
         executions = [r for r in records if type(r) is Execution]
         if executions:
             self.store.record_executions(executions)
-        self.outbox.append((ORDERS_TOPIC, symbol_of(command), Sequenced(sequence, command)))
+        if self.group_commit is not None:
+            self.group_commit.hold(sequence, (Sequenced(sequence, command), records))
+        else:
+            self._hand_on((Sequenced(sequence, command), records))
+        return records
+
+    def _hand_on(self, logged: tuple[Sequenced, list[EngineRecord]]) -> None:
+        """Send a logged command to the ``orders`` topic and its records to the watches."""
+        command, records = logged
+        self.outbox.append((ORDERS_TOPIC, symbol_of(command.command), command))
         self._outbox_filled.set()
         self.watchers.publish(records)
-        return records
+
+    async def durable(self, update: OrderUpdate) -> OrderUpdate:
+        """Return ``update`` once the command it answers is on disk (at once without fsync).
+
+        Raises LogWriteError when the log cannot be written.
+        """
+        if self.group_commit is not None:
+            await self.group_commit.until_durable(update.sequence)
+        return update
 
     async def publish_to(self, bus: Bus, *, chunk: int = 10_000) -> None:
         """Send the log to ``bus``'s ``orders`` topic, then each new command, until cancelled.

@@ -4,10 +4,10 @@ The engine is deterministic, so the ordered commands are the whole state:
 replaying them into a fresh :class:`~quoteflow.exchange.engine.Engine` rebuilds
 the books, the open orders and every sequence number exactly, after a crash as
 after a clean stop. A command is committed (WAL) before the caller acknowledges
-it, so no acknowledged order is lost when the process dies (``kill -9``). With
-``fsync`` each commit also waits for the disk (``synchronous=FULL``), which
-survives a power loss or an OS crash too, at the cost of the disk's flush time
-on every acknowledgement. The executions are kept too
+it, so no acknowledged order is lost when the process dies (``kill -9``). For a
+power loss or an OS crash the log must be on disk too: :meth:`CommandStore.sync`
+flushes everything appended so far (the WAL file), which
+:mod:`~quoteflow.exchange.durability` does for many commands at once. The executions are kept too
 (:meth:`CommandStore.record_executions`), after their command; a crash between
 the two loses none, since replaying the command gives them again. Client order
 ids are checked by the exchange, which knows every order from the replay; the
@@ -52,7 +52,7 @@ CREATE TABLE IF NOT EXISTS published (
 class CommandStore:
     """The ordered commands of one exchange, in a SQLite file created ``0600``.
 
-    ``fsync``: wait for the disk on every commit (power-loss safe, slower).
+    ``fsync`` says that answers must wait for :meth:`sync` (power-loss safe).
     """
 
     def __init__(self, path: str | Path, *, fsync: bool = False) -> None:
@@ -63,7 +63,9 @@ class CommandStore:
         # used by one thread at a time (the server's event loop), not always its creator
         self._db = sqlite3.connect(self.path, isolation_level=None, check_same_thread=False)
         self._db.execute("PRAGMA journal_mode=WAL")
-        self._db.execute(f"PRAGMA synchronous={'FULL' if fsync else 'NORMAL'}")
+        self._db.execute("PRAGMA synchronous=NORMAL")  # the disk: sync(), for many at once
+        self.fsync = fsync
+        self._wal: int | None = None
         # checkpoints flush to disk: done by checkpoint(), off the path of an order
         self._db.execute("PRAGMA wal_autocheckpoint=0")
         self._db.executescript(_SCHEMA)
@@ -75,6 +77,15 @@ class CommandStore:
         cursor = self._db.execute("INSERT INTO commands (command) VALUES (?)",
                                   (self._encoder.encode(command),))  # autocommit  # fmt: skip
         return int(cursor.lastrowid or 0)
+
+    def sync(self) -> None:
+        """Put every command appended so far on disk (fsync of the WAL; a thread may call it)."""
+        if self._wal is None:
+            try:
+                self._wal = os.open(f"{self.path}-wal", os.O_RDONLY)
+            except FileNotFoundError:  # nothing in a log yet: all is in the database file
+                return
+        os.fsync(self._wal)
 
     def commands(self, after: int = 0) -> Iterator[tuple[int, Command]]:
         """Yield ``(sequence, command)`` after ``after``, in order."""
@@ -128,4 +139,6 @@ class CommandStore:
 
     def close(self) -> None:
         """Close the file."""
+        if self._wal is not None:
+            os.close(self._wal)
         self._db.close()
