@@ -18,6 +18,7 @@ sends the flow over the order entry API with one key per trader (load).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import random
 import secrets
 import tempfile
@@ -273,10 +274,10 @@ async def drive_http(url: str, keys: Mapping[str, str], flow: OrderFlow, *, rate
         report.accepted += 1
         flow.came_of(action, state["order_id"], state["status"], state["open"])
 
-    for client in clients.values():
-        await client.__aenter__()
-    started = time.monotonic()
-    try:
+    async with contextlib.AsyncExitStack() as sessions:
+        for client in clients.values():
+            await sessions.enter_async_context(client)
+        started = time.monotonic()
         while (elapsed := time.monotonic() - started) < seconds:
             for _ in range(max(0, int(rate * elapsed) - report.sent)):
                 await slots.acquire()
@@ -290,9 +291,6 @@ async def drive_http(url: str, keys: Mapping[str, str], flow: OrderFlow, *, rate
             await asyncio.sleep(0.005)
         if tasks:
             await asyncio.gather(*tasks)
-    finally:
-        for client in clients.values():
-            await client.__aexit__(None, None, None)
     report.seconds = time.monotonic() - started
     return report
 
