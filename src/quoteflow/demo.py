@@ -143,7 +143,7 @@ def _exchange_table(running: RunningExchange, sink: SummarySink) -> Table:
             str(instrument.price(bids[0][0])) if bids else "-",
             str(instrument.price(asks[0][0])) if asks else "-",
             f"{trade.price:g}" if trade else "-",
-            f"{exchange.book(symbol).executions:,}",
+            f"{exchange.engine.executions(symbol):,}",
             f"{trade.change_pct:+.2f}" if trade and trade.change_pct is not None else "-",
             Text(trade.move or "-", style=move_style or "") if trade else "-",
             f"{window.sma:g}" if window else "-",

@@ -6,6 +6,8 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from quoteflow.exchange._matching import band
+from quoteflow.exchange.commands import Amend, Cancel, Submit
 from quoteflow.exchange.engine import (
     TERMINAL,
     BookUpdate,
@@ -62,36 +64,48 @@ def accepted(command, now):
                          command["lots"] * 10, price, tif, expire, now)  # fmt: skip
 
 
-def run(flow):
-    engine, reference = Engine({"ACME": ACME}), ReferenceBook(ACME)
-    records, now, submitted, owners = [], 0, [], {}
+def logged(flow):
+    """Return the flow as the exchange's log: (sequence, command) pairs."""
+    out, now, submitted, owners = [], 0, [], {}
     for sequence, (wait, command) in enumerate(flow, 1):
         now += wait
         if command["op"] == "submit":
             order = accepted(command, now)
-            records += engine.submit(sequence, order)
-            reference.submit(sequence, order)
+            out.append((sequence, Submit(order)))
             submitted.append(sequence)
             owners[sequence] = order.trader
         elif submitted:
             order_id = submitted[max(0, len(submitted) - command["pick"])]
             trader = command["trader"] or owners[order_id]
             if command["op"] == "cancel":
-                records += engine.cancel(sequence, "ACME", order_id, trader, now)
-                reference.cancel(order_id, trader, now)
+                out.append((sequence, Cancel("ACME", order_id, trader, now)))
             else:
                 lots, offset = command["lots"], command["offset"]
-                change = {"quantity": None if lots is None else lots * 10,
-                          "price": None if offset is None else 1000 + offset}  # fmt: skip
-                records += engine.amend(sequence, "ACME", order_id, trader, now, **change)
-                reference.amend(order_id, trader, now, **change)
+                quantity = None if lots is None else lots * 10
+                price = None if offset is None else 1000 + offset
+                out.append((sequence, Amend("ACME", order_id, trader, now, quantity, price)))
+    return out
+
+
+def run(flow):
+    """Apply the flow command by command to the engine and the reference book."""
+    engine, reference = Engine({"ACME": ACME}), ReferenceBook(ACME)
+    records, submitted = [], []
+    for sequence, command in logged(flow):
+        records += engine.apply(sequence, command)
+        if isinstance(command, Submit):
+            reference.submit(sequence, command.order)
+            submitted.append(sequence)
+        elif isinstance(command, Cancel):
+            reference.cancel(command.order_id, command.trader, command.ts)
+        else:
+            reference.amend(command.order_id, command.trader, command.ts,
+                            quantity=command.quantity, price=command.price)  # fmt: skip
     return engine, reference, records, submitted
 
 
 def book_of(engine):
-    book = engine.books["ACME"]
-    return [[(r.order_id, r.price, r.open) for p in side.prices
-             for r in side.live(side.sign * p)] for side in (book.bids, book.asks)]  # fmt: skip
+    return list(engine.resting("ACME"))
 
 
 @settings(max_examples=400, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -115,7 +129,7 @@ def test_invariants_hold_after_every_flow(flow):
     assert not bids or not asks or bids[0][0] < asks[0][0]  # never crossed
     updates = [r for r in records if isinstance(r, OrderUpdate) and r.client_order_id]
     terminal = Counter(u.order_id for u in updates if u.status in TERMINAL)
-    resting = set(engine.orders)
+    resting = engine.open_orders()
     for order_id in submitted:  # exactly one end, or still resting
         assert terminal[order_id] + (order_id in resting) == 1
     traded = Counter()
@@ -233,25 +247,59 @@ def test_orders_expire_on_time_and_only_their_owner_may_cancel():
 def test_snapshot_and_restore_at_any_point_give_the_same_records(flow, cuts):
     whole = run(flow)[2]
     engine = Engine({"ACME": ACME})
-    split, now, submitted, owners = [], 0, [], {}
-    for sequence, (wait, command) in enumerate(flow, 1):
+    split = []
+    for sequence, command in logged(flow):
         if sequence in cuts:
             saved = engine.snapshot()
             engine = Engine.restore({"ACME": ACME}, saved)
             assert engine.snapshot() == saved
-        now += wait
-        if command["op"] == "submit":
-            split += engine.submit(sequence, accepted(command, now))
-            submitted.append(sequence)
-            owners[sequence] = command["trader"]
-        elif submitted:
-            order_id = submitted[max(0, len(submitted) - command["pick"])]
-            trader = command["trader"] or owners[order_id]
-            if command["op"] == "cancel":
-                split += engine.cancel(sequence, "ACME", order_id, trader, now)
-            else:
-                lots, offset = command["lots"], command["offset"]
-                split += engine.amend(sequence, "ACME", order_id, trader, now,
-                                      quantity=None if lots is None else lots * 10,
-                                      price=None if offset is None else 1000 + offset)  # fmt: skip
+        split += engine.apply(sequence, command)
     assert split == whole
+
+
+@settings(max_examples=150, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(commands, st.integers(1, 60))
+def test_batches_give_the_records_of_their_commands_one_by_one(flow, size):
+    log = logged(flow)
+    engine = Engine({"ACME": ACME})
+    batched = [
+        r for start in range(0, len(log), size) for r in engine.apply_all(log[start : start + size])
+    ]
+    assert batched == run(flow)[2]
+
+
+def test_a_deep_book_swept_at_once_matches_the_reference():
+    """More orders, levels, expiries and records in one command than the first buffers hold."""
+    wide = ExchangeInstrument("WIDE", Decimal("0.01"), Decimal("10.00"), band_pct=Decimal(50))
+    engine, reference = Engine({"WIDE": wide}), ReferenceBook(wide)
+    log = []
+    for sequence in range(1, 401):
+        tif, expire = (
+            (TimeInForce.DAY, 10**6 + sequence) if sequence % 3 else (TimeInForce.GTC, None)
+        )
+        resting = AcceptedOrder(f"c{sequence}", f"t{sequence % 7}", "WIDE", Side.SELL,
+                                OrderType.LIMIT, 5, 1001 + sequence % 200, tif, expire,
+                                sequence)  # fmt: skip
+        log.append((sequence, Submit(resting)))
+    sweep = AcceptedOrder("sweep", "taker", "WIDE", Side.BUY, OrderType.MARKET, 1_500, None,
+                          TimeInForce.IOC, None, 500)  # fmt: skip
+    log.append((401, Submit(sweep)))
+    records = engine.apply_all(log)
+    for sequence, command in log:
+        reference.submit(sequence, command.order)
+    executions = [r for r in records if isinstance(r, Execution)]
+    assert len(executions) == 300
+    assert [(e.price, e.quantity, e.aggressor, e.buy_order_id, e.sell_order_id)
+            for e in executions] == reference.executions  # fmt: skip
+    assert list(engine.resting("WIDE")) == reference.book()
+    due = {order_id for order_id, _, _ in engine.resting("WIDE")[1] if order_id % 3}
+    expired = engine.expire(402, "WIDE", 2 * 10**6)
+    assert {r.order_id for r in expired if isinstance(r, OrderUpdate)} == due
+    assert all(order_id % 3 == 0 for order_id, _, _ in engine.resting("WIDE")[1])
+
+
+@given(st.integers(1, 10**12), st.decimals("0.01", "100", places=2))
+def test_the_band_in_the_compiled_loop_is_the_instruments(last, band_pct):
+    instrument = ExchangeInstrument("ACME", Decimal("0.01"), Decimal("10.00"), band_pct=band_pct)
+    numerator, denominator = band_pct.as_integer_ratio()
+    assert band(last, numerator, denominator) == instrument.band(last)

@@ -28,29 +28,34 @@ symbol), so the records do not depend on how symbols are spread over partitions.
 
 from __future__ import annotations
 
-import bisect
-import heapq
-from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
+from decimal import Decimal
 from enum import StrEnum
 
 import msgspec
+import numba
+import numpy as np
 
-from quoteflow.exchange.commands import Amend, Cancel, Command, Submit
+from quoteflow.exchange import _matching as m
+from quoteflow.exchange._matching import band, match_batch
+from quoteflow.exchange.commands import Amend, Cancel, Command, Expire, Submit
 from quoteflow.exchange.instruments import ExchangeInstrument
 from quoteflow.exchange.orders import AcceptedOrder, OrderType, Side, TimeInForce
 
 __all__ = [
-    "Book",
     "BookUpdate",
     "Engine",
+    "EngineOutput",
     "EngineRecord",
     "Execution",
     "Level",
     "OrderStatus",
     "OrderUpdate",
-    "RestingOrder",
 ]
+
+_MAX_BAND_NUMERATOR = 10**6  # band_pct's digits: the band's integer arithmetic stays in int64
+_ORDERS_KEPT = 4096  # ended orders kept before the accepted orders are pruned
+_COMMAND_FIELDS = [m.C_SEQUENCE, m.C_BOOK, m.C_NOW, m.C_TRADER]
 
 
 class OrderStatus(StrEnum):
@@ -130,150 +135,6 @@ class BookUpdate(msgspec.Struct, frozen=True, gc=False):
 EngineRecord = OrderUpdate | Execution | BookUpdate
 
 
-class RestingOrder:
-    """An order in the book (mutable while it rests; ``live`` False once it left)."""
-
-    __slots__ = ("expire_ns", "filled", "live", "open", "order", "order_id", "price", "quantity")
-
-    def __init__(self, order_id: int, order: AcceptedOrder, price: int) -> None:
-        self.order_id = order_id
-        self.order = order
-        self.price = price
-        self.quantity = order.quantity
-        self.filled = 0
-        self.open = order.quantity
-        self.expire_ns = order.expire_ns
-        self.live = True
-
-    def requeued(self, quantity: int, price: int) -> RestingOrder:
-        """Return this order as a new arrival at ``price`` for ``quantity`` in total."""
-        self.live = False
-        again = RestingOrder(self.order_id, self.order, price)
-        again.quantity, again.filled, again.open = quantity, self.filled, quantity - self.filled
-        return again
-
-
-class _Side:
-    """One side of a book: price levels (FIFO queues) and their prices, best first.
-
-    Orders leave a level lazily: a cancelled order is marked dead and skipped
-    when it reaches the front; ``counts`` holds each level's live orders, and a
-    level with none left is dropped at once. ``totals`` holds each level's open
-    quantity; ``changed`` the prices whose total changed since it was last read.
-    """
-
-    __slots__ = ("changed", "counts", "levels", "prices", "sign", "totals")
-
-    def __init__(self, sign: int) -> None:
-        self.sign = sign  # -1 for bids (highest first), +1 for asks (lowest first)
-        self.levels: dict[int, deque[RestingOrder]] = {}
-        self.counts: dict[int, int] = {}
-        self.totals: dict[int, int] = {}
-        self.prices: list[int] = []  # sign * price, ascending
-        self.changed: set[int] = set()
-
-    def add(self, order: RestingOrder) -> None:
-        price = order.price
-        level = self.levels.get(price)
-        if level is None:
-            level = self.levels[price] = deque()
-            self.counts[price] = 0
-            self.totals[price] = 0
-            bisect.insort(self.prices, self.sign * price)
-        level.append(order)
-        self.counts[price] += 1
-        self.totals[price] += order.open
-        self.changed.add(price)
-
-    def take(self, order: RestingOrder, quantity: int) -> None:
-        """Take ``quantity`` off a resting order's open quantity (a fill or a reduction)."""
-        order.open -= quantity
-        self.totals[order.price] -= quantity
-        self.changed.add(order.price)
-
-    def remove(self, order: RestingOrder) -> None:
-        order.live = False
-        price = order.price
-        self.changed.add(price)
-        self.counts[price] -= 1
-        if not self.counts[price]:
-            del self.levels[price]
-            del self.counts[price]
-            del self.totals[price]
-            self.prices.pop(bisect.bisect_left(self.prices, self.sign * price))
-        else:
-            self.totals[price] -= order.open
-
-    def front(self, price: int) -> RestingOrder:
-        """Return the oldest live order at ``price`` (which has one)."""
-        level = self.levels[price]
-        while not level[0].live:
-            level.popleft()
-        return level[0]
-
-    def live(self, price: int) -> list[RestingOrder]:
-        """Return the live orders at ``price``, oldest first."""
-        return [r for r in self.levels[price] if r.live]
-
-    def best(self) -> Level | None:
-        """Return the top level (price, open quantity), None when the side is empty."""
-        if not self.prices:
-            return None
-        price = self.sign * self.prices[0]
-        return price, self.totals[price]
-
-    def deltas(self) -> list[Level]:
-        """Return (price, open quantity) of each changed level, best first, and forget them."""
-        changed = self.changed
-        if not changed:
-            return []
-        totals = self.totals
-        if len(changed) == 1:
-            price = changed.pop()
-            return [(price, totals.get(price, 0))]
-        ordered = sorted(changed, reverse=self.sign < 0)
-        changed.clear()
-        return [(price, totals.get(price, 0)) for price in ordered]
-
-    def crosses(self, limit: int, price: int) -> bool:
-        """Whether an incoming order limited at ``limit`` may trade at ``price`` on this side."""
-        return price <= limit if self.sign > 0 else price >= limit
-
-
-class Book:
-    """The bids and asks of one symbol, its last trade price and price band, its counters."""
-
-    __slots__ = ("asks", "bids", "executions", "expiries", "instrument", "last", "limits",
-                 "symbol")  # fmt: skip
-
-    def __init__(self, instrument: ExchangeInstrument) -> None:
-        self.instrument = instrument
-        self.symbol = instrument.symbol
-        self.bids = _Side(-1)
-        self.asks = _Side(+1)
-        self.last = instrument.ticks(instrument.reference_price)
-        self.limits = instrument.band(self.last)
-        self.executions = 0
-        self.expiries: list[tuple[int, int]] = []  # (expire_ns, order_id), a heap
-
-    def trade_at(self, price: int) -> None:
-        """Record the last trade price: the band follows it."""
-        if price != self.last:
-            self.last = price
-            self.limits = self.instrument.band(price)
-
-    def side_of(self, order: AcceptedOrder) -> _Side:
-        """Return the side ``order`` rests on."""
-        return self.bids if order.side is Side.BUY else self.asks
-
-    def changes(self, sequence: int, now: int) -> BookUpdate | None:
-        """Return what changed since the last call, None if nothing did."""
-        if not self.bids.changed and not self.asks.changed:
-            return None
-        return BookUpdate(self.symbol, self.bids.deltas(), self.asks.deltas(),
-                          self.bids.best(), self.asks.best(), now, sequence)  # fmt: skip
-
-
 class _RestingState(msgspec.Struct, array_like=True, gc=False):
     order_id: int
     order: AcceptedOrder
@@ -293,9 +154,31 @@ class _EngineState(msgspec.Struct, gc=False):
     books: dict[str, _BookState]
 
 
+_STATUSES = tuple(OrderStatus)
+_REASONS = (None, "outside_band", "fok_not_fillable", "not_filled_at_once",
+            "cancelled_by_trader", "amended_to_zero", "self_trade", "unknown_order")  # fmt: skip
+_TIME_IN_FORCE = {tif: code for code, tif in enumerate(TimeInForce)}
+_SIDES = (Side.BUY, Side.SELL)
+
+
+class EngineOutput(msgspec.Struct, gc=False):
+    """What a batch of commands did, as rows (see :mod:`quoteflow.exchange._matching`).
+
+    ``events`` has one row per order update, execution and book change, in the
+    order they happened; a book change's levels are rows of ``levels`` (price,
+    open quantity), its bids then its asks.
+    """
+
+    events: np.ndarray
+    levels: np.ndarray
+
+
 class Engine:
     """Books of several symbols, matched by price-time priority.
 
+    The books live in arrays matched by a compiled loop. :meth:`apply_all`
+    takes a batch of commands; :meth:`encode`, :meth:`run` and :meth:`records`
+    are its three steps, for callers that keep commands and results as rows.
     :meth:`snapshot` and :meth:`restore` carry an engine's whole state as bytes
     (a partition moving to another process); a restored engine gives the same
     records as the original for the same commands.
@@ -303,20 +186,51 @@ class Engine:
 
     def __init__(self, instruments: Mapping[str, ExchangeInstrument]) -> None:
         self.instruments = dict(instruments)
-        self.books = {symbol: Book(i) for symbol, i in self.instruments.items()}
-        self.orders: dict[int, RestingOrder] = {}
-        self._sequence = 0  # of the command being applied
-        self.last_sequence = 0
+        self.symbols = list(self.instruments)
+        self._book_of = {symbol: b for b, symbol in enumerate(self.symbols)}
+        self._traders: list[str] = []
+        self._trader_of: dict[str, int] = {}
+        self._orders: dict[int, AcceptedOrder] = {}  # every order that may still rest
+        self._prune_at = _ORDERS_KEPT  # forget ended orders once there are this many
+        n = len(self.symbols)
+        self._books = np.zeros((n, m.B_FIELDS), dtype=np.int64)
+        for b, instrument in enumerate(self.instruments.values()):
+            numerator, denominator = Decimal(instrument.band_pct).as_integer_ratio()
+            if numerator > _MAX_BAND_NUMERATOR:
+                raise ValueError(f"{instrument.symbol}: band_pct {instrument.band_pct} has too "
+                                 "many digits")  # fmt: skip
+            self._books[b, m.B_BAND_NUMERATOR] = numerator
+            self._books[b, m.B_BAND_DENOMINATOR] = denominator
+            self._trade_at(b, instrument.ticks(instrument.reference_price))
+        self._slots = np.zeros((64, m.O_FIELDS), dtype=np.int64)
+        self._free = np.arange(63, -1, -1, dtype=np.int64)
+        self._ids = numba.typed.Dict.empty(numba.types.int64, numba.types.int64)
+        self._levels = np.zeros((2 * n, 16, m.L_FIELDS), dtype=np.int64)
+        self._sizes = np.zeros(2 * n, dtype=np.int64)
+        self._heaps = np.zeros((n, 16, 2), dtype=np.int64)
+        self._heap_sizes = np.zeros(n, dtype=np.int64)
+        self._counters = np.zeros(4, dtype=np.int64)
+        self._counters[m.N_FREE] = 64
+        self._events = np.zeros((256, m.E_FIELDS), dtype=np.int64)
+        self._levels_out = np.zeros((256, 2), dtype=np.int64)
+        self._changed = np.zeros((256, 2), dtype=np.int64)
+
+    @property
+    def last_sequence(self) -> int:
         """The sequence number of the last command applied."""
+        return int(self._counters[m.N_LAST_SEQUENCE])
+
+    # snapshots -------------------------------------------------------------------
 
     def snapshot(self) -> bytes:
         """Return the engine's state as bytes: books in priority order, counters, last sequence."""
         books = {}
-        for symbol, book in self.books.items():
-            resting = [_RestingState(r.order_id, r.order, r.price, r.quantity, r.filled)
-                       for side in (book.bids, book.asks) for key in side.prices
-                       for r in side.live(side.sign * key)]  # fmt: skip
-            books[symbol] = _BookState(book.last, book.executions, resting)
+        for b, symbol in enumerate(self.symbols):
+            resting = [_RestingState(order_id, self._orders[order_id], price, quantity, filled)
+                       for side in (m.BUY, m.SELL)
+                       for order_id, price, quantity, filled in self._resting(b, side)]  # fmt: skip
+            books[symbol] = _BookState(int(self._books[b, m.B_LAST]),
+                                       int(self._books[b, m.B_EXECUTIONS]), resting)  # fmt: skip
         return msgspec.msgpack.encode(_EngineState(self.last_sequence, books))
 
     @classmethod
@@ -324,63 +238,31 @@ class Engine:
         """Return an engine in the state of a :meth:`snapshot`."""
         state = msgspec.msgpack.decode(data, type=_EngineState)
         engine = cls(instruments)
-        engine.last_sequence = state.last_sequence
+        rows = []
         for symbol, saved in state.books.items():
-            book = engine.books[symbol]
-            book.trade_at(saved.last)
-            book.executions = saved.executions
+            b = engine._book_of[symbol]
+            engine._trade_at(b, saved.last)
+            engine._books[b, m.B_EXECUTIONS] = saved.executions
             for kept in saved.resting:
-                resting = RestingOrder(kept.order_id, kept.order, kept.price)
-                resting.quantity, resting.filled = kept.quantity, kept.filled
-                resting.open = kept.quantity - kept.filled
-                engine._rest(book, resting)
-            book.bids.changed.clear()
-            book.asks.changed.clear()
+                row = engine._order_row(kept.order, state.last_sequence, kept.order_id, m.REST)
+                row[m.C_PRICE], row[m.C_QUANTITY] = kept.price, kept.quantity
+                row[m.C_FILLED] = kept.filled
+                rows.append(row)
+                engine._orders[kept.order_id] = kept.order
+        engine.run(np.array(rows, dtype=np.int64).reshape(-1, m.C_FIELDS))
+        engine._counters[m.N_LAST_SEQUENCE] = state.last_sequence
         return engine
 
     # the commands ----------------------------------------------------------------
 
     def submit(self, sequence: int, order: AcceptedOrder) -> list[EngineRecord]:
         """Accept ``order`` as order ``sequence``: match it, rest what may rest."""
-        now = order.received_ns
-        book = self.books[order.symbol]
-        out = self._begin(sequence, book, now)
-        low, high = book.limits
-        limit = order.price if order.price is not None else (
-            high if order.side is Side.BUY else low)  # fmt: skip
-        resting = RestingOrder(sequence, order, limit)
-        if not low <= limit <= high:
-            out.append(self._update(resting, OrderStatus.REJECTED, now, "outside_band"))
-        else:
-            self._submit(book, resting, now, out)
-        return self._end(book, out, now, sequence)
-
-    def _submit(self, book: Book, resting: RestingOrder, now: int,
-                out: list[EngineRecord]) -> None:  # fmt: skip
-        order = resting.order
-        out.append(self._update(resting, OrderStatus.NEW, now))
-        if order.time_in_force is TimeInForce.FOK and self._available(book, resting) < resting.open:
-            out.append(self._update(resting, OrderStatus.CANCELLED, now, "fok_not_fillable"))
-            return
-        self._match(book, resting, now, out)
-        if resting.open == 0:
-            return
-        if order.type is OrderType.MARKET or order.time_in_force in (
-            TimeInForce.IOC,
-            TimeInForce.FOK,
-        ):
-            out.append(self._update(resting, OrderStatus.CANCELLED, now, "not_filled_at_once"))
-            return
-        self._rest(book, resting)
+        return self.apply(sequence, Submit(order))
 
     def cancel(self, sequence: int, symbol: str, order_id: int, trader: str,
                now: int) -> list[EngineRecord]:  # fmt: skip
         """Cancel an open order of ``trader``; a rejected update if there is none."""
-        book, out, resting = self._begin_on(sequence, symbol, order_id, trader, now)
-        if resting is not None:
-            self._remove(resting)
-            out.append(self._update(resting, OrderStatus.CANCELLED, now, "cancelled_by_trader"))
-        return self._end(book, out, now, order_id)
+        return self.apply(sequence, Cancel(symbol, order_id, trader, now))
 
     def amend(
         self,
@@ -399,183 +281,219 @@ class Engine:
         same price keeps its place; anything else moves it to the back, where it
         may trade at once. A price outside the band is refused and changes nothing.
         """
-        book, out, resting = self._begin_on(sequence, symbol, order_id, trader, now)
-        if resting is not None:
-            self._amend(book, resting, now, quantity, price, out)
-        return self._end(book, out, now, order_id)
-
-    def _amend(self, book: Book, resting: RestingOrder, now: int, quantity: int | None,
-               price: int | None, out: list[EngineRecord]) -> None:  # fmt: skip
-        new_quantity = resting.quantity if quantity is None else quantity
-        new_price = resting.price if price is None else price
-        low, high = book.limits
-        if price is not None and not low <= price <= high:
-            status = OrderStatus.PARTIALLY_FILLED if resting.filled else OrderStatus.NEW
-            refused = self._update(resting, status, now, "outside_band")
-            out.append(msgspec.structs.replace(refused, status=OrderStatus.REJECTED))
-        elif new_quantity <= resting.filled:
-            self._remove(resting)
-            out.append(self._update(resting, OrderStatus.CANCELLED, now, "amended_to_zero"))
-        elif new_price == resting.price and new_quantity <= resting.quantity:
-            book.side_of(resting.order).take(resting, resting.quantity - new_quantity)
-            resting.quantity = new_quantity
-            out.append(self._update(resting, OrderStatus.REPLACED, now))
-        else:
-            self._remove(resting)
-            resting = resting.requeued(new_quantity, new_price)
-            out.append(self._update(resting, OrderStatus.REPLACED, now))
-            self._match(book, resting, now, out)
-            if resting.open:
-                self._rest(book, resting)
+        return self.apply(sequence, Amend(symbol, order_id, trader, now, quantity, price))
 
     def expire(self, sequence: int, symbol: str, now: int) -> list[EngineRecord]:
         """Expire the DAY and GTD orders of ``symbol`` whose time has come, earliest first."""
-        book = self.books[symbol]
-        return self._end(book, self._begin(sequence, book, now), now, None)
+        return self.apply(sequence, Expire(symbol, now))
 
     def apply(self, sequence: int, command: Command) -> list[EngineRecord]:
         """Carry out command ``sequence`` of the log (see :mod:`quoteflow.exchange.commands`)."""
-        if isinstance(command, Submit):
-            return self.submit(sequence, command.order)
-        if isinstance(command, Cancel):
-            return self.cancel(sequence, command.symbol, command.order_id, command.trader,
-                               command.ts)  # fmt: skip
-        if isinstance(command, Amend):
-            return self.amend(sequence, command.symbol, command.order_id, command.trader,
-                              command.ts, quantity=command.quantity,
-                              price=command.price)  # fmt: skip
-        return self.expire(sequence, command.symbol, command.ts)
+        return self.apply_all([(sequence, command)])
+
+    def apply_all(self, commands: Iterable[tuple[int, Command]]) -> list[EngineRecord]:
+        """Carry out (sequence, command) pairs in order; return their records in order."""
+        rows = self.encode(commands)
+        return self.records(rows, self.run(rows))
+
+    def encode(self, commands: Iterable[tuple[int, Command]]) -> np.ndarray:
+        """Return (sequence, command) pairs as the rows :meth:`run` takes.
+
+        Take the records of one batch before encoding the next: encoding
+        forgets the orders that no longer rest.
+        """
+        if len(self._orders) > self._prune_at:
+            resting = np.ones(len(self._slots), dtype=np.bool_)
+            resting[self._free[: self._counters[m.N_FREE]]] = False
+            ids = self._slots[resting, m.O_ID].tolist()
+            self._orders = {order_id: self._orders[order_id] for order_id in ids}
+            self._prune_at = 2 * len(ids) + _ORDERS_KEPT
+        rows = []
+        for sequence, command in commands:
+            if type(command) is Submit:
+                rows.append(self._order_row(command.order, sequence, sequence, m.SUBMIT))
+                self._orders[sequence] = command.order
+                continue
+            row = [0] * m.C_FIELDS
+            row[m.C_SEQUENCE], row[m.C_BOOK] = sequence, self._book_of[command.symbol]
+            row[m.C_NOW] = command.ts
+            if type(command) is Expire:
+                row[m.C_KIND] = m.EXPIRE
+            else:
+                row[m.C_KIND] = m.CANCEL if type(command) is Cancel else m.AMEND
+                row[m.C_ORDER], row[m.C_TRADER] = command.order_id, self._trader(command.trader)
+                if type(command) is Amend:
+                    if command.quantity is not None:
+                        row[m.C_NEW_QUANTITY], row[m.C_HAS_NEW_QUANTITY] = command.quantity, 1
+                    if command.price is not None:
+                        row[m.C_NEW_PRICE], row[m.C_HAS_NEW_PRICE] = command.price, 1
+            rows.append(row)
+        return np.array(rows, dtype=np.int64).reshape(-1, m.C_FIELDS)
+
+    def run(self, rows: np.ndarray) -> EngineOutput:
+        """Apply encoded commands in order; return what happened as rows."""
+        self._counters[m.N_EVENTS] = self._counters[m.N_LEVELS_OUT] = 0
+        done = 0
+        while True:
+            done = match_batch(done, rows, self._slots, self._free, self._ids, self._levels,
+                               self._sizes, self._heaps, self._heap_sizes, self._books,
+                               self._counters, self._events, self._levels_out,
+                               self._changed)  # fmt: skip
+            if done == len(rows):
+                break
+            self._make_room(int(rows[done, m.C_BOOK]))
+        return EngineOutput(self._events[: self._counters[m.N_EVENTS]].copy(),
+                            self._levels_out[: self._counters[m.N_LEVELS_OUT]].copy())  # fmt: skip
+
+    def records(self, rows: np.ndarray, output: EngineOutput) -> list[EngineRecord]:
+        """Return the records of what encoded commands ``rows`` did (``output`` of :meth:`run`)."""
+        sequences, books, times, actors = rows[:, _COMMAND_FIELDS].T.tolist()
+        levels = list(zip(*output.levels.T.tolist(), strict=True))
+        orders, traders, symbols = self._orders, self._traders, self.symbols
+        out: list[EngineRecord] = []
+        for kind, command, *fields in zip(*output.events.T.tolist(), strict=True):
+            sequence, book, now = sequences[command], books[command], times[command]
+            symbol = symbols[book]
+            if kind == m.UPDATE:
+                order_id, status, filled, left, price, has_price, reason, ack, _ = fields
+                if reason == m.R_UNKNOWN_ORDER:
+                    client_order_id, owner = "", traders[actors[command]]
+                else:
+                    order = orders[order_id]
+                    client_order_id, owner = order.client_order_id, order.trader
+                out.append(OrderUpdate(order_id, client_order_id, owner, symbol, _STATUSES[status],
+                                       filled, left, price if has_price else None,
+                                       _REASONS[reason], now, sequence, ack == 1))  # fmt: skip
+            elif kind == m.EXECUTION:
+                execution_id, price, quantity, aggressor, buy, sell, buyer, seller, _ = fields
+                out.append(Execution(execution_id, symbol, price, quantity, _SIDES[aggressor], buy,
+                                     sell, traders[buyer], traders[seller], now,
+                                     sequence))  # fmt: skip
+            else:
+                start, bids, asks, bid, bid_quantity, has_bid, ask, ask_quantity, has_ask = fields
+                middle = start + bids
+                out.append(BookUpdate(symbol, levels[start:middle], levels[middle : middle + asks],
+                                      (bid, bid_quantity) if has_bid else None,
+                                      (ask, ask_quantity) if has_ask else None, now,
+                                      sequence))  # fmt: skip
+        return out
 
     # views -----------------------------------------------------------------------
 
     def next_expiry(self, symbol: str) -> int | None:
         """Return the earliest expiry time among ``symbol``'s resting orders (or a stale one)."""
-        expiries = self.books[symbol].expiries
-        return expiries[0][0] if expiries else None
+        b = self._book_of[symbol]
+        return int(self._heaps[b, 0, 0]) if self._heap_sizes[b] else None
 
     def depth(self, symbol: str, levels: int) -> tuple[list[Level], list[Level]]:
         """Return the best ``levels`` (price, open quantity) of the bids and of the asks."""
-        book = self.books[symbol]
+        b = self._book_of[symbol]
+        sides = []
+        for side, sign in ((m.BUY, 1), (m.SELL, -1)):
+            size = int(self._sizes[2 * b + side])
+            best = self._levels[2 * b + side, max(0, size - levels) : size][::-1]
+            sides.append([(sign * key, total) for key, total in
+                          best[:, [m.L_KEY, m.L_TOTAL]].tolist()])  # fmt: skip
+        return sides[0], sides[1]
+
+    def resting(self, symbol: str) -> tuple[list[tuple[int, int, int]], list[tuple[int, int, int]]]:
+        """Return (order id, price, open quantity) of the resting bids and asks, in priority."""
+        b = self._book_of[symbol]
         return tuple(  # type: ignore[return-value]
-            [(side.sign * p, side.totals[side.sign * p]) for p in side.prices[:levels]]
-            for side in (book.bids, book.asks)
-        )
+            [(order_id, price, quantity - filled)
+             for order_id, price, quantity, filled in self._resting(b, side)]
+            for side in (m.BUY, m.SELL)
+        )  # fmt: skip
+
+    def last_price(self, symbol: str) -> int:
+        """Return the last trade price of ``symbol`` (ticks; the reference price before any)."""
+        return int(self._books[self._book_of[symbol], m.B_LAST])
+
+    def limits(self, symbol: str) -> tuple[int, int]:
+        """Return the price band of ``symbol`` (ticks), around its last trade."""
+        low, high = self._books[self._book_of[symbol], [m.B_LOW, m.B_HIGH]].tolist()
+        return low, high
+
+    def executions(self, symbol: str) -> int:
+        """Return how many executions ``symbol`` has had."""
+        return int(self._books[self._book_of[symbol], m.B_EXECUTIONS])
+
+    def is_open(self, order_id: int) -> bool:
+        """Return whether order ``order_id`` rests in a book."""
+        return order_id in self._ids
+
+    def open_orders(self) -> set[int]:
+        """Return the ids of the resting orders."""
+        return set(self._ids.keys())
 
     # inside ----------------------------------------------------------------------
 
-    def _begin_on(self, sequence: int, symbol: str, order_id: int, trader: str,
-                  now: int) -> tuple[Book, list[EngineRecord], RestingOrder | None]:  # fmt: skip
-        """Start a command on ``trader``'s open order ``order_id`` of ``symbol``.
+    def _trade_at(self, b: int, price: int) -> None:
+        books = self._books
+        books[b, m.B_LAST] = price
+        books[b, m.B_LOW], books[b, m.B_HIGH] = band(price, books[b, m.B_BAND_NUMERATOR],
+                                                    books[b, m.B_BAND_DENOMINATOR])  # fmt: skip
 
-        Returns the book, the records so far and the order; None (and a rejected
-        ``unknown_order`` update in the records) when there is no such open order.
-        """
-        book = self.books[symbol]
-        out = self._begin(sequence, book, now)
-        resting = self.orders.get(order_id)
-        if resting is None or resting.order.trader != trader or resting.order.symbol != symbol:
-            out.append(self._unknown(order_id, trader, symbol, now))
-            return book, out, None
-        return book, out, resting
+    def _trader(self, name: str) -> int:
+        code = self._trader_of.get(name)
+        if code is None:
+            code = self._trader_of[name] = len(self._traders)
+            self._traders.append(name)
+        return code
 
-    def _begin(self, sequence: int, book: Book, now: int) -> list[EngineRecord]:
-        """Start command ``sequence`` on ``book``: expire its orders due by ``now``."""
-        self._sequence = sequence
-        out: list[EngineRecord] = []
-        expiries = book.expiries
-        while expiries and expiries[0][0] <= now:
-            _, order_id = heapq.heappop(expiries)
-            resting = self.orders.get(order_id)
-            if resting is not None:  # not filled, cancelled or re-queued meanwhile
-                self._remove(resting)
-                out.append(self._update(resting, OrderStatus.EXPIRED, now))
+    def _order_row(self, order: AcceptedOrder, sequence: int, order_id: int,
+                   kind: int) -> list[int]:  # fmt: skip
+        row = [0] * m.C_FIELDS
+        row[m.C_KIND], row[m.C_SEQUENCE], row[m.C_ORDER] = kind, sequence, order_id
+        row[m.C_BOOK], row[m.C_TRADER] = self._book_of[order.symbol], self._trader(order.trader)
+        row[m.C_SIDE] = m.BUY if order.side is Side.BUY else m.SELL
+        row[m.C_MARKET] = int(order.type is OrderType.MARKET)
+        row[m.C_TIF], row[m.C_QUANTITY] = _TIME_IN_FORCE[order.time_in_force], order.quantity
+        row[m.C_PRICE] = order.price or 0
+        if order.expire_ns is not None:
+            row[m.C_EXPIRE], row[m.C_HAS_EXPIRE] = order.expire_ns, 1
+        row[m.C_NOW] = order.received_ns
+        return row
+
+    def _resting(self, b: int, side: int) -> list[tuple[int, int, int, int]]:
+        """Return (order id, price, quantity, filled) of one side's orders, in priority."""
+        out = []
+        bs = 2 * b + side
+        slots = self._slots
+        for p in range(int(self._sizes[bs]) - 1, -1, -1):
+            slot = int(self._levels[bs, p, m.L_HEAD])
+            while slot != m.NONE:
+                order_id, price, quantity, filled, slot = slots[
+                    slot, [m.O_ID, m.O_PRICE, m.O_QUANTITY, m.O_FILLED, m.O_NEXT]
+                ].tolist()
+                out.append((order_id, price, quantity, filled))
         return out
 
-    def _end(self, book: Book, out: list[EngineRecord], now: int,
-             order_id: int | None) -> list[EngineRecord]:  # fmt: skip
-        """Finish the command: mark the answer to it (order ``order_id``), add book changes."""
-        self.last_sequence = self._sequence
-        if order_id is not None:
-            for index in range(len(out) - 1, -1, -1):
-                record = out[index]
-                if type(record) is OrderUpdate and record.order_id == order_id:
-                    out[index] = msgspec.structs.replace(record, ack=True)
-                    break
-        changes = book.changes(self._sequence, now)
-        if changes is not None:
-            out.append(changes)
-        return out
+    def _make_room(self, b: int) -> None:
+        """Grow the buffers a command on book ``b`` might overflow (see ``match_batch``)."""
+        counters = self._counters
+        if counters[m.N_FREE] < 1:
+            size = len(self._slots)
+            self._slots = _grown(self._slots)
+            self._free = np.concatenate([self._free, np.zeros(size, dtype=np.int64)])
+            self._free[counters[m.N_FREE] : counters[m.N_FREE] + size] = np.arange(
+                2 * size - 1, size - 1, -1
+            )
+            counters[m.N_FREE] += size
+        if max(self._sizes[2 * b], self._sizes[2 * b + 1]) >= self._levels.shape[1]:
+            self._levels = _grown(self._levels, axis=1)
+        if self._heap_sizes[b] >= self._heaps.shape[1]:
+            self._heaps = _grown(self._heaps, axis=1)
+        live = int(self._books[b, m.B_LIVE])
+        while counters[m.N_EVENTS] + 3 * live + 8 > len(self._events):
+            self._events = _grown(self._events)
+        level_count = int(self._sizes[2 * b] + self._sizes[2 * b + 1])
+        while counters[m.N_LEVELS_OUT] + level_count + 2 > len(self._levels_out):
+            self._levels_out = _grown(self._levels_out)
+        while 2 * live + 4 > len(self._changed):
+            self._changed = _grown(self._changed)
 
-    def _available(self, book: Book, incoming: RestingOrder) -> int:
-        """Quantity other traders offer within the incoming order's limit."""
-        side = book.asks if incoming.order.side is Side.BUY else book.bids
-        trader = incoming.order.trader
-        total = 0
-        for key in side.prices:
-            price = side.sign * key
-            if not side.crosses(incoming.price, price):
-                break
-            total += side.totals[price] - sum(r.open for r in side.live(price)
-                                              if r.order.trader == trader)  # fmt: skip
-            if total >= incoming.open:
-                break
-        return total
 
-    def _match(self, book: Book, incoming: RestingOrder, now: int,
-               out: list[EngineRecord]) -> None:  # fmt: skip
-        side = book.asks if incoming.order.side is Side.BUY else book.bids
-        trader = incoming.order.trader
-        while incoming.open and side.prices:
-            price = side.sign * side.prices[0]
-            if not side.crosses(incoming.price, price):
-                return
-            resting = side.front(price)
-            if resting.order.trader == trader:  # self-trade prevention: the resting one goes
-                self._remove(resting)
-                out.append(self._update(resting, OrderStatus.CANCELLED, now, "self_trade"))
-                continue
-            quantity = min(incoming.open, resting.open)
-            incoming.filled += quantity
-            incoming.open -= quantity
-            resting.filled += quantity
-            side.take(resting, quantity)
-            book.trade_at(price)
-            out.append(self._execution(book, incoming, resting, price, quantity, now))
-            if resting.open == 0:
-                self._remove(resting)
-                out.append(self._update(resting, OrderStatus.FILLED, now))
-            else:
-                out.append(self._update(resting, OrderStatus.PARTIALLY_FILLED, now))
-            status = OrderStatus.FILLED if incoming.open == 0 else OrderStatus.PARTIALLY_FILLED
-            out.append(self._update(incoming, status, now))
-
-    def _execution(self, book: Book, incoming: RestingOrder, resting: RestingOrder, price: int,
-                   quantity: int, now: int) -> Execution:  # fmt: skip
-        buy, sell = (incoming, resting) if incoming.order.side is Side.BUY else (resting, incoming)
-        book.executions += 1
-        return Execution(book.executions, book.symbol, price, quantity, incoming.order.side,
-                         buy.order_id, sell.order_id, buy.order.trader, sell.order.trader, now,
-                         self._sequence)  # fmt: skip
-
-    def _rest(self, book: Book, resting: RestingOrder) -> None:
-        book.side_of(resting.order).add(resting)
-        self.orders[resting.order_id] = resting
-        if resting.expire_ns is not None:
-            heapq.heappush(book.expiries, (resting.expire_ns, resting.order_id))
-
-    def _remove(self, resting: RestingOrder) -> None:
-        self.books[resting.order.symbol].side_of(resting.order).remove(resting)
-        del self.orders[resting.order_id]
-
-    def _update(self, resting: RestingOrder, status: OrderStatus, now: int,
-                reason: str | None = None) -> OrderUpdate:  # fmt: skip
-        order = resting.order
-        open_quantity = 0 if status in TERMINAL else resting.open
-        price = resting.price if order.type is OrderType.LIMIT else None
-        return OrderUpdate(resting.order_id, order.client_order_id, order.trader, order.symbol,
-                           status, resting.filled, open_quantity, price, reason, now,
-                           self._sequence)  # fmt: skip
-
-    def _unknown(self, order_id: int, trader: str, symbol: str, now: int) -> OrderUpdate:
-        return OrderUpdate(order_id, "", trader, symbol, OrderStatus.REJECTED, 0, 0, None,
-                           "unknown_order", now, self._sequence)  # fmt: skip
+def _grown(array: np.ndarray, axis: int = 0) -> np.ndarray:
+    """Return ``array`` twice as long along ``axis``, zeros after its rows."""
+    return np.concatenate([array, np.zeros_like(array)], axis=axis)

@@ -24,7 +24,7 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from quoteflow.events import Trade
-from quoteflow.exchange.commands import Sequenced
+from quoteflow.exchange.commands import Command, Sequenced
 from quoteflow.exchange.engine import BookUpdate, Engine, EngineRecord, Execution, OrderUpdate
 from quoteflow.exchange.instruments import ExchangeInstrument
 
@@ -77,12 +77,17 @@ class MatchingOperator:
 
     def process(self, batch: Sequence[Sequenced],
                 engine: Engine) -> tuple[list[tuple[str, Any]], Engine]:  # fmt: skip
-        """Apply the commands not applied yet, in order; return their records by topic."""
-        out: list[tuple[str, Any]] = []
+        """Apply the commands not applied yet, in order; return their records by topic.
+
+        A command at or below the last sequence seen (a resent part of the log) is skipped.
+        """
+        fresh: list[tuple[int, Command]] = []
+        last = engine.last_sequence
         for logged in batch:
-            if logged.sequence > engine.last_sequence:
-                out += self.routed(engine.apply(logged.sequence, logged.command))
-        return out, engine
+            if logged.sequence > last:
+                fresh.append((logged.sequence, logged.command))
+                last = logged.sequence
+        return self.routed(engine.apply_all(fresh)) if fresh else [], engine
 
     def routed(self, records: list[EngineRecord]) -> list[tuple[str, Any]]:
         """Return ``(topic, record)`` of each record, in order (executions also as trades)."""

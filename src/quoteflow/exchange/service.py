@@ -26,6 +26,7 @@ import time
 from collections import Counter, deque
 from collections.abc import Awaitable, Callable, Mapping
 from decimal import Decimal
+from itertools import islice
 
 from quoteflow.bus.base import Bus, send_in_order
 from quoteflow.exchange.commands import (
@@ -40,7 +41,6 @@ from quoteflow.exchange.commands import (
 from quoteflow.exchange.durability import GroupCommit
 from quoteflow.exchange.engine import (
     TERMINAL,
-    Book,
     Engine,
     EngineRecord,
     Execution,
@@ -67,6 +67,7 @@ from quoteflow.timestamps import datetime_ns
 __all__ = ["Exchange", "UnknownOrderError"]
 
 _RECENT_TRADES = 1_000
+_REPLAY_CHUNK = 10_000  # logged commands matched at once when the log is replayed
 
 
 class UnknownOrderError(LookupError):
@@ -134,10 +135,12 @@ class Exchange:
         self._by_client_id: dict[tuple[str, str], int] = {}
         self._submitted: dict[int, AcceptedOrder] = {}
         recorded = store.executions_through()
-        for sequence, command in store.commands():
-            records = self._apply(sequence, command)
-            if sequence > recorded:
-                store.record_executions(r for r in records if type(r) is Execution)
+        logged = store.commands()
+        while chunk := list(islice(logged, _REPLAY_CHUNK)):
+            records = self._apply_all(chunk)
+            store.record_executions(
+                r for r in records if type(r) is Execution and r.sequence > recorded
+            )
         self._replayed = self.engine.last_sequence
         self.group_commit: GroupCommit[tuple[Sequenced, list[EngineRecord]]] | None = None
         """With a store that must reach the disk: holds answers until a flush covers them."""
@@ -146,29 +149,26 @@ class Exchange:
             self.group_commit = GroupCommit(store.sync, self._hand_on)
             self.group_commit.durable = self._replayed
 
-    def book(self, symbol: str) -> Book:
-        """Return the book of ``symbol``."""
-        return self.engine.books[symbol]
-
     def depth(self, symbol: str, levels: int) -> tuple[list[Level], list[Level]]:
         """Return the best ``levels`` (price, open quantity) of the bids and of the asks."""
         return self.engine.depth(symbol, levels)
 
     def execution_count(self) -> int:
         """Return how many executions there have been, over all symbols."""
-        return sum(book.executions for book in self.engine.books.values())
+        return sum(self.engine.executions(symbol) for symbol in self.instruments)
 
     def is_open(self, order_id: int) -> bool:
         """Return whether order ``order_id`` rests in the book."""
-        return order_id in self.engine.orders
+        return self.engine.is_open(order_id)
 
-    def _apply(self, sequence: int, command: Command) -> list[EngineRecord]:
-        """Apply logged command ``sequence``; keep the views; return its records."""
-        if isinstance(command, Submit):
-            order = command.order
-            self._submitted[sequence] = order
-            self._by_client_id[(order.trader, order.client_order_id)] = sequence
-        records = self.engine.apply(sequence, command)
+    def _apply_all(self, logged: list[tuple[int, Command]]) -> list[EngineRecord]:
+        """Apply logged (sequence, command) pairs; keep the views; return their records."""
+        for sequence, command in logged:
+            if isinstance(command, Submit):
+                order = command.order
+                self._submitted[sequence] = order
+                self._by_client_id[(order.trader, order.client_order_id)] = sequence
+        records = self.engine.apply_all(logged)
         orders = self.orders
         for record in records:
             if type(record) is OrderUpdate:
@@ -183,7 +183,7 @@ class Exchange:
         if self.group_commit is not None and self.group_commit.failed is not None:
             raise self.group_commit.failed
         sequence = self.store.append(command)
-        records = self._apply(sequence, command)
+        records = self._apply_all([(sequence, command)])
         executions = [r for r in records if type(r) is Execution]
         if executions:
             self.store.record_executions(executions)
@@ -259,7 +259,8 @@ class Exchange:
                     f"client_order_id {request.client_order_id!r} was used for another order",
                 )
             return self.orders[earlier]
-        reference = self.book(request.symbol).last if request.symbol in self.instruments else None
+        known = request.symbol in self.instruments
+        reference = self.engine.last_price(request.symbol) if known else None
         accepted = validate(request, trader, self.instruments, now_ns=self.clock(),
                             reference_ticks=reference)  # fmt: skip
         return _answer(self._run(Submit(accepted)))
@@ -304,7 +305,7 @@ class Exchange:
                 ticks = instrument.ticks(price)
             except ValueError as error:
                 raise OrderRejectedError(RejectReason.OFF_TICK, str(error)) from None
-            low, high = self.book(state.symbol).limits
+            low, high = self.engine.limits(state.symbol)
             if not low <= ticks <= high:
                 raise OrderRejectedError(RejectReason.OUTSIDE_BAND, f"price {price} is outside "
                                          f"the band {instrument.price(low)} to "
