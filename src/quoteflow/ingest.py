@@ -84,6 +84,7 @@ async def _into_lake(feed: WebSocketFeed, settings: Settings, root: str | None, 
                 await recording  # raises what ended the feed, if anything did
         finally:
             writer.flush()
+            writer.close()
     log.info("%s: %s records in %s chunks", feed.name, f"{writer.rows_written:,}",
              writer.chunks_written)  # fmt: skip
 

@@ -1,4 +1,5 @@
 from datetime import date
+from urllib.parse import unquote
 
 import pyarrow.parquet as pq
 import pytest
@@ -85,23 +86,42 @@ def test_writing_a_chunk_again_replaces_it_and_leaves_no_temporary_files(lake):
 def test_arrow_batches_and_records_give_the_same_chunks(tmp_path):
     from quoteflow.lake import LakeRoot
 
-    events = market_events(300)
+    events = market_events(300, instruments=("A", "B/C", "D", "E"))
     quotes = [e for e in events if isinstance(e, Quote)]
-    by_records, by_batches = LakeRoot.open(tmp_path / "a"), LakeRoot.open(tmp_path / "b")
-    writer = LakeWriter(by_records)
+    roots = [LakeRoot.open(tmp_path / name) for name in ("records", "batches", "one_thread")]
+    writer = LakeWriter(roots[0])
     writer.add(quotes)
     writer.flush()
-    writer = LakeWriter(by_batches)
-    writer.add_batch(to_batch(quotes))
-    writer.flush()
-    names = [
-        [i.path.split("/raw/")[1] for i in root.files("raw")] for root in (by_records, by_batches)
-    ]
-    assert sorted(names[0]) == sorted(names[1])
+    for root, threads in ((roots[1], 2), (roots[2], 1)):
+        writer = LakeWriter(root, threads=threads)
+        writer.add_batch(to_batch(quotes))
+        writer.flush()
+        writer.close()
+    names = [sorted(i.path.split("/raw/")[1] for i in root.files("raw")) for root in roots]
+    assert len(names[0]) > 2 and names[0] == names[1] == names[2]
     for name in names[0]:
-        a = from_batch(pq.read_table(f"{by_records.path}/raw/{name}"))
-        b = from_batch(pq.read_table(f"{by_batches.path}/raw/{name}"))
-        assert a == b
+        a, b, c = (from_batch(pq.read_table(f"{root.path}/raw/{name}")) for root in roots)
+        assert a == b == c
+
+
+def test_a_chunk_that_cannot_be_written_fails_the_flush_after_the_others_are_written(tmp_path):
+    from quoteflow.lake import LakeRoot
+
+    events = market_events(300, instruments=("A", "B/C", "D", "E"))
+    quotes = [e for e in events if isinstance(e, Quote)]
+    lake = LakeRoot.open(tmp_path)
+    blocked = quotes[0]
+    where = tmp_path / f"raw/source=primary/provider={blocked.provider}/type=quotes"
+    where.mkdir(parents=True)
+    (where / f"instrument={blocked.instrument}").write_text("in the way of a directory")
+    writer = LakeWriter(lake, checkpoint="blocked")
+    writer.add_batch(to_batch(quotes))
+    with pytest.raises(OSError):
+        writer.flush()
+    chunks = [i.path for i in lake.files("raw") if i.path.endswith(".parquet")]
+    written = {unquote(path.split("instrument=")[1].split("/")[0]) for path in chunks}
+    assert written == {q.instrument for q in quotes} - {blocked.instrument}
+    assert writer.resume_offset() == 0  # no checkpoint claims the lost chunk
 
 
 def test_durable_offset_is_the_first_record_still_buffered(lake):
@@ -112,7 +132,7 @@ def test_durable_offset_is_the_first_record_still_buffered(lake):
     writer.add(a)
     writer.add(b)
     assert writer.durable_offset() == 0
-    writer._flush(Partition("SYNTHETIC", "quotes", "A", DAY))
+    writer._flush_all([Partition("SYNTHETIC", "quotes", "A", DAY)])
     assert writer.durable_offset() == 50
     assert writer.resume_offset() == 50
     writer.flush()

@@ -165,6 +165,7 @@ def record(
             if stop.is_set():
                 break
         writer.flush()
+        writer.close()
 
     try:
         asyncio.run(run())

@@ -20,6 +20,7 @@ from __future__ import annotations
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
+from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
 
 import msgspec
@@ -68,7 +69,9 @@ class LakeWriter:
     """Write records into raw chunks under ``root`` for ``source`` (primary or replica).
 
     ``checkpoint`` names the durable-offset file (``_checkpoints/source=<S>/<name>.json``);
-    without it no offset is stored.
+    without it no offset is stored. Chunks due at the same time are encoded and
+    written on up to ``threads`` threads (Parquet encoding and ``fsync`` release
+    the GIL).
     """
 
     def __init__(
@@ -80,11 +83,12 @@ class LakeWriter:
         chunk_age_s: float = 60.0,
         checkpoint: str | None = None,
         clock: Callable[[], float] = time.monotonic,
+        threads: int = 2,
     ) -> None:
         if source not in SOURCES:
             raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
-        if chunk_rows < 1 or chunk_age_s <= 0:
-            raise ValueError("chunk_rows must be >= 1 and chunk_age_s > 0")
+        if chunk_rows < 1 or chunk_age_s <= 0 or threads < 1:
+            raise ValueError("chunk_rows and threads must be >= 1 and chunk_age_s > 0")
         self.root = root
         self.source = source
         self.chunk_rows = chunk_rows
@@ -100,6 +104,8 @@ class LakeWriter:
         self._partition_ids: dict[Partition, int] = {}
         self._partitions: list[Partition] = []  # by id
         self._pending: dict[str, list[tuple[pa.RecordBatch, np.ndarray]]] = {}
+        self.threads = threads
+        self._threads: ThreadPoolExecutor | None = None
 
     def durable_offset(self) -> int:
         """Return the input offset before which every record is in a written chunk."""
@@ -204,23 +210,54 @@ class LakeWriter:
 
     def _flush_full(self, partitions: Iterable[Partition]) -> None:
         """Flush the given buffers that reached ``chunk_rows`` (after all records are counted)."""
-        for partition in partitions:
-            if self._buffers[partition].rows >= self.chunk_rows:
-                self._flush(partition)
+        self._flush_all([p for p in dict.fromkeys(partitions)
+                         if self._buffers[p].rows >= self.chunk_rows])  # fmt: skip
 
     def tick(self) -> None:
         """Flush every buffer whose oldest record has waited ``chunk_age_s``."""
         now = self.clock()
-        due = [p for p, b in self._buffers.items() if now - b.started >= self.chunk_age_s]
-        for partition in due:
-            self._flush(partition)
+        self._flush_all(
+            [p for p, b in self._buffers.items() if now - b.started >= self.chunk_age_s]
+        )
 
     def flush(self) -> None:
         """Flush every buffer."""
-        for partition in list(self._buffers):
-            self._flush(partition)
+        self._flush_all(list(self._buffers))
 
-    def _flush(self, partition: Partition) -> None:
+    def close(self) -> None:
+        """Stop the writing threads (what is still buffered stays buffered: flush first)."""
+        if self._threads is not None:
+            self._threads.shutdown()
+            self._threads = None
+
+    def _flush_all(self, partitions: list[Partition]) -> None:
+        """Write the chunks of ``partitions``, encoded and written on threads; then the checkpoint.
+
+        Every chunk is on storage when this returns; if one failed, its error is
+        raised after the others are done.
+        """
+        if not partitions:
+            return
+        chunks = [self._chunk(partition) for partition in partitions]
+        if len(chunks) == 1 or self.threads == 1:
+            for path, table in chunks:
+                self.root.write_atomic(path, chunk_bytes(table))
+        else:
+            if self._threads is None:
+                self._threads = ThreadPoolExecutor(self.threads, thread_name_prefix="lake-writer")
+            writes = [self._threads.submit(_write_chunk, self.root, path, table)
+                      for path, table in chunks]  # fmt: skip
+            wait(writes)
+            for write in writes:
+                write.result()
+        self.chunks_written += len(chunks)
+        self.rows_written += sum(table.num_rows for _, table in chunks)
+        if self._checkpoint is not None:
+            data = msgspec.json.encode(_Checkpoint(self.durable_offset()))
+            self.root.write_atomic(self._checkpoint, data)
+
+    def _chunk(self, partition: Partition) -> tuple[str, pa.Table]:
+        """Take ``partition``'s buffer out as one table sorted by event time, with its path."""
         self._split(partition.type)
         buffer = self._buffers.pop(partition)
         batches = [
@@ -236,13 +273,11 @@ class LakeWriter:
             table = table.sort_by("ts_event")
             ts = np.sort(ts)
         first, last = int(ts[0]), int(ts[-1])
-        path = self.root.join(raw_chunk_path(self.source, partition, first, last))
-        self.root.write_atomic(path, chunk_bytes(table))
-        self.chunks_written += 1
-        self.rows_written += table.num_rows
-        if self._checkpoint is not None:
-            data = msgspec.json.encode(_Checkpoint(self.durable_offset()))
-            self.root.write_atomic(self._checkpoint, data)
+        return self.root.join(raw_chunk_path(self.source, partition, first, last)), table
+
+
+def _write_chunk(root: LakeRoot, path: str, table: pa.Table) -> None:
+    root.write_atomic(path, chunk_bytes(table))
 
 
 def _topic(record: Event) -> str:
@@ -315,4 +350,5 @@ class LakeSink:
     async def close(self) -> None:
         """Flush everything still buffered."""
         self.writer.flush()
+        self.writer.close()
         self._buffered.clear()
