@@ -109,13 +109,20 @@ def _total_at(levels, sizes, bs, key):
     return 0
 
 
+@numba.njit(cache=True, inline="always")
+def _new_event(events, counters, kind, command):
+    """Append an event row of ``kind`` for command ``command``; return its index."""
+    e = counters[N_EVENTS]
+    counters[N_EVENTS] = e + 1
+    events[e, E_KIND] = kind
+    events[e, E_COMMAND] = command
+    return e
+
+
 @numba.njit(cache=True)
 def _emit_update(events, counters, command, orders, slot, status, reason):
     """Append the order update of ``slot``: terminal states have nothing open."""
-    e = counters[N_EVENTS]
-    counters[N_EVENTS] = e + 1
-    events[e, E_KIND] = UPDATE
-    events[e, E_COMMAND] = command
+    e = _new_event(events, counters, UPDATE, command)
     events[e, U_ORDER] = orders[slot, O_ID]
     events[e, U_STATUS] = status
     events[e, U_FILLED] = orders[slot, O_FILLED]
@@ -307,11 +314,8 @@ def _match(orders, ids, levels, sizes, books, free, counters, events, changed, n
                 price, books[book, B_BAND_NUMERATOR], books[book, B_BAND_DENOMINATOR]
             )
         books[book, B_EXECUTIONS] += 1
-        e = counters[N_EVENTS]
-        counters[N_EVENTS] = e + 1
+        e = _new_event(events, counters, EXECUTION, command)
         buy, sell = (slot, resting) if side == BUY else (resting, slot)
-        events[e, E_KIND] = EXECUTION
-        events[e, E_COMMAND] = command
         events[e, X_ID] = books[book, B_EXECUTIONS]
         events[e, X_PRICE] = price
         events[e, X_QUANTITY] = quantity
@@ -358,10 +362,7 @@ def _book_change(levels, sizes, events, levels_out, counters, changed, n_changed
         out += 1
         bids += side == BUY
     counters[N_LEVELS_OUT] = out
-    e = counters[N_EVENTS]
-    counters[N_EVENTS] = e + 1
-    events[e, E_KIND] = BOOK
-    events[e, E_COMMAND] = command
+    e = _new_event(events, counters, BOOK, command)
     events[e, K_START] = start
     events[e, K_BIDS] = bids
     events[e, K_ASKS] = out - start - bids
@@ -495,10 +496,7 @@ def _fill_order(orders, slot, commands, i):
 
 @numba.njit(cache=True)
 def _emit_unknown(events, counters, command, order_id):
-    e = counters[N_EVENTS]
-    counters[N_EVENTS] = e + 1
-    events[e, E_KIND] = UPDATE
-    events[e, E_COMMAND] = command
+    e = _new_event(events, counters, UPDATE, command)
     events[e, U_ORDER] = order_id
     events[e, U_STATUS] = REJECTED
     events[e, U_FILLED] = 0
