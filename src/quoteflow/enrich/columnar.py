@@ -264,7 +264,7 @@ def enrich_columns(
         values.append(arrays.values[c : c + 1].copy())
     keyed += _records(job, batch, kind, r)
     keyed.sort(key=lambda item: item[0])
-    enriched = _enriched_batch(job, batch, kind, np.concatenate(values)[r.version], r, reasons)
+    enriched = _enriched_batch(job, batch, kind, np.concatenate(values), r, reasons)
     topic = (EnrichedTrade if is_trade else EnrichedQuote).TYPE
     return [(topic, enriched), *(output for _, output in keyed)], state
 
@@ -310,7 +310,7 @@ def _strings(texts: tuple[str | None, ...] | list[str | None], codes: np.ndarray
 
 
 def _indicators(names: list[str], values: np.ndarray) -> pa.MapArray:
-    """Return the indicator maps of every event: the non-NaN values by column name."""
+    """Return a map of the non-NaN values by column name for each row of ``values``."""
     n, k = values.shape
     present = ~np.isnan(values)
     if present.all():
@@ -345,10 +345,11 @@ def _enriched_batch(
     job: Enricher,
     batch: pa.RecordBatch,
     kind: type[Event],
-    indicator_values: np.ndarray,
+    version_values: np.ndarray,
     r: _Results,
     reasons: list[str | None],
 ) -> pa.RecordBatch:
+    """Return the enriched batch; ``version_values`` holds the indicator values per version."""
     arrays = []
     for field in arrow_schema(kind):
         array = batch.column(field.name)
@@ -359,7 +360,7 @@ def _enriched_batch(
         _nullable(r.change),
         _strings(MOVES, r.move),
         _strings(reasons, r.missing),
-        _indicators(job.columns, indicator_values),
+        _indicators(job.columns, version_values).take(pa.array(r.version)),
     ]
     cls = EnrichedTrade if kind is Trade else EnrichedQuote
     return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema(cls))
