@@ -113,6 +113,8 @@ def enrich_batch(
         for s in range(slots):
             if windows_i[c, s, 0] == 1:
                 next_end[c] = min(next_end[c], windows_i[c, s, 2])
+    hour_start = np.iinfo(np.int64).max - NS_PER_HOUR  # the hour of the last event's session
+    hour_session = 0
     for i in range(first, n):
         if n_bars + slots > bars_i.shape[0] or n_alerts + most_levels + 2 > alerts_i.shape[0]:
             counters[4] = n_bars
@@ -220,7 +222,11 @@ def enrich_batch(
         elif not has_closes[c]:
             out_missing[i] = MISSING_CLOSES
         else:
-            slot = hour_slot[t // NS_PER_HOUR - hour_base]
+            if not hour_start <= t < hour_start + NS_PER_HOUR:  # a division only per new hour
+                hour = t // NS_PER_HOUR
+                hour_start = hour * NS_PER_HOUR
+                hour_session = hour_slot[hour - hour_base]
+            slot = hour_session
             close = closes[c, slot]
             out_previous[i] = close
             if close != close:
@@ -256,7 +262,11 @@ def enrich_batch(
                         n_alerts += 1
             alert_price[c] = move_price
             if session_extremes:
-                session = slot_ordinal[hour_slot[t // NS_PER_HOUR - hour_base]]
+                if not hour_start <= t < hour_start + NS_PER_HOUR:
+                    hour = t // NS_PER_HOUR
+                    hour_start = hour * NS_PER_HOUR
+                    hour_session = hour_slot[hour - hour_base]
+                session = slot_ordinal[hour_session]
                 rule = 0
                 extreme = 0.0
                 if session != alert_session[c]:
