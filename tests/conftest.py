@@ -14,6 +14,18 @@ def load_vector(name: str) -> dict:
     return json.loads((VECTORS / f"{name}.json").read_text())
 
 
+def pytest_configure(config: pytest.Config) -> None:
+    """Compile the matching loop once, before any worker or server process needs it.
+
+    numba caches it on disk; without this every process of a fresh checkout that
+    starts before the cache exists compiles it itself, all at once.
+    """
+    if not hasattr(config, "workerinput"):
+        from quoteflow.exchange.engine import Engine
+
+        Engine({})
+
+
 @pytest.fixture
 def vectors_dir() -> Path:
     assert VECTORS.is_dir(), f"shared vectors not found at {VECTORS}"

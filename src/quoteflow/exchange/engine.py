@@ -214,6 +214,7 @@ class Engine:
         self._events = np.zeros((256, m.E_FIELDS), dtype=np.int64)
         self._levels_out = np.zeros((256, 2), dtype=np.int64)
         self._changed = np.zeros((256, 2), dtype=np.int64)
+        self.run(np.empty((0, m.C_FIELDS), dtype=np.int64))  # compiles (or loads) the loop now
 
     @property
     def last_sequence(self) -> int:
