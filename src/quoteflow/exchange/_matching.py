@@ -30,7 +30,7 @@ from __future__ import annotations
 
 import numba
 
-__all__ = ["match_batch"]
+__all__ = ["band", "match_batch", "room_needed"]
 
 # commands
 C_KIND, C_SEQUENCE, C_BOOK, C_ORDER, C_TRADER, C_SIDE, C_MARKET, C_TIF = range(8)
@@ -393,21 +393,39 @@ def _top(levels, sizes, events, e, bs, at, sign):
 
 
 @numba.njit(cache=True)
-def _has_room(commands, i, orders, levels, sizes, heaps, heap_sizes, books, counters, events,
-              levels_out, changed):  # fmt: skip
-    """Whether every buffer can take the most that command ``i`` may add."""
-    book = commands[i, C_BOOK]
+def room_needed(book, sizes, heap_sizes, books, counters):
+    """Return the sizes the buffers need for the most one command on ``book`` may add.
+
+    (free order rows, levels per side, heap entries, event rows, level rows out,
+    changed levels): a command rests at most one order (one new level, one heap
+    entry) and touches each resting order of its book at most once (an
+    expiry, a self-trade cancel, or an execution and two updates).
+    """
     live = books[book, B_LIVE]
-    most = 3 * live + 8
-    level_count = sizes[2 * book] + sizes[2 * book + 1]
     return (
-        counters[N_FREE] >= 1
-        and sizes[2 * book] < levels.shape[1]
-        and sizes[2 * book + 1] < levels.shape[1]
-        and heap_sizes[book] < heaps.shape[1]
-        and counters[N_EVENTS] + most <= events.shape[0]
-        and counters[N_LEVELS_OUT] + level_count + 2 <= levels_out.shape[0]
-        and 2 * live + 4 <= changed.shape[0]
+        1,
+        max(sizes[2 * book], sizes[2 * book + 1]) + 1,
+        heap_sizes[book] + 1,
+        counters[N_EVENTS] + 3 * live + 8,
+        counters[N_LEVELS_OUT] + sizes[2 * book] + sizes[2 * book + 1] + 2,
+        2 * live + 4,
+    )
+
+
+@numba.njit(cache=True)
+def _has_room(book, orders, levels, sizes, heaps, heap_sizes, books, counters, events,
+              levels_out, changed):  # fmt: skip
+    """Whether every buffer can take the most that a command on ``book`` may add."""
+    free, level_count, heap_count, event_count, levels_out_count, changed_count = room_needed(
+        book, sizes, heap_sizes, books, counters
+    )
+    return (
+        counters[N_FREE] >= free
+        and levels.shape[1] >= level_count
+        and heaps.shape[1] >= heap_count
+        and events.shape[0] >= event_count
+        and levels_out.shape[0] >= levels_out_count
+        and changed.shape[0] >= changed_count
     )
 
 
@@ -420,8 +438,8 @@ def match_batch(first, commands, orders, free, ids, levels, sizes, heaps, heap_s
     """
     n = commands.shape[0]
     for i in range(first, n):
-        if not _has_room(commands, i, orders, levels, sizes, heaps, heap_sizes, books, counters,
-                         events, levels_out, changed):  # fmt: skip
+        if not _has_room(commands[i, C_BOOK], orders, levels, sizes, heaps, heap_sizes, books,
+                         counters, events, levels_out, changed):  # fmt: skip
             return i
         kind = commands[i, C_KIND]
         book = commands[i, C_BOOK]

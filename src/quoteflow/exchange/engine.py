@@ -29,7 +29,6 @@ symbol), so the records do not depend on how symbols are spread over partitions.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from decimal import Decimal
 from enum import StrEnum
 
 import msgspec
@@ -37,7 +36,7 @@ import numba
 import numpy as np
 
 from quoteflow.exchange import _matching as m
-from quoteflow.exchange._matching import band, match_batch
+from quoteflow.exchange._matching import band, match_batch, room_needed
 from quoteflow.exchange.commands import Amend, Cancel, Command, Expire, Submit
 from quoteflow.exchange.instruments import ExchangeInstrument
 from quoteflow.exchange.orders import AcceptedOrder, OrderType, Side, TimeInForce
@@ -195,7 +194,7 @@ class Engine:
         n = len(self.symbols)
         self._books = np.zeros((n, m.B_FIELDS), dtype=np.int64)
         for b, instrument in enumerate(self.instruments.values()):
-            numerator, denominator = Decimal(instrument.band_pct).as_integer_ratio()
+            numerator, denominator = instrument.band_pct.as_integer_ratio()
             if numerator > _MAX_BAND_NUMERATOR:
                 raise ValueError(f"{instrument.symbol}: band_pct {instrument.band_pct} has too "
                                  "many digits")  # fmt: skip
@@ -471,9 +470,12 @@ class Engine:
         return out
 
     def _make_room(self, b: int) -> None:
-        """Grow the buffers a command on book ``b`` might overflow (see ``match_batch``)."""
+        """Grow the buffers a command on book ``b`` might overflow (see ``room_needed``)."""
         counters = self._counters
-        if counters[m.N_FREE] < 1:
+        free, levels, heap, events, levels_out, changed = room_needed(
+            b, self._sizes, self._heap_sizes, self._books, counters
+        )
+        while counters[m.N_FREE] < free:
             size = len(self._slots)
             self._slots = _grown(self._slots)
             self._free = np.concatenate([self._free, np.zeros(size, dtype=np.int64)])
@@ -481,17 +483,15 @@ class Engine:
                 2 * size - 1, size - 1, -1
             )
             counters[m.N_FREE] += size
-        if max(self._sizes[2 * b], self._sizes[2 * b + 1]) >= self._levels.shape[1]:
+        while self._levels.shape[1] < levels:
             self._levels = _grown(self._levels, axis=1)
-        if self._heap_sizes[b] >= self._heaps.shape[1]:
+        while self._heaps.shape[1] < heap:
             self._heaps = _grown(self._heaps, axis=1)
-        live = int(self._books[b, m.B_LIVE])
-        while counters[m.N_EVENTS] + 3 * live + 8 > len(self._events):
+        while len(self._events) < events:
             self._events = _grown(self._events)
-        level_count = int(self._sizes[2 * b] + self._sizes[2 * b + 1])
-        while counters[m.N_LEVELS_OUT] + level_count + 2 > len(self._levels_out):
+        while len(self._levels_out) < levels_out:
             self._levels_out = _grown(self._levels_out)
-        while 2 * live + 4 > len(self._changed):
+        while len(self._changed) < changed:
             self._changed = _grown(self._changed)
 
 
