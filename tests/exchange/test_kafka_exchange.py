@@ -126,17 +126,18 @@ def test_orders_on_kafka_are_matched_once_through_kill_9_and_replay_byte_for_byt
         time.sleep(1)
         enough.set()
         sender.join(timeout=60)
+        entry.stop()
+        assert len(placed) > 500
+        instruments = load_instruments(tmp_path / "listing.toml")
+        kept = CommandStore(tmp_path / "x.db")
+        expected = [e for symbol in instruments for e in kept.executions(symbol)]
+        assert len(expected) > 300
+        # read while the matching processes run: they may still be working off the log
+        published = asyncio.run(read_topic(own_kafka_broker, EXECUTIONS_TOPIC, len(expected)))
     finally:
         entry.stop()
         for process in (steady, victim):
             process.stop()
-    assert len(placed) > 500
-    instruments = load_instruments(tmp_path / "listing.toml")
-    kept = CommandStore(tmp_path / "x.db")
-    expected = [e for symbol in instruments for e in kept.executions(symbol)]
-    assert len(expected) > 300
-
-    published = asyncio.run(read_topic(own_kafka_broker, EXECUTIONS_TOPIC, len(expected)))
     assert encoded(m.value for m in published) == encoded(expected)
 
     orders = asyncio.run(read_topic(own_kafka_broker, ORDERS_TOPIC, len(list(kept.commands()))))

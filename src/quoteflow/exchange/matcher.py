@@ -62,6 +62,7 @@ class MatchingOperator:
 
     def __init__(self, instruments: Mapping[str, ExchangeInstrument]) -> None:
         self.instruments = dict(instruments)
+        Engine({})  # loads the compiled loop now, not when partitions are assigned
 
     def initial_state(self) -> Engine:
         """Return the engine of a partition that has seen no command."""
