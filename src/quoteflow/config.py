@@ -72,6 +72,13 @@ class BusSettings(_Section):
     fetch_wait_ms: int = Field(
         100, ge=1, le=60_000, description="longest a Kafka fetch waits for new records"
     )
+    commit_interval_ms: int = Field(
+        100,
+        ge=1,
+        le=600_000,
+        description="how often a Kafka stage in idempotent mode stores its state and commits "
+        "its inputs; a crash repeats up to this much output, which readers drop",
+    )
     stage_commit: Literal["transaction", "idempotent"] = Field(
         "transaction",
         description="how Kafka stages commit a round: a transaction per partition, or "

@@ -36,6 +36,7 @@ def kafka_bus(url: str, settings: Settings) -> KafkaBus:
         partitions=settings.bus.partitions,
         session_timeout_ms=settings.bus.session_timeout_ms,
         fetch_wait_ms=settings.bus.fetch_wait_ms,
+        commit_interval_ms=settings.bus.commit_interval_ms,
         stage_commit=settings.bus.stage_commit,
         codec=TopicCodec(settings.bus.customer_topics),
         client=settings.bus.kafka_client(),

@@ -2,6 +2,7 @@
 
 from confluent_kafka import Consumer, Producer, TopicPartition
 
+from quoteflow.bus.base import PartitionCommit
 from quoteflow.bus.codec import SCHEMA_HEADER, SEQUENCE_HEADER, TopicCodec
 from quoteflow.bus.kafka import KafkaBus
 from quoteflow.bus.kafka_stage import changelog_topic
@@ -85,3 +86,65 @@ async def test_the_lake_commits_only_offsets_whose_records_are_in_written_chunks
     assert sink.durable_positions() == {("trades", 0): 100, ("trades", 1): 101}
     writer.flush()
     assert sink.durable_positions() == {("trades", 0): 109, ("trades", 1): 110}
+
+
+async def _join(bus: KafkaBus, group: str, topic: str, count: int):
+    """Join ``group`` as a stage; return the session, its restored state and ``count`` records."""
+    session = bus.stage_session(group, [topic])
+    restored: dict[int, bytes | None] = {}
+    got = []
+    for _ in range(60):
+        got += await session.poll(100, 0.5)
+        restored.update(session.assigned())
+        if restored and len(got) >= count:
+            break
+    return session, restored, got
+
+
+async def test_an_idempotent_stage_stores_its_state_every_interval_and_when_it_stops(
+    kafka_broker,
+):
+    bus = KafkaBus(kafka_broker, partitions=1, session_timeout_ms=SESSION_MS,
+                   stage_commit="idempotent", commit_interval_ms=3_600_000)  # fmt: skip
+    source, target, group = name("trades"), name("trades.enriched"), name("stage:s")
+    trades = [Trade("TEST", "X", i, i, 10.0 + i, 1.0) for i in range(1, 6)]
+    stored: list[bytes] = []
+
+    def round_of(records, state: bytes) -> dict[int, PartitionCommit]:
+        def snapshot() -> bytes:
+            stored.append(state)
+            return state
+
+        return {0: PartitionCommit([(target, "X", r.value) for r in records], snapshot)}
+
+    await bus.send_many(source, [("X", t) for t in trades[:3]])
+    await bus.flush()
+    session, restored, got = await _join(bus, group, source, 3)
+    assert restored == {0: None}
+    await session.commit(round_of(got, b"one"))  # the first round finds the interval up
+    await bus.send_many(source, [("X", t) for t in trades[3:]])
+    await bus.flush()
+    later = await poll_all(session, 2)
+    await session.commit(round_of(later, b"two"))  # published, state not stored yet
+    assert stored == [b"one"]
+    await session.close()
+
+    # the next owner resumes from the stored state and repeats the later round
+    session, restored, again = await _join(bus, group, source, 2)
+    assert restored == {0: b"one"}
+    assert [m.value for m in again] == trades[3:]
+    await session.commit(round_of(again, b"three"), store_state=True)
+    assert stored == [b"one", b"three"]
+    await session.close()
+
+    session, restored, _ = await _join(bus, group, source, 0)
+    assert restored == {0: b"three"}
+    assert await session.poll(100, 1.0) == []
+    await session.close()
+    reader = bus.subscribe(name("reader"), [target])
+    outputs = await poll_all(reader, len(trades))
+    outputs += await reader.poll(100, 1.0)
+    assert [m.value for m in outputs] == trades  # the repeated round was dropped
+    assert reader.duplicates == 2
+    await reader.close()
+    await bus.close()

@@ -8,7 +8,7 @@ group reads every record once. Offsets are per partition, as in Kafka.
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 from operator import itemgetter
@@ -55,14 +55,16 @@ class Consumer(Protocol):
 class PartitionCommit:
     """What a stage finished for one partition number in one round.
 
-    ``outputs`` are ``(topic, key, value)`` records; ``snapshot`` is the
-    operator's state after them (for buses that keep state, else ``None``);
-    ``held`` maps an input topic to the offset of its first record the stage
-    has read but not yet processed (held back by the event-time merge).
+    ``outputs`` are ``(topic, key, value)`` records; ``snapshot`` returns the
+    operator's state after them as bytes (for buses that keep state, else
+    ``None``; the session calls it only when it stores the state, which may be
+    less often than every round); ``held`` maps an input topic to the offset of
+    its first record the stage has read but not yet processed (held back by the
+    event-time merge).
     """
 
     outputs: list[tuple[str, str, Any]] = field(default_factory=list)
-    snapshot: bytes | None = None
+    snapshot: Callable[[], bytes] | None = None
     held: dict[str, int] = field(default_factory=dict)
 
 
@@ -90,8 +92,14 @@ class StageSession(Protocol):
         """Return the partitions given away since the last call."""
         ...
 
-    async def commit(self, partitions: Mapping[int, PartitionCommit]) -> None:
-        """Publish each partition's outputs and commit its inputs up to what was processed."""
+    async def commit(
+        self, partitions: Mapping[int, PartitionCommit], *, store_state: bool = False
+    ) -> None:
+        """Publish each partition's outputs and commit its inputs up to what was processed.
+
+        A session that keeps state may store snapshots and commit inputs only
+        every so often; ``store_state`` makes it do so now (a stage that stops).
+        """
         ...
 
     async def close(self) -> None:

@@ -42,7 +42,8 @@ class KafkaBus:
     """Partitioned topics on a Kafka cluster at ``bootstrap`` (``host:port,...``).
 
     ``stage_commit`` is how stages commit a round (see
-    :mod:`quoteflow.bus.kafka_stage`); ``fetch_wait_ms`` the longest a consumer's
+    :mod:`quoteflow.bus.kafka_stage`), ``commit_interval_ms`` how often an
+    idempotent stage stores its state; ``fetch_wait_ms`` the longest a consumer's
     fetch waits for new records (brokers that answer a fetch only at its end,
     like Tansu, add up to that much latency).
 
@@ -61,6 +62,7 @@ class KafkaBus:
         retention_ms: int = 7 * 86_400_000,
         session_timeout_ms: int = 45_000,
         fetch_wait_ms: int = 500,
+        commit_interval_ms: int = 100,
         stage_commit: Literal["transaction", "idempotent"] = "transaction",
         codec: TopicCodec | None = None,
         client: Mapping[str, Any] | None = None,
@@ -71,6 +73,7 @@ class KafkaBus:
         self.retention_ms = retention_ms
         self.session_timeout_ms = session_timeout_ms
         self.fetch_wait_ms = fetch_wait_ms
+        self.commit_interval_ms = commit_interval_ms
         self.stage_commit = stage_commit
         self.codec = codec or TopicCodec()
         self.bootstrap = bootstrap

@@ -34,10 +34,13 @@ to read_committed readers. Two rules keep the guarantee there:
   (:class:`~quoteflow.bus.kafka.KafkaConsumer` does).
 
 ``stage_commit = "idempotent"`` uses no transactions and relies on those two
-rules alone: one idempotent producer publishes a round's outputs, waits until
-the broker has them, then publishes the snapshots and commits the offsets
-without waiting. Outputs are readable as soon as they are stored (lower
-latency), and readers must drop repeated sequence numbers after a crash.
+rules alone: one idempotent producer publishes every round's outputs as they
+come. Every ``commit_interval_ms`` (and when the stage stops) it waits until
+the broker has them, then publishes the snapshots of the partitions that moved
+and commits their offsets without waiting. Outputs are readable as soon as they
+are stored (lower latency); after a crash the next owner repeats up to one
+interval of outputs, which readers drop by their sequence numbers. Partitions
+handed to another process in a rebalance are repeated the same way.
 """
 
 from __future__ import annotations
@@ -45,9 +48,9 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, cast
+from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import msgspec
 from confluent_kafka import (
@@ -95,6 +98,14 @@ class _Owned:
         self.sequences = snapshot.sequences if snapshot else {}
 
 
+class _Round(NamedTuple):
+    """What a partition publishes in one commit, and its state if stored with it."""
+
+    owned: _Owned
+    work: PartitionCommit
+    snapshot: bytes | None
+
+
 class KafkaStageSession:
     """A stage's consumer group member on a :class:`~quoteflow.bus.kafka.KafkaBus`."""
 
@@ -110,6 +121,9 @@ class KafkaStageSession:
         self._assigned: dict[int, bytes | None] = {}
         self._revoked: set[int] = set()
         self.transactional = bus.stage_commit == "transaction"
+        self._store_interval_s = 0.0 if self.transactional else bus.commit_interval_ms / 1000
+        self._next_store = time.monotonic()
+        self._moved: set[int] = set()  # partitions read or published since their last snapshot
         self._shared = (  # idempotent mode: one producer for every partition
             None if self.transactional else Producer(bus.producer_settings({"linger.ms": 1}))
         )
@@ -144,6 +158,7 @@ class KafkaStageSession:
         for n in numbers:
             self._owned.pop(n, None)
             self._assigned.pop(n, None)
+            self._moved.discard(n)
             self._revoked.add(n)
         _log.info("%s: handed back partitions %s", self.group, numbers)
 
@@ -206,6 +221,7 @@ class KafkaStageSession:
             if owned is None:
                 continue
             owned.positions[decoded.topic] = decoded.offset + 1
+            self._moved.add(decoded.partition)
             out.append(decoded)
         return out
 
@@ -219,24 +235,45 @@ class KafkaStageSession:
         revoked, self._revoked = self._revoked, set()
         return revoked
 
-    async def commit(self, partitions: Mapping[int, PartitionCommit]) -> None:
-        """Publish and commit each partition's round in its own transaction."""
-        self.bus.ensure_topics({t for work in partitions.values() for t, _, _ in work.outputs})
-        await asyncio.to_thread(self._commit, partitions)
+    async def commit(
+        self, partitions: Mapping[int, PartitionCommit], *, store_state: bool = False
+    ) -> None:
+        """Publish the partitions' outputs; store the state of those due, with their offsets.
 
-    def _commit(self, partitions: Mapping[int, PartitionCommit]) -> None:
-        owned = {n: (self._owned[n], work) for n, work in partitions.items() if n in self._owned}
+        In a transaction per partition and round, or (idempotent) every
+        ``commit_interval_ms`` and with ``store_state``.
+        """
+        store = store_state or time.monotonic() >= self._next_store
+        rounds: dict[int, _Round] = {}
+        for n, work in partitions.items():
+            owned = self._owned.get(n)
+            if owned is None:
+                continue
+            if work.outputs:
+                self._moved.add(n)
+            stored = store and n in self._moved and work.snapshot is not None
+            if work.outputs or stored:
+                snapshot = cast(Callable[[], bytes], work.snapshot)() if stored else None
+                rounds[n] = _Round(owned, work, snapshot)
+        if not rounds:
+            return
+        self.bus.ensure_topics({t for r in rounds.values() for t, _, _ in r.work.outputs})
+        await asyncio.to_thread(self._commit, rounds)
+        if any(r.snapshot is not None for r in rounds.values()):
+            self._moved.difference_update(n for n, r in rounds.items() if r.snapshot is not None)
+            self._next_store = time.monotonic() + self._store_interval_s
+
+    def _commit(self, rounds: Mapping[int, _Round]) -> None:
         if self.transactional:
-            self._transactions(owned)
+            self._transactions(rounds)
         else:
-            self._idempotent(owned)
+            self._idempotent(rounds)
 
-    def _transactions(self, owned: Mapping[int, tuple[_Owned, PartitionCommit]]) -> None:
+    def _transactions(self, rounds: Mapping[int, _Round]) -> None:
         """Run the partitions' transactions side by side: each is a few broker round trips."""
         metadata = self._consumer.consumer_group_metadata()
         futures = {
-            n: self._workers.submit(self._transaction, n, mine, work, metadata)
-            for n, (mine, work) in owned.items()
+            n: self._workers.submit(self._transaction, n, r, metadata) for n, r in rounds.items()
         }
         for n, future in futures.items():
             try:
@@ -245,39 +282,41 @@ class KafkaStageSession:
                 raise BusError(f"{self.group}: transaction of partition {n} failed: {exc}") from exc
             self.bus.committed(self.group, {(t, n): o for t, o in positions.items()})
 
-    def _transaction(
-        self, n: int, owned: _Owned, work: PartitionCommit, metadata: Any
-    ) -> dict[str, int]:
+    def _transaction(self, n: int, r: _Round, metadata: Any) -> dict[str, int]:
         """Publish one partition's round and commit it; return the input offsets committed."""
-        positions = {**owned.positions, **work.held}
-        producer = owned.producer
+        positions = {**r.owned.positions, **r.work.held}
+        producer = r.owned.producer
         producer.begin_transaction()
-        self._publish(owned, work)
-        if work.outputs and producer.flush(_TIMEOUT_S):
+        self._publish(r.owned, r.work)
+        if r.work.outputs and producer.flush(_TIMEOUT_S):
             raise BusError(f"{self.group}: outputs of partition {n} not delivered in time")
-        self._snapshot(n, owned, work, positions)
+        self._snapshot(n, r.owned, r.snapshot or b"", positions)
         offsets = [TopicPartition(topic, n, offset) for topic, offset in positions.items()]
         if offsets:
             producer.send_offsets_to_transaction(offsets, metadata, _TIMEOUT_S)
         producer.commit_transaction(_TIMEOUT_S)
         return positions
 
-    def _idempotent(self, owned: Mapping[int, tuple[_Owned, PartitionCommit]]) -> None:
+    def _idempotent(self, rounds: Mapping[int, _Round]) -> None:
         """Publish outputs, and once the broker has them, the snapshots that count them.
 
         No transaction: outputs are readable as soon as they are stored. After a
         crash the next owner resumes from the last stored snapshot and produces
         the outputs after it again, with the same sequence numbers; readers drop them.
         """
-        for mine, work in owned.values():
-            self._publish(mine, work)
+        for r in rounds.values():
+            self._publish(r.owned, r.work)
         shared = cast(Producer, self._shared)
-        if any(work.outputs for _, work in owned.values()) and shared.flush(_TIMEOUT_S):
+        stored = {n: r for n, r in rounds.items() if r.snapshot is not None}
+        if not stored:
+            shared.poll(0)
+            return
+        if shared.flush(_TIMEOUT_S):
             raise BusError(f"{self.group}: outputs not delivered in {_TIMEOUT_S:g} s")
         offsets = []
-        for n, (mine, work) in owned.items():
-            positions = {**mine.positions, **work.held}
-            self._snapshot(n, mine, work, positions)
+        for n, r in stored.items():
+            positions = {**r.owned.positions, **r.work.held}
+            self._snapshot(n, r.owned, cast(bytes, r.snapshot), positions)
             offsets += [TopicPartition(topic, n, offset) for topic, offset in positions.items()]
             self.bus.committed(self.group, {(t, n): o for t, o in positions.items()})
         shared.poll(0)
@@ -294,10 +333,8 @@ class KafkaStageSession:
                 _produce(owned.producer, target, payload, key.encode(), headers,
                          self.bus.delivered)  # fmt: skip
 
-    def _snapshot(
-        self, n: int, owned: _Owned, work: PartitionCommit, positions: dict[str, int]
-    ) -> None:
-        snapshot = _Snapshot(work.snapshot or b"", positions, owned.sequences)
+    def _snapshot(self, n: int, owned: _Owned, state: bytes, positions: dict[str, int]) -> None:
+        snapshot = _Snapshot(state, positions, owned.sequences)
         _produce(owned.producer, self.changelog, self._encoder.encode(snapshot), str(n).encode(),
                  [(SCHEMA_HEADER, _STATE_SCHEMA)], None, partition=n)  # fmt: skip
 

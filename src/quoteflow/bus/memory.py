@@ -308,7 +308,9 @@ class MemoryStageSession:
         """Return nothing (see :meth:`assigned`)."""
         return set()
 
-    async def commit(self, partitions: Mapping[int, PartitionCommit]) -> None:
+    async def commit(
+        self, partitions: Mapping[int, PartitionCommit], *, store_state: bool = False
+    ) -> None:
         """Send every partition's outputs in order, then commit everything polled."""
         await send_in_order(
             self.bus, (out for commit in partitions.values() for out in commit.outputs)

@@ -16,6 +16,7 @@ import signal
 from collections import Counter, defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import partial
 from itertools import groupby
 from operator import attrgetter
 from typing import Any, Protocol
@@ -136,6 +137,11 @@ class Pipeline:
             messages = await session.poll(self.max_batch, _POLL_TIMEOUT_S)
             async with self._rounds[stage.name]:
                 await self._round(stage, session, messages)
+        if session.keeps_state:
+            async with self._rounds[stage.name]:
+                states = self._states[stage.name]
+                await self._commit(stage, session, states, {p: [] for p in states},
+                                   store_state=True)  # fmt: skip
 
     async def _round(self, stage: Stage, session: StageSession, messages: list[Message]) -> None:
         """Take one poll's records: restore and drop partitions, merge, process, commit."""
@@ -167,6 +173,9 @@ class Pipeline:
         else:
             for message in messages:
                 by_partition[message.partition].append(message)
+        if session.keeps_state:  # the session may store the state of idle partitions too
+            for partition in states:
+                by_partition.setdefault(partition, [])
         if by_partition:
             await self._commit(stage, session, states, by_partition)
 
@@ -178,10 +187,12 @@ class Pipeline:
         by_partition: dict[int, list[Message]],
         *,
         flush: bool = False,
+        store_state: bool = False,
     ) -> None:
         """Run the operator over each partition's records; publish and commit per partition.
 
-        With ``flush`` the operator also emits what its open windows hold.
+        With ``flush`` the operator also emits what its open windows hold; with
+        ``store_state`` the session stores the states now.
         """
         operator = stage.operator
         commits: dict[int, PartitionCommit] = {}
@@ -199,10 +210,10 @@ class Pipeline:
             held = {t: m.offset for t, m in merge.first_held().items()} if merge else {}
             commit = PartitionCommit(_keyed(outputs), held=held)
             if session.keeps_state:
-                commit.snapshot = _snapshot(stage, state)
+                commit.snapshot = partial(_snapshot, stage, state)
             commits[partition] = commit
             self.published.update(topic for topic, _, _ in commit.outputs)
-        await session.commit(commits)
+        await session.commit(commits, store_state=store_state)
 
     async def _run_sink(self, sink: Sink, consumer: Consumer, done: asyncio.Event) -> None:
         tick = getattr(sink, "tick", None)
