@@ -1,8 +1,11 @@
 from datetime import date
 from urllib.parse import unquote
 
+import numpy as np
 import pyarrow.parquet as pq
 import pytest
+from hypothesis import given
+from hypothesis import strategies as st
 from pyarrow.fs import FileSelector
 
 from quoteflow.events import Bar, EnrichedQuote, Quote, Trade, from_batch, to_batch
@@ -15,6 +18,7 @@ from quoteflow.lake.layout import (
     record_class,
     refined_path,
 )
+from quoteflow.lake.writer import _groups
 from tests.lake.conftest import market_events
 
 DAY = date(2024, 4, 1)
@@ -147,3 +151,11 @@ def test_bars_are_stored_per_period(lake, split):
         writer.add(bars[start : start + split])
     writer.flush()
     assert {parse_partition(i.path)[1].type for i in lake.files("raw")} == {"bars_1m"}
+
+
+@given(st.lists(st.integers(0, 10_000), min_size=1, max_size=2_000))
+def test_grouping_a_batch_by_partition_code_agrees_with_numpy_unique(codes):
+    codes = np.array(codes, dtype=np.int64)
+    expected = np.unique(codes, return_index=True, return_counts=True)
+    for got, want in zip(_groups(codes), expected, strict=True):
+        assert got.tolist() == want.tolist()
