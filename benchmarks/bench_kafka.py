@@ -6,6 +6,10 @@ quoteflow's enrichment job with its default settings (1-minute candles, SMA 20,
 SMA 50, RSI 14, alerts). quoteflow runs ``quoteflow run enrich`` (transactions,
 changelog snapshots, bars and alerts as outputs too; customer JSON copies off);
 Quix Streams runs ``benchmarks/quix_enrich.py`` (the job per record, at-least-once).
+A third process, ``benchmarks/kafka_copy.py``, copies the input to an output
+topic with no work: the floor that two hops through this broker set.
+Every client uses ``linger.ms`` 1 and ``fetch.wait.max.ms`` 1, quoteflow's
+producer default and what Tansu needs (it answers a fetch only when that time is up).
 
 * **Throughput**: the input is written first; a reader in this process then
   counts enriched quotes as they become readable (read_committed) and takes the
@@ -38,14 +42,14 @@ from tests.broker import tansu_broker
 PARTITIONS = 4
 _CORES = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else {0}
 INSTRUMENTS = 50
-QUIX_OUTPUT = "quix.quotes.enriched"
+LINGER_MS = 1  # quoteflow's default ``[bus] linger_ms``; the ingest stage's producer
 _QUOTEFLOW = str(Path(sys.executable).parent / "quoteflow")
 _ENV = {
     **os.environ,
     "QUOTEFLOW_BUS__PARTITIONS": str(PARTITIONS),
     "QUOTEFLOW_BUS__SESSION_TIMEOUT_MS": "6000",
     "QUOTEFLOW_BUS__CUSTOMER_TOPICS": "[]",
-    "QUOTEFLOW_BUS__FETCH_WAIT_MS": "5",
+    "QUOTEFLOW_BUS__FETCH_WAIT_MS": "1",
 }
 
 
@@ -60,7 +64,7 @@ class Side:
 
 @dataclass
 class KafkaFigures:
-    """quoteflow in both commit modes, and Quix Streams."""
+    """quoteflow in both commit modes, Quix Streams, and the copy with no work."""
 
     quotes: int
     rate_per_s: int
@@ -70,7 +74,7 @@ class KafkaFigures:
 def _produce(broker: str, quotes: list[Quote], rate_per_s: int | None = None) -> None:
     """Write quotes to ``quotes`` as the ingest stage does; paced, with fresh ``ts_recv``."""
     codec = TopicCodec()
-    producer = Producer({"bootstrap.servers": broker, "linger.ms": 5, "log_level": 0})
+    producer = Producer({"bootstrap.servers": broker, "linger.ms": LINGER_MS, "log_level": 0})
     slot = 0.01
     per_slot = max(1, int((rate_per_s or 0) * slot))
     started = time.monotonic()
@@ -106,7 +110,7 @@ def _create_topics(broker: str, names: list[str]) -> None:
 def _read(broker: str, topic: str, count: int, timeout_s: float) -> np.ndarray:
     """Read ``count`` records; return (arrival ns, ts_recv ns) per record."""
     reader = Consumer({"bootstrap.servers": broker, "group.id": "bench-reader", "log_level": 0,
-                       "isolation.level": "read_committed", "fetch.wait.max.ms": 10})  # fmt: skip
+                       "isolation.level": "read_committed", "fetch.wait.max.ms": 1})  # fmt: skip
     reader.assign([TopicPartition(topic, p, 0) for p in range(PARTITIONS)])
     seen = np.zeros((count, 2), dtype=np.int64)
     n = 0
@@ -129,15 +133,15 @@ def _start(side: str, broker: str) -> subprocess.Popen:
         command = [_QUOTEFLOW, "run", "enrich", "--bus", f"kafka://{broker}"]
         env["QUOTEFLOW_BUS__STAGE_COMMIT"] = side.removeprefix("quoteflow-")
     else:
-        command = [sys.executable, "-m", "benchmarks.quix_enrich", broker, "quotes",
-                   QUIX_OUTPUT, "quix-enrich"]  # fmt: skip
+        command = [sys.executable, "-m", f"benchmarks.{_PEERS[side]}", broker, "quotes",
+                   _output(side), f"{side}-group"]  # fmt: skip
     return subprocess.Popen(command, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE,
                             text=True, preexec_fn=_own_core)  # fmt: skip
 
 
 def _await_assignment(side: str, proc: subprocess.Popen) -> None:
     """Wait until the enrich process owns its partitions (Tansu holds group joins a while)."""
-    if not side.startswith("quoteflow"):
+    if side == "quix":
         time.sleep(12)  # Quix Streams logs nothing at WARNING; give it the same join time
         return
     for line in proc.stderr:
@@ -167,7 +171,7 @@ def _stop(proc: subprocess.Popen) -> None:
 
 
 def _output(side: str) -> str:
-    return "quotes.enriched" if side.startswith("quoteflow") else QUIX_OUTPUT
+    return "quotes.enriched" if side.startswith("quoteflow") else f"{side}.quotes"
 
 
 def _throughput(broker: str, side: str, count: int) -> float:
@@ -200,7 +204,8 @@ def _latency(side: str, quotes: list[Quote], rate_per_s: int) -> tuple[float, fl
     return float(np.percentile(steady, 50)), float(np.percentile(steady, 99))
 
 
-SIDES = ("quoteflow-transaction", "quoteflow-idempotent", "quix")
+SIDES = ("quoteflow-transaction", "quoteflow-idempotent", "quix", "copy")
+_PEERS = {"quix": "quix_enrich", "copy": "kafka_copy"}  # module in benchmarks/ of each peer
 
 
 def bench_kafka(count: int = 100_000, rate_per_s: int = 10_000, seconds: int = 12) -> KafkaFigures:

@@ -72,6 +72,9 @@ class BusSettings(_Section):
     fetch_wait_ms: int = Field(
         100, ge=1, le=60_000, description="longest a Kafka fetch waits for new records"
     )
+    linger_ms: int = Field(
+        1, ge=0, le=10_000, description="how long a Kafka producer waits to fill a batch"
+    )
     commit_interval_ms: int = Field(
         100,
         ge=1,

@@ -37,6 +37,7 @@ def kafka_bus(url: str, settings: Settings) -> KafkaBus:
         session_timeout_ms=settings.bus.session_timeout_ms,
         fetch_wait_ms=settings.bus.fetch_wait_ms,
         commit_interval_ms=settings.bus.commit_interval_ms,
+        linger_ms=settings.bus.linger_ms,
         stage_commit=settings.bus.stage_commit,
         codec=TopicCodec(settings.bus.customer_topics),
         client=settings.bus.kafka_client(),

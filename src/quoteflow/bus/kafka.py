@@ -43,7 +43,8 @@ class KafkaBus:
 
     ``stage_commit`` is how stages commit a round (see
     :mod:`quoteflow.bus.kafka_stage`), ``commit_interval_ms`` how often an
-    idempotent stage stores its state; ``fetch_wait_ms`` the longest a consumer's
+    idempotent stage stores its state; ``linger_ms`` how long a producer waits to
+    fill a batch; ``fetch_wait_ms`` the longest a consumer's
     fetch waits for new records (brokers that answer a fetch only at its end,
     like Tansu, add up to that much latency).
 
@@ -63,6 +64,7 @@ class KafkaBus:
         session_timeout_ms: int = 45_000,
         fetch_wait_ms: int = 500,
         commit_interval_ms: int = 100,
+        linger_ms: int = 1,
         stage_commit: Literal["transaction", "idempotent"] = "transaction",
         codec: TopicCodec | None = None,
         client: Mapping[str, Any] | None = None,
@@ -74,6 +76,7 @@ class KafkaBus:
         self.session_timeout_ms = session_timeout_ms
         self.fetch_wait_ms = fetch_wait_ms
         self.commit_interval_ms = commit_interval_ms
+        self.linger_ms = linger_ms
         self.stage_commit = stage_commit
         self.codec = codec or TopicCodec()
         self.bootstrap = bootstrap
@@ -82,7 +85,7 @@ class KafkaBus:
                         "logger": _log, "error_cb": self._client_errors.append,
                         **(client or {})}  # fmt: skip
         self._admin = AdminClient(self._common)
-        self._producer = Producer(self.producer_settings({"linger.ms": 5}))
+        self._producer = Producer(self.producer_settings({}))
         self._topics: set[str] = set()
         self._produced: dict[tuple[str, int], int] = defaultdict(int)
         self._produced_lock = threading.Lock()
@@ -201,7 +204,7 @@ class KafkaBus:
 
     def producer_settings(self, extra: Mapping[str, Any]) -> dict[str, Any]:
         """Return librdkafka settings of an idempotent producer, with ``extra`` on top."""
-        return {**self._common, "enable.idempotence": True, **extra}
+        return {**self._common, "enable.idempotence": True, "linger.ms": self.linger_ms, **extra}
 
     def consumer_settings(self, group: str) -> dict[str, Any]:
         """Return librdkafka settings of a member of ``group``: explicit commits, read_committed."""

@@ -125,7 +125,7 @@ class KafkaStageSession:
         self._next_store = time.monotonic()
         self._moved: set[int] = set()  # partitions read or published since their last snapshot
         self._shared = (  # idempotent mode: one producer for every partition
-            None if self.transactional else Producer(bus.producer_settings({"linger.ms": 1}))
+            None if self.transactional else Producer(bus.producer_settings({}))
         )
         self._workers = ThreadPoolExecutor(thread_name_prefix=f"{group}-commit")
         self._decoder = msgspec.msgpack.Decoder(_Snapshot)
@@ -164,9 +164,7 @@ class KafkaStageSession:
 
     def _producer(self, partition: int) -> Producer:
         producer = Producer(
-            self.bus.producer_settings(
-                {"transactional.id": f"quoteflow.{self.group}.{partition}", "linger.ms": 5}
-            )
+            self.bus.producer_settings({"transactional.id": f"quoteflow.{self.group}.{partition}"})
         )
         try:
             producer.init_transactions(_TIMEOUT_S)
