@@ -223,8 +223,7 @@ class Enricher:
                 event, (EnrichedQuote, EnrichedTrade)
             ):
                 continue
-            closed, state.candles = self.candles.process((event,), state.candles)
-            for topic, record in closed:
+            for topic, record in self.candles.add(event, state.candles):
                 if isinstance(record, Bar):
                     out.extend(self.on_bar(state, record))
                 else:

@@ -207,43 +207,70 @@ class CandleBuilder:
         out: list[tuple[str, Bar | DeadLetter]] = []
         touched: dict[str, set[int]] = {}
         for event in batch:
-            priced = self._price(event)
-            if priced is None or (self.source == "trades" and not priced[1]):
-                continue
-            if self.source == "mids" and priced[1]:
-                continue
-            inst = state.instruments.get(event.instrument)
-            if inst is None:
-                inst = state.instruments[event.instrument] = CandleInstrument(event.provider)
-            ts = event.ts_event
-            windows = self._windows(ts)
-            if windows is None:
-                state.outside_session += 1
-                out.append((DEAD_LETTER_TOPIC, self.outside_letter(event)))
-                continue
-            watermark = inst.max_ts - self.lateness_ns
-            if min(end for _, end in windows) <= watermark:
-                state.late += 1
-                out.append((DEAD_LETTER_TOPIC, self.late_letter(event, watermark - ts)))
-                continue
-            for start, end in windows:
-                window = inst.windows.get(start)
-                if window is None:
-                    window = inst.windows[start] = Window(end)
-                _add(window, ts, event.ts_recv, priced[0], priced[1], event)
-                touched.setdefault(event.instrument, set()).add(start)
-            if ts > inst.max_ts:
-                inst.max_ts = ts
-                out.extend(self._close(event.instrument, inst, ts - self.lateness_ns))
+            windows = self._add_event(event, state, out)
+            if windows and self.emit_updates:
+                touched.setdefault(event.instrument, set()).update(s for s, _ in windows)
         if self.emit_updates:
-            for name, starts in touched.items():
-                inst = state.instruments[name]
-                out.extend(
-                    (self.topic, self.bar(name, inst, start, window, final=False))
-                    for start in sorted(starts)
-                    if (window := inst.windows.get(start)) is not None
-                )
+            out.extend(self._updates(state, touched))
         return out, state
+
+    def add(self, event: Event, state: CandleState) -> list[tuple[str, Bar | DeadLetter]]:
+        """Add one trade or quote; return what it closes: as :meth:`process` of ``(event,)``."""
+        out: list[tuple[str, Bar | DeadLetter]] = []
+        windows = self._add_event(event, state, out)
+        if windows and self.emit_updates:
+            out.extend(self._updates(state, {event.instrument: {s for s, _ in windows}}))
+        return out
+
+    def _add_event(
+        self, event: Event, state: CandleState, out: list[tuple[str, Bar | DeadLetter]]
+    ) -> list[tuple[int, int]] | None:
+        """Add one event to its windows, appending closed bars and dead letters to ``out``.
+
+        Returns the windows ``(start, end)`` it went into, if any.
+        """
+        priced = self._price(event)
+        if priced is None or (self.source == "trades" and not priced[1]):
+            return None
+        if self.source == "mids" and priced[1]:
+            return None
+        inst = state.instruments.get(event.instrument)
+        if inst is None:
+            inst = state.instruments[event.instrument] = CandleInstrument(event.provider)
+        ts = event.ts_event
+        windows = self._windows(ts)
+        if windows is None:
+            state.outside_session += 1
+            out.append((DEAD_LETTER_TOPIC, self.outside_letter(event)))
+            return None
+        watermark = inst.max_ts - self.lateness_ns
+        if min(end for _, end in windows) <= watermark:
+            state.late += 1
+            out.append((DEAD_LETTER_TOPIC, self.late_letter(event, watermark - ts)))
+            return None
+        for start, end in windows:
+            window = inst.windows.get(start)
+            if window is None:
+                window = inst.windows[start] = Window(end)
+            _add(window, ts, event.ts_recv, priced[0], priced[1], event)
+        if ts > inst.max_ts:
+            inst.max_ts = ts
+            out.extend(self._close(event.instrument, inst, ts - self.lateness_ns))
+        return windows
+
+    def _updates(
+        self, state: CandleState, touched: dict[str, set[int]]
+    ) -> list[tuple[str, Bar | DeadLetter]]:
+        """Return the bars in progress of the ``touched`` windows (starts by instrument)."""
+        out: list[tuple[str, Bar | DeadLetter]] = []
+        for name, starts in touched.items():
+            inst = state.instruments[name]
+            out.extend(
+                (self.topic, self.bar(name, inst, start, window, final=False))
+                for start in sorted(starts)
+                if (window := inst.windows.get(start)) is not None
+            )
+        return out
 
     def flush(
         self, state: CandleState, until_ns: int | None = None
@@ -262,7 +289,10 @@ class CandleBuilder:
         return out
 
     def _close(self, name: str, inst: CandleInstrument, watermark: int) -> list[tuple[str, Bar]]:
-        closed = sorted(start for start, w in inst.windows.items() if w.end <= watermark)
+        closed = [start for start, w in inst.windows.items() if w.end <= watermark]
+        if not closed:
+            return []
+        closed.sort()
         return [(self.topic, self.bar(name, inst, s, inst.windows.pop(s))) for s in closed]
 
     def bar(
