@@ -17,7 +17,7 @@ updates and the trade analytics).
 
 from __future__ import annotations
 
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from fnmatch import fnmatchcase
 from typing import Any
 
@@ -65,6 +65,7 @@ class TopicCodec:
         self.customer_topics = tuple(customer_topics)
         self._encoder = msgspec.msgpack.Encoder()
         self._decoders: dict[str, msgspec.msgpack.Decoder] = {}
+        self._readers: dict[bytes, tuple[str, Callable[[bytes], Any]]] = {}  # by schema header
         self._copies: dict[str, str | None] = {}
 
     def customer_copy(self, topic: str) -> str | None:
@@ -114,6 +115,16 @@ class TopicCodec:
         """
         if schema is None:
             raise BusError(f"{topic}: message without a {SCHEMA_HEADER} header")
+        reader = self._readers.get(schema)
+        if reader is None:
+            reader = self._readers[schema] = self._reader(topic, schema)
+        try:
+            return reader[1](payload)
+        except msgspec.DecodeError as exc:
+            raise BusError(f"{topic}: payload does not match {reader[0]}: {exc}") from exc
+
+    def _reader(self, topic: str, schema: bytes) -> tuple[str, Callable[[bytes], Any]]:
+        """Return the records that a schema header names (``quotes v1``) and their decoder."""
         try:
             encoding, kind, version_text = schema.decode().split("/")
             version = int(version_text)
@@ -124,13 +135,11 @@ class TopicCodec:
                 f"{topic}: {kind} records of schema version {version}; this quoteflow reads "
                 f"version {SCHEMA_VERSION} only (upgrade the consumer or the producer)"
             )
+        if encoding == _JSON:
+            return f"{kind} v{version}", msgspec.json.decode
+        if encoding != _MSGPACK:
+            raise BusError(f"{topic}: unknown encoding {encoding!r} in {SCHEMA_HEADER}")
         try:
-            if encoding == _MSGPACK:
-                return self._decoder(kind).decode(payload)
-            if encoding == _JSON:
-                return msgspec.json.decode(payload)
+            return f"{kind} v{version}", self._decoder(kind).decode
         except KeyError as exc:
             raise BusError(f"{topic}: unknown record type {kind!r}") from exc
-        except msgspec.DecodeError as exc:
-            raise BusError(f"{topic}: payload does not match {kind} v{version}: {exc}") from exc
-        raise BusError(f"{topic}: unknown encoding {encoding!r} in {SCHEMA_HEADER}")

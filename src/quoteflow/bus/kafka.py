@@ -345,7 +345,10 @@ def consume(consumer: Consumer, max_records: int, timeout_s: float) -> list[Any]
 
 def header(message: Any, name: str) -> bytes | None:
     """Return the value of header ``name`` of a raw Kafka message, if it has one."""
-    return next((value for key, value in message.headers() or () if key == name), None)
+    for key, value in message.headers() or ():
+        if key == name:
+            return value
+    return None
 
 
 def sequence_of(message: Any) -> int | None:
