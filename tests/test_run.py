@@ -39,7 +39,7 @@ def rows(root: Path) -> dict[str, list[dict]]:
 
 def embedded_lake(root: Path, files: list[Path]) -> dict[str, list[dict]]:
     """The same replay through the embedded runtime: one process, memory bus."""
-    topics = ("quotes", "trades", "quotes.enriched", "trades.enriched", "bars.1m")
+    topics = ("quotes", "trades", "quotes.enriched", "trades.enriched", "bars.1m", "alerts")
     job = Enricher(EnrichSettings(), PreviousCloses({}))
     stage = Stage("enrich", ("quotes", "trades"), job)
     sink = LakeSink(topics, LakeWriter(LakeRoot.open(root)))
@@ -91,6 +91,9 @@ def test_ingest_enrich_and_lake_as_processes_record_what_the_embedded_runtime_re
         last_bars[bar["instrument"]] = bar
     closed = [bar for bar in expected["raw_bars_1m"] if bar not in last_bars.values()]
     assert got["raw_bars_1m"] == closed
+    # this replay's alerts all come from prices and from bars closed mid-stream
+    assert got["raw_alerts"] == expected["raw_alerts"]
+    assert len(expected["raw_alerts"]) > 10
 
 
 def test_a_bus_that_is_not_kafka_and_an_unknown_stage_are_refused():

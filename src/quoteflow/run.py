@@ -1,8 +1,8 @@
 """``quoteflow run <stage>``: one stage of the pipeline as its own process on a shared bus.
 
 ``ingest`` publishes a feed to the raw topics; ``enrich`` turns quotes and
-trades into the enriched topics; ``lake`` records raw and enriched topics into
-the lake; ``gateway`` serves the enriched topics to subscribers (as
+trades into the enriched topics; ``lake`` records the raw and enriched topics,
+bars and alerts into the lake; ``gateway`` serves the enriched topics to subscribers (as
 ``quoteflow serve --bus``); ``match`` is the exchange's matching engine, one per
 ``orders`` partition (next to ``quoteflow exchange serve --bus ... --no-match``).
 Each stage is a consumer group (``stage:enrich``, ``sink:lake``), so starting a
@@ -46,7 +46,7 @@ def kafka_bus(url: str, settings: Settings) -> KafkaBus:
 
 def _pipeline(stage: str, bus: KafkaBus, settings: Settings, **options) -> Pipeline:
     from quoteflow.enrich import Enricher, PreviousCloses
-    from quoteflow.events import DeadLetter
+    from quoteflow.events import Alert, DeadLetter
     from quoteflow.indicators.candles import CandleBuilder
     from quoteflow.lake import LakeRoot, LakeSink, LakeWriter
 
@@ -79,7 +79,7 @@ def _pipeline(stage: str, bus: KafkaBus, settings: Settings, **options) -> Pipel
     writer = LakeWriter(root, options["source"], chunk_rows=lake.chunk_rows,
                         chunk_age_s=options["chunk_age"] or lake.chunk_age_s)  # fmt: skip
     bars = CandleBuilder(config.period, every=config.every, calendar=config.calendar).topic
-    topics = ("quotes", "trades", "quotes.enriched", "trades.enriched", bars)
+    topics = ("quotes", "trades", "quotes.enriched", "trades.enriched", bars, Alert.TYPE)
     return Pipeline(bus, [], [], [LakeSink(topics, writer)])
 
 
