@@ -173,6 +173,8 @@ class CandleBuilder:
             session = self._session(ts)
             return None if session is None else [session]
         last = ts - ts % self.advance_ns
+        if self.advance_ns == self.size_ns:
+            return [(last, last + self.size_ns)]
         return [
             (start, start + self.size_ns)
             for start in range(last, ts - self.size_ns, -self.advance_ns)
@@ -244,7 +246,7 @@ class CandleBuilder:
             out.append((DEAD_LETTER_TOPIC, self.outside_letter(event)))
             return None
         watermark = inst.max_ts - self.lateness_ns
-        if min(end for _, end in windows) <= watermark:
+        if windows[-1][1] <= watermark:  # the earliest window (starts descend) ends first
             state.late += 1
             out.append((DEAD_LETTER_TOPIC, self.late_letter(event, watermark - ts)))
             return None
