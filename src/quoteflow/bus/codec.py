@@ -67,6 +67,7 @@ class TopicCodec:
         self._decoders: dict[str, msgspec.msgpack.Decoder] = {}
         self._readers: dict[bytes, tuple[str, Callable[[bytes], Any]]] = {}  # by schema header
         self._copies: dict[str, str | None] = {}
+        self._schemas: dict[type, tuple[bytes, bytes]] = {}  # record class -> msgpack, JSON header
 
     def customer_copy(self, topic: str) -> str | None:
         """Return the topic of the JSON copy of ``topic``; ``None`` if customers do not read it."""
@@ -82,20 +83,13 @@ class TopicCodec:
         That is the lossless message on ``topic``, and for a customer topic the JSON copy.
         Raises :class:`~quoteflow.errors.BusError` for a value of no known record type.
         """
-        if isinstance(value, DeadLetter):
-            kind = DeadLetter.TOPIC
-        elif isinstance(value, Event):
-            kind = value.TYPE
-        elif type(value) in _EXCHANGE_KINDS:
-            kind = _EXCHANGE_KINDS[type(value)]
-        else:
-            raise BusError(f"{topic}: cannot send a {type(value).__name__}: not a record type")
-        schema = f"{_MSGPACK}/{kind}/{SCHEMA_VERSION}".encode()
-        messages = [(topic, self._encoder.encode(value), schema)]
+        schemas = self._schemas.get(type(value))
+        if schemas is None:
+            schemas = self._schemas[type(value)] = _schemas(topic, value)
+        messages = [(topic, self._encoder.encode(value), schemas[0])]
         copy = self.customer_copy(topic)
         if copy is not None and isinstance(value, Event):
-            payload = msgspec.json.encode(keyed_reference(value))
-            messages.append((copy, payload, f"{_JSON}/{kind}/{SCHEMA_VERSION}".encode()))
+            messages.append((copy, msgspec.json.encode(keyed_reference(value)), schemas[1]))
         return messages
 
     def _decoder(self, kind: str) -> msgspec.msgpack.Decoder:
@@ -143,3 +137,17 @@ class TopicCodec:
             return f"{kind} v{version}", self._decoder(kind).decode
         except KeyError as exc:
             raise BusError(f"{topic}: unknown record type {kind!r}") from exc
+
+
+def _schemas(topic: str, value: Any) -> tuple[bytes, bytes]:
+    """Return the schema headers of ``value``'s record type: as msgpack, and as reference JSON."""
+    if isinstance(value, DeadLetter):
+        kind = DeadLetter.TOPIC
+    elif isinstance(value, Event):
+        kind = value.TYPE
+    elif type(value) in _EXCHANGE_KINDS:
+        kind = _EXCHANGE_KINDS[type(value)]
+    else:
+        raise BusError(f"{topic}: cannot send a {type(value).__name__}: not a record type")
+    return (f"{_MSGPACK}/{kind}/{SCHEMA_VERSION}".encode(),
+            f"{_JSON}/{kind}/{SCHEMA_VERSION}".encode())  # fmt: skip

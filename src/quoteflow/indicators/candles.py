@@ -257,7 +257,8 @@ class CandleBuilder:
             _add(window, ts, event.ts_recv, priced[0], priced[1], event)
         if ts > inst.max_ts:
             inst.max_ts = ts
-            out.extend(self._close(event.instrument, inst, ts - self.lateness_ns))
+            if len(inst.windows) > len(windows):  # the windows just added to end after ts
+                out.extend(self._close(event.instrument, inst, ts - self.lateness_ns))
         return windows
 
     def _updates(

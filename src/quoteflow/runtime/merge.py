@@ -79,6 +79,12 @@ class EventTimeMerge:
             for order, (topic, queue) in enumerate(self._queues.items())
             if queue and due(queue[0])
         ]
+        if len(heads) == 1:  # one input has records due (a quiet topic): no merging
+            queue = self._queues[heads[0][2]]
+            out = [queue.popleft()]
+            while queue and due(queue[0]):
+                out.append(queue.popleft())
+            return out
         heapq.heapify(heads)
         out = []
         while heads:
