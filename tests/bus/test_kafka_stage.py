@@ -1,11 +1,13 @@
 """Stage transactions on the test broker: what it does with aborted transactions, and the cure."""
 
-from confluent_kafka import Consumer, Producer, TopicPartition
+import pytest
+from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 
 from quoteflow.bus.base import PartitionCommit
 from quoteflow.bus.codec import SCHEMA_HEADER, SEQUENCE_HEADER, TopicCodec
 from quoteflow.bus.kafka import KafkaBus
 from quoteflow.bus.kafka_stage import changelog_topic
+from quoteflow.errors import BusError
 from quoteflow.events import Trade
 from tests.bus.test_kafka import SESSION_MS, name, poll_all
 
@@ -147,4 +149,25 @@ async def test_an_idempotent_stage_stores_its_state_every_interval_and_when_it_s
     assert [m.value for m in outputs] == trades  # the repeated round was dropped
     assert reader.duplicates == 2
     await reader.close()
+    await bus.close()
+
+
+async def test_a_stage_stores_no_state_past_an_output_the_broker_did_not_take(kafka_broker):
+    bus = KafkaBus(kafka_broker, partitions=1, session_timeout_ms=SESSION_MS,
+                   stage_commit="idempotent")  # fmt: skip
+    source, target, group = name("trades"), name("trades.enriched"), name("stage:s")
+    trade = Trade("TEST", "X", 1, 1, 10.0, 1.0)
+    await bus.send_many(source, [("X", trade)])
+    await bus.flush()
+    session, _, got = await _join(bus, group, source, 1)
+    # a delivery report that says the broker refused one of the partition's outputs
+    session._owned[0].delivered(KafkaError(KafkaError.MSG_SIZE_TOO_LARGE), None)
+    commit = {0: PartitionCommit([(target, "X", m.value) for m in got], lambda: b"state")}
+    with pytest.raises(BusError, match="output of partition 0 was not delivered"):
+        await session.commit(commit, store_state=True)
+    await session.close()
+    restarted, restored, again = await _join(bus, group, source, 1)
+    assert restored == {0: None}  # nothing stored: the next owner starts over
+    assert [m.value for m in again] == [trade]
+    await restarted.close()
     await bus.close()

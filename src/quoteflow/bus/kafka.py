@@ -152,6 +152,15 @@ class KafkaBus:
         with self._produced_lock:  # stage transactions report from several threads
             self._produced[key] = max(self._produced[key], message.offset() + 1)
 
+    def check_delivered(self, what: str) -> None:
+        """Raise :class:`~quoteflow.errors.BusError` for a record that failed to reach the broker.
+
+        ``what`` names the sender in the message. Failures reported since the
+        last check count; the first is raised (and forgotten).
+        """
+        if self._errors:
+            raise BusError(f"{what}: delivery failed: {self._errors.pop(0)}")
+
     async def send(self, topic: str, key: str, value: Any) -> None:
         """Append one record."""
         await self.send_many(topic, [(key, value)])
@@ -173,16 +182,14 @@ class KafkaBus:
                         self._producer.poll(0)
                         await asyncio.sleep(0.005)
         self._producer.poll(0)
-        if self._errors:
-            raise BusError(f"{topic}: delivery failed: {self._errors.pop(0)}")
+        self.check_delivered(topic)
 
     async def flush(self) -> None:
         """Wait until everything sent so far is acknowledged by the broker."""
         remaining = await asyncio.to_thread(self._producer.flush, 30)
         if remaining:
             raise BusError(f"{remaining} records not delivered after 30 s")
-        if self._errors:
-            raise BusError(f"delivery failed: {self._errors.pop(0)}")
+        self.check_delivered("bus")
 
     def subscribe(self, group: str, topics: Sequence[str]) -> KafkaConsumer:
         """Join ``group`` reading ``topics``; Kafka shares the partitions among members."""

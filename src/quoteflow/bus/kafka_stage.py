@@ -90,12 +90,27 @@ class _Snapshot(msgspec.Struct, array_like=True):
 
 
 class _Owned:
-    """A partition number this process owns: its producer, input positions and sequences."""
+    """A partition number this process owns: its producer, input positions and sequences.
 
-    def __init__(self, producer: Producer, snapshot: _Snapshot | None) -> None:
+    ``count`` is the bus's delivery report, which counts what reached the broker;
+    outputs that failed are kept in ``failed``, so that no snapshot counts them.
+    """
+
+    def __init__(
+        self, producer: Producer, snapshot: _Snapshot | None, count: Callable[[Any, Any], None]
+    ) -> None:
         self.producer = producer
         self.positions = dict(snapshot.positions) if snapshot else {}
         self.sequences = snapshot.sequences if snapshot else {}
+        self.failed: list[KafkaError] = []
+        self._count = count
+
+    def delivered(self, error: KafkaError | None, message: Any) -> None:
+        """Delivery report of one of this partition's outputs."""
+        if error is not None:
+            self.failed.append(error)
+        else:
+            self._count(None, message)
 
 
 class _Round(NamedTuple):
@@ -147,7 +162,7 @@ class KafkaStageSession:
         consumer.assign(partitions)
         for n in numbers:
             snapshot = snapshots.get(n)
-            self._owned[n] = _Owned(producers.get(n, self._shared), snapshot)
+            self._owned[n] = _Owned(producers.get(n, self._shared), snapshot, self.bus.delivered)
             self._assigned[n] = snapshot.state if snapshot else None
         _log.info("%s: assigned partitions %s, state of %d restored from %s",
                   self.group, numbers, len(snapshots), self.changelog)  # fmt: skip
@@ -288,6 +303,7 @@ class KafkaStageSession:
         self._publish(r.owned, r.work)
         if r.work.outputs and producer.flush(_TIMEOUT_S):
             raise BusError(f"{self.group}: outputs of partition {n} not delivered in time")
+        self._check_delivered(n, r.owned)
         self._snapshot(n, r.owned, r.snapshot or b"", positions)
         offsets = [TopicPartition(topic, n, offset) for topic, offset in positions.items()]
         if offsets:
@@ -311,6 +327,8 @@ class KafkaStageSession:
             return
         if shared.flush(_TIMEOUT_S):
             raise BusError(f"{self.group}: outputs not delivered in {_TIMEOUT_S:g} s")
+        for n, r in stored.items():
+            self._check_delivered(n, r.owned)
         offsets = []
         for n, r in stored.items():
             positions = {**r.owned.positions, **r.work.held}
@@ -329,7 +347,13 @@ class KafkaStageSession:
             for target, payload, schema in self.bus.codec.encode(topic, value):
                 headers = [(SCHEMA_HEADER, schema), (SEQUENCE_HEADER, str(sequence).encode())]
                 _produce(owned.producer, target, payload, key.encode(), headers,
-                         self.bus.delivered)  # fmt: skip
+                         owned.delivered)  # fmt: skip
+
+    def _check_delivered(self, n: int, owned: _Owned) -> None:
+        """Raise if an output of partition ``n`` failed: its snapshot must not count it."""
+        if owned.failed:
+            raise BusError(f"{self.group}: an output of partition {n} was not delivered: "
+                           f"{owned.failed[0]}")  # fmt: skip
 
     def _snapshot(self, n: int, owned: _Owned, state: bytes, positions: dict[str, int]) -> None:
         snapshot = _Snapshot(state, positions, owned.sequences)
