@@ -143,10 +143,16 @@ class KafkaBus:
                 raise BusError(f"topics {', '.join(topics)} did not appear in {timeout_s:g} s")
             time.sleep(0.05)
 
-    def delivered(self, error: KafkaError | None, message: Any) -> None:
-        """Delivery report of any producer of this bus: counts what reached the broker."""
+    def delivered(
+        self, error: KafkaError | None, message: Any, failed: list[KafkaError] | None = None
+    ) -> None:
+        """Delivery report of any producer of this bus: counts what reached the broker.
+
+        A failure goes to ``failed`` if given (a stage partition's own list),
+        else to the bus's, which :meth:`check_delivered` raises.
+        """
         if error is not None:
-            self._errors.append(error)
+            (self._errors if failed is None else failed).append(error)
             return
         key = (message.topic(), message.partition())
         with self._produced_lock:  # stage transactions report from several threads

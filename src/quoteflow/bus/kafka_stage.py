@@ -50,6 +50,7 @@ import logging
 import time
 from collections.abc import Callable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
+from functools import partial
 from typing import TYPE_CHECKING, Any, NamedTuple, cast
 
 import msgspec
@@ -92,25 +93,17 @@ class _Snapshot(msgspec.Struct, array_like=True):
 class _Owned:
     """A partition number this process owns: its producer, input positions and sequences.
 
-    ``count`` is the bus's delivery report, which counts what reached the broker;
-    outputs that failed are kept in ``failed``, so that no snapshot counts them.
+    ``delivered`` is the delivery report of its outputs: the bus's, which counts
+    what reached the broker, with the outputs that failed kept in ``failed`` so
+    that no snapshot counts them.
     """
 
-    def __init__(
-        self, producer: Producer, snapshot: _Snapshot | None, count: Callable[[Any, Any], None]
-    ) -> None:
+    def __init__(self, producer: Producer, snapshot: _Snapshot | None, bus: KafkaBus) -> None:
         self.producer = producer
         self.positions = dict(snapshot.positions) if snapshot else {}
         self.sequences = snapshot.sequences if snapshot else {}
         self.failed: list[KafkaError] = []
-        self._count = count
-
-    def delivered(self, error: KafkaError | None, message: Any) -> None:
-        """Delivery report of one of this partition's outputs."""
-        if error is not None:
-            self.failed.append(error)
-        else:
-            self._count(None, message)
+        self.delivered = partial(bus.delivered, failed=self.failed)
 
 
 class _Round(NamedTuple):
@@ -162,7 +155,7 @@ class KafkaStageSession:
         consumer.assign(partitions)
         for n in numbers:
             snapshot = snapshots.get(n)
-            self._owned[n] = _Owned(producers.get(n, self._shared), snapshot, self.bus.delivered)
+            self._owned[n] = _Owned(producers.get(n, self._shared), snapshot, self.bus)
             self._assigned[n] = snapshot.state if snapshot else None
         _log.info("%s: assigned partitions %s, state of %d restored from %s",
                   self.group, numbers, len(snapshots), self.changelog)  # fmt: skip

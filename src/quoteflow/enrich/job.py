@@ -203,6 +203,8 @@ class Enricher:
             record = (EnrichedQuote.TYPE, EnrichedQuote(*fields, *extra))
         session = self.previous_closes.previous_session(event.ts_event).toordinal()
         alerts = self.rules.on_price(inst.alerts, event, price, session, move)
+        if not alerts:
+            return [record]
         return [record, *((Alert.TYPE, alert) for alert in alerts)]
 
     def process(
