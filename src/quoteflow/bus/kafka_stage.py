@@ -265,8 +265,9 @@ class KafkaStageSession:
             return
         self.bus.ensure_topics({t for r in rounds.values() for t, _, _ in r.work.outputs})
         await asyncio.to_thread(self._commit, rounds)
-        if any(r.snapshot is not None for r in rounds.values()):
-            self._moved.difference_update(n for n, r in rounds.items() if r.snapshot is not None)
+        stored = [n for n, r in rounds.items() if r.snapshot is not None]
+        if stored:
+            self._moved.difference_update(stored)
             self._next_store = time.monotonic() + self._store_interval_s
 
     def _commit(self, rounds: Mapping[int, _Round]) -> None:
