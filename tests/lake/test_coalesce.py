@@ -2,13 +2,14 @@ import random
 from datetime import date, timedelta
 
 import msgspec
+import pyarrow as pa
 import pyarrow.parquet as pq
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quoteflow.events import Quote, from_batch
-from quoteflow.lake import LakeWriter, Partition
-from quoteflow.lake.coalesce import coalesce, pending_days, raw_files
+from quoteflow.lake import LakeRoot, LakeWriter, Partition
+from quoteflow.lake.coalesce import coalesce, pending_days, raw_files, read_chunk
 from quoteflow.lake.layout import refined_path
 from quoteflow.lake.retention import expire
 from tests.lake.conftest import market_events
@@ -79,6 +80,22 @@ def test_coalescing_twice_gives_the_same_rows_and_duplicated_chunks_count_once(l
     coalesce(lake, DAY)
     assert refined(lake) == once
     assert canonical(once) == canonical(events)
+
+
+def test_coalescing_on_several_threads_gives_what_one_thread_gives(lake):
+    events = market_events(600, instruments=("A", "B/C", "D", "E"))
+    record(lake, "primary", events[::2] + events[1::4])
+    record(lake, "replica", with_recv(events[1::2] + events[::4], 7))
+    seen = []
+    one = coalesce(lake, DAY, threads=1)
+    single = refined(lake)
+    many = coalesce(lake, DAY, threads=3, progress=lambda done, total: seen.append((done, total)))
+    assert refined(lake) == single
+    assert len(single) == len(events)
+    assert [(r.partition, r.primary_only, r.replica_only, r.both) for r in many] == [
+        (r.partition, r.primary_only, r.replica_only, r.both) for r in one
+    ]
+    assert seen == [(k, 8) for k in range(1, 9)]
 
 
 def test_repeated_identical_events_are_kept_as_often_as_a_source_saw_them(lake):
@@ -153,3 +170,32 @@ def test_coalesce_is_the_union_of_what_either_source_saw(tmp_path_factory, seen,
     got = refined(lake) if raw_files(lake) else []
     assert len(got) == len(expected)
     assert {(type(e), e.ts_event) for e in got} == {(type(e), e.ts_event) for e in expected}
+
+
+_maybe_text = st.one_of(st.none(), st.sampled_from(["", "X", "XY", "é"]))
+_maybe_float = st.one_of(st.none(), st.sampled_from([0.0, 1.5, float("nan"), float("inf")]))
+_maybe_list = st.one_of(st.none(), st.lists(st.sampled_from(["", "a"]), max_size=2))
+
+
+@settings(max_examples=60, deadline=None)
+@given(
+    rows=st.lists(st.tuples(_maybe_text, _maybe_float, _maybe_list), min_size=1, max_size=12),
+    row_group_size=st.integers(1, 12),
+)
+def test_reading_a_chunk_from_its_statistics_gives_what_decoding_it_gives(
+    tmp_path_factory, rows, row_group_size
+):
+    lake = LakeRoot.open(tmp_path_factory.mktemp("lake"))
+    schema = pa.schema([("text", pa.string()), ("price", pa.float64()),
+                        ("conditions", pa.list_(pa.string()))])  # fmt: skip
+    table = pa.Table.from_pylist(
+        [dict(zip(schema.names, row, strict=True)) for row in rows], schema=schema
+    )
+    path = lake.join("chunk.parquet")
+    sink = pa.BufferOutputStream()
+    pq.write_table(table, sink, row_group_size=row_group_size)
+    lake.write_atomic(path, sink.getvalue())
+    read = read_chunk(lake, path, schema)
+    assert read.schema == schema
+    # compared as text so that NaN equals NaN
+    assert repr(read.to_pylist()) == repr(pq.read_table(path).to_pylist())

@@ -52,7 +52,7 @@ def test_record_coalesce_query_and_expire_on_a_directory(tmp_path, feed_files):
     root = str(tmp_path / "lake")
     record_both(root, files)
     result = run("lake", "coalesce", "--day", "2024-04-01", "--root", root,
-                 "--csv", str(tmp_path / "csv"))  # fmt: skip
+                 "--csv", str(tmp_path / "csv"), "--threads", "3")  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert "primary only" in result.stdout and "B/C" in result.stdout
     exported = tmp_path / "csv" / "SYNTHETIC_quotes_A_2024_04_01.csv.gz"

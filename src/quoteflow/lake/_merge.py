@@ -17,8 +17,9 @@ import pyarrow as pa
 __all__ = ["merge_sources", "row_hashes"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
-# ts_recv differs between ingesters; provider and instrument are the partition's own
-_SKIP = ("ts_recv", "provider", "instrument")
+# ts_event is compared as it is; ts_recv differs between ingesters; provider and
+# instrument are the partition's own
+_SKIP = ("ts_event", "ts_recv", "provider", "instrument")
 
 
 def _mix(x: np.ndarray) -> np.ndarray:
@@ -63,7 +64,7 @@ def _column_hash(column: pa.Array) -> np.ndarray:
     else:
         if pa.types.is_timestamp(kind) or pa.types.is_boolean(kind):
             column = column.cast(pa.int64())
-        values = column.fill_null(0).to_numpy(zero_copy_only=False).astype(np.float64)
+        values = column.fill_null(0).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
         values = values.view(np.uint64)
     if column.null_count:
         nulls = column.is_null().to_numpy(zero_copy_only=False)
@@ -71,7 +72,7 @@ def _column_hash(column: pa.Array) -> np.ndarray:
     return values
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _fnv(offsets, data):
     """Return the FNV-1a hash of every string given by its byte offsets into ``data``."""
     n = offsets.shape[0] - 1
@@ -88,19 +89,26 @@ def row_hashes(table: pa.Table, skip: tuple[str, ...]) -> np.ndarray:
     """Return one uint64 hash per row over every column not in ``skip``."""
     h = np.zeros(table.num_rows, dtype=np.uint64)
     for index, name in enumerate(table.column_names):
-        if name in skip:
-            continue
-        column = table.column(name).combine_chunks()
-        if column.null_count == len(column):
+        column = table.column(name)
+        if name in skip or column.null_count == len(column):
             continue
         salt = np.uint64((index + 1) * int(_GOLDEN) & 0xFFFFFFFFFFFFFFFF)
-        h ^= _column_hash(column) + salt
-        h *= np.uint64(0x100000001B3)
-        h ^= h >> np.uint64(29)
+        start = 0
+        for chunk in column.chunks:
+            _fold(h[start : start + len(chunk)], _column_hash(chunk), salt)
+            start += len(chunk)
     return _mix(h)
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
+def _fold(h, values, salt):
+    """Fold one column's value hashes into the row hashes ``h``, in place."""
+    for i in range(h.shape[0]):
+        x = (h[i] ^ (values[i] + salt)) * np.uint64(0x100000001B3)
+        h[i] = x ^ (x >> np.uint64(29))
+
+
+@numba.njit(cache=True, nogil=True)
 def _sort_ties(rows, ts, first, second):
     """Order each run of equal ``ts`` in ``rows`` by (``first``, ``second``), in place.
 
@@ -125,7 +133,7 @@ def _sort_ties(rows, ts, first, second):
         i = j
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _sorted_source(ts, h, recv):
     """Return the row order by (ts, hash, recv), with exact duplicates left out."""
     n = ts.shape[0]
@@ -144,7 +152,7 @@ def _sorted_source(ts, h, recv):
     return order[keep]
 
 
-@numba.njit(cache=True)
+@numba.njit(cache=True, nogil=True)
 def _merge(p_ts, p_h, p_order, r_ts, r_h, r_order, out, counts):
     """Merge two (ts, hash)-ordered sources; primary wins ties. Return the rows written.
 

@@ -202,6 +202,10 @@ def coalesce_command(
     csv: Annotated[
         str | None, typer.Option(help="Also write reference CSV.gz files into this directory.")
     ] = None,
+    threads: Annotated[
+        int | None,
+        typer.Option(min=1, help="Instrument-days at once (default: lake.coalesce_threads)."),
+    ] = None,
     root: RootOption = None,
     endpoint_url: EndpointOption = None,
 ) -> None:
@@ -210,15 +214,21 @@ def coalesce_command(
     Chunks that cannot be read are reported on stderr and skipped; the exit code
     is then 1.
     """
-    lake_root, _ = _lake(ctx, root, endpoint_url)
+    lake_root, settings = _lake(ctx, root, endpoint_url)
     if (day is None) == (not all_pending):
         raise fail(ValueError("give --day or --all-pending"))
     days = [_day(day)] if day else pending_days(lake_root, datetime.now(UTC).date())
     csv_root = LakeRoot.open(csv, endpoint_url) if csv else None
     reports = []
-    for one in days:
-        reports += coalesce(lake_root, one, provider=provider, kind=kind, instrument=instrument,
-                            csv_root=csv_root)  # fmt: skip
+    with Progress(console=stderr, transient=True) as progress:
+        for one in days:
+            task = progress.add_task(f"coalescing {one}", total=None)
+            reports += coalesce(
+                lake_root, one, provider=provider, kind=kind, instrument=instrument,
+                csv_root=csv_root, threads=threads or settings.coalesce_threads,
+                progress=lambda done, total, task=task: progress.update(
+                    task, completed=done, total=total),
+            )  # fmt: skip
     _print_reports(reports)
     if any(r.skipped for r in reports):
         raise typer.Exit(1)
@@ -233,10 +243,10 @@ def schedule(
     endpoint_url: EndpointOption = None,
 ) -> None:
     """Coalesce every finished day not refined yet, now and then every --every seconds."""
-    lake_root, _ = _lake(ctx, root, endpoint_url)
+    lake_root, settings = _lake(ctx, root, endpoint_url)
     while True:
         for one in pending_days(lake_root, datetime.now(UTC).date()):
-            _print_reports(coalesce(lake_root, one))
+            _print_reports(coalesce(lake_root, one, threads=settings.coalesce_threads))
         if once:
             return
         time.sleep(every)

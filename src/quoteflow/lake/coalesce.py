@@ -13,7 +13,8 @@ from __future__ import annotations
 
 import gzip
 import io
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 
@@ -74,18 +75,71 @@ def _first_timestamp(path: str) -> tuple[int, str]:
 
 
 def read_chunk(root: LakeRoot, path: str, schema: pa.Schema) -> pa.Table:
-    """Read one chunk with the columns of ``schema``; raise ``ValueError`` saying what is wrong."""
+    """Read one chunk with the columns of ``schema``; raise ``ValueError`` saying what is wrong.
+
+    Flat columns whose statistics show a single value (the provider and the
+    instrument) or only nulls (most of a quote's optional fields, for most
+    providers) are made from the statistics instead of decoded.
+    """
     try:
-        table = pq.read_table(pa.BufferReader(root.read(path)))
+        data = pa.BufferReader(root.read(path))
+        file = pq.ParquetFile(data)
+        missing = [name for name in schema.names if name not in file.schema_arrow.names]
+        if missing:
+            raise ValueError(f"missing columns: {', '.join(missing)}")
+        known = _known_columns(file.metadata)
+        table = pq.read_table(data, columns=[name for name in schema.names if name not in known])
     except (OSError, pa.ArrowException) as exc:
         raise ValueError(f"unreadable: {exc}") from exc
-    missing = [name for name in schema.names if name not in table.column_names]
-    if missing:
-        raise ValueError(f"missing columns: {', '.join(missing)}")
+    rows = file.metadata.num_rows
+    columns = []
+    for wanted in schema:
+        if wanted.name not in known:
+            columns.append(table.column(wanted.name))
+        elif known[wanted.name] is None:
+            columns.append(pa.nulls(rows, wanted.type))
+        else:
+            columns.append(pa.repeat(known[wanted.name], rows))
     try:
-        return table.select(schema.names).cast(schema)
+        return pa.table(columns, names=schema.names).cast(schema)
     except (pa.ArrowException, ValueError) as exc:
         raise ValueError(f"columns of the wrong type: {exc}") from exc
+
+
+def _known_columns(metadata: pq.FileMetaData) -> dict[str, str | None]:
+    """Return the flat columns the statistics describe whole: their one string, or None if null.
+
+    Only strings are taken from their minimum and maximum: for floats those
+    leave NaN out.
+    """
+    known: dict[str, str | None] = {}
+    for index in range(metadata.num_columns):
+        column = metadata.schema.column(index)
+        if "." in column.path:
+            continue
+        is_string = column.logical_type.type == "STRING"
+        values = {
+            _whole_value(metadata.row_group(group), index, is_string)
+            for group in range(metadata.num_row_groups)
+        }
+        if len(values) == 1 and _UNKNOWN not in values:
+            known[column.path] = values.pop()
+    return known
+
+
+_UNKNOWN = object()
+
+
+def _whole_value(row_group: pq.RowGroupMetaData, index: int, is_string: bool) -> object:
+    """Return a column chunk's one string, None if it is all null, else ``_UNKNOWN``."""
+    stats = row_group.column(index).statistics
+    if stats is None or not stats.has_null_count:
+        return _UNKNOWN
+    if stats.null_count == row_group.num_rows:
+        return None
+    if is_string and not stats.null_count and stats.has_min_max and stats.min == stats.max:
+        return stats.min
+    return _UNKNOWN
 
 
 def _source_table(
@@ -139,17 +193,32 @@ def coalesce(
     kind: str | None = None,
     instrument: str | None = None,
     csv_root: LakeRoot | None = None,
+    threads: int = 2,
+    progress: Callable[[int, int], None] | None = None,
 ) -> list[CoalesceReport]:
-    """Coalesce every partition of ``day`` matching the filters; return one report each."""
+    """Coalesce every partition of ``day`` matching the filters; return one report each.
+
+    Up to ``threads`` partitions are coalesced at once (reading, decoding,
+    merging and encoding mostly release the GIL); each holds its whole day in
+    memory. ``progress(done, total)`` is called as partitions finish.
+    """
+    if threads < 1:
+        raise ValueError("threads must be >= 1")
+    chosen = [
+        (partition, sources)
+        for partition, sources in sorted(raw_files(root).items())
+        if partition.day == day
+        and provider in (None, partition.provider)
+        and kind in (None, partition.type)
+        and instrument in (None, partition.instrument)
+    ]
     reports = []
-    for partition, sources in sorted(raw_files(root).items()):
-        if partition.day != day:
-            continue
-        if provider not in (None, partition.provider) or kind not in (None, partition.type):
-            continue
-        if instrument not in (None, partition.instrument):
-            continue
-        reports.append(coalesce_partition(root, partition, sources, csv_root))
+    with ThreadPoolExecutor(threads) as pool:
+        done = pool.map(lambda chosen: coalesce_partition(root, *chosen, csv_root), chosen)
+        for report in done:
+            reports.append(report)
+            if progress is not None:
+                progress(len(reports), len(chosen))
     return reports
 
 
