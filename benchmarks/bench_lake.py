@@ -10,7 +10,7 @@ import io
 import os
 import tempfile
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import date, timedelta
@@ -24,7 +24,7 @@ import pyarrow.parquet as pq
 from benchmarks.bench_normalize import Result, best_rates
 from quoteflow.events import Quote, arrow_schema, from_batch
 from quoteflow.lake import LakeRoot, LakeWriter, Partition
-from quoteflow.lake.coalesce import coalesce_partition, raw_files
+from quoteflow.lake.coalesce import coalesce, coalesce_partition, raw_files
 from quoteflow.lake.layout import refined_path
 from quoteflow.lake.query import Lake
 from quoteflow.lake.writer import chunk_bytes
@@ -47,8 +47,7 @@ class LakeFigures:
     open_s: float
     query_s: float
     files: int
-    coalesce_rows_per_s: float
-    coalesce_input_rows_per_s: float
+    coalesce: dict[str, float]
 
 
 def quote_table(rows: int, instruments: int, day: date, seed: int = 0) -> pa.Table:
@@ -189,32 +188,64 @@ def bench_query(days: int, instruments: int, rows_per_file: int) -> tuple[float,
         return opened, best, days * instruments
 
 
-def bench_coalesce(rounds: int, rows: int) -> tuple[float, float]:
-    """Return (refined rows/s, input rows/s) coalescing one instrument-day with gaps."""
-    table = quote_table(rows, 1, date(2024, 4, 1))
-    with tempfile.TemporaryDirectory() as tmp:
-        root = LakeRoot.open(tmp)
-        inputs = 0
-        for source, seed in (("primary", 1), ("replica", 2)):
-            keep = np.ones(rows, dtype=bool)
-            for start in np.random.default_rng(seed).integers(0, rows, rows // 2000):
-                keep[start : start + 100] = False
-            part = table.filter(pa.array(keep))
-            if source == "replica":
-                later = part.column("ts_recv").cast(pa.int64()).to_numpy() + 1_000
-                part = part.set_column(3, "ts_recv", pa.array(later, pa.timestamp("ns", "UTC")))
-            writer = LakeWriter(root, source, chunk_rows=100_000)
-            for batch in part.to_batches(max_chunksize=50_000):
-                writer.add_batch(batch)
-            writer.flush()
-            inputs += part.num_rows
-        ((partition, sources),) = raw_files(root).items()
-        best, total = float("inf"), 0
-        for _ in range(rounds):
-            started = time.perf_counter()
-            total = coalesce_partition(root, partition, sources).total
-            best = min(best, time.perf_counter() - started)
-        return total / best, inputs / best
+def _record_with_gaps(root: LakeRoot, table: pa.Table) -> int:
+    """Record ``table`` as primary and replica, each missing different 5%; return rows written."""
+    rows, written = table.num_rows, 0
+    for source, seed in (("primary", 1), ("replica", 2)):
+        keep = np.ones(rows, dtype=bool)
+        for start in np.random.default_rng(seed).integers(0, rows, rows // 2000):
+            keep[start : start + 100] = False
+        part = table.filter(pa.array(keep))
+        if source == "replica":
+            later = part.column("ts_recv").cast(pa.int64()).to_numpy() + 1_000
+            part = part.set_column(3, "ts_recv", pa.array(later, pa.timestamp("ns", "UTC")))
+        writer = LakeWriter(root, source, chunk_rows=100_000)
+        for batch in part.to_batches(max_chunksize=50_000):
+            writer.add_batch(batch)
+        writer.flush()
+        writer.close()
+        written += part.num_rows
+    return written
+
+
+def _best_coalesce(rounds: int, run: Callable[[], int]) -> tuple[float, int]:
+    """Return (best seconds, refined rows) of ``rounds`` runs of ``run``."""
+    best, total = float("inf"), 0
+    for _ in range(rounds):
+        started = time.perf_counter()
+        total = run()
+        best = min(best, time.perf_counter() - started)
+    return best, total
+
+
+def bench_coalesce(rounds: int, rows: int, instruments: int, day_rows: int) -> dict[str, float]:
+    """Coalesce one instrument-day of ``rows`` on one core, then on every core a day of
+    ``instruments`` instruments with ``day_rows`` rows each.
+
+    Return refined and input rows/s of both, and the cores of the second.
+    """
+    day = date(2024, 4, 1)
+    with tempfile.TemporaryDirectory() as one_dir, tempfile.TemporaryDirectory() as day_dir:
+        one_root, day_root = LakeRoot.open(one_dir), LakeRoot.open(day_dir)
+        one_inputs = _record_with_gaps(one_root, quote_table(rows, 1, day))
+        day_inputs = _record_with_gaps(
+            day_root, quote_table(day_rows * instruments, instruments, day)
+        )
+        ((partition, sources),) = raw_files(one_root).items()
+        one_s, one_total = _best_coalesce(
+            rounds, lambda: coalesce_partition(one_root, partition, sources).total
+        )
+        with _all_cores() as cores:
+            day_s, day_total = _best_coalesce(
+                rounds, lambda: sum(r.total for r in coalesce(day_root, day, threads=cores))
+            )
+    return {
+        "one_rows_per_s": one_total / one_s,
+        "one_input_rows_per_s": one_inputs / one_s,
+        "day_rows_per_s": day_total / day_s,
+        "day_input_rows_per_s": day_inputs / day_s,
+        "day_cores": cores,
+    }
 
 
 def bench_lake(quick: bool) -> tuple[list[Result], LakeFigures]:
@@ -222,7 +253,7 @@ def bench_lake(quick: bool) -> tuple[list[Result], LakeFigures]:
     rows = 100_000 if quick else 1_000_000
     results, sizes = bench_write(2 if quick else 3, rows, 50)
     opened, query, files = bench_query(10 if quick else 365, 50, 200)
-    coalesced, inputs = bench_coalesce(2 if quick else 3, rows)
+    coalesced = bench_coalesce(2 if quick else 3, rows, 8, rows // 2)
     figures = LakeFigures(sizes["lake"], sizes["reference_csv"], sizes["pandas_csv"], opened,
-                          query, files, coalesced, inputs)  # fmt: skip
+                          query, files, coalesced)  # fmt: skip
     return results, figures

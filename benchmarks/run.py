@@ -91,6 +91,8 @@ def render(
     best = max(ours, key=lambda side: side.per_s)
     fastest = min(ours, key=lambda side: side.latency_ms[1])
     storage_ratio = figures.lake_bytes_per_row / figures.reference_csv_bytes_per_row
+    coalesced = figures.coalesce
+    lake_rows = lake[0].records
     alpaca = max(
         (r for r in results if r.name.startswith("Alpaca")), key=lambda r: r.quoteflow_per_s
     )
@@ -189,10 +191,17 @@ def render(
         "partition pruning); opening it, which lists every file once per process, took "
         f"{figures.open_s:.2f} s.",
         "",
-        f"Coalescing one instrument-day (primary and replica each missing different 5%): "
-        f"{figures.coalesce_rows_per_s:,.0f} refined rows/s "
-        f"({figures.coalesce_input_rows_per_s:,.0f} input rows/s), reading both sources",
-        "and writing the refined file included.",
+        "Coalescing, primary and replica each missing different 5%, reading both sources",
+        "and writing the refined files included:",
+        "",
+        "| case | refined rows/s | input rows/s |",
+        "|---|---:|---:|",
+        f"| one instrument-day of {lake_rows:,} quotes, one core | "
+        f"{coalesced['one_rows_per_s']:,.0f} | {coalesced['one_input_rows_per_s']:,.0f} |",
+        f"| a day of 8 instruments x {lake_rows // 2:,} quotes, "
+        f"{coalesced['day_cores']:.0f} cores (`coalesce --threads "
+        f"{coalesced['day_cores']:.0f}`) | "
+        f"{coalesced['day_rows_per_s']:,.0f} | {coalesced['day_input_rows_per_s']:,.0f} |",
         "",
         "## Distributed mode on Kafka",
         "",
@@ -347,8 +356,10 @@ def render(
         f"| {'yes' if lake[0].quoteflow_per_s >= 2_000_000 else 'no'} |",
         f"| one instrument-day query < 100 ms (issue 4) | {figures.query_s * 1000:.1f} ms "
         f"(open lake) | {'yes' if figures.query_s < 0.1 else 'no'} |",
-        f"| coalesce >= 5,000,000 rows/s (issue 4) | {figures.coalesce_rows_per_s:,.0f} "
-        f"| {'yes' if figures.coalesce_rows_per_s >= 5_000_000 else 'no'} |",
+        f"| coalesce >= 5,000,000 rows/s (issue 4) | {coalesced['day_rows_per_s']:,.0f} "
+        f"(a day, {coalesced['day_cores']:.0f} cores; one instrument-day on one core: "
+        f"{coalesced['one_rows_per_s']:,.0f}) "
+        f"| {'yes' if coalesced['day_rows_per_s'] >= 5_000_000 else 'no'} |",
         f"| Kafka: >= 300,000 quotes/s per enrich process (issue 5) | "
         f"{best.per_s:,.0f} ({best.name}) | {'yes' if best.per_s >= 300_000 else 'no'} |",
         f"| Kafka: >= 20x Quix Streams (issue 5) | {best.per_s / quix.per_s:.1f}x "

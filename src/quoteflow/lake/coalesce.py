@@ -84,7 +84,8 @@ def read_chunk(root: LakeRoot, path: str, schema: pa.Schema) -> pa.Table:
     try:
         data = pa.BufferReader(root.read(path))
         file = pq.ParquetFile(data)
-        missing = [name for name in schema.names if name not in file.schema_arrow.names]
+        stored = set(file.schema_arrow.names)
+        missing = [name for name in schema.names if name not in stored]
         if missing:
             raise ValueError(f"missing columns: {', '.join(missing)}")
         known = _known_columns(file.metadata)
