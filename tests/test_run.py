@@ -11,11 +11,12 @@ from pathlib import Path
 from quoteflow.bus import MemoryBus
 from quoteflow.config import EnrichSettings
 from quoteflow.enrich import Enricher, PreviousCloses
-from quoteflow.events import Quote, Trade
+from quoteflow.events import News, Quote, Trade
 from quoteflow.feeds.replay import ReplayFeed
 from quoteflow.lake import LakeRoot, LakeSink, LakeWriter
 from quoteflow.lake.query import Lake
 from quoteflow.recordio import write_records
+from quoteflow.run import lake_topics
 from quoteflow.runtime import Pipeline, Stage
 from tests.lake.conftest import market_events
 
@@ -39,10 +40,9 @@ def rows(root: Path) -> dict[str, list[dict]]:
 
 def embedded_lake(root: Path, files: list[Path]) -> dict[str, list[dict]]:
     """The same replay through the embedded runtime: one process, memory bus."""
-    topics = ("quotes", "trades", "quotes.enriched", "trades.enriched", "bars.1m", "alerts")
     job = Enricher(EnrichSettings(), PreviousCloses({}))
     stage = Stage("enrich", ("quotes", "trades"), job)
-    sink = LakeSink(topics, LakeWriter(LakeRoot.open(root)))
+    sink = LakeSink(lake_topics("bars.1m"), LakeWriter(LakeRoot.open(root)))
     asyncio.run(Pipeline(MemoryBus(), [ReplayFeed(files, speed=None)], [stage], [sink]).run())
     return rows(root)
 
@@ -51,9 +51,12 @@ def test_ingest_enrich_and_lake_as_processes_record_what_the_embedded_runtime_re
     tmp_path, kafka_broker
 ):
     events = market_events(600)
-    files = [tmp_path / "quotes.parquet", tmp_path / "trades.parquet"]
+    files = [tmp_path / "quotes.parquet", tmp_path / "trades.parquet", tmp_path / "news.parquet"]
     write_records(files[0], [e for e in events if isinstance(e, Quote)])
     write_records(files[1], [e for e in events if isinstance(e, Trade)])
+    news = [News("SYNTHETIC", "A", e.ts_event, e.ts_recv, f"n{k}", "Headline", e.ts_event, ("A",))
+            for k, e in enumerate(events[::50])]  # fmt: skip
+    write_records(files[2], news)
     expected = embedded_lake(tmp_path / "embedded", files)
     bus = f"kafka://{kafka_broker}"
     root = tmp_path / "lake"
@@ -62,7 +65,7 @@ def test_ingest_enrich_and_lake_as_processes_record_what_the_embedded_runtime_re
     try:
         ingest = subprocess.run(
             [QUOTEFLOW, "run", "ingest", "--bus", bus, "--fast", "--replay", str(files[0]),
-             "--replay", str(files[1])],
+             "--replay", str(files[1]), "--replay", str(files[2])],
             capture_output=True, text=True, timeout=120, env=ENV,
         )  # fmt: skip
         assert ingest.returncode == 0, ingest.stderr
@@ -81,8 +84,9 @@ def test_ingest_enrich_and_lake_as_processes_record_what_the_embedded_runtime_re
             _, err = proc.communicate(timeout=60)
             assert proc.returncode == 0, err
     got = rows(root)
-    for view in ("raw_quotes", "raw_trades", "raw_quotes_enriched", "raw_trades_enriched"):
-        assert len(got[view]) == counts[view] > 100, view
+    for view in ("raw_quotes", "raw_trades", "raw_news", "raw_quotes_enriched",
+                 "raw_trades_enriched"):  # fmt: skip
+        assert len(got[view]) == counts[view] > 10, view
         assert got[view] == expected[view], view
     # a stage process keeps its open bars for the next owner; the embedded run ends
     # its input and closes them: the only difference is each instrument's last bar

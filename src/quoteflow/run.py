@@ -1,8 +1,8 @@
 """``quoteflow run <stage>``: one stage of the pipeline as its own process on a shared bus.
 
 ``ingest`` publishes a feed to the raw topics; ``enrich`` turns quotes and
-trades into the enriched topics; ``lake`` records the raw and enriched topics,
-bars and alerts into the lake; ``gateway`` serves the enriched topics to subscribers (as
+trades into the enriched topics; ``lake`` records every event topic (raw,
+enriched, bars, alerts) into the lake; ``gateway`` serves the enriched topics to subscribers (as
 ``quoteflow serve --bus``); ``match`` is the exchange's matching engine, one per
 ``orders`` partition (next to ``quoteflow exchange serve --bus ... --no-match``).
 Each stage is a consumer group (``stage:enrich``, ``sink:lake``), so starting a
@@ -21,7 +21,7 @@ from quoteflow.config import Settings
 from quoteflow.errors import ConfigError
 from quoteflow.runtime import Pipeline, Stage, install_stop_signals
 
-__all__ = ["STAGES", "kafka_bus", "run_stage"]
+__all__ = ["STAGES", "kafka_bus", "lake_topics", "run_stage"]
 
 STAGES = ("ingest", "enrich", "lake", "gateway", "match")
 
@@ -46,7 +46,7 @@ def kafka_bus(url: str, settings: Settings) -> KafkaBus:
 
 def _pipeline(stage: str, bus: KafkaBus, settings: Settings, **options) -> Pipeline:
     from quoteflow.enrich import Enricher, PreviousCloses
-    from quoteflow.events import Alert, DeadLetter
+    from quoteflow.events import DeadLetter
     from quoteflow.indicators.candles import CandleBuilder
     from quoteflow.lake import LakeRoot, LakeSink, LakeWriter
 
@@ -79,8 +79,14 @@ def _pipeline(stage: str, bus: KafkaBus, settings: Settings, **options) -> Pipel
     writer = LakeWriter(root, options["source"], chunk_rows=lake.chunk_rows,
                         chunk_age_s=options["chunk_age"] or lake.chunk_age_s)  # fmt: skip
     bars = CandleBuilder(config.period, every=config.every, calendar=config.calendar).topic
-    topics = ("quotes", "trades", "quotes.enriched", "trades.enriched", bars, Alert.TYPE)
-    return Pipeline(bus, [], [], [LakeSink(topics, writer)])
+    return Pipeline(bus, [], [], [LakeSink(lake_topics(bars), writer)])
+
+
+def lake_topics(bars: str) -> tuple[str, ...]:
+    """Return the topics the lake stage records: every event topic, bars as ``bars``."""
+    from quoteflow.events import EVENT_TYPES, Bar
+
+    return (*(topic for topic in EVENT_TYPES if topic != Bar.TYPE), bars)
 
 
 async def run_stage(stage: str, bus_url: str, settings: Settings, **options) -> None:
