@@ -7,6 +7,7 @@ gaps, receive times 0.1-5 ms later), generated with NumPy straight into Arrow.
 from __future__ import annotations
 
 import io
+import math
 import os
 import tempfile
 import time
@@ -35,6 +36,9 @@ _CORES = (
     os.sched_getaffinity(0) if hasattr(os, "sched_getaffinity") else set(range(os.cpu_count() or 1))
 )
 _OPEN_NS = 13 * 3_600_000_000_000 + 30 * 60_000_000_000
+_SESSION_NS = 6 * 3_600_000_000_000
+_DELAY_NS = (100_000, 5_000_000)  # receive time after event time, uniform
+_SIZE_LOTS = 19  # sizes are 1-19 lots of 100, uniform
 
 
 @dataclass
@@ -43,6 +47,7 @@ class LakeFigures:
 
     lake_bytes_per_row: float
     reference_csv_bytes_per_row: float
+    information_bytes_per_row: float
     pandas_csv_bytes_per_row: float
     open_s: float
     query_s: float
@@ -54,8 +59,8 @@ def quote_table(rows: int, instruments: int, day: date, seed: int = 0) -> pa.Tab
     """Return synthetic quotes of one session, instruments interleaved, in event-time order."""
     rng = np.random.default_rng(seed)
     day_ns = int(pd.Timestamp(day, tz="UTC").value)
-    ts = day_ns + _OPEN_NS + np.sort(rng.integers(0, 6 * 3_600_000_000_000, rows))
-    recv = ts + rng.integers(100_000, 5_000_000, rows)
+    ts = day_ns + _OPEN_NS + np.sort(rng.integers(0, _SESSION_NS, rows))
+    recv = ts + rng.integers(*_DELAY_NS, rows)
     which = rng.integers(0, instruments, rows)
     steps = rng.choice([-0.01, 0.0, 0.0, 0.01], rows)
     mid = np.zeros(rows)
@@ -69,12 +74,31 @@ def quote_table(rows: int, instruments: int, day: date, seed: int = 0) -> pa.Tab
         "ts_event": pa.array(ts, pa.timestamp("ns", "UTC")),
         "ts_recv": pa.array(recv, pa.timestamp("ns", "UTC")),
         "bid_price": np.round(mid - 0.01, 2),
-        "bid_size": rng.integers(1, 20, rows) * 100.0,
+        "bid_size": rng.integers(1, _SIZE_LOTS + 1, rows) * 100.0,
         "ask_price": np.round(mid + 0.01, 2),
-        "ask_size": rng.integers(1, 20, rows) * 100.0,
+        "ask_size": rng.integers(1, _SIZE_LOTS + 1, rows) * 100.0,
     }
     schema = arrow_schema(Quote)
     return pa.table([columns.get(f.name, pa.nulls(rows, f.type)) for f in schema], schema=schema)
+
+
+def information_bytes_per_row(rows: int, instruments: int) -> float:
+    """Return the information :func:`quote_table` draws per row, in bytes.
+
+    No lossless encoding of its rows can be smaller on average. Bits per row: the
+    sorted event times (``rows`` uniform draws over the session: about
+    log2(e * session / rows) each), the receive delay, the instrument, the mid's
+    step (-1, 0, 0 or +1 cent: 1.5 bits) and the two sizes, all drawn uniformly
+    and independently. The bid and ask follow from the mid.
+    """
+    bits = (
+        math.log2(math.e * _SESSION_NS / rows)
+        + math.log2(_DELAY_NS[1] - _DELAY_NS[0])
+        + math.log2(instruments)
+        + 1.5
+        + 2 * math.log2(_SIZE_LOTS)
+    )
+    return bits / 8
 
 
 def _csv_gz_bytes(frame: pd.DataFrame) -> int:
@@ -254,6 +278,7 @@ def bench_lake(quick: bool) -> tuple[list[Result], LakeFigures]:
     results, sizes = bench_write(2 if quick else 3, rows, 50)
     opened, query, files = bench_query(10 if quick else 365, 50, 200)
     coalesced = bench_coalesce(2 if quick else 3, rows, 8, rows // 2)
-    figures = LakeFigures(sizes["lake"], sizes["reference_csv"], sizes["pandas_csv"], opened,
+    figures = LakeFigures(sizes["lake"], sizes["reference_csv"],
+                          information_bytes_per_row(rows, 50), sizes["pandas_csv"], opened,
                           query, files, coalesced)  # fmt: skip
     return results, figures
