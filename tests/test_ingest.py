@@ -49,7 +49,9 @@ def raw_files(root: Path, source: str) -> dict[str, int]:
 async def test_ingest_alpaca_records_the_stream_into_the_lake_and_never_prints_the_secret(
     tmp_path,
 ):
-    server = AlpacaServer(sessions=[Session(frames=RECORDED), Session(frames=RECORDED)])
+    bad_quote = '[{"T":"q","S":"AMD","bp":"x","bs":1,"ap":87.68,"as":4,"t":"2021-02-22T15:51:46Z"}]'
+    frames = [*RECORDED, bad_quote]
+    server = AlpacaServer(sessions=[Session(frames=frames), Session(frames=frames)])
     async with serving(server.app()) as base:
         code, output = await quoteflow(
             "ingest", "alpaca", "--symbols", "AMD,AAPL,SPY", "--duration", "3",
@@ -59,6 +61,9 @@ async def test_ingest_alpaca_records_the_stream_into_the_lake_and_never_prints_t
     assert code == 0, output
     rows = raw_files(tmp_path / "lake", "replica")
     assert rows["quotes"] == 1 and rows["trades"] == 1 and rows["bars_1m"] == 2  # b and u
+    (dead_chunk,) = (tmp_path / "lake/dead_letters/source=replica").rglob("*.parquet")
+    (dead,) = pq.read_table(dead_chunk).to_pylist()
+    assert dead["provider"] == "ALPACA" and dead["payload"] and "bp" in dead["payload"]
     assert "records" in output and "lag p50" in output
     assert SECRET not in output
     sent = json.loads(server.peers[0].received[1])

@@ -272,6 +272,7 @@ class DeadLetter(msgspec.Struct, frozen=True, gc=False):
     """
 
     TOPIC: ClassVar[str] = "dead_letters"
+    TYPE: ClassVar[str] = TOPIC  # names its Arrow schema, as an event's type does
 
     provider: str
     stage: str
@@ -331,7 +332,7 @@ def _arrow_type(name: str, annotation: Any) -> tuple[pa.DataType, bool]:
 
 
 @cache
-def arrow_schema(cls: type[Event]) -> pa.Schema:
+def arrow_schema(cls: type[Event] | type[DeadLetter]) -> pa.Schema:
     """Return the Arrow schema of a record class; timestamps become ``timestamp[ns, UTC]``."""
     hints = typing.get_type_hints(cls)
     fields = []

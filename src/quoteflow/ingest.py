@@ -69,6 +69,8 @@ async def _into_lake(feed: WebSocketFeed, settings: Settings, root: str | None, 
         async for normalized in feed.stream():
             if normalized.events:
                 writer.add(normalized.events)
+            if normalized.rejects:
+                writer.add(normalized.rejects)
             _log_rejects(normalized)
             writer.tick()
 

@@ -2,9 +2,10 @@
 
 ``ingest`` publishes a feed to the raw topics; ``enrich`` turns quotes and
 trades into the enriched topics; ``lake`` records every event topic (raw,
-enriched, bars, alerts) into the lake; ``gateway`` serves the enriched topics to subscribers (as
-``quoteflow serve --bus``); ``match`` is the exchange's matching engine, one per
-``orders`` partition (next to ``quoteflow exchange serve --bus ... --no-match``).
+enriched, bars, alerts) and the dead letters into the lake; ``gateway`` serves
+the enriched topics to subscribers (as ``quoteflow serve --bus``); ``match`` is
+the exchange's matching engine, one per ``orders`` partition (next to
+``quoteflow exchange serve --bus ... --no-match``).
 Each stage is a consumer group (``stage:enrich``, ``sink:lake``), so starting a
 second process of a stage splits the partitions between them.
 """
@@ -83,10 +84,13 @@ def _pipeline(stage: str, bus: KafkaBus, settings: Settings, **options) -> Pipel
 
 
 def lake_topics(bars: str) -> tuple[str, ...]:
-    """Return the topics the lake stage records: every event topic, bars as ``bars``."""
-    from quoteflow.events import EVENT_TYPES, Bar
+    """Return the topics the lake stage records: every event topic, and the dead letters.
 
-    return (*(topic for topic in EVENT_TYPES if topic != Bar.TYPE), bars)
+    ``bars`` names the bars topic (``bars.<period>``).
+    """
+    from quoteflow.events import EVENT_TYPES, Bar, DeadLetter
+
+    return (*(topic for topic in EVENT_TYPES if topic != Bar.TYPE), bars, DeadLetter.TOPIC)
 
 
 async def run_stage(stage: str, bus_url: str, settings: Settings, **options) -> None:

@@ -5,11 +5,13 @@ import pytest
 from quoteflow.bus import MemoryBus
 from quoteflow.config import EnrichSettings
 from quoteflow.enrich import Enricher, PreviousCloses
+from quoteflow.events import DeadLetter
 from quoteflow.feeds.base import Normalized
 from quoteflow.lake import LakeSink, LakeWriter
 from quoteflow.lake.coalesce import coalesce
 from quoteflow.lake.layout import Partition, refined_path
 from quoteflow.lake.query import Lake
+from quoteflow.run import lake_topics
 from quoteflow.runtime import Pipeline, Stage
 from tests.conftest import EventsFeed
 from tests.lake.conftest import market_events
@@ -80,3 +82,50 @@ async def test_the_lake_sink_takes_records_delivered_again_only_once(lake):
     await sink.write(messages[20:])  # a rebalance handed the partition back at offset 20
     await sink.close()
     assert writer.rows_written == len(events)
+
+
+async def test_dead_letters_are_recorded_apart_and_queried_by_day_of_receipt(lake):
+    events = market_events(120)
+    day_ns = 1_711_929_600_000_000_000  # 2024-04-01 00:00 UTC
+    dead = [
+        DeadLetter("ALPACA", "normalize", day_ns + 5, "bp", "not a number", '{"bp": "x"}'),
+        DeadLetter("ALPACA", "normalize", day_ns - 5, "t", "missing", "{}"),  # the day before
+        DeadLetter("IG", "normalize", day_ns + 9, "UTM", "not a time", "1|2|x"),
+    ]
+
+    class FeedWithRejects:
+        name = "rejects"
+
+        async def stream(self):
+            yield Normalized(events[:60], dead[:2])
+            yield Normalized(events[60:], dead[2:])
+
+    sink = LakeSink(lake_topics("bars.1m"), LakeWriter(lake))
+    await Pipeline(MemoryBus(), [FeedWithRejects()], [], [sink]).run()
+    paths = sorted(lake.relative(info.path) for info in lake.files("dead_letters"))
+
+    def chunk(provider, day, ns):
+        return f"dead_letters/source=primary/provider={provider}/year=2024/{day}/{ns}_{ns}.parquet"
+
+    assert paths == [
+        chunk("ALPACA", "month=3/day=31", day_ns - 5),
+        chunk("ALPACA", "month=4/day=1", day_ns + 5),
+        chunk("IG", "month=4/day=1", day_ns + 9),
+    ]
+    query = Lake(lake)
+    rows = query.sql(
+        "SELECT provider, field, reason, payload, source FROM dead_letters "
+        "WHERE year = 2024 AND month = 4 AND day = 1 ORDER BY ts_recv"
+    ).to_pylist()
+    assert rows == [
+        {"provider": "ALPACA", "field": "bp", "reason": "not a number", "payload": '{"bp": "x"}',
+         "source": "primary"},
+        {"provider": "IG", "field": "UTM", "reason": "not a time", "payload": "1|2|x",
+         "source": "primary"},
+    ]  # fmt: skip
+    summary = {(row["view"], row["day"]): row for row in query.summary()}
+    assert summary[("dead_letters", "2024-04-01")]["rows"] == 2
+    assert summary[("dead_letters", "2024-04-01")]["instruments"] == 0
+    # dead letters are no instrument-day: coalescing and retention leave them alone
+    assert all(r.partition.type != "dead_letters" for r in coalesce(lake, date(2024, 4, 1)))
+    assert len(list(lake.files("dead_letters"))) == 3

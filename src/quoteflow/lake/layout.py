@@ -4,6 +4,7 @@
 
     raw/source=<S>/provider=<P>/type=<T>/instrument=<I>/year=<Y>/month=<M>/day=<D>/<first>_<last>.parquet
     refined/provider=<P>/type=<T>/instrument=<I>/year=<Y>/month=<M>/day=<D>/<P>_<T>_<I>_<Y>_<MM>_<DD>.parquet
+    dead_letters/source=<S>/provider=<P>/year=<Y>/month=<M>/day=<D>/<first>_<last>.parquet
 
 Year, month and day are not zero-padded in directory names, so Athena, Trino,
 Spark, DuckDB and pyarrow read the tree as a Hive-partitioned dataset; the day
@@ -13,6 +14,11 @@ Hive readers decode. A raw chunk is named by the first and last ``ts_event``
 (ns) it holds, so writing the same chunk again replaces it. The type of a
 topic is its name with dots and slashes as underscores: ``quotes``,
 ``quotes_enriched``, ``bars_1m``.
+
+Dead letters (messages that could not be processed) have no instrument and no
+event time: they are kept apart, by source, provider and the UTC day of
+``ts_recv``, and named by their first and last ``ts_recv``. They are not
+coalesced (each ingester's are its own) and not expired.
 """
 
 from __future__ import annotations
@@ -22,13 +28,14 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime
 from urllib.parse import quote, unquote
 
-from quoteflow.events import EVENT_TYPES, Bar, Event
+from quoteflow.events import EVENT_TYPES, Bar, DeadLetter, Event
 
 __all__ = [
     "NS_PER_DAY",
     "SOURCES",
     "Partition",
     "csv_name",
+    "dead_letter_path",
     "lake_type",
     "parse_partition",
     "raw_chunk_path",
@@ -91,6 +98,16 @@ def raw_chunk_path(source: str, partition: Partition, first_ns: int, last_ns: in
     return f"raw/source={source}/{partition.directory()}/{first_ns}_{last_ns}.parquet"
 
 
+def dead_letter_path(source: str, provider: str, day: date, first_ns: int, last_ns: int) -> str:
+    """Return the root-relative path of a chunk of dead letters (named by receive times)."""
+    if source not in SOURCES:
+        raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
+    return (
+        f"dead_letters/source={source}/provider={_encode(provider)}/year={day.year}/"
+        f"month={day.month}/day={day.day}/{first_ns}_{last_ns}.parquet"
+    )
+
+
 def csv_name(partition: Partition) -> str:
     """Return the export name ``<P>_<T>_<I>_<YYYY>_<MM>_<DD>`` (no suffix)."""
     p = partition
@@ -103,8 +120,14 @@ def refined_path(partition: Partition) -> str:
 
 
 def parse_partition(path: str) -> tuple[str | None, Partition] | None:
-    """Return (source or None, partition) of a lake path, or None if it is not one."""
+    """Return (source or None, partition) of a lake path, or None if it is not one.
+
+    A chunk of dead letters gives the partition of type ``dead_letters`` with no
+    instrument (``""``).
+    """
     values = {key: unquote(value) for key, value in _KEY_VALUE.findall(path)}
+    if path.startswith(f"{DeadLetter.TYPE}/"):
+        values.update(type=DeadLetter.TYPE, instrument="")
     try:
         day = date(int(values["year"]), int(values["month"]), int(values["day"]))
         partition = Partition(values["provider"], values["type"], values["instrument"], day)

@@ -4,9 +4,10 @@ Views: ``<type>`` reads the refined daily files of a type (``quotes``,
 ``bars_1d``), ``raw_<type>`` the raw chunks of both sources. Each has the
 partition columns ``provider``, ``type``, ``instrument``, ``year``, ``month``,
 ``day`` (raw views also ``source``), so a filter on them reads only the
-matching files. The files are listed once, when :class:`Lake` opens them, and
-read through pyarrow datasets, which also serve S3 without DuckDB's network
-extension.
+matching files. ``dead_letters`` holds what the ingesters could not process,
+with ``source``, ``provider``, ``year``, ``month`` and ``day`` (of receipt).
+The files are listed once, when :class:`Lake` opens them, and read through
+pyarrow datasets, which also serve S3 without DuckDB's network extension.
 """
 
 from __future__ import annotations
@@ -19,19 +20,20 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from quoteflow.events import Bar, arrow_schema, from_batch
+from quoteflow.events import Bar, DeadLetter, arrow_schema, from_batch
 from quoteflow.lake.layout import lake_type, parse_partition, record_class
 from quoteflow.lake.storage import LakeRoot
 
 __all__ = ["Lake"]
 
+_SOURCE = pa.field("source", pa.string())
+_PROVIDER = pa.field("provider", pa.string())
+_DAY = [pa.field("year", pa.int32()), pa.field("month", pa.int32()), pa.field("day", pa.int32())]
 _PARTITIONS = [
-    pa.field("provider", pa.string()),
+    _PROVIDER,
     pa.field("type", pa.string()),
     pa.field("instrument", pa.string()),
-    pa.field("year", pa.int32()),
-    pa.field("month", pa.int32()),
-    pa.field("day", pa.int32()),
+    *_DAY,
 ]
 
 
@@ -48,16 +50,22 @@ class Lake:
                     continue
                 name = parsed[1].type if area == "refined" else f"raw_{parsed[1].type}"
                 self.files[name].append(info)
+        for info in root.files(DeadLetter.TYPE):
+            if info.base_name.endswith(".parquet"):
+                self.files[DeadLetter.TYPE].append(info)
         self.connection = duckdb.connect()
         for name, infos in sorted(self.files.items()):
             self.connection.register(name, self._dataset(name, infos))
 
     def _dataset(self, name: str, infos: list[Any]) -> ds.Dataset:
-        raw = name.startswith("raw_")
-        kind = name.removeprefix("raw_")
-        fields = ([pa.field("source", pa.string())] if raw else []) + _PARTITIONS
+        if name == DeadLetter.TYPE:
+            area, schema, fields = name, arrow_schema(DeadLetter), [_SOURCE, _PROVIDER, *_DAY]
+        elif name.startswith("raw_"):
+            area, fields = "raw", [_SOURCE, *_PARTITIONS]
+            schema = arrow_schema(record_class(name.removeprefix("raw_")))
+        else:
+            area, schema, fields = "refined", arrow_schema(record_class(name)), _PARTITIONS
         partitioning = ds.partitioning(pa.schema(fields), flavor="hive")
-        schema = arrow_schema(record_class(kind))
         for extra in fields:
             if extra.name not in schema.names:
                 schema = schema.append(extra)
@@ -67,7 +75,7 @@ class Lake:
             format="parquet",
             filesystem=self.root.filesystem,
             partitioning=partitioning,
-            partition_base_dir=self.root.join("raw" if raw else "refined"),
+            partition_base_dir=self.root.join(area),
         )
 
     @property
@@ -137,7 +145,8 @@ class Lake:
                     key, {"view": name, "day": key[1], "instruments": set(), "files": 0,
                           "rows": 0, "bytes": 0},
                 )  # fmt: skip
-                row["instruments"].add(partition.instrument)
+                if partition.instrument:
+                    row["instruments"].add(partition.instrument)
                 row["files"] += 1
                 row["bytes"] += info.size
                 row["rows"] += _row_count(self.root, info.path)

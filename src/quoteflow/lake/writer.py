@@ -30,9 +30,17 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from quoteflow.bus.base import Message
-from quoteflow.events import Bar, Event, arrow_schema, batch_type, to_batch
+from quoteflow.events import Bar, DeadLetter, Event, arrow_schema, batch_type, to_batch
 from quoteflow.lake._tables import take_rows
-from quoteflow.lake.layout import NS_PER_DAY, SOURCES, Partition, lake_type, raw_chunk_path, utc_day
+from quoteflow.lake.layout import (
+    NS_PER_DAY,
+    SOURCES,
+    Partition,
+    dead_letter_path,
+    lake_type,
+    raw_chunk_path,
+    utc_day,
+)
 from quoteflow.lake.storage import LakeRoot
 
 __all__ = ["LakeSink", "LakeWriter", "chunk_bytes"]
@@ -61,7 +69,7 @@ class _Checkpoint(msgspec.Struct):
 class _Buffer:
     first_offset: int
     started: float
-    parts: list[pa.RecordBatch | list[Event]] = field(default_factory=list)
+    parts: list[pa.RecordBatch | list[Event | DeadLetter]] = field(default_factory=list)
     rows: int = 0
 
 
@@ -123,17 +131,21 @@ class LakeWriter:
             buffer = self._buffers[partition] = _Buffer(offset, self.clock())
         return buffer
 
-    def add(self, records: Sequence[Event], topic: str | None = None) -> None:
+    def add(self, records: Sequence[Event | DeadLetter], topic: str | None = None) -> None:
         """Buffer records (any mix of types and instruments); ``topic`` names their type.
 
         Without ``topic`` each record's own type is used (bars: ``bars_<period>``).
+        Dead letters go to their own chunks, by provider and day of receipt.
         """
-        grouped: dict[Partition, list[Event]] = {}
+        grouped: dict[Partition, list[Event | DeadLetter]] = {}
         offsets: dict[Partition, int] = {}
         for index, record in enumerate(records):
-            kind = lake_type(topic or _topic(record))
-            partition = Partition(record.provider, kind, record.instrument,
-                                  utc_day(record.ts_event))  # fmt: skip
+            if isinstance(record, DeadLetter):
+                partition = Partition(record.provider, DeadLetter.TYPE, "",
+                                      utc_day(record.ts_recv))  # fmt: skip
+            else:
+                partition = Partition(record.provider, lake_type(topic or _topic(record)),
+                                      record.instrument, utc_day(record.ts_event))  # fmt: skip
             if partition not in grouped:
                 grouped[partition] = []
                 offsets[partition] = self.offset + index
@@ -272,12 +284,18 @@ class LakeWriter:
         table = pa.Table.from_batches(
             [b if b.schema.equals(schema) else b.cast(schema) for b in batches], schema=schema
         )
-        ts = table.column("ts_event").cast(pa.int64()).to_numpy()
+        dead = partition.type == DeadLetter.TYPE
+        time_column = "ts_recv" if dead else "ts_event"
+        ts = table.column(time_column).cast(pa.int64()).to_numpy()
         if len(ts) > 1 and (ts[1:] < ts[:-1]).any():
-            table = table.sort_by("ts_event")
+            table = table.sort_by(time_column)
             ts = np.sort(ts)
         first, last = int(ts[0]), int(ts[-1])
-        return self.root.join(raw_chunk_path(self.source, partition, first, last)), table
+        if dead:
+            path = dead_letter_path(self.source, partition.provider, partition.day, first, last)
+        else:
+            path = raw_chunk_path(self.source, partition, first, last)
+        return self.root.join(path), table
 
 
 def _write_chunk(root: LakeRoot, path: str, table: pa.Table) -> None:
@@ -331,10 +349,10 @@ class LakeSink:
             if message.offset < self._read.get(where, 0):
                 continue  # delivered again (a rebalance gave the partition back): already taken
             self._read[where] = message.offset + 1
-            if isinstance(message.value, pa.RecordBatch | Event):
+            if isinstance(message.value, pa.RecordBatch | Event | DeadLetter):
                 by_topic.setdefault(message.topic, []).append(message)
         for topic, group in by_topic.items():
-            events: list[Event] = []
+            events: list[Event | DeadLetter] = []
             end = self.writer.offset
             for message in group:
                 value = message.value
@@ -347,7 +365,7 @@ class LakeSink:
                     events.append(value)
             self._add_events(events, topic)
 
-    def _add_events(self, events: list[Event], topic: str) -> None:
+    def _add_events(self, events: list[Event | DeadLetter], topic: str) -> None:
         if events:
             self.writer.add(events, topic)
             events.clear()
