@@ -12,7 +12,7 @@ import os
 import tempfile
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass
 from datetime import date, timedelta
 from pathlib import Path
@@ -126,7 +126,8 @@ def _all_cores() -> Iterator[int]:
 def _set_affinity(cores: set[int]) -> None:
     """Set the cores of every thread of this process (Arrow's pools included)."""
     for thread in os.listdir("/proc/self/task"):
-        os.sched_setaffinity(int(thread), cores)
+        with suppress(ProcessLookupError):  # a thread that ended since the listing
+            os.sched_setaffinity(int(thread), cores)
 
 
 def bench_write(rounds: int, rows: int, instruments: int) -> tuple[list[Result], dict[str, float]]:
