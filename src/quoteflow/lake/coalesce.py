@@ -215,7 +215,7 @@ def coalesce(
     ]
     reports = []
     with ThreadPoolExecutor(threads) as pool:
-        done = pool.map(lambda chosen: coalesce_partition(root, *chosen, csv_root), chosen)
+        done = pool.map(lambda job: coalesce_partition(root, *job, csv_root), chosen)
         for report in done:
             reports.append(report)
             if progress is not None:
