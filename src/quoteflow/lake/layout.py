@@ -103,7 +103,7 @@ def dead_letter_path(source: str, provider: str, day: date, first_ns: int, last_
     if source not in SOURCES:
         raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
     return (
-        f"dead_letters/source={source}/provider={_encode(provider)}/year={day.year}/"
+        f"{DeadLetter.TYPE}/source={source}/provider={_encode(provider)}/year={day.year}/"
         f"month={day.month}/day={day.day}/{first_ns}_{last_ns}.parquet"
     )
 
