@@ -2,6 +2,7 @@ from datetime import date
 from urllib.parse import unquote
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
 from hypothesis import given
@@ -159,3 +160,25 @@ def test_grouping_a_batch_by_partition_code_agrees_with_numpy_unique(codes):
     expected = np.unique(codes, return_index=True, return_counts=True)
     for got, want in zip(_groups(codes), expected, strict=True):
         assert got.tolist() == want.tolist()
+
+
+_STRINGS = st.one_of(st.none(), st.sampled_from(["", "A", "B", "AB", "BA", "é"]))
+
+
+@given(st.lists(_STRINGS, min_size=1, max_size=40), st.integers(1, 4))
+def test_a_chunk_reads_back_as_its_table_and_a_repeated_string_is_found(values, pieces):
+    from quoteflow.lake._tables import one_string
+    from quoteflow.lake.writer import chunk_bytes
+
+    step = -(-len(values) // pieces)
+    column = pa.chunked_array(
+        [pa.array(values[i : i + step], pa.string()) for i in range(0, len(values), step)]
+    )
+    distinct = set(values)
+    assert one_string(column) == (
+        values[0] if len(distinct) == 1 and None not in distinct else None
+    )
+    schema = pa.schema([pa.field("instrument", pa.string())], metadata={"quoteflow.type": "x"})
+    table = pa.table([column], schema=schema)
+    stored = pq.read_table(pa.BufferReader(chunk_bytes(table)))
+    assert stored.equals(table, check_metadata=True)

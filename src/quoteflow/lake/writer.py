@@ -17,6 +17,7 @@ replace or duplicate the earlier ones, and coalescing drops the duplicates.
 
 from __future__ import annotations
 
+import base64
 import time
 from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
@@ -31,7 +32,7 @@ import pyarrow.parquet as pq
 
 from quoteflow.bus.base import Message
 from quoteflow.events import Bar, DeadLetter, Event, arrow_schema, batch_type, to_batch
-from quoteflow.lake._tables import take_rows
+from quoteflow.lake._tables import one_string, take_rows
 from quoteflow.lake.layout import (
     NS_PER_DAY,
     SOURCES,
@@ -51,14 +52,40 @@ def chunk_bytes(table: pa.Table) -> pa.Buffer:
 
     zstd; timestamps delta-encoded (sorted nanoseconds shrink to their gaps: about
     half the bytes of plain zstd here), everything else dictionary-encoded where
-    it pays (pyarrow falls back to plain per column chunk when it does not).
+    it pays (pyarrow falls back to plain per column chunk when it does not). A
+    column repeating one string (the provider, the instrument) is handed over
+    as a one-entry dictionary, which spares the writer hashing every row. The
+    file's schema is Parquet's own, so every reader sees plain strings; the
+    schema metadata (the record type) is stored as key-value metadata.
     """
     timestamps = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
     others = [name for name in table.column_names if name not in timestamps]
+    columns = [_one_entry_dictionary(column) for column in table.columns]
+    fields = [
+        field.with_type(column.type) for field, column in zip(table.schema, columns, strict=True)
+    ]
+    encoded = pa.table(columns, schema=pa.schema(fields))
     sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, compression="zstd", use_dictionary=others,
-                   column_encoding=dict.fromkeys(timestamps, "DELTA_BINARY_PACKED"))  # fmt: skip
+    with pq.ParquetWriter(sink, encoded.schema, compression="zstd", use_dictionary=others,
+                          column_encoding=dict.fromkeys(timestamps, "DELTA_BINARY_PACKED"),
+                          store_schema=False) as writer:  # fmt: skip
+        writer.write_table(encoded)
+        writer.add_key_value_metadata(_stored_schema(table.schema))
     return sink.getvalue()
+
+
+def _stored_schema(schema: pa.Schema) -> dict[bytes, bytes]:
+    """Return the key-value metadata that tells Arrow readers ``schema``, as pyarrow stores it."""
+    return {**(schema.metadata or {}), b"ARROW:schema": base64.b64encode(schema.serialize())}
+
+
+def _one_entry_dictionary(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.DictionaryArray:
+    """Return ``column`` as a one-entry dictionary if it repeats one string, else unchanged."""
+    value = one_string(column)
+    if value is None:
+        return column
+    indices = pa.array(np.zeros(len(column), dtype=np.int8))
+    return pa.DictionaryArray.from_arrays(indices, pa.array([value]))
 
 
 class _Checkpoint(msgspec.Struct):
