@@ -79,7 +79,8 @@ def read_chunk(root: LakeRoot, path: str, schema: pa.Schema) -> pa.Table:
 
     Flat columns whose statistics show a single value (the provider and the
     instrument) or only nulls (most of a quote's optional fields, for most
-    providers) are made from the statistics instead of decoded.
+    providers) are made from the statistics instead of decoded; the null
+    columns of one type share one array.
     """
     try:
         data = pa.BufferReader(root.read(path))
@@ -89,16 +90,19 @@ def read_chunk(root: LakeRoot, path: str, schema: pa.Schema) -> pa.Table:
         if missing:
             raise ValueError(f"missing columns: {', '.join(missing)}")
         known = _known_columns(file.metadata)
-        table = pq.read_table(data, columns=[name for name in schema.names if name not in known])
+        table = file.read(columns=[name for name in schema.names if name not in known])
     except (OSError, pa.ArrowException) as exc:
         raise ValueError(f"unreadable: {exc}") from exc
     rows = file.metadata.num_rows
+    nulls: dict[pa.DataType, pa.Array] = {}
     columns = []
     for wanted in schema:
         if wanted.name not in known:
             columns.append(table.column(wanted.name))
         elif known[wanted.name] is None:
-            columns.append(pa.nulls(rows, wanted.type))
+            if wanted.type not in nulls:
+                nulls[wanted.type] = pa.nulls(rows, wanted.type)
+            columns.append(nulls[wanted.type])
         else:
             columns.append(pa.repeat(known[wanted.name], rows))
     try:
