@@ -47,13 +47,16 @@ def take_rows(table: pa.Table, rows: np.ndarray) -> pa.Table:
 
     Columns that hold only nulls (most of a quote's optional fields, for most
     providers) or one string are made afresh instead of gathered, which halves
-    the time here.
+    the time here; the null columns of one type share one array.
     """
     indices = pa.array(rows)
+    nulls: dict[pa.DataType, pa.Array] = {}
     columns = []
     for column in table.columns:
         if column.null_count == len(column):
-            columns.append(pa.nulls(len(rows), column.type))
+            if column.type not in nulls:
+                nulls[column.type] = pa.nulls(len(rows), column.type)
+            columns.append(nulls[column.type])
         elif (value := one_string(column)) is not None:
             columns.append(pa.repeat(value, len(rows)))
         else:
