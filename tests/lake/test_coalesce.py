@@ -4,6 +4,7 @@ from datetime import date, timedelta
 import msgspec
 import pyarrow as pa
 import pyarrow.parquet as pq
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -12,6 +13,7 @@ from quoteflow.lake import LakeRoot, LakeWriter, Partition
 from quoteflow.lake.coalesce import coalesce, pending_days, raw_files, read_chunk
 from quoteflow.lake.layout import refined_path
 from quoteflow.lake.retention import expire
+from quoteflow.lake.writer import NULL_COLUMNS_KEY, chunk_bytes
 from tests.lake.conftest import market_events
 
 DAY = date(2024, 4, 1)
@@ -124,6 +126,16 @@ def test_corrupt_and_truncated_chunks_are_reported_and_skipped(lake):
     assert len(refined(lake)) == len(events) - lost
 
 
+def test_a_chunk_with_bad_null_column_metadata_is_reported_and_skipped(lake):
+    table = pa.table({"text": pa.array(["a", None])})
+    sink = pa.BufferOutputStream()
+    pq.write_table(table.replace_schema_metadata({NULL_COLUMNS_KEY: b'{"text"'}), sink)
+    path = lake.join("chunk.parquet")
+    lake.write_atomic(path, sink.getvalue())
+    with pytest.raises(ValueError, match=r"bad quoteflow\.null_columns metadata"):
+        read_chunk(lake, path, table.schema)
+
+
 def test_pending_days_and_retention_only_delete_refined_days(lake):
     events = market_events(300)
     record(lake, "primary", events)
@@ -181,9 +193,10 @@ _maybe_list = st.one_of(st.none(), st.lists(st.sampled_from(["", "a"]), max_size
 @given(
     rows=st.lists(st.tuples(_maybe_text, _maybe_float, _maybe_list), min_size=1, max_size=12),
     row_group_size=st.integers(1, 12),
+    by_lake_writer=st.booleans(),
 )
-def test_reading_a_chunk_from_its_statistics_gives_what_decoding_it_gives(
-    tmp_path_factory, rows, row_group_size
+def test_reading_a_chunk_from_its_metadata_gives_what_decoding_it_gives(
+    tmp_path_factory, rows, row_group_size, by_lake_writer
 ):
     lake = LakeRoot.open(tmp_path_factory.mktemp("lake"))
     schema = pa.schema([("text", pa.string()), ("price", pa.float64()),
@@ -192,9 +205,12 @@ def test_reading_a_chunk_from_its_statistics_gives_what_decoding_it_gives(
         [dict(zip(schema.names, row, strict=True)) for row in rows], schema=schema
     )
     path = lake.join("chunk.parquet")
-    sink = pa.BufferOutputStream()
-    pq.write_table(table, sink, row_group_size=row_group_size)
-    lake.write_atomic(path, sink.getvalue())
+    if by_lake_writer:  # names the null columns and hands over repeated strings as dictionaries
+        lake.write_atomic(path, chunk_bytes(table))
+    else:
+        sink = pa.BufferOutputStream()
+        pq.write_table(table, sink, row_group_size=row_group_size)
+        lake.write_atomic(path, sink.getvalue())
     read = read_chunk(lake, path, schema)
     assert read.schema == schema
     # compared as text so that NaN equals NaN

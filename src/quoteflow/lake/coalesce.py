@@ -18,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
 
+import msgspec
 import pyarrow as pa
 import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
@@ -27,7 +28,7 @@ from quoteflow.lake._merge import merge_sources
 from quoteflow.lake._tables import take_rows
 from quoteflow.lake.layout import Partition, csv_name, parse_partition, record_class, refined_path
 from quoteflow.lake.storage import LakeRoot
-from quoteflow.lake.writer import chunk_bytes
+from quoteflow.lake.writer import NULL_COLUMNS_KEY, chunk_bytes
 from quoteflow.reference import to_reference
 
 __all__ = ["CoalesceReport", "coalesce", "pending_days", "raw_files", "read_chunk"]
@@ -112,15 +113,20 @@ def read_chunk(root: LakeRoot, path: str, schema: pa.Schema) -> pa.Table:
 
 
 def _known_columns(metadata: pq.FileMetaData) -> dict[str, str | None]:
-    """Return the flat columns the statistics describe whole: their one string, or None if null.
+    """Return the columns the metadata describes whole: their one string, or None if null.
 
-    Only strings are taken from their minimum and maximum: for floats those
-    leave NaN out.
+    The lake writer names the all-null columns, lists included; otherwise flat
+    columns are judged by their statistics. Only strings are taken from their
+    minimum and maximum: for floats those leave NaN out.
     """
-    known: dict[str, str | None] = {}
+    named = (metadata.metadata or {}).get(NULL_COLUMNS_KEY, b"[]")
+    try:
+        known: dict[str, str | None] = dict.fromkeys(msgspec.json.decode(named, type=list[str]))
+    except msgspec.DecodeError as exc:
+        raise ValueError(f"bad {NULL_COLUMNS_KEY.decode()} metadata: {exc}") from exc
     for index in range(metadata.num_columns):
         column = metadata.schema.column(index)
-        if "." in column.path:
+        if "." in column.path or column.path in known:
             continue
         is_string = column.logical_type.type == "STRING"
         values = {

@@ -44,7 +44,10 @@ from quoteflow.lake.layout import (
 )
 from quoteflow.lake.storage import LakeRoot
 
-__all__ = ["LakeSink", "LakeWriter", "chunk_bytes"]
+__all__ = ["NULL_COLUMNS_KEY", "LakeSink", "LakeWriter", "chunk_bytes"]
+
+NULL_COLUMNS_KEY = b"quoteflow.null_columns"
+"""Key-value metadata of a lake file: JSON list of the columns that hold only nulls."""
 
 
 def chunk_bytes(table: pa.Table) -> pa.Buffer:
@@ -55,8 +58,8 @@ def chunk_bytes(table: pa.Table) -> pa.Buffer:
     it pays (pyarrow falls back to plain per column chunk when it does not). A
     column repeating one string (the provider, the instrument) is handed over
     as a one-entry dictionary, which spares the writer hashing every row. The
-    file's schema is Parquet's own, so every reader sees plain strings; the
-    schema metadata (the record type) is stored as key-value metadata.
+    Arrow schema stored in the file is the table's own, so every reader sees
+    plain strings; its key-value metadata also names the all-null columns.
     """
     timestamps = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
     others = [name for name in table.column_names if name not in timestamps]
@@ -70,13 +73,24 @@ def chunk_bytes(table: pa.Table) -> pa.Buffer:
                           column_encoding=dict.fromkeys(timestamps, "DELTA_BINARY_PACKED"),
                           store_schema=False) as writer:  # fmt: skip
         writer.write_table(encoded)
-        writer.add_key_value_metadata(_stored_schema(table.schema))
+        writer.add_key_value_metadata(_file_metadata(table))
     return sink.getvalue()
 
 
-def _stored_schema(schema: pa.Schema) -> dict[bytes, bytes]:
-    """Return the key-value metadata that tells Arrow readers ``schema``, as pyarrow stores it."""
-    return {**(schema.metadata or {}), b"ARROW:schema": base64.b64encode(schema.serialize())}
+def _file_metadata(table: pa.Table) -> dict[bytes, bytes]:
+    """Return a file's key-value metadata: the schema as pyarrow stores it, the null columns.
+
+    Parquet statistics cannot tell a list column of nulls from one of empty lists;
+    naming the null columns lets coalescing skip decoding them.
+    """
+    schema = table.schema
+    nulls = [name for name, column in zip(table.column_names, table.columns, strict=True)
+             if column.null_count == len(column)]  # fmt: skip
+    return {
+        **(schema.metadata or {}),
+        b"ARROW:schema": base64.b64encode(schema.serialize()),
+        NULL_COLUMNS_KEY: msgspec.json.encode(nulls),
+    }
 
 
 def _one_entry_dictionary(column: pa.ChunkedArray) -> pa.ChunkedArray | pa.DictionaryArray:
