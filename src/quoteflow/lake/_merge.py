@@ -22,13 +22,16 @@ _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 _SKIP = ("ts_event", "ts_recv", "provider", "instrument")
 
 
-def _mix(x: np.ndarray) -> np.ndarray:
+@numba.njit(cache=True, nogil=True)
+def _mix(values):
     """Return splitmix64 of every value (uint64, wrapping arithmetic)."""
-    x = x ^ (x >> np.uint64(30))
-    x = x * np.uint64(0xBF58476D1CE4E5B9)
-    x = x ^ (x >> np.uint64(27))
-    x = x * np.uint64(0x94D049BB133111EB)
-    return x ^ (x >> np.uint64(31))
+    out = np.empty_like(values)
+    for i in range(values.shape[0]):
+        x = values[i]
+        x = (x ^ (x >> np.uint64(30))) * np.uint64(0xBF58476D1CE4E5B9)
+        x = (x ^ (x >> np.uint64(27))) * np.uint64(0x94D049BB133111EB)
+        out[i] = x ^ (x >> np.uint64(31))
+    return out
 
 
 def _column_hash(column: pa.Array) -> np.ndarray:
@@ -64,7 +67,8 @@ def _column_hash(column: pa.Array) -> np.ndarray:
     else:
         if pa.types.is_timestamp(kind) or pa.types.is_boolean(kind):
             column = column.cast(pa.int64())
-        values = column.fill_null(0).to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
+        filled = column.fill_null(0) if column.null_count else column
+        values = filled.to_numpy(zero_copy_only=False).astype(np.float64, copy=False)
         values = values.view(np.uint64)
     if column.null_count:
         nulls = column.is_null().to_numpy(zero_copy_only=False)
@@ -144,12 +148,13 @@ def _sorted_source(ts, h, recv):
             break
     order = np.arange(n) if ordered else np.argsort(ts, kind="mergesort")
     _sort_ties(order, ts, h, recv)
-    keep = np.ones(n, dtype=np.bool_)
+    kept = min(n, 1)
     for a in range(1, n):
         p, q = order[a - 1], order[a]
-        if ts[p] == ts[q] and h[p] == h[q] and recv[p] == recv[q]:
-            keep[a] = False
-    return order[keep]
+        if not (ts[p] == ts[q] and h[p] == h[q] and recv[p] == recv[q]):
+            order[kept] = q
+            kept += 1
+    return order[:kept]
 
 
 @numba.njit(cache=True, nogil=True)
@@ -214,16 +219,16 @@ def merge_sources(primary: pa.Table, replica: pa.Table) -> tuple[np.ndarray, np.
 
     The rows come in ``ts_event`` order, rows of the same ``ts_event`` by ``ts_recv``.
     """
-    sides = []
-    for table in (primary, replica):
-        ts = table.column("ts_event").cast(pa.int64()).to_numpy()
-        recv = table.column("ts_recv").cast(pa.int64()).to_numpy()
-        h = row_hashes(table, _SKIP) if table.num_rows else np.zeros(0, np.uint64)
-        sides.append((ts, h, _sorted_source(ts, h, recv), recv))
-    (p_ts, p_h, p_order, p_recv), (r_ts, r_h, r_order, r_recv) = sides
+    both = pa.concat_tables([primary, replica])
+    split = primary.num_rows
+    ts = both.column("ts_event").cast(pa.int64()).to_numpy()
+    recv = both.column("ts_recv").cast(pa.int64()).to_numpy()
+    h = row_hashes(both, _SKIP) if both.num_rows else np.zeros(0, np.uint64)
+    p_order = _sorted_source(ts[:split], h[:split], recv[:split])
+    r_order = _sorted_source(ts[split:], h[split:], recv[split:])
     out = np.empty(len(p_order) + len(r_order), dtype=np.int64)
     counts = np.zeros(3, dtype=np.int64)
-    n = _merge(p_ts, p_h, p_order, r_ts, r_h, r_order, out, counts)
+    n = _merge(ts[:split], h[:split], p_order, ts[split:], h[split:], r_order, out, counts)
     rows = out[:n]
-    _sort_ties(rows, np.r_[p_ts, r_ts], np.r_[p_recv, r_recv], np.r_[p_h, r_h])
+    _sort_ties(rows, ts, recv, h)
     return rows, counts
