@@ -17,6 +17,7 @@ from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import date
+from functools import partial
 
 import msgspec
 import pyarrow as pa
@@ -75,13 +76,15 @@ def _first_timestamp(path: str) -> tuple[int, str]:
         return 0, name
 
 
-def read_chunk(root: LakeRoot, path: str, schema: pa.Schema) -> pa.Table:
+def read_chunk(
+    root: LakeRoot, path: str, schema: pa.Schema, made: dict[object, pa.Array] | None = None
+) -> pa.Table:
     """Read one chunk with the columns of ``schema``; raise ``ValueError`` saying what is wrong.
 
     Flat columns whose statistics show a single value (the provider and the
     instrument) or only nulls (most of a quote's optional fields, for most
-    providers) are made from the statistics instead of decoded; the null
-    columns of one type share one array.
+    providers) are made from the metadata instead of decoded. Such arrays are
+    kept in ``made`` and sliced for the next chunk of the same source.
     """
     try:
         data = pa.BufferReader(root.read(path))
@@ -95,21 +98,33 @@ def read_chunk(root: LakeRoot, path: str, schema: pa.Schema) -> pa.Table:
     except (OSError, pa.ArrowException) as exc:
         raise ValueError(f"unreadable: {exc}") from exc
     rows = file.metadata.num_rows
-    nulls: dict[pa.DataType, pa.Array] = {}
+    made = {} if made is None else made
     columns = []
     for wanted in schema:
         if wanted.name not in known:
             columns.append(table.column(wanted.name))
-        elif known[wanted.name] is None:
-            if wanted.type not in nulls:
-                nulls[wanted.type] = pa.nulls(rows, wanted.type)
-            columns.append(nulls[wanted.type])
+        elif (value := known[wanted.name]) is None:
+            columns.append(
+                _made(made, ("null", wanted.type), rows, partial(pa.nulls, type=wanted.type))
+            )
         else:
-            columns.append(pa.repeat(known[wanted.name], rows))
+            columns.append(_made(made, ("text", value), rows, partial(pa.repeat, value)))
     try:
+        if all(column.type == field.type for column, field in zip(columns, schema, strict=True)):
+            return pa.table(columns, schema=schema)
         return pa.table(columns, names=schema.names).cast(schema)
     except (pa.ArrowException, ValueError) as exc:
         raise ValueError(f"columns of the wrong type: {exc}") from exc
+
+
+def _made(
+    made: dict[object, pa.Array], key: object, rows: int, make: Callable[[int], pa.Array]
+) -> pa.Array:
+    """Return ``rows`` of the array kept in ``made`` under ``key``, made (longer) if need be."""
+    array = made.get(key)
+    if array is None or len(array) < rows:
+        array = made[key] = make(rows)
+    return array.slice(0, rows)
 
 
 def _known_columns(metadata: pq.FileMetaData) -> dict[str, str | None]:
@@ -156,10 +171,10 @@ def _whole_value(row_group: pq.RowGroupMetaData, index: int, is_string: bool) ->
 def _source_table(
     root: LakeRoot, paths: Iterable[str], schema: pa.Schema, report: CoalesceReport
 ) -> pa.Table:
-    tables = []
+    tables, made = [], {}
     for path in paths:
         try:
-            tables.append(read_chunk(root, path, schema))
+            tables.append(read_chunk(root, path, schema, made))
         except ValueError as exc:
             report.skipped.append((root.relative(path), str(exc)))
     return pa.concat_tables(tables) if tables else schema.empty_table()
