@@ -24,8 +24,8 @@ coalesced (each ingester's are its own) and not expired.
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
 from datetime import UTC, date, datetime
+from typing import NamedTuple
 from urllib.parse import quote, unquote
 
 from quoteflow.events import EVENT_TYPES, Bar, DeadLetter, Event
@@ -73,9 +73,12 @@ def _encode(value: str) -> str:
     return quote(value, safe="")
 
 
-@dataclass(frozen=True, order=True)
-class Partition:
-    """One instrument-day of one provider and type."""
+class Partition(NamedTuple):
+    """One instrument-day of one provider and type.
+
+    A named tuple: the lake writer looks partitions up per batch and instrument,
+    and tuples hash and compare in C.
+    """
 
     provider: str
     type: str
