@@ -214,20 +214,15 @@ class LakeWriter:
         kind = lake_type(topic or cls.TYPE)
         ts = batch.column("ts_event").cast(pa.int64()).to_numpy()
         days = ts // NS_PER_DAY
-        providers = pc.dictionary_encode(batch.column("provider"))
-        instruments = pc.dictionary_encode(batch.column("instrument"))
+        provider_names, provider_codes = _encoded(batch.column("provider"))
+        instrument_names, instrument_codes = _encoded(batch.column("instrument"))
         first_day = int(days.min())
-        local = (
-            providers.indices.to_numpy().astype(np.int64) * len(instruments.dictionary)
-            + instruments.indices.to_numpy()
-        ) * (int(days.max()) - first_day + 1) + (days - first_day)
+        local = (provider_codes.astype(np.int64) * len(instrument_names) + instrument_codes) * (
+            int(days.max()) - first_day + 1
+        ) + (days - first_day)
         codes, first_rows, counts = _groups(local)
         ids = np.empty(int(codes.max()) + 1, dtype=np.int64)
         touched = []
-        provider_names = providers.dictionary.to_pylist()
-        instrument_names = instruments.dictionary.to_pylist()
-        provider_codes = providers.indices.to_numpy()
-        instrument_codes = instruments.indices.to_numpy()
         for code, row, count in zip(
             codes.tolist(), first_rows.tolist(), counts.tolist(), strict=True
         ):
@@ -341,6 +336,19 @@ class LakeWriter:
 
 def _write_chunk(root: LakeRoot, path: str, table: pa.Table) -> None:
     root.write_atomic(path, chunk_bytes(table))
+
+
+def _encoded(column: pa.Array) -> tuple[list[str], np.ndarray]:
+    """Return a string column's distinct values and each row's index into them.
+
+    A batch usually comes from one provider: a column repeating one string is
+    recognised without hashing every row.
+    """
+    value = one_string(column)
+    if value is not None:
+        return [value], np.zeros(len(column), dtype=np.int32)
+    encoded = pc.dictionary_encode(column)
+    return encoded.dictionary.to_pylist(), encoded.indices.to_numpy()
 
 
 def _groups(codes: np.ndarray) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
