@@ -184,6 +184,9 @@ class LakeSettings(_Section):
     chunk_rows: int = Field(100_000, ge=1, description="flush a chunk at this many records")
     chunk_age_s: float = Field(60.0, gt=0, description="... or when its oldest waited this long")
     retention_days: int = Field(30, ge=1, description="raw chunks kept after refining")
+    dead_letter_retention_days: int | None = Field(
+        None, ge=1, description="dead letters kept this long by lake expire (unset: for ever)"
+    )
     coalesce_threads: int = Field(
         2, ge=1, description="instrument-days coalesced at once (each holds its day in memory)"
     )

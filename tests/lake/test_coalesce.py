@@ -8,7 +8,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quoteflow.events import Quote, from_batch
+from quoteflow.events import DeadLetter, Quote, from_batch
 from quoteflow.lake import LakeRoot, LakeWriter, Partition
 from quoteflow.lake.coalesce import coalesce, pending_days, raw_files, read_chunk
 from quoteflow.lake.layout import refined_path
@@ -154,6 +154,24 @@ def test_pending_days_and_retention_only_delete_refined_days(lake):
     assert report.deleted == dry.deleted
     assert all("/day=2/" in f.path for f in lake.files("raw"))
     assert expire(lake, timedelta(days=30), date(2024, 4, 20)).deleted == []
+
+
+def test_dead_letters_expire_by_their_own_age_and_only_when_asked(lake):
+    day_ns = 1_711_929_600_000_000_000  # 2024-04-01 00:00 UTC
+    writer = LakeWriter(lake)
+    writer.add([DeadLetter("ALPACA", "normalize", day_ns + n * 86_400 * 10**9, "bp", "bad", "{}")
+                for n in range(3)])  # fmt: skip
+    writer.flush()
+    paths = sorted(lake.relative(info.path) for info in lake.files("dead_letters"))
+    assert len(paths) == 3
+    assert expire(lake, timedelta(days=1), date(2024, 6, 1)).deleted == []
+    june_2, sixty_days = date(2024, 6, 2), timedelta(days=60)  # cutoff April 3
+    dry = expire(lake, timedelta(days=1), june_2, dead_letters_older_than=sixty_days, dry_run=True)
+    assert dry.deleted == paths[:2]  # received April 1 and 2
+    assert len(lake.files("dead_letters")) == 3
+    report = expire(lake, timedelta(days=1), june_2, dead_letters_older_than=sixty_days)
+    assert report.deleted == paths[:2]
+    assert [lake.relative(info.path) for info in lake.files("dead_letters")] == paths[2:]
 
 
 def test_retention_keeps_days_whose_refined_file_is_unreadable(lake):

@@ -16,8 +16,8 @@ import pytest
 
 from quoteflow.config import EnrichSettings
 from quoteflow.enrich import Enricher, PreviousCloses
-from quoteflow.events import Quote, Trade
-from quoteflow.lake import LakeRoot
+from quoteflow.events import DeadLetter, Quote, Trade
+from quoteflow.lake import LakeRoot, LakeWriter
 from quoteflow.lake.query import Lake
 from quoteflow.recordio import write_records
 from tests.conftest import FIXTURES
@@ -84,10 +84,19 @@ def test_record_coalesce_query_and_expire_on_a_directory(tmp_path, feed_files):
     listing = run("lake", "ls", "--root", root)
     assert "raw_quotes" in listing.stdout and "2024-04-01" in listing.stdout
     chunks = len(LakeRoot.open(root).files("raw"))
+    writer = LakeWriter(LakeRoot.open(root))
+    writer.add([DeadLetter("SYNTHETIC", "normalize", events[0].ts_recv, "bp", "bad", "{}")])
+    writer.flush()
     dry = run("lake", "expire", "--older-than", "30d", "--dry-run", "--root", root)
     assert dry.stdout.count("would delete") == chunks > 8
-    assert run("lake", "expire", "--older-than", "30d", "--root", root).returncode == 0
+    dead = ("--dead-letters-older-than", "30d")
+    dry = run("lake", "expire", "--older-than", "30d", *dead, "--dry-run", "--root", root)
+    assert dry.stdout.count("would delete") == chunks + 1
+    bad = run("lake", "expire", "--dead-letters-older-than", "soon", "--root", root)
+    assert bad.returncode == 2 and "not a duration" in bad.stderr
+    assert run("lake", "expire", "--older-than", "30d", *dead, "--root", root).returncode == 0
     assert not LakeRoot.open(root).files("raw")
+    assert not LakeRoot.open(root).files("dead_letters")
 
 
 def test_coalesce_all_pending_and_schedule_once(tmp_path, feed_files):

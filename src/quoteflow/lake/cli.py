@@ -258,14 +258,32 @@ def expire_command(
     older_than: Annotated[
         str | None, typer.Option(help="Age such as 30d or 12h (default: lake.retention_days).")
     ] = None,
+    dead_letters_older_than: Annotated[
+        str | None,
+        typer.Option(
+            help="Also delete dead letters received longer ago than this, such as 90d "
+            "(default: lake.dead_letter_retention_days; unset keeps them)."
+        ),
+    ] = None,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="List, do not delete.")] = False,
     root: RootOption = None,
     endpoint_url: EndpointOption = None,
 ) -> None:
-    """Delete raw chunks of old days, only where the day's refined file is readable."""
+    """Delete raw chunks of old days, only where the day's refined file is readable.
+
+    Dead letters have no refined copy: they go only by their own age, when
+    --dead-letters-older-than or lake.dead_letter_retention_days says so.
+    """
     lake_root, settings = _lake(ctx, root, endpoint_url)
     age = _duration(older_than) if older_than else timedelta(days=settings.retention_days)
-    report = expire(lake_root, age, datetime.now(UTC).date(), dry_run=dry_run)
+    if dead_letters_older_than:
+        dead_age: timedelta | None = _duration(dead_letters_older_than)
+    elif settings.dead_letter_retention_days:
+        dead_age = timedelta(days=settings.dead_letter_retention_days)
+    else:
+        dead_age = None
+    report = expire(lake_root, age, datetime.now(UTC).date(),
+                    dead_letters_older_than=dead_age, dry_run=dry_run)  # fmt: skip
     verb = "would delete" if dry_run else "deleted"
     for path in report.deleted:
         _stdout.print(f"{verb} {path}", highlight=False)

@@ -1,4 +1,8 @@
-"""Retention: delete raw chunks of old days, only where the refined file is safe."""
+"""Retention: delete raw chunks of old days, only where the refined file is safe.
+
+Dead letters have no refined copy; they are deleted by their own age, and only
+when asked (they are the evidence of what a provider sent and was refused).
+"""
 
 from __future__ import annotations
 
@@ -8,8 +12,9 @@ from datetime import date, timedelta
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from quoteflow.events import DeadLetter
 from quoteflow.lake.coalesce import raw_files
-from quoteflow.lake.layout import Partition, refined_path
+from quoteflow.lake.layout import Partition, parse_partition, refined_path
 from quoteflow.lake.storage import LakeRoot
 
 __all__ = ["ExpireReport", "expire"]
@@ -17,7 +22,7 @@ __all__ = ["ExpireReport", "expire"]
 
 @dataclass
 class ExpireReport:
-    """Raw chunks deleted (or that would be), and old partitions kept for want of a refined file."""
+    """Chunks deleted (or that would be), and old partitions kept for want of a refined file."""
 
     deleted: list[str] = field(default_factory=list)
     kept: list[Partition] = field(default_factory=list)
@@ -35,11 +40,18 @@ def _readable(root: LakeRoot, path: str) -> bool:
 
 
 def expire(
-    root: LakeRoot, older_than: timedelta, today: date, *, dry_run: bool = False
+    root: LakeRoot,
+    older_than: timedelta,
+    today: date,
+    *,
+    dead_letters_older_than: timedelta | None = None,
+    dry_run: bool = False,
 ) -> ExpireReport:
     """Delete the raw chunks of days before ``today - older_than`` whose refined file is readable.
 
-    With ``dry_run`` nothing is deleted; the report lists what would be.
+    With ``dead_letters_older_than``, also delete the dead letters received on days
+    before ``today - dead_letters_older_than``; without it they are kept. With
+    ``dry_run`` nothing is deleted; the report lists what would be.
     """
     cutoff = today - older_than
     report = ExpireReport()
@@ -51,7 +63,24 @@ def expire(
             continue
         for paths in sources.values():
             for path in paths:
-                if not dry_run:
-                    root.delete(path)
-                report.deleted.append(root.relative(path))
+                _delete(root, path, report, dry_run)
+    if dead_letters_older_than is not None:
+        for path in _dead_letters_before(root, today - dead_letters_older_than):
+            _delete(root, path, report, dry_run)
     return report
+
+
+def _dead_letters_before(root: LakeRoot, cutoff: date) -> list[str]:
+    """Return the dead-letter chunks of days of receipt before ``cutoff``, in path order."""
+    found = []
+    for info in root.files(DeadLetter.TYPE):
+        parsed = parse_partition(root.relative(info.path))
+        if info.base_name.endswith(".parquet") and parsed and parsed[1].day < cutoff:
+            found.append(info.path)
+    return sorted(found)
+
+
+def _delete(root: LakeRoot, path: str, report: ExpireReport, dry_run: bool) -> None:
+    if not dry_run:
+        root.delete(path)
+    report.deleted.append(root.relative(path))
