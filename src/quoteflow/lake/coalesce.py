@@ -120,10 +120,13 @@ def read_chunk(
 def _made(
     made: dict[object, pa.Array], key: object, rows: int, make: Callable[[int], pa.Array]
 ) -> pa.Array:
-    """Return ``rows`` of the array kept in ``made`` under ``key``, made (longer) if need be."""
+    """Return ``rows`` of the array kept in ``made`` under ``key``, made if need be.
+
+    It is made twice as long as asked: a source's chunks differ a little in length.
+    """
     array = made.get(key)
     if array is None or len(array) < rows:
-        array = made[key] = make(rows)
+        array = made[key] = make(2 * rows)
     return array.slice(0, rows)
 
 
