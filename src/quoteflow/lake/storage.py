@@ -100,7 +100,13 @@ class LakeRoot:
             os.close(directory)
 
     def read(self, path: str) -> bytes:
-        """Return the bytes of the file at ``path``."""
+        """Return the bytes of the file at ``path``.
+
+        Local files are read by Python in one call: pyarrow's local input stream
+        took about 6x as long for chunk-sized files, holding the GIL part of it.
+        """
+        if self.is_local:
+            return Path(path).read_bytes()
         with self.filesystem.open_input_stream(path) as stream:
             return stream.read()
 
