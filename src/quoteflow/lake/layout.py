@@ -18,7 +18,8 @@ topic is its name with dots and slashes as underscores: ``quotes``,
 Dead letters (messages that could not be processed) have no instrument and no
 event time: they are kept apart, by source, provider and the UTC day of
 ``ts_recv``, and named by their first and last ``ts_recv``. They are not
-coalesced (each ingester's are its own) and not expired.
+coalesced (each ingester's are its own) and are expired only by their own age,
+when asked (``lake expire --dead-letters-older-than``).
 """
 
 from __future__ import annotations
