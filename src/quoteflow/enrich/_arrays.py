@@ -17,6 +17,7 @@ import numpy as np
 
 from quoteflow.calendars import session_bounds
 from quoteflow.enrich import _kernel as k
+from quoteflow.enrich._arrow import StringCodes
 from quoteflow.indicators.candles import Ohlc, Window
 
 if TYPE_CHECKING:
@@ -63,6 +64,7 @@ class StateArrays:
         self.settings: EnrichSettings = job.settings
         self.names = names
         self.index = {name: c for c, name in enumerate(names)}
+        self.codes = StringCodes(names)
         self.sessions = job.candles.sessions
         self.advance_ns = job.candles.advance_ns
         self.slots = _window_slots(job)
@@ -101,11 +103,6 @@ class StateArrays:
                 self.max_ts[c] = candle.max_ts
                 for start, w in candle.windows.items():
                     self._put_window(c, start, w)
-
-    def serves(self, job: Enricher, names: list[str]) -> bool:
-        """Return whether these arrays hold every instrument of ``names`` for ``job``."""
-        index = self.index
-        return job.settings == self.settings and all(name in index for name in names)
 
     def set_values(self, c: int, values: dict[str, float]) -> None:
         """Set the latest indicator values of instrument ``c``."""

@@ -12,6 +12,7 @@ with the reference code. The enriched records leave as one Arrow batch.
 
 from __future__ import annotations
 
+import functools
 from dataclasses import dataclass
 from datetime import date
 from typing import TYPE_CHECKING
@@ -22,6 +23,7 @@ import pyarrow.compute as pc
 
 from quoteflow.enrich import _kernel as k
 from quoteflow.enrich._arrays import MOVES, StateArrays, optional, window
+from quoteflow.enrich._arrow import maps_by_row, strings_by_code
 from quoteflow.events import (
     Alert,
     DeadLetter,
@@ -38,8 +40,11 @@ from quoteflow.indicators.candles import CandleInstrument
 
 if TYPE_CHECKING:
     from quoteflow.enrich.job import Enricher, EnrichState, Output
+    from quoteflow.enrich.previous_close import PreviousCloses
 
 __all__ = ["enrich_columns"]
+
+_HOURS_SPANNED = 48
 
 _PRICE_RULES = {
     k.ALERT_ABOVE_LEVEL: "price_above_level",
@@ -54,7 +59,6 @@ _PRICE_RULES = {
 class _Columns:
     """The input columns the loop reads; ``code`` numbers instruments as in the state arrays."""
 
-    names: list[str]
     providers: pa.Array
     code: np.ndarray
     ts: np.ndarray
@@ -63,11 +67,9 @@ class _Columns:
     size: np.ndarray
 
 
-def _read_columns(batch: pa.RecordBatch, is_trade: bool) -> _Columns:
-    encoded = pc.dictionary_encode(batch.column("instrument"))
-    code = encoded.indices.to_numpy().astype(np.int64)
-    ts = batch.column("ts_event").cast(pa.int64()).to_numpy()
-    recv = batch.column("ts_recv").cast(pa.int64()).to_numpy()
+def _read_columns(batch: pa.RecordBatch, is_trade: bool, code: np.ndarray) -> _Columns:
+    ts = batch.column("ts_event").to_numpy().view(np.int64)
+    recv = batch.column("ts_recv").to_numpy().view(np.int64)
     if is_trade:
         price = batch.column("price").cast(pa.float64()).to_numpy()
         size = batch.column("size").cast(pa.float64()).to_numpy()
@@ -75,8 +77,7 @@ def _read_columns(batch: pa.RecordBatch, is_trade: bool) -> _Columns:
         bid, ask = (_filled(batch.column(name)) for name in ("bid_price", "ask_price"))
         price = np.where((bid != 0) & (ask != 0), (bid + ask) / 2, np.nan)
         size = price
-    names = encoded.dictionary.to_pylist()
-    return _Columns(names, batch.column("provider"), code, ts, recv, price, size)
+    return _Columns(batch.column("provider"), code, ts, recv, price, size)
 
 
 def _filled(column: pa.Array) -> np.ndarray:
@@ -87,32 +88,40 @@ def _filled(column: pa.Array) -> np.ndarray:
 
 
 class _Sessions:
-    """The previous session of every hour in a batch, numbered as slots."""
+    """The previous session of every hour of a batch, numbered as slots.
 
-    def __init__(self, job: Enricher, ts: np.ndarray) -> None:
-        hours = ts // k.NS_PER_HOUR
-        self.base = int(hours.min())
-        self.hour_slot = np.zeros(int(hours.max()) - self.base + 1, dtype=np.int64)
-        changes = np.flatnonzero(np.diff(hours)) + 1
+    Immutable: batches within the same hours share one (see :func:`_batch_sessions`).
+    """
+
+    def __init__(self, previous_closes: PreviousCloses, hours: list[int]) -> None:
+        self.previous_closes = previous_closes
+        self.base = hours[0]
+        self.hour_slot = np.zeros(hours[-1] - self.base + 1, dtype=np.int64)
         self.days: list[date] = []
         slot_of: dict[date, int] = {}
-        for hour in sorted(set(hours[np.r_[0, changes]].tolist())):
-            day = job.previous_closes.previous_session(hour * k.NS_PER_HOUR)
+        for hour in hours:
+            day = previous_closes.previous_session(hour * k.NS_PER_HOUR)
             if day not in slot_of:
                 slot_of[day] = len(self.days)
                 self.days.append(day)
             self.hour_slot[hour - self.base] = slot_of[day]
         self.ordinals = np.array([d.toordinal() for d in self.days], dtype=np.int64)
+        self._closes: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
 
-    def closes(self, job: Enricher, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
+    def closes(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Return the close per (instrument, slot), NaN if unknown, and who has any close."""
+        key = tuple(names)
+        cached = self._closes.get(key)
+        if cached is not None:
+            return cached
         closes = np.full((len(names), len(self.days)), np.nan)
         known = np.zeros(len(names), dtype=np.bool_)
         for c, name in enumerate(names):
-            daily = job.previous_closes.daily_closes(name)
+            daily = self.previous_closes.daily_closes(name)
             known[c] = bool(daily)
             for slot, day in enumerate(self.days):
                 closes[c, slot] = daily.get(day, np.nan)
+        self._closes[key] = closes, known
         return closes, known
 
     def missing_reasons(self, job: Enricher) -> list[str | None]:
@@ -125,6 +134,23 @@ class _Sessions:
             "previous close is not positive",
             *(f"no close for {day.isoformat()}" for day in self.days),
         ]
+
+
+@functools.lru_cache(maxsize=64)
+def _sessions_between(previous_closes: PreviousCloses, first: int, last: int) -> _Sessions:
+    return _Sessions(previous_closes, list(range(first, last + 1)))
+
+
+def _batch_sessions(previous_closes: PreviousCloses, ts: np.ndarray) -> _Sessions:
+    """Return the sessions of a batch's hours.
+
+    These are all hours from its first event to its last, or only the hours it
+    has events in when those are more than ``_HOURS_SPANNED`` apart.
+    """
+    first, last = int(ts.min()) // k.NS_PER_HOUR, int(ts.max()) // k.NS_PER_HOUR
+    if last - first <= _HOURS_SPANNED:
+        return _sessions_between(previous_closes, first, last)
+    return _Sessions(previous_closes, np.unique(ts // k.NS_PER_HOUR).tolist())
 
 
 @dataclass
@@ -167,7 +193,7 @@ def _run(
         session_index = np.zeros(0, dtype=np.int64)
         size_ns, advance_ns = candles.size_ns, candles.advance_ns
         hops = size_ns // advance_ns
-    closes, known = sessions.closes(job, arrays.names)
+    closes, known = sessions.closes(arrays.names)
     r = _Results(
         np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int8), np.zeros(n, dtype=np.int64),
         np.empty(n), np.empty(n), np.empty(n), np.empty(n, dtype=np.int8),
@@ -201,21 +227,34 @@ def _run(
     return r
 
 
-def _state_arrays(job: Enricher, state: EnrichState, names: list[str]) -> StateArrays:
-    """Return the state arrays kept on ``state``, gathered afresh when they lack an instrument."""
+def _state_arrays(
+    job: Enricher, state: EnrichState, instruments: pa.Array
+) -> tuple[StateArrays, np.ndarray]:
+    """Return the state arrays kept on ``state`` and the instrument codes of the batch.
+
+    The arrays are gathered afresh when they lack one of the batch's instruments.
+    """
     arrays = state.arrays
-    if arrays is not None and arrays.serves(job, names):
-        return arrays
-    state.sync()
-    known = arrays.names if arrays is not None and arrays.settings == job.settings else []
-    state.arrays = StateArrays(job, state, list(dict.fromkeys([*known, *names])))
-    return state.arrays
+    if arrays is not None and arrays.settings != job.settings:
+        arrays = None
+    if arrays is not None:
+        code = arrays.codes.codes(instruments)
+        if code is not None:
+            return arrays, code
+    encoded = pc.dictionary_encode(instruments)
+    names = encoded.dictionary.to_pylist()
+    if arrays is None or not all(name in arrays.index for name in names):
+        state.sync()
+        known = arrays.names if arrays is not None else []
+        state.arrays = arrays = StateArrays(job, state, list(dict.fromkeys([*known, *names])))
+    code = np.array([arrays.index[n] for n in names], dtype=np.int64)[encoded.indices.to_numpy()]
+    return arrays, code
 
 
 def _add_candle_instruments(state: EnrichState, columns: _Columns, arrays: StateArrays) -> None:
     """Start candle state for instruments priced for the first time, in order of first price."""
     candles = state.candles.instruments
-    new = {arrays.index[name] for name in columns.names if name not in candles}
+    new = {c for c, name in enumerate(arrays.names) if name not in candles}
     if not new:
         return
     priced = np.flatnonzero(columns.price == columns.price)
@@ -237,11 +276,9 @@ def enrich_columns(
     if kind not in (Quote, Trade) or batch.num_rows == 0:
         return [], state
     is_trade = kind is Trade
-    columns = _read_columns(batch, is_trade)
-    arrays = _state_arrays(job, state, columns.names)
-    batch_names, columns.names = columns.names, arrays.names
-    columns.code = np.array([arrays.index[n] for n in batch_names], dtype=np.int64)[columns.code]
-    sessions = _Sessions(job, columns.ts)
+    arrays, code = _state_arrays(job, state, batch.column("instrument"))
+    columns = _read_columns(batch, is_trade, code)
+    sessions = _batch_sessions(job.previous_closes, columns.ts)
     r = _run(job, arrays, columns, sessions, is_trade)
     _add_candle_instruments(state, columns, arrays)
     state.candles.late += int(r.counters[0])
@@ -302,45 +339,6 @@ def _nullable(values: np.ndarray) -> pa.Array:
     return pa.array(values, mask=missing) if missing.any() else pa.array(values)
 
 
-def _strings(texts: tuple[str | None, ...] | list[str | None], codes: np.ndarray) -> pa.Array:
-    """Return ``texts[codes]`` as a string array."""
-    if not codes.any() and texts[0] is None:
-        return pa.nulls(len(codes), pa.string())
-    return pa.array(texts, pa.string()).take(pa.array(codes))
-
-
-def _indicators(names: list[str], values: np.ndarray) -> pa.MapArray:
-    """Return a map of the non-NaN values by column name for each row of ``values``."""
-    n, k = values.shape
-    present = ~np.isnan(values)
-    if present.all():
-        offsets = np.arange(0, (n + 1) * k, k, dtype=np.int32)
-        column = np.tile(np.arange(k), n)
-        items = values.reshape(-1)
-    else:
-        offsets = np.zeros(n + 1, dtype=np.int32)
-        np.cumsum(present.sum(axis=1), out=offsets[1:])
-        _, column = np.nonzero(present)
-        items = values[present]
-    return pa.MapArray.from_arrays(pa.array(offsets), _map_keys(names, column), pa.array(items))
-
-
-def _map_keys(names: list[str], column: np.ndarray) -> pa.Array:
-    """Return ``names[column]`` as a string array, built from buffers (no per-key objects)."""
-    encoded = [name.encode() for name in names]
-    lengths = np.array([len(e) for e in encoded], dtype=np.int32)
-    starts = np.zeros(len(encoded) + 1, dtype=np.int64)
-    np.cumsum(lengths, out=starts[1:])
-    offsets = np.zeros(len(column) + 1, dtype=np.int32)
-    np.cumsum(lengths[column], out=offsets[1:])
-    pool = np.frombuffer(b"".join(encoded), dtype=np.uint8)
-    within = np.arange(offsets[-1], dtype=np.int64) - np.repeat(offsets[:-1], lengths[column])
-    data = pool[np.repeat(starts[:-1][column], lengths[column]) + within]
-    return pa.StringArray.from_buffers(
-        len(column), pa.py_buffer(offsets), pa.py_buffer(data.tobytes())
-    )
-
-
 def _enriched_batch(
     job: Enricher,
     batch: pa.RecordBatch,
@@ -350,17 +348,20 @@ def _enriched_batch(
     reasons: list[str | None],
 ) -> pa.RecordBatch:
     """Return the enriched batch; ``version_values`` holds the indicator values per version."""
-    arrays = []
-    for field in arrow_schema(kind):
-        array = batch.column(field.name)
-        arrays.append(array if array.type == field.type else array.cast(field.type))
-    arrays += [
+    schema = arrow_schema(kind)
+    if not batch.schema.equals(schema, check_metadata=False):
+        batch = pa.RecordBatch.from_arrays(
+            [batch.column(f.name).cast(f.type) for f in schema], schema=schema
+        )
+    added = [
         _nullable(r.price),
         _nullable(r.previous),
         _nullable(r.change),
-        _strings(MOVES, r.move),
-        _strings(reasons, r.missing),
-        _indicators(job.columns, version_values).take(pa.array(r.version)),
+        strings_by_code(MOVES, r.move),
+        strings_by_code(reasons, r.missing),
+        maps_by_row(job.columns, version_values, r.version),
     ]
-    cls = EnrichedTrade if kind is Trade else EnrichedQuote
-    return pa.RecordBatch.from_arrays(arrays, schema=arrow_schema(cls))
+    enriched = arrow_schema(EnrichedTrade if kind is Trade else EnrichedQuote)
+    for index, array in enumerate(added, start=len(schema)):
+        batch = batch.append_column(enriched.field(index), array)
+    return batch.replace_schema_metadata(enriched.metadata)
