@@ -87,6 +87,9 @@ def enrich_batch(
 ):  # fmt: skip
     """Enrich events from index ``first`` on, in place; return the index it stopped at.
 
+    ``price`` and ``size`` are the trades' prices and sizes, or for quotes the
+    bid and ask prices (0 where missing), whose mid is the price.
+
     Closed bars are appended to ``bars_i`` (event index, instrument code, window
     ints) and ``bars_f`` (window floats), price alerts to ``alerts_i`` (event
     index, rule, previous move) and ``alerts_f`` (value, threshold).
@@ -123,6 +126,9 @@ def enrich_batch(
         c = code[i]
         t = ts[i]
         p = price[i]
+        if not is_trade:  # price and size hold the bid and ask, 0 where missing
+            ask = size[i]
+            p = (p + ask) / 2 if p != 0 and ask != 0 else np.nan
         out_flag[i] = 0
         if p == p:
             if intraday:

@@ -57,14 +57,26 @@ _PRICE_RULES = {
 
 @dataclass
 class _Columns:
-    """The input columns the loop reads; ``code`` numbers instruments as in the state arrays."""
+    """The input columns the loop reads; ``code`` numbers instruments as in the state arrays.
+
+    ``price`` and ``size`` are a trade's; for quotes they hold the bid and ask
+    prices, 0 where missing (see :func:`quoteflow.enrich._kernel.enrich_batch`).
+    """
 
     providers: pa.Array
+    is_trade: bool
     code: np.ndarray
     ts: np.ndarray
     recv: np.ndarray
     price: np.ndarray
     size: np.ndarray
+
+    def prices(self) -> np.ndarray:
+        """Return the price of every event: the trade price or the quote mid (NaN if none)."""
+        if self.is_trade:
+            return self.price
+        bid, ask = self.price, self.size
+        return np.where((bid != 0) & (ask != 0), (bid + ask) / 2, np.nan)
 
 
 def _read_columns(batch: pa.RecordBatch, is_trade: bool, code: np.ndarray) -> _Columns:
@@ -74,10 +86,8 @@ def _read_columns(batch: pa.RecordBatch, is_trade: bool, code: np.ndarray) -> _C
         price = batch.column("price").cast(pa.float64()).to_numpy()
         size = batch.column("size").cast(pa.float64()).to_numpy()
     else:
-        bid, ask = (_filled(batch.column(name)) for name in ("bid_price", "ask_price"))
-        price = np.where((bid != 0) & (ask != 0), (bid + ask) / 2, np.nan)
-        size = price
-    return _Columns(batch.column("provider"), code, ts, recv, price, size)
+        price, size = (_filled(batch.column(name)) for name in ("bid_price", "ask_price"))
+    return _Columns(batch.column("provider"), is_trade, code, ts, recv, price, size)
 
 
 def _filled(column: pa.Array) -> np.ndarray:
@@ -257,7 +267,8 @@ def _add_candle_instruments(state: EnrichState, columns: _Columns, arrays: State
     new = {c for c, name in enumerate(arrays.names) if name not in candles}
     if not new:
         return
-    priced = np.flatnonzero(columns.price == columns.price)
+    prices = columns.prices()
+    priced = np.flatnonzero(prices == prices)
     codes, first = np.unique(columns.code[priced], return_index=True)
     for row, c in sorted(zip(priced[first].tolist(), codes.tolist(), strict=True)):
         if c in new:
@@ -311,6 +322,8 @@ def _records(
 ) -> list[tuple[tuple[int, int, int], Output]]:
     """Return the dead letters and price alerts, keyed to sort with the bars."""
     n_alerts = int(r.counters[5])
+    if not (n_alerts or r.counters[0] or r.counters[1]):  # no alerts, late or outside events
+        return []
     flagged = np.flatnonzero(r.flag)
     rows = np.unique(np.r_[flagged, r.alerts_i[:n_alerts, 0]])
     if not len(rows):

@@ -13,6 +13,7 @@ Outputs are NaN until the indicator has seen its warm-up (TA-Lib's "lookback").
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import Any, ClassVar, Self
 
@@ -53,6 +54,9 @@ class Indicator:
         self.state = np.zeros(state_size, dtype=np.float64)
         self._one_in = [np.zeros(1) for _ in self.inputs]
         self._one_out = np.zeros((1, len(self.outputs)))
+        self._step = functools.partial(
+            type(self).kernel, self.state, *self._kernel_params, *self._one_in, self._one_out
+        )
 
     def update_batch(self, *arrays: Any) -> np.ndarray:
         """Advance over one array per input and return the outputs for every value."""
@@ -68,15 +72,14 @@ class Indicator:
 
     def update(self, *values: float) -> float | tuple[float, ...]:
         """Advance by one value per input and return the latest output(s)."""
-        if len(values) != len(self.inputs):
+        inputs = self._one_in
+        if len(values) != len(inputs):
             raise TypeError(f"{type(self).__name__} takes {', '.join(self.inputs)}")
-        for array, value in zip(self._one_in, values, strict=True):
-            array[0] = value
+        for index, value in enumerate(values):
+            inputs[index][0] = value
+        self._step()
         out = self._one_out
-        type(self).kernel(self.state, *self._kernel_params, *self._one_in, out)
-        if len(self.outputs) == 1:
-            return float(out[0, 0])
-        return tuple(out[0].tolist())
+        return float(out[0, 0]) if out.shape[1] == 1 else tuple(out[0].tolist())
 
     def snapshot(self) -> bytes:
         """Return the parameters and state as bytes; :meth:`restore` takes them back."""
