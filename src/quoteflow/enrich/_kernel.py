@@ -102,8 +102,8 @@ def enrich_batch(
     n = code.shape[0]
     slots = windows_i.shape[1]
     most_levels = 0
-    for c in range(level_offsets.shape[0] - 1):
-        most_levels = max(most_levels, level_offsets[c + 1] - level_offsets[c])
+    for r in range(level_offsets.shape[0] - 1):
+        most_levels = max(most_levels, level_offsets[r + 1] - level_offsets[r])
     n_bars = counters[4]
     n_alerts = counters[5]
     closing = np.empty(slots, dtype=np.int64)
@@ -112,10 +112,10 @@ def enrich_batch(
     cached_index = np.zeros(m, dtype=np.int64)
     cached_slot = np.zeros(m, dtype=np.int64)
     next_end = np.full(m, np.iinfo(np.int64).max, dtype=np.int64)  # earliest open window end
-    for c in range(m):
+    for r in range(m):
         for s in range(slots):
-            if windows_i[c, s, 0] == 1:
-                next_end[c] = min(next_end[c], windows_i[c, s, 2])
+            if windows_i[r, s, 0] == 1:
+                next_end[r] = min(next_end[r], windows_i[r, s, 2])
     hour_start = np.iinfo(np.int64).max - NS_PER_HOUR  # the hour of the last event's session
     hour_session = 0
     for i in range(first, n):
@@ -123,7 +123,7 @@ def enrich_batch(
             counters[4] = n_bars
             counters[5] = n_alerts
             return i
-        c = code[i]
+        c = np.uint64(code[i])  # unsigned indices spare numba's negative-index wrapping
         t = ts[i]
         p = price[i]
         if not is_trade:  # price and size hold the bid and ask, 0 where missing
@@ -195,6 +195,7 @@ def enrich_batch(
                     s = last_slot - (last_index - index)
                     if s < 0:
                         s += slots
+                    s = np.uint64(s)
                     if windows_i[c, s, 0] == 0:
                         windows_i[c, s, :] = 0
                         windows_i[c, s, 0] = 1
@@ -255,7 +256,7 @@ def enrich_batch(
         if move_price == move_price:
             previous = alert_price[c]
             if previous == previous:
-                for j in range(level_offsets[c], level_offsets[c + 1]):
+                for j in range(level_offsets[c], level_offsets[c + np.uint64(1)]):
                     level = levels[j]
                     rule = 0
                     if previous < level <= move_price:

@@ -295,9 +295,12 @@ def enrich_columns(
     state.candles.late += int(r.counters[0])
     state.candles.outside_session += int(r.counters[1])
     reasons = sessions.missing_reasons(job)
-    for code, count in enumerate(np.bincount(r.missing).tolist()):
+    missing_counts = np.bincount(r.missing).tolist()
+    for code, count in enumerate(missing_counts):
         if code and count:
             state.missing[reasons[code]] += count
+    if missing_counts[0] == batch.num_rows:  # every move known: the reason column is all null
+        reasons = [None]
 
     keyed: list[tuple[tuple[int, int, int], Output]] = []
     values = [arrays.values.copy()]
