@@ -296,9 +296,9 @@ def enrich_columns(
     state.candles.outside_session += int(r.counters[1])
     reasons = sessions.missing_reasons(job)
     missing_counts = np.bincount(r.missing).tolist()
-    for code, count in enumerate(missing_counts):
-        if code and count:
-            state.missing[reasons[code]] += count
+    for reason, count in zip(reasons, missing_counts, strict=False):
+        if reason is not None and count:
+            state.missing[reason] += count
     if missing_counts[0] == batch.num_rows:  # every move known: the reason column is all null
         reasons = [None]
 
