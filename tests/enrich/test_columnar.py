@@ -86,6 +86,9 @@ def run_columnar(job: Enricher, events: list, state):
     outputs = []
     for kind, run in itertools.groupby(events, key=type):
         out, state = job.process(to_batch(list(run), kind), state)
+        for _, record in out:
+            if isinstance(record, pa.RecordBatch):
+                record.validate(full=True)  # the columns built from buffers are sound
         outputs += out
     return outputs, state
 

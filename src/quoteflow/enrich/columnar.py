@@ -299,8 +299,7 @@ def enrich_columns(
     for reason, count in zip(reasons, missing_counts, strict=False):
         if reason is not None and count:
             state.missing[reason] += count
-    if missing_counts[0] == batch.num_rows:  # every move known: the reason column is all null
-        reasons = [None]
+    complete = missing_counts[0] == batch.num_rows  # every event's move is known
 
     keyed: list[tuple[tuple[int, int, int], Output]] = []
     values = [arrays.values.copy()]
@@ -315,7 +314,9 @@ def enrich_columns(
         values.append(arrays.values[c : c + 1].copy())
     keyed += _records(job, batch, kind, r)
     keyed.sort(key=lambda item: item[0])
-    enriched = _enriched_batch(job, batch, kind, np.concatenate(values), r, reasons)
+    enriched = _enriched_batch(
+        job, batch, kind, np.concatenate(values), r, None if complete else reasons
+    )
     topic = (EnrichedTrade if is_trade else EnrichedQuote).TYPE
     return [(topic, enriched), *(output for _, output in keyed)], state
 
@@ -350,7 +351,10 @@ def _records(
     return keyed
 
 
-def _nullable(values: np.ndarray) -> pa.Array:
+def _nullable(values: np.ndarray, complete: bool) -> pa.Array:
+    """Return a float column, null where NaN; ``complete`` says there is no NaN."""
+    if complete:
+        return pa.Array.from_buffers(pa.float64(), len(values), [None, pa.py_buffer(values)])
     missing = np.isnan(values)
     return pa.array(values, mask=missing) if missing.any() else pa.array(values)
 
@@ -361,20 +365,24 @@ def _enriched_batch(
     kind: type[Event],
     version_values: np.ndarray,
     r: _Results,
-    reasons: list[str | None],
+    reasons: list[str | None] | None,
 ) -> pa.RecordBatch:
-    """Return the enriched batch; ``version_values`` holds the indicator values per version."""
+    """Return the enriched batch; ``version_values`` holds the indicator values per version.
+
+    ``reasons`` are the texts of the missing-move codes, None when every move is known.
+    """
     schema = arrow_schema(kind)
     if not batch.schema.equals(schema, check_metadata=False):
         batch = pa.RecordBatch.from_arrays(
             [batch.column(f.name).cast(f.type) for f in schema], schema=schema
         )
+    complete = reasons is None  # then no price, close or change is NaN
     added = [
-        _nullable(r.price),
-        _nullable(r.previous),
-        _nullable(r.change),
+        _nullable(r.price, complete),
+        _nullable(r.previous, complete),
+        _nullable(r.change, complete),
         strings_by_code(MOVES, r.move),
-        strings_by_code(reasons, r.missing),
+        pa.nulls(len(r.missing), pa.string()) if complete else strings_by_code(reasons, r.missing),
         maps_by_row(job.columns, version_values, r.version),
     ]
     enriched = arrow_schema(EnrichedTrade if kind is Trade else EnrichedQuote)
