@@ -5,7 +5,7 @@ missing, the indicator version an event sees). pyarrow's ``take`` turns such
 codes into strings or maps at 13-50 ns a row on this project's machines; these
 builders write the offsets and bytes of the result directly. At the other end,
 :class:`StringCodes` numbers a batch's instruments by the names the state
-already holds, at about a third of the cost of dictionary-encoding the batch.
+already holds, at a third to a half of the cost of dictionary-encoding the batch.
 
 The compiled loops index with unsigned integers: numba checks every signed
 index for a negative value to wrap, which tripled the cost of the byte copies.
