@@ -2,7 +2,7 @@
 
 import numpy as np
 import pyarrow as pa
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quoteflow.enrich._arrow import StringCodes, maps_by_row, strings_by_code
@@ -16,6 +16,7 @@ names = st.lists(
 )
 
 
+@settings(deadline=None)  # the first example compiles the numba loops
 @given(names, st.data())
 def test_string_codes_number_a_column_as_dictionary_encoding_does(known, data):
     rows = data.draw(st.lists(st.sampled_from(known), max_size=200))
@@ -26,6 +27,7 @@ def test_string_codes_number_a_column_as_dictionary_encoding_does(known, data):
     assert [known[c] for c in codes.tolist()] == column.to_pylist()
 
 
+@settings(deadline=None)  # the first example compiles the numba loops
 @given(names, st.text(max_size=12))
 def test_string_codes_give_none_for_an_unknown_string_or_a_null(known, other):
     codes = StringCodes(known)
@@ -34,18 +36,29 @@ def test_string_codes_give_none_for_an_unknown_string_or_a_null(known, other):
     assert codes.codes(pa.array([known[0], None], pa.string())) is None
 
 
-texts = st.lists(st.one_of(st.none(), st.text(max_size=10)), min_size=1, max_size=6)
+texts = st.lists(
+    st.one_of(st.none(), st.text(max_size=10), st.sampled_from(["Bullish", "Bearish", "Neutral"])),
+    min_size=1,
+    max_size=6,
+)
 
 
+@settings(deadline=None)  # the first example compiles the numba loops
 @given(texts, st.data())
 def test_strings_by_code_equal_a_take(table, data):
     drawn = data.draw(st.lists(st.integers(0, len(table) - 1), max_size=100))
     codes = np.array(drawn, dtype=np.int64)
+    expected = pa.array(table, pa.string()).take(pa.array(codes)).to_pylist()
     built = strings_by_code(table, codes.astype(np.int8))
     built.validate(full=True)
-    assert built.to_pylist() == pa.array(table, pa.string()).take(pa.array(codes)).to_pylist()
+    assert built.to_pylist() == expected
+    if None not in expected:  # the promise that lets equal-width texts take a shortcut
+        built = strings_by_code(table, codes, none_used=False)
+        built.validate(full=True)
+        assert built.to_pylist() == expected
 
 
+@settings(deadline=None)  # the first example compiles the numba loops
 @given(st.data())
 def test_maps_by_row_hold_the_values_that_are_not_nan(data):
     columns = data.draw(st.lists(st.text(min_size=1, max_size=12), min_size=1, max_size=5,

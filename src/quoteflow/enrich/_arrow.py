@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Sequence
+from typing import NamedTuple
 
 import numba
 import numpy as np
@@ -63,20 +64,46 @@ def _gather(codes, pool, starts, absent):
     return offsets, data, validity, nulls
 
 
-@functools.cache
-def _texts(texts: tuple[str | None, ...]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Return the pool of ``texts`` and which of them are None."""
-    return (*_pool(texts), np.array([text is None for text in texts]))
+class _Texts(NamedTuple):
+    pool: np.ndarray
+    starts: np.ndarray
+    absent: np.ndarray
+    fixed: np.ndarray | None  # the texts as fixed-width bytes, when all have one length
 
 
-def strings_by_code(texts: Sequence[str | None], codes: np.ndarray) -> pa.Array:
-    """Return ``texts[codes]`` as a string array, null where the text is None."""
-    pool, starts, absent = _texts(tuple(texts))
-    if absent.all():
-        return pa.nulls(len(codes), pa.string())
-    offsets, data, validity, nulls = _gather(codes, pool, starts, absent)
+@functools.lru_cache(maxsize=256)
+def _texts(texts: tuple[str | None, ...]) -> _Texts:
+    """Return the pool of ``texts``, which of them are None, and their fixed-width form."""
+    pool, starts = _pool(texts)
+    widths = {len(text.encode()) for text in texts if text is not None}
+    fixed = None
+    if len(widths) == 1 and min(widths) > 0:
+        fixed = np.array([(text or "").encode() for text in texts], dtype=f"S{min(widths)}")
+    return _Texts(pool, starts, np.array([text is None for text in texts]), fixed)
+
+
+def strings_by_code(
+    texts: Sequence[str | None], codes: np.ndarray, *, none_used: bool = True
+) -> pa.Array:
+    """Return ``texts[codes]`` as a string array, null where the text is None.
+
+    ``none_used=False`` promises that no code points at a None text; when the
+    texts also have one length, the bytes are then a plain NumPy take.
+    """
+    t = _texts(tuple(texts))
+    n = len(codes)
+    if t.absent.all():
+        return pa.nulls(n, pa.string())
+    if not none_used and t.fixed is not None:
+        width = t.fixed.dtype.itemsize
+        offsets = np.arange(0, width * (n + 1), width, dtype=np.int32)
+        data = np.take(t.fixed, codes)
+        return pa.Array.from_buffers(
+            pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+        )
+    offsets, data, validity, nulls = _gather(codes, t.pool, t.starts, t.absent)
     buffers = [pa.py_buffer(validity) if nulls else None, pa.py_buffer(offsets), pa.py_buffer(data)]
-    return pa.Array.from_buffers(pa.string(), len(codes), buffers, null_count=nulls)
+    return pa.Array.from_buffers(pa.string(), n, buffers, null_count=nulls)
 
 
 @numba.njit(cache=True)
