@@ -24,6 +24,7 @@ import pyarrow as pa
 __all__ = ["StringCodes", "maps_by_row", "strings_by_code"]
 
 _ONE = np.uint64(1)
+_MAP = pa.map_(pa.string(), pa.float64())
 
 
 def _pool(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
@@ -151,7 +152,9 @@ def maps_by_row(names: Sequence[str], values: np.ndarray, rows: np.ndarray) -> p
     keys = pa.Array.from_buffers(
         pa.string(), len(items), [None, pa.py_buffer(key_offsets), pa.py_buffer(key_data)]
     )
-    return pa.MapArray.from_arrays(pa.array(offsets), keys, pa.array(items))
+    values = pa.Array.from_buffers(pa.float64(), len(items), [None, pa.py_buffer(items)])
+    entries = pa.StructArray.from_arrays([keys, values], fields=[_MAP.key_field, _MAP.item_field])
+    return pa.Array.from_buffers(_MAP, len(rows), [None, pa.py_buffer(offsets)], children=[entries])
 
 
 @numba.njit(cache=True)
