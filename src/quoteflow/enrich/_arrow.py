@@ -148,12 +148,13 @@ def _entries(values, rows, pool, starts):
 
 def maps_by_row(names: Sequence[str], values: np.ndarray, rows: np.ndarray) -> pa.MapArray:
     """Return, per entry of ``rows``, a map of the non-NaN ``values[row]`` by column name."""
-    offsets, key_offsets, key_data, items = _entries(values, rows, *_texts(tuple(names))[:2])
+    t = _texts(tuple(names))
+    offsets, key_offsets, key_data, items = _entries(values, rows, t.pool, t.starts)
     keys = pa.Array.from_buffers(
         pa.string(), len(items), [None, pa.py_buffer(key_offsets), pa.py_buffer(key_data)]
     )
-    values = pa.Array.from_buffers(pa.float64(), len(items), [None, pa.py_buffer(items)])
-    entries = pa.StructArray.from_arrays([keys, values], fields=[_MAP.key_field, _MAP.item_field])
+    floats = pa.Array.from_buffers(pa.float64(), len(items), [None, pa.py_buffer(items)])
+    entries = pa.StructArray.from_arrays([keys, floats], fields=[_MAP.key_field, _MAP.item_field])
     return pa.Array.from_buffers(_MAP, len(rows), [None, pa.py_buffer(offsets)], children=[entries])
 
 
