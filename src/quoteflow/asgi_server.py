@@ -122,7 +122,12 @@ class AsgiServer:
                 await task
 
     async def stop(self) -> None:
-        """Close the connections (WebSockets get 1012), stop listening and the background."""
+        """Close the connections (WebSockets get 1012), stop listening and the background.
+
+        Does nothing when ``start`` did not get as far as listening.
+        """
+        if not self._tasks:
+            return
         self._server.should_exit = True
         await self._tasks[0]
         await self._cancel_background()

@@ -3,10 +3,14 @@
 import asyncio
 import contextlib
 import json
+import socket
 import urllib.error
 import urllib.request
 
+import pytest
+
 from quoteflow.config import Settings
+from quoteflow.errors import ConfigError
 from quoteflow.exchange.serve import serve_exchange
 from quoteflow.gateway.keys import KeyStore
 
@@ -84,3 +88,13 @@ async def test_orders_placed_over_http_are_there_after_a_restart(tmp_path):
     assert status == 200 and again == placed
     assert book["bids"] == [{"price": "63990.5", "quantity": 2}]
     assert retried == (200, placed)  # the retry after the restart is still the same order
+
+
+async def test_a_taken_port_is_a_clear_error(tmp_path):
+    settings = settings_in(tmp_path)
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        settings.exchange.port = port = taken.getsockname()[1]
+        with pytest.raises(ConfigError, match=f"cannot listen on 127.0.0.1:{port}"):
+            await serve_exchange(settings, stop=asyncio.Event())
