@@ -134,3 +134,19 @@ def test_the_enriched_records_come_as_one_arrow_batch_with_late_events_dead_lett
     assert [b.num_rows for b in batches] == [2, 1]
     letters = [r for t, r in outputs if t == DeadLetter.TOPIC]
     assert len(letters) == 1 and letters[0].reason.startswith("late: 100000.000 ms")
+
+
+def test_instruments_first_priced_deep_in_a_long_batch_start_their_candles_in_that_order():
+    draws = [(1, "A", "quote", (i % 7) / 10) for i in range(5000)]
+    draws[1500] = (1, "C", "no ask", 0.0)  # unpriced: the instrument has no candles yet
+    draws[3100] = (1, "C", "quote", 0.5)
+    draws[2000] = (1, "B", "quote", 0.1)
+    events = build(draws)
+    reference = Enricher(CONFIGS[3], CLOSES)
+    whole, state = reference.process(events, reference.initial_state())
+    job = Enricher(CONFIGS[3], CLOSES)
+    columnar, columnar_state = run_columnar(job, events, job.initial_state())
+    assert by_topic(columnar) == by_topic(whole)
+    assert list(columnar_state.candles.instruments) == list(state.candles.instruments)
+    decoded = msgspec.msgpack.decode
+    assert decoded(Enricher.snapshot(columnar_state)) == decoded(Enricher.snapshot(state))

@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 __all__ = ["enrich_columns"]
 
 _HOURS_SPANNED = 48
+_FIRST_PRICES_CHUNK = 1024
 
 _PRICE_RULES = {
     k.ALERT_ABOVE_LEVEL: "price_above_level",
@@ -71,11 +72,11 @@ class _Columns:
     price: np.ndarray
     size: np.ndarray
 
-    def prices(self) -> np.ndarray:
-        """Return the price of every event: the trade price or the quote mid (NaN if none)."""
+    def prices(self, rows: slice) -> np.ndarray:
+        """Return the trade price or quote mid (NaN if none) of the events in ``rows``."""
         if self.is_trade:
-            return self.price
-        bid, ask = self.price, self.size
+            return self.price[rows]
+        bid, ask = self.price[rows], self.size[rows]
         return np.where((bid != 0) & (ask != 0), (bid + ask) / 2, np.nan)
 
 
@@ -265,14 +266,20 @@ def _add_candle_instruments(state: EnrichState, columns: _Columns, arrays: State
     """Start candle state for instruments priced for the first time, in order of first price."""
     candles = state.candles.instruments
     new = {c for c, name in enumerate(arrays.names) if name not in candles}
-    if not new:
-        return
-    prices = columns.prices()
-    priced = np.flatnonzero(prices == prices)
-    codes, first = np.unique(columns.code[priced], return_index=True)
-    for row, c in sorted(zip(priced[first].tolist(), codes.tolist(), strict=True)):
-        if c in new:
-            candles[arrays.names[c]] = CandleInstrument(columns.providers[row].as_py())
+    first_rows: dict[int, int] = {}
+    start, length = 0, _FIRST_PRICES_CHUNK
+    while new and start < len(columns.code):  # instruments mostly show up early in a batch
+        rows = slice(start, start + length)
+        prices = columns.prices(rows)
+        priced = np.flatnonzero(prices == prices)
+        codes, first = np.unique(columns.code[rows][priced], return_index=True)
+        for row, c in zip((priced[first] + start).tolist(), codes.tolist(), strict=True):
+            if c in new:
+                new.remove(c)
+                first_rows[row] = c
+        start, length = start + length, 2 * length
+    for row, c in sorted(first_rows.items()):
+        candles[arrays.names[c]] = CandleInstrument(columns.providers[row].as_py())
 
 
 def enrich_columns(
