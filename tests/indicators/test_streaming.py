@@ -1,6 +1,7 @@
 """The streaming form equals the batch form, across any split, through snapshot and restore."""
 
 import math
+from types import SimpleNamespace
 
 import numpy as np
 import pytest
@@ -36,6 +37,16 @@ def test_one_value_at_a_time_equals_one_batch(factory):
     batch = factory().update_batch(*columns(factory()))
     stream = factory()
     rows = [stream.update(*(column[i] for column in columns(stream))) for i in range(N)]
+    np.testing.assert_array_equal(np.array(rows, dtype=float).reshape(batch.shape), batch)
+
+
+@pytest.mark.parametrize("factory", FACTORIES)
+def test_updates_from_records_equal_one_batch(factory):
+    batch = factory().update_batch(*columns(factory()))
+    stream = factory()
+    records = [SimpleNamespace(**{name: values[i] for name, values in INPUTS.items()})
+               for i in range(N)]  # fmt: skip
+    rows = [stream.update_from(record) for record in records]
     np.testing.assert_array_equal(np.array(rows, dtype=float).reshape(batch.shape), batch)
 
 

@@ -3,10 +3,10 @@
 :class:`StateArrays` is gathered once from an
 :class:`~quoteflow.enrich.job.EnrichState` and then kept on it while Arrow
 batches keep coming, so steady columnar processing pays nothing per batch for
-it. While it is kept, the state's per-instrument candle windows, last prices
-and price-alert memory are stale; :meth:`StateArrays.scatter` writes them back,
-and the job does that before anything else reads them (the record path, a
-flush, a snapshot).
+it. While it is kept, the state's per-instrument candle windows, indicators
+and their latest values, last prices and price-alert memory are stale;
+:meth:`StateArrays.scatter` writes them back, and the job does that before
+anything else reads them (the record path, a flush, a snapshot).
 """
 
 from __future__ import annotations
@@ -18,11 +18,13 @@ import numpy as np
 from quoteflow.calendars import session_bounds
 from quoteflow.enrich import _kernel as k
 from quoteflow.enrich._arrow import StringCodes
+from quoteflow.indicators._stacked import BAR_INPUTS, StackedIndicators
 from quoteflow.indicators.candles import Ohlc, Window
 
 if TYPE_CHECKING:
     from quoteflow.config import EnrichSettings
     from quoteflow.enrich.job import Enricher, EnrichState
+    from quoteflow.events import Bar
 
 __all__ = ["MOVES", "StateArrays", "optional", "window"]
 
@@ -89,6 +91,9 @@ class StateArrays:
         self.columns = job.columns
         self.values = np.full((m, len(job.columns)), np.nan)
         self.instruments = [job.instrument_state(state, name) for name in names]
+        self.indicators = StackedIndicators([s.build() for s in job.specs], job.spec_columns,
+                                            job.columns)  # fmt: skip
+        self.indicator_states = self.indicators.gather([i.indicators for i in self.instruments])
         for c, (name, inst) in enumerate(zip(names, self.instruments, strict=True)):
             self.last_trade[c] = _float(inst.last_trade)
             self.last_mid[c] = _float(inst.last_mid)
@@ -97,19 +102,21 @@ class StateArrays:
             self.alert_session[c] = a.session
             self.alert_high[c], self.alert_low[c] = a.high, a.low
             self.alert_move[c] = MOVES.index(a.last_move)
-            self.set_values(c, inst.values)
+            for column, value in inst.values.items():
+                self.values[c, self.columns.index(column)] = value
             candle = state.candles.instruments.get(name)
             if candle is not None:
                 self.max_ts[c] = candle.max_ts
                 for start, w in candle.windows.items():
                     self._put_window(c, start, w)
 
-    def set_values(self, c: int, values: dict[str, float]) -> None:
-        """Set the latest indicator values of instrument ``c``."""
-        row = self.values[c]
-        row[:] = np.nan
-        for column, value in values.items():
-            row[self.columns.index(column)] = value
+    def advance_indicators(self, codes: np.ndarray, bars: list[Bar]) -> np.ndarray:
+        """Update instrument ``codes[b]``'s indicators with ``bars[b]``, bars in order.
+
+        Returns the indicator values of that instrument after each bar, a row each.
+        """
+        fields = np.array([[getattr(bar, f) for bar in bars] for f in BAR_INPUTS])
+        return self.indicators.advance(self.indicator_states, self.values, codes, fields)
 
     def _window_index(self, start: int) -> int:
         if self.sessions:
@@ -129,7 +136,10 @@ class StateArrays:
     def scatter(self, state: EnrichState) -> None:
         """Write the arrays back into ``state``."""
         candles = state.candles.instruments
+        self.indicators.scatter(self.indicator_states, [i.indicators for i in self.instruments])
         for c, (name, inst) in enumerate(zip(self.names, self.instruments, strict=True)):
+            row = zip(self.columns, self.values[c].tolist(), strict=True)
+            inst.values = {column: value for column, value in row if value == value}
             inst.last_trade = optional(self.last_trade[c])
             inst.last_mid = optional(self.last_mid[c])
             a = inst.alerts

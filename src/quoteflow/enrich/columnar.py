@@ -26,6 +26,7 @@ from quoteflow.enrich._arrays import MOVES, StateArrays, optional, window
 from quoteflow.enrich._arrow import maps_by_row, strings_by_code
 from quoteflow.events import (
     Alert,
+    Bar,
     DeadLetter,
     EnrichedQuote,
     EnrichedTrade,
@@ -309,21 +310,23 @@ def enrich_columns(
     complete = missing_counts[0] == batch.num_rows  # every event's move is known
 
     keyed: list[tuple[tuple[int, int, int], Output]] = []
-    values = [arrays.values.copy()]
-    for b in range(int(r.counters[4])):
+    values = arrays.values.copy()
+    n_bars = int(r.counters[4])
+    bars: list[Bar] = []
+    for b in range(n_bars):  # bar outputs as Enricher.on_bar gives them
         event_index, c = int(r.bars_i[b, 0]), int(r.bars_i[b, 1])
         name = arrays.names[c]
         start, w = int(r.bars_i[b, 3]), window(r.bars_i[b, 2:], r.bars_f[b])
         bar = job.candles.bar(name, state.candles.instruments[name], start, w)
-        for output in job.on_bar(state, bar):
-            keyed.append(((event_index, 0, len(keyed)), output))
-        arrays.set_values(c, arrays.instruments[c].values)
-        values.append(arrays.values[c : c + 1].copy())
+        bars.append(bar)
+        keyed.append(((event_index, 0, len(keyed)), (job.candles.topic, bar)))
+        for alert in job.rules.on_bar(arrays.instruments[c].alerts, bar):
+            keyed.append(((event_index, 0, len(keyed)), (Alert.TYPE, alert)))
+    if bars:
+        values = np.concatenate([values, arrays.advance_indicators(r.bars_i[:n_bars, 1], bars)])
     keyed += _records(job, batch, kind, r)
     keyed.sort(key=lambda item: item[0])
-    enriched = _enriched_batch(
-        job, batch, kind, np.concatenate(values), r, None if complete else reasons
-    )
+    enriched = _enriched_batch(job, batch, kind, values, r, None if complete else reasons)
     topic = (EnrichedTrade if is_trade else EnrichedQuote).TYPE
     return [(topic, enriched), *(output for _, output in keyed)], state
 

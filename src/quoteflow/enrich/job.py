@@ -147,22 +147,14 @@ class Enricher:
         The indicator values are kept in the order of :attr:`columns`.
         """
         inst = self.instrument_state(state, bar.instrument)
-        columns = {
-            "open": bar.open,
-            "high": bar.high,
-            "low": bar.low,
-            "close": bar.close,
-            "volume": bar.volume,
-        }
-        known = len(inst.values)
+        values = inst.values
+        known = len(values)
         for names, indicator in zip(self.spec_columns, inst.indicators, strict=True):
-            result = indicator.update(*(columns[name] for name in indicator.inputs))
-            values = result if isinstance(result, tuple) else (result,)
-            for name, value in zip(names, values, strict=True):
+            for name, value in zip(names, indicator.update_from(bar), strict=True):
                 if value == value:  # not NaN: the indicator is past its warm-up
-                    inst.values[name] = value
-        if len(inst.values) != known:
-            inst.values = {name: inst.values[name] for name in self.columns if name in inst.values}
+                    values[name] = value
+        if len(values) != known:
+            inst.values = {name: values[name] for name in self.columns if name in values}
         alerts = self.rules.on_bar(inst.alerts, bar)
         return [(self.candles.topic, bar), *((Alert.TYPE, alert) for alert in alerts)]
 

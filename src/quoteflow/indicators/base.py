@@ -81,6 +81,13 @@ class Indicator:
         out = self._one_out
         return float(out[0, 0]) if out.shape[1] == 1 else tuple(out[0].tolist())
 
+    def update_from(self, source: object) -> list[float]:
+        """Advance by the inputs read as attributes of ``source`` (a bar); return every output."""
+        for array, name in zip(self._one_in, self.inputs, strict=True):
+            array[0] = getattr(source, name)
+        self._step()
+        return self._one_out[0].tolist()
+
     def snapshot(self) -> bytes:
         """Return the parameters and state as bytes; :meth:`restore` takes them back."""
         snap = _Snapshot(type(self).__name__, self.params, self.state.tobytes())

@@ -1,0 +1,62 @@
+"""Stacked indicators give the streaming indicators' numbers and states to the last bit."""
+
+from types import SimpleNamespace
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+from quoteflow.indicators import SessionVWAP
+from quoteflow.indicators._stacked import BAR_INPUTS, StackedIndicators
+from quoteflow.indicators.spec import SPEC_NAMES, parse_specs
+
+EVERY_KIND = "sma:3,ema:4,wma:3,rsi:2,macd:2:4:2,bbands:3:1.5,atr:2,stoch:3:2:2,adx:2,obv,sma:3"
+
+
+BAR = st.tuples(st.integers(0, 3), st.floats(1.0, 100.0), st.floats(0.0, 5.0),
+                st.floats(0.0, 1000.0))  # fmt: skip
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.lists(BAR, max_size=120), st.integers(1, 5))
+def test_stacked_bars_match_one_indicator_per_instrument(draws, instruments):
+    specs = parse_specs(EVERY_KIND)
+    names = [spec.columns() for spec in specs]
+    columns = list(dict.fromkeys(name for group in names for name in group))
+    streaming = [[spec.build() for spec in specs] for _ in range(instruments)]
+    expected_values = [dict.fromkeys(columns, np.nan) for _ in range(instruments)]
+    expected_after = []
+    bars = []
+    for code, close, spread, volume in draws:
+        bar = SimpleNamespace(high=close + spread, low=close - spread, close=close, volume=volume)
+        code %= instruments
+        bars.append((code, bar))
+        for group, indicator in zip(names, streaming[code], strict=True):
+            for name, value in zip(group, indicator.update_from(bar), strict=True):
+                if value == value:
+                    expected_values[code][name] = value
+        expected_after.append(list(expected_values[code].values()))
+
+    stacked = StackedIndicators([spec.build() for spec in specs], names, columns)
+    fresh = [[spec.build() for spec in specs] for _ in range(instruments)]
+    states = stacked.gather(fresh)
+    values = np.full((instruments, len(columns)), np.nan)
+    fields = np.array([[getattr(bar, f) for f in BAR_INPUTS] for _, bar in bars]).reshape(-1, 4)
+    codes = np.array([code for code, _ in bars], dtype=np.int64)
+    after = stacked.advance(states, values, codes, np.ascontiguousarray(fields.T))
+
+    np.testing.assert_array_equal(after, np.array(expected_after).reshape(after.shape))
+    np.testing.assert_array_equal(values, [list(v.values()) for v in expected_values])
+    stacked.scatter(states, fresh)
+    for mine, theirs in zip(fresh, streaming, strict=True):
+        for a, b in zip(mine, theirs, strict=True):
+            np.testing.assert_array_equal(a.state, b.state)
+
+
+def test_every_spec_name_has_a_stacked_form_and_others_are_refused():
+    specs = parse_specs(",".join(SPEC_NAMES))
+    StackedIndicators([spec.build() for spec in specs], [s.columns() for s in specs],
+                      [c for s in specs for c in s.columns()])  # fmt: skip
+    with pytest.raises(ValueError, match="no stacked form for SessionVWAP"):
+        StackedIndicators([SessionVWAP()], [["vwap"]], ["vwap"])
