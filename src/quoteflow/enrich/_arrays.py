@@ -18,7 +18,7 @@ import numpy as np
 from quoteflow.calendars import session_bounds
 from quoteflow.enrich import _kernel as k
 from quoteflow.enrich._arrow import StringCodes
-from quoteflow.indicators._stacked import BAR_INPUTS, StackedIndicators
+from quoteflow.indicators._stacked import BAR_INPUTS
 from quoteflow.indicators.candles import Ohlc, Window
 
 if TYPE_CHECKING:
@@ -91,8 +91,7 @@ class StateArrays:
         self.columns = job.columns
         self.values = np.full((m, len(job.columns)), np.nan)
         self.instruments = [job.instrument_state(state, name) for name in names]
-        self.indicators = StackedIndicators([s.build() for s in job.specs], job.spec_columns,
-                                            job.columns)  # fmt: skip
+        self.indicators = job.stacked
         self.indicator_states = self.indicators.gather([i.indicators for i in self.instruments])
         for c, (name, inst) in enumerate(zip(names, self.instruments, strict=True)):
             self.last_trade[c] = _float(inst.last_trade)

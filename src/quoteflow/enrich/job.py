@@ -32,6 +32,7 @@ from quoteflow.events import (
     Quote,
     Trade,
 )
+from quoteflow.indicators._stacked import StackedIndicators
 from quoteflow.indicators.base import Indicator
 from quoteflow.indicators.candles import CandleBuilder, CandleState
 from quoteflow.indicators.spec import IndicatorSpec, parse_specs
@@ -105,6 +106,8 @@ class Enricher:
         self.spec_columns = [spec.columns() for spec in self.specs]
         self.columns: list[str] = list(dict.fromkeys(c for cs in self.spec_columns for c in cs))
         self.rules = AlertRules(settings.alerts)
+        self.stacked = StackedIndicators([s.build() for s in self.specs], self.spec_columns,
+                                         self.columns)  # fmt: skip
         self.candles = CandleBuilder(
             settings.period,
             every=settings.every,
@@ -127,6 +130,7 @@ class Enricher:
         bar = Bar("", "", 0, 0, period=self.settings.period, open=1.0, high=1.0, low=1.0,
                   close=1.0, volume=1.0)  # fmt: skip
         self.on_bar(self.initial_state(), bar)
+        self.stacked.warm_up()
 
     def initial_state(self) -> EnrichState:
         """Return the state of a partition that has seen nothing."""

@@ -109,6 +109,12 @@ class StackedIndicators:
             [columns.index(name) for group in names for name in group], dtype=np.int64
         )
 
+    def warm_up(self) -> None:
+        """Load the compiled code now (about 0.2 s), not at the first bar of a live feed."""
+        states = np.zeros((1, int(self.state_offsets[-1])))
+        values = np.full((1, int(self.output_columns.max(initial=-1)) + 1), np.nan)
+        self.advance(states, values, np.zeros(1, dtype=np.int64), np.ones((len(BAR_INPUTS), 1)))
+
     def gather(self, instruments: Sequence[Sequence[Indicator]]) -> np.ndarray:
         """Return the states of every instrument's indicators, a row per instrument."""
         states = np.empty((len(instruments), int(self.state_offsets[-1])))
