@@ -7,9 +7,15 @@ from hypothesis import strategies as st
 
 from quoteflow.enrich._arrow import StringCodes, maps_by_row, strings_by_code
 
-# tails shared past eight bytes, empty and multibyte names
+# heads and tails shared past eight bytes, names differing only in their middle,
+# empty and multibyte names
 names = st.lists(
-    st.one_of(st.text(max_size=12), st.text(max_size=4).map(lambda t: t + "-SAME-TAIL")),
+    st.one_of(
+        st.text(max_size=12),
+        st.text(max_size=4).map(lambda t: t + "-SAME-TAIL"),
+        st.text(max_size=4).map(lambda t: "SAME-HEAD-" + t),
+        st.text(max_size=12).map(lambda t: "SAME-HEAD-" + t + "-SAME-TAIL"),
+    ),
     min_size=1,
     max_size=40,
     unique=True,
