@@ -3,11 +3,13 @@
 The columnar path ends with per-event codes (the move, the reason it is
 missing, the indicator version an event sees). pyarrow's ``take`` turns such
 codes into strings or maps at 13-50 ns a row on this project's machines; these
-builders write the offsets and bytes of the result directly. At the other end,
+builders write the offsets and bytes of the result directly, copying texts eight
+bytes at a time (the move column: 3 ns a row here). At the other end,
 :class:`StringCodes` numbers a batch's instruments by the names the state
 already holds: 3-5 ns a row for short names and about 10 for 21-byte names
 that share their first and last eight bytes, against 20 for dictionary-encoding
-the batch. It reads eight bytes at a time with unaligned loads.
+the batch. Both read and write eight bytes at a time through unaligned loads
+and stores (two small numba intrinsics).
 
 The compiled loops index with unsigned integers: numba checks every signed
 index for a negative value to wrap, which tripled the cost of the byte copies.
@@ -32,12 +34,53 @@ _ONE = np.uint64(1)
 _MAP = pa.map_(pa.string(), pa.float64())
 
 
+@intrinsic
+def _word_at(typingctx, data, index):
+    """Return the eight bytes of a uint8 array from ``index`` on as one little-endian integer.
+
+    Unchecked and unaligned: the caller makes sure eight bytes are there.
+    """
+
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        address = builder.gep(array.data, [args[1]])
+        return builder.load(builder.bitcast(address, ir.IntType(64).as_pointer()), align=1)
+
+    return types.uint64(data, index), codegen
+
+
+@intrinsic
+def _put_word(typingctx, data, index, word):
+    """Write eight bytes into a uint8 array from ``index`` on, little-endian, unchecked."""
+
+    def codegen(context, builder, signature, args):
+        array = context.make_array(signature.args[0])(context, builder, args[0])
+        address = builder.gep(array.data, [args[1]])
+        builder.store(args[2], builder.bitcast(address, ir.IntType(64).as_pointer()), align=1)
+        return context.get_dummy_value()
+
+    return types.none(data, index, types.uint64), codegen
+
+
+@numba.njit(cache=True, inline="always")
+def _copy_text(target, at, pool, begin, length):
+    """Copy ``pool[begin:begin + length]`` to ``target[at:]`` eight bytes at a time.
+
+    Both arrays need eight bytes to spare past the copy: the last word runs over.
+    """
+    for b in range(np.uint64(0), length, np.uint64(8)):
+        _put_word(target, at + b, _word_at(pool, begin + b))
+
+
 def _pool(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
-    """Return the UTF-8 bytes of ``texts`` end to end and where each starts (None is empty)."""
+    """Return the UTF-8 bytes of ``texts`` end to end and where each starts (None is empty).
+
+    Eight zero bytes follow the last text, for :func:`_copy_text`.
+    """
     encoded = [(text or "").encode() for text in texts]
     starts = np.zeros(len(encoded) + 1, dtype=np.uint64)
     np.cumsum([len(e) for e in encoded], out=starts[1:])
-    return np.frombuffer(b"".join(encoded), dtype=np.uint8), starts
+    return np.frombuffer(b"".join([*encoded, bytes(8)]), dtype=np.uint8), starts
 
 
 @numba.njit(cache=True)
@@ -53,60 +96,42 @@ def _gather(codes, pool, starts, absent):
         total += starts[c + _ONE] - starts[c]
     offsets = np.empty(n + 1, dtype=np.int32)
     offsets[0] = 0
-    data = np.empty(total, dtype=np.uint8)
+    data = np.empty(total + np.uint64(8), dtype=np.uint8)
     validity = np.zeros((n + 7) // 8, dtype=np.uint8)
     nulls = 0
     at = np.uint64(0)
     for i in range(n):
         c = np.uint64(codes[i])
-        for b in range(starts[c], starts[c + _ONE]):
-            data[at] = pool[b]
-            at += _ONE
+        length = starts[c + _ONE] - starts[c]
+        _copy_text(data, at, pool, starts[c], length)
+        at += length
         offsets[i + 1] = at
         if absent[c]:
             nulls += 1
         else:
             validity[i >> 3] |= np.uint8(1 << (i & 7))
-    return offsets, data, validity, nulls
+    return offsets, data[:total], validity, nulls
 
 
 class _Texts(NamedTuple):
     pool: np.ndarray
     starts: np.ndarray
     absent: np.ndarray
-    fixed: np.ndarray | None  # the texts as fixed-width bytes, when all have one length
 
 
 @functools.lru_cache(maxsize=256)
 def _texts(texts: tuple[str | None, ...]) -> _Texts:
-    """Return the pool of ``texts``, which of them are None, and their fixed-width form."""
+    """Return the pool of ``texts`` and which of them are None."""
     pool, starts = _pool(texts)
-    widths = {len(text.encode()) for text in texts if text is not None}
-    fixed = None
-    if len(widths) == 1 and min(widths) > 0:
-        fixed = np.array([(text or "").encode() for text in texts], dtype=f"S{min(widths)}")
-    return _Texts(pool, starts, np.array([text is None for text in texts]), fixed)
+    return _Texts(pool, starts, np.array([text is None for text in texts]))
 
 
-def strings_by_code(
-    texts: Sequence[str | None], codes: np.ndarray, *, none_used: bool = True
-) -> pa.Array:
-    """Return ``texts[codes]`` as a string array, null where the text is None.
-
-    ``none_used=False`` promises that no code points at a None text; when the
-    texts also have one length, the bytes are then a plain NumPy take.
-    """
+def strings_by_code(texts: Sequence[str | None], codes: np.ndarray) -> pa.Array:
+    """Return ``texts[codes]`` as a string array, null where the text is None."""
     t = _texts(tuple(texts))
     n = len(codes)
     if t.absent.all():
         return pa.nulls(n, pa.string())
-    if not none_used and t.fixed is not None:
-        width = t.fixed.dtype.itemsize
-        offsets = np.arange(0, width * (n + 1), width, dtype=np.int32)
-        data = np.take(t.fixed, codes)
-        return pa.Array.from_buffers(
-            pa.string(), n, [None, pa.py_buffer(offsets), pa.py_buffer(data)]
-        )
     offsets, data, validity, nulls = _gather(codes, t.pool, t.starts, t.absent)
     buffers = [pa.py_buffer(validity) if nulls else None, pa.py_buffer(offsets), pa.py_buffer(data)]
     return pa.Array.from_buffers(pa.string(), n, buffers, null_count=nulls)
@@ -133,7 +158,7 @@ def _entries(values, rows, pool, starts):
         total_bytes += key_bytes[v]
     key_offsets = np.empty(offsets[n] + 1, dtype=np.int32)
     key_offsets[0] = 0
-    key_data = np.empty(total_bytes, dtype=np.uint8)
+    key_data = np.empty(total_bytes + np.uint64(8), dtype=np.uint8)
     items = np.empty(offsets[n], dtype=np.float64)
     e = np.uint64(0)
     at = np.uint64(0)
@@ -142,13 +167,13 @@ def _entries(values, rows, pool, starts):
         for j in range(np.uint64(k)):
             value = values[v, j]
             if value == value:
-                for b in range(starts[j], starts[j + _ONE]):
-                    key_data[at] = pool[b]
-                    at += _ONE
+                length = starts[j + _ONE] - starts[j]
+                _copy_text(key_data, at, pool, starts[j], length)
+                at += length
                 items[e] = value
                 e += _ONE
                 key_offsets[e] = at
-    return offsets, key_offsets, key_data, items
+    return offsets, key_offsets, key_data[:total_bytes], items
 
 
 def maps_by_row(names: Sequence[str], values: np.ndarray, rows: np.ndarray) -> pa.MapArray:
@@ -161,21 +186,6 @@ def maps_by_row(names: Sequence[str], values: np.ndarray, rows: np.ndarray) -> p
     floats = pa.Array.from_buffers(pa.float64(), len(items), [None, pa.py_buffer(items)])
     entries = pa.StructArray.from_arrays([keys, floats], fields=[_MAP.key_field, _MAP.item_field])
     return pa.Array.from_buffers(_MAP, len(rows), [None, pa.py_buffer(offsets)], children=[entries])
-
-
-@intrinsic
-def _word_at(typingctx, data, index):
-    """Return the eight bytes of a uint8 array from ``index`` on as one little-endian integer.
-
-    Unchecked and unaligned: the caller makes sure eight bytes are there.
-    """
-
-    def codegen(context, builder, signature, args):
-        array = context.make_array(signature.args[0])(context, builder, args[0])
-        address = builder.gep(array.data, [args[1]])
-        return builder.load(builder.bitcast(address, ir.IntType(64).as_pointer()), align=1)
-
-    return types.uint64(data, index), codegen
 
 
 @numba.njit(cache=True, inline="always")

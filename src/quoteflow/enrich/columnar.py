@@ -391,7 +391,7 @@ def _enriched_batch(
         _nullable(r.price, complete),
         _nullable(r.previous, complete),
         _nullable(r.change, complete),
-        strings_by_code(MOVES, r.move, none_used=not complete),
+        strings_by_code(MOVES, r.move),
         pa.nulls(len(r.missing), pa.string()) if complete else strings_by_code(reasons, r.missing),
         maps_by_row(job.columns, version_values, r.version),
     ]
