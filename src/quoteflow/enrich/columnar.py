@@ -253,14 +253,28 @@ def _state_arrays(
         code = arrays.codes.codes(instruments)
         if code is not None:
             return arrays, code
+    first = pc.unique(instruments.slice(0, _FIRST_PRICES_CHUNK).drop_null()).to_pylist()
+    if arrays is None or not all(name in arrays.index for name in first):
+        arrays = _gathered(job, state, arrays, first)  # a batch's names nearly all come early
+        code = arrays.codes.codes(instruments)
+        if code is not None:
+            return arrays, code
     encoded = pc.dictionary_encode(instruments)
     names = encoded.dictionary.to_pylist()
-    if arrays is None or not all(name in arrays.index for name in names):
-        state.sync()
-        known = arrays.names if arrays is not None else []
-        state.arrays = arrays = StateArrays(job, state, list(dict.fromkeys([*known, *names])))
+    if not all(name in arrays.index for name in names):
+        arrays = _gathered(job, state, arrays, names)
     code = np.array([arrays.index[n] for n in names], dtype=np.int64)[encoded.indices.to_numpy()]
     return arrays, code
+
+
+def _gathered(
+    job: Enricher, state: EnrichState, arrays: StateArrays | None, names: list[str]
+) -> StateArrays:
+    """Return new state arrays, kept on ``state``, for the instruments of ``arrays``, ``names``."""
+    state.sync()
+    known = arrays.names if arrays is not None else []
+    state.arrays = StateArrays(job, state, list(dict.fromkeys([*known, *names])))
+    return state.arrays
 
 
 def _add_candle_instruments(state: EnrichState, columns: _Columns, arrays: StateArrays) -> None:
