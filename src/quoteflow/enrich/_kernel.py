@@ -118,7 +118,7 @@ def enrich_batch(
                 next_end[r] = min(next_end[r], windows_i[r, s, 2])
     hour_start = np.iinfo(np.int64).max - NS_PER_HOUR  # the hour of the last event's session
     hour_session = 0
-    for i in range(first, n):
+    for i in range(np.uint64(first), np.uint64(n)):  # unsigned: see the note on ``c`` below
         if n_bars + slots > bars_i.shape[0] or n_alerts + most_levels + 2 > alerts_i.shape[0]:
             counters[4] = n_bars
             counters[5] = n_alerts
@@ -234,7 +234,7 @@ def enrich_batch(
                 hour_start = hour * NS_PER_HOUR
                 hour_session = hour_slot[hour - hour_base]
             slot = hour_session
-            close = closes[c, slot]
+            close = closes[c, np.uint64(slot)]
             out_previous[i] = close
             if close != close:
                 out_missing[i] = MISSING_DAY + slot
