@@ -141,38 +141,41 @@ def strings_by_code(texts: Sequence[str | None], codes: np.ndarray) -> pa.Array:
 def _entries(values, rows, pool, starts):
     """Return map offsets, key offsets, key bytes and items of the non-NaN ``values[rows]``."""
     versions, k = values.shape
-    count = np.zeros(versions, dtype=np.int32)
-    key_bytes = np.zeros(versions, dtype=np.uint64)
+    count = np.zeros(versions, dtype=np.uint64)  # per version: its entries,
+    key_bytes = np.zeros(versions, dtype=np.uint64)  # their keys' length
+    columns = np.empty((versions, k), dtype=np.uint64)  # and their columns
     for v in range(versions):
         for j in range(k):
             if values[v, j] == values[v, j]:
-                count[v] += 1
+                columns[v, count[v]] = j
+                count[v] += _ONE
                 key_bytes[v] += starts[j + 1] - starts[j]
     n = rows.shape[0]
     offsets = np.empty(n + 1, dtype=np.int32)
     offsets[0] = 0
+    total = np.uint64(0)
     total_bytes = np.uint64(0)
     for i in range(n):
         v = np.uint64(rows[i])
-        offsets[i + 1] = offsets[i] + count[v]
+        total += count[v]
         total_bytes += key_bytes[v]
-    key_offsets = np.empty(offsets[n] + 1, dtype=np.int32)
+        offsets[i + 1] = total
+    key_offsets = np.empty(total + _ONE, dtype=np.int32)
     key_offsets[0] = 0
     key_data = np.empty(total_bytes + np.uint64(8), dtype=np.uint8)
-    items = np.empty(offsets[n], dtype=np.float64)
+    items = np.empty(total, dtype=np.float64)
     e = np.uint64(0)
     at = np.uint64(0)
     for i in range(n):
         v = np.uint64(rows[i])
-        for j in range(np.uint64(k)):
-            value = values[v, j]
-            if value == value:
-                length = starts[j + _ONE] - starts[j]
-                _copy_text(key_data, at, pool, starts[j], length)
-                at += length
-                items[e] = value
-                e += _ONE
-                key_offsets[e] = at
+        for q in range(count[v]):
+            j = columns[v, q]
+            length = starts[j + _ONE] - starts[j]
+            _copy_text(key_data, at, pool, starts[j], length)
+            at += length
+            items[e] = values[v, j]
+            e += _ONE
+            key_offsets[e] = at
     return offsets, key_offsets, key_data[:total_bytes], items
 
 
