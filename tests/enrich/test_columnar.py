@@ -150,3 +150,14 @@ def test_instruments_first_priced_deep_in_a_long_batch_start_their_candles_in_th
     assert list(columnar_state.candles.instruments) == list(state.candles.instruments)
     decoded = msgspec.msgpack.decode
     assert decoded(Enricher.snapshot(columnar_state)) == decoded(Enricher.snapshot(state))
+
+
+def test_a_batch_firing_more_alerts_than_the_buffers_hold_matches_the_record_path():
+    draws = [(1, "A", "trade", 3.0 if i % 2 else -3.0) for i in range(300)]  # across 100 each time
+    events = build(draws)
+    reference = Enricher(CONFIGS[0], CLOSES)
+    whole, _ = reference.process(events, reference.initial_state())
+    job = Enricher(CONFIGS[0], CLOSES)
+    columnar, _ = run_columnar(job, events, job.initial_state())
+    assert by_topic(columnar) == by_topic(whole)
+    assert len(by_topic(whole)["alerts"]) > 200

@@ -118,8 +118,11 @@ def enrich_batch(
                 next_end[r] = min(next_end[r], windows_i[r, s, 2])
     hour_start = np.iinfo(np.int64).max - NS_PER_HOUR  # the hour of the last event's session
     hour_session = 0
+    bars_room = bars_i.shape[0] - slots  # an event closes at most ``slots`` bars
+    alerts_room = alerts_i.shape[0] - most_levels - 2  # and fires at most this many alerts
+    full = n_bars > bars_room or n_alerts > alerts_room  # kept up to date where they grow
     for i in range(np.uint64(first), np.uint64(n)):  # unsigned: see the note on ``c`` below
-        if n_bars + slots > bars_i.shape[0] or n_alerts + most_levels + 2 > alerts_i.shape[0]:
+        if full:
             counters[4] = n_bars
             counters[5] = n_alerts
             return i
@@ -185,6 +188,7 @@ def enrich_batch(
                             windows_i[c, s, 0] = 0
                             version[c] = counters[2]
                             counters[2] += 1
+                        full = full or n_bars > bars_room
                 for index in range(last_index, first_index - 1, -1):
                     if intraday:
                         start = index * advance_ns
@@ -302,6 +306,7 @@ def enrich_batch(
         for j in range(fired_from, n_alerts):
             alerts_i[j, 0] = i
             alerts_f[j, 0] = move_price
+            full = full or n_alerts > alerts_room
     counters[4] = n_bars
     counters[5] = n_alerts
     return n
