@@ -86,6 +86,7 @@ class StateArrays:
         self.alert_high = np.full(m, np.nan)
         self.alert_low = np.full(m, np.nan)
         self.alert_move = np.zeros(m, dtype=np.int64)
+        self.all_candles = False  # whether every instrument has candle state (it is never dropped)
         self.windows_i = np.zeros((m, self.slots, k.WINDOW_INTS), dtype=np.int64)
         self.windows_f = np.zeros((m, self.slots, k.WINDOW_FLOATS))
         self.columns = job.columns

@@ -117,20 +117,22 @@ class _Texts(NamedTuple):
     pool: np.ndarray
     starts: np.ndarray
     absent: np.ndarray
+    all_absent: bool
 
 
 @functools.lru_cache(maxsize=256)
 def _texts(texts: tuple[str | None, ...]) -> _Texts:
     """Return the pool of ``texts`` and which of them are None."""
     pool, starts = _pool(texts)
-    return _Texts(pool, starts, np.array([text is None for text in texts]))
+    absent = [text is None for text in texts]
+    return _Texts(pool, starts, np.array(absent), all(absent))
 
 
 def strings_by_code(texts: Sequence[str | None], codes: np.ndarray) -> pa.Array:
     """Return ``texts[codes]`` as a string array, null where the text is None."""
     t = _texts(tuple(texts))
     n = len(codes)
-    if t.absent.all():
+    if t.all_absent:
         return pa.nulls(n, pa.string())
     offsets, data, validity, nulls = _gather(codes, t.pool, t.starts, t.absent)
     buffers = [pa.py_buffer(validity) if nulls else None, pa.py_buffer(offsets), pa.py_buffer(data)]

@@ -94,8 +94,9 @@ def enrich_batch(
     ints) and ``bars_f`` (window floats), price alerts to ``alerts_i`` (event
     index, rule, previous move) and ``alerts_f`` (value, threshold).
     ``counters`` is [late, outside sessions, next version, slot collisions,
-    bars, alerts]. The loop stops early, before an event, when the bar or alert
-    buffers might overflow: grow them and call again from the returned index.
+    bars, alerts, events whose move is known]. The loop stops early, before an
+    event, when the bar or alert buffers might overflow: grow them and call
+    again from the returned index.
     The buffers are passed in rather than grown here, because reassigning an
     array inside the loop costs reference counting on every event.
     """
@@ -106,6 +107,7 @@ def enrich_batch(
         most_levels = max(most_levels, level_offsets[r + 1] - level_offsets[r])
     n_bars = counters[4]
     n_alerts = counters[5]
+    n_known = counters[6]
     closing = np.empty(slots, dtype=np.int64)
     m = last_trade.shape[0]
     cached_start = np.full(m, np.iinfo(np.int64).max - advance_ns, dtype=np.int64)
@@ -125,6 +127,7 @@ def enrich_batch(
         if full:
             counters[4] = n_bars
             counters[5] = n_alerts
+            counters[6] = n_known
             return i
         c = np.uint64(code[i])  # unsigned indices spare numba's negative-index wrapping
         t = ts[i]
@@ -246,6 +249,7 @@ def enrich_batch(
                 out_missing[i] = MISSING_NOT_POSITIVE
             else:
                 out_missing[i] = 0
+                n_known += 1
                 change = (move_price / close - 1.0) * 100.0
                 out_change[i] = change
                 if change >= threshold[c]:
@@ -309,4 +313,5 @@ def enrich_batch(
             full = full or n_alerts > alerts_room
     counters[4] = n_bars
     counters[5] = n_alerts
+    counters[6] = n_known
     return n

@@ -119,6 +119,7 @@ class _Sessions:
             self.hour_slot[hour - self.base] = slot_of[day]
         self.ordinals = np.array([d.toordinal() for d in self.days], dtype=np.int64)
         self._closes: dict[tuple[str, ...], tuple[np.ndarray, np.ndarray]] = {}
+        self._reasons: dict[str, tuple[str | None, ...]] = {}
 
     def closes(self, names: list[str]) -> tuple[np.ndarray, np.ndarray]:
         """Return the close per (instrument, slot), NaN if unknown, and who has any close."""
@@ -136,16 +137,18 @@ class _Sessions:
         self._closes[key] = closes, known
         return closes, known
 
-    def missing_reasons(self, job: Enricher) -> list[str | None]:
-        """Return the reason text of each kernel ``MISSING_*`` code."""
-        no_price = "no trade yet" if job.settings.price == "trade" else "no quote yet"
-        return [
-            None,
-            no_price,
-            "no daily closes for the instrument",
-            "previous close is not positive",
-            *(f"no close for {day.isoformat()}" for day in self.days),
-        ]
+    def missing_reasons(self, price: str) -> tuple[str | None, ...]:
+        """Return the reason text of each kernel ``MISSING_*`` code, moves priced by ``price``."""
+        reasons = self._reasons.get(price)
+        if reasons is None:
+            self._reasons[price] = reasons = (
+                None,
+                "no trade yet" if price == "trade" else "no quote yet",
+                "no daily closes for the instrument",
+                "previous close is not positive",
+                *(f"no close for {day.isoformat()}" for day in self.days),
+            )
+        return reasons
 
 
 @functools.lru_cache(maxsize=64)
@@ -212,7 +215,7 @@ def _run(
         np.empty(n, dtype=np.int64),
         np.empty((64, 2 + k.WINDOW_INTS), dtype=np.int64), np.empty((64, k.WINDOW_FLOATS)),
         np.empty((64, 3), dtype=np.int64), np.empty((64, 2)),
-        np.array([0, 0, len(arrays.names), 0, 0, 0], dtype=np.int64),
+        np.array([0, 0, len(arrays.names), 0, 0, 0, 0], dtype=np.int64),
     )  # fmt: skip
     version = np.arange(len(arrays.names), dtype=np.int64)
     done = 0
@@ -279,6 +282,8 @@ def _gathered(
 
 def _add_candle_instruments(state: EnrichState, columns: _Columns, arrays: StateArrays) -> None:
     """Start candle state for instruments priced for the first time, in order of first price."""
+    if arrays.all_candles:
+        return
     candles = state.candles.instruments
     new = {c for c, name in enumerate(arrays.names) if name not in candles}
     first_rows: dict[int, int] = {}
@@ -295,6 +300,7 @@ def _add_candle_instruments(state: EnrichState, columns: _Columns, arrays: State
         start, length = start + length, 2 * length
     for row, c in sorted(first_rows.items()):
         candles[arrays.names[c]] = CandleInstrument(columns.providers[row].as_py())
+    arrays.all_candles = not new
 
 
 def enrich_columns(
@@ -316,12 +322,12 @@ def enrich_columns(
     _add_candle_instruments(state, columns, arrays)
     state.candles.late += int(r.counters[0])
     state.candles.outside_session += int(r.counters[1])
-    reasons = sessions.missing_reasons(job)
-    missing_counts = np.bincount(r.missing).tolist()
-    for reason, count in zip(reasons, missing_counts, strict=False):
-        if reason is not None and count:
-            state.missing[reason] += count
-    complete = missing_counts[0] == batch.num_rows  # every event's move is known
+    reasons = None  # the texts of the missing-move codes, needed when a move is missing
+    if r.counters[6] != batch.num_rows:
+        reasons = sessions.missing_reasons(job.settings.price)
+        for reason, count in zip(reasons, np.bincount(r.missing).tolist(), strict=False):
+            if reason is not None and count:
+                state.missing[reason] += count
 
     keyed: list[tuple[tuple[int, int, int], Output]] = []
     values = arrays.values.copy()
@@ -340,7 +346,7 @@ def enrich_columns(
         values = np.concatenate([values, arrays.advance_indicators(r.bars_i[:n_bars, 1], bars)])
     keyed += _records(job, batch, kind, r)
     keyed.sort(key=lambda item: item[0])
-    enriched = _enriched_batch(job, batch, kind, values, r, None if complete else reasons)
+    enriched = _enriched_batch(job, batch, kind, values, r, reasons)
     topic = (EnrichedTrade if is_trade else EnrichedQuote).TYPE
     return [(topic, enriched), *(output for _, output in keyed)], state
 
@@ -389,7 +395,7 @@ def _enriched_batch(
     kind: type[Event],
     version_values: np.ndarray,
     r: _Results,
-    reasons: list[str | None] | None,
+    reasons: tuple[str | None, ...] | None,
 ) -> pa.RecordBatch:
     """Return the enriched batch; ``version_values`` holds the indicator values per version.
 
@@ -409,7 +415,15 @@ def _enriched_batch(
         pa.nulls(len(r.missing), pa.string()) if complete else strings_by_code(reasons, r.missing),
         maps_by_row(job.columns, version_values, r.version),
     ]
+    fields, metadata = _added_fields(kind)
+    for field, array in zip(fields, added, strict=True):
+        batch = batch.append_column(field, array)
+    return batch.replace_schema_metadata(metadata)
+
+
+@functools.cache
+def _added_fields(kind: type[Event]) -> tuple[list[pa.Field], dict[bytes, bytes]]:
+    """Return the fields the enriched records add to ``kind``, and their schema's metadata."""
     enriched = arrow_schema(EnrichedTrade if kind is Trade else EnrichedQuote)
-    for index, array in enumerate(added, start=len(schema)):
-        batch = batch.append_column(enriched.field(index), array)
-    return batch.replace_schema_metadata(enriched.metadata)
+    added = range(len(arrow_schema(kind)), len(enriched))
+    return [enriched.field(index) for index in added], enriched.metadata
