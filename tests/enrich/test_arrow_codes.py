@@ -2,6 +2,7 @@
 
 import numpy as np
 import pyarrow as pa
+import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -58,6 +59,15 @@ def test_strings_by_code_equal_a_take(table, data):
     built = strings_by_code(table, codes.astype(np.int8))
     built.validate(full=True)
     assert built.to_pylist() == expected
+
+
+@pytest.mark.parametrize("codes", [[1, 3, 2, 3], [1, 0, 3], [], [3] * 1000])
+@pytest.mark.parametrize("table", [(None, "Bullish", "Bearish", "Neutral"), ("", "a", "bb", "c")])
+def test_strings_by_code_of_equal_width_texts_equal_a_take(table, codes):
+    codes = np.array(codes, dtype=np.int8)
+    built = strings_by_code(table, codes)
+    built.validate(full=True)
+    assert built.to_pylist() == [table[c] for c in codes]
 
 
 @settings(deadline=None)  # the first example compiles the numba loops

@@ -4,12 +4,12 @@ The columnar path ends with per-event codes (the move, the reason it is
 missing, the indicator version an event sees). pyarrow's ``take`` turns such
 codes into strings or maps at 13-50 ns a row on this project's machines; these
 builders write the offsets and bytes of the result directly, copying texts eight
-bytes at a time (the move column: 3 ns a row here). At the other end,
-:class:`StringCodes` numbers a batch's instruments by the names the state
-already holds: 3-5 ns a row for short names and about 10 for 21-byte names
-that share their first and last eight bytes, against 20 for dictionary-encoding
-the batch. Both read and write eight bytes at a time through unaligned loads
-and stores (two small numba intrinsics).
+bytes at a time, or for texts of one width up to eight bytes (the moves) one
+store per row. At the other end, :class:`StringCodes` numbers a batch's
+instruments by the names the state already holds: 3-5 ns a row for short names
+and about 10 for 21-byte names that share their first and last eight bytes,
+against 20 for dictionary-encoding the batch. Both read and write eight bytes
+at a time through unaligned loads and stores (two small numba intrinsics).
 
 The compiled loops index with unsigned integers: numba checks every signed
 index for a negative value to wrap, which tripled the cost of the byte copies.
@@ -113,27 +113,62 @@ def _gather(codes, pool, starts, absent):
     return offsets, data[:total], validity, nulls
 
 
+@numba.njit(cache=True)
+def _equal_widths(codes, words, width, absent):
+    """Return the texts of ``codes`` end to end, ``width`` bytes each, and how many are None.
+
+    ``words`` holds each text as one little-endian integer; a None text is
+    written as its word too, so the bytes are only of use when none is None.
+    """
+    n = codes.shape[0]
+    data = np.empty(n * width + 8, dtype=np.uint8)
+    nulls = 0
+    at = np.uint64(0)
+    for i in range(n):
+        c = np.uint64(codes[i])
+        nulls += absent[c]
+        _put_word(data, at, words[c])
+        at += np.uint64(width)
+    return data[: n * width], nulls
+
+
 class _Texts(NamedTuple):
     pool: np.ndarray
     starts: np.ndarray
     absent: np.ndarray
     all_absent: bool
+    width: int  # the length of every text that is not None, when one of 1-8 bytes; else 0
+    words: np.ndarray  # each text as a little-endian integer, when ``width`` is set
 
 
 @functools.lru_cache(maxsize=256)
 def _texts(texts: tuple[str | None, ...]) -> _Texts:
-    """Return the pool of ``texts`` and which of them are None."""
+    """Return the pool of ``texts``, which of them are None, and their common width."""
     pool, starts = _pool(texts)
     absent = [text is None for text in texts]
-    return _Texts(pool, starts, np.array(absent), all(absent))
+    encoded = [(text or "").encode() for text in texts]
+    widths = {len(e) for e, none in zip(encoded, absent, strict=True) if not none}
+    width = widths.pop() if len(widths) == 1 and 0 < min(widths) <= 8 else 0
+    words = np.array([int.from_bytes(e[:8], "little") for e in encoded], dtype=np.uint64)
+    return _Texts(pool, starts, np.array(absent), all(absent), width, words)
 
 
 def strings_by_code(texts: Sequence[str | None], codes: np.ndarray) -> pa.Array:
-    """Return ``texts[codes]`` as a string array, null where the text is None."""
+    """Return ``texts[codes]`` as a string array, null where the text is None.
+
+    When the texts have one width of up to eight bytes (the moves), each row is
+    a single 8-byte store: 0.5 ns a row here, against 3 for the general copy.
+    """
     t = _texts(tuple(texts))
     n = len(codes)
     if t.all_absent:
         return pa.nulls(n, pa.string())
+    if t.width:
+        data, nulls = _equal_widths(codes, t.words, t.width, t.absent)
+        if not nulls:
+            offsets = np.arange(0, t.width * (n + 1), t.width, dtype=np.int32)
+            buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+            return pa.Array.from_buffers(pa.string(), n, buffers, null_count=0)
     offsets, data, validity, nulls = _gather(codes, t.pool, t.starts, t.absent)
     buffers = [pa.py_buffer(validity) if nulls else None, pa.py_buffer(offsets), pa.py_buffer(data)]
     return pa.Array.from_buffers(pa.string(), n, buffers, null_count=nulls)
