@@ -93,6 +93,14 @@ def run_columnar(job: Enricher, events: list, state):
     return outputs, state
 
 
+def both_paths(events: list, settings_: EnrichSettings):
+    """Return the (outputs, state) of the record path and of the columnar path on ``events``."""
+    reference = Enricher(settings_, CLOSES)
+    recorded = reference.process(events, reference.initial_state())
+    job = Enricher(settings_, CLOSES)
+    return recorded, run_columnar(job, events, job.initial_state())
+
+
 @settings(max_examples=60, deadline=None)
 @given(
     st.lists(event, min_size=30, max_size=200),
@@ -141,11 +149,7 @@ def test_instruments_first_priced_deep_in_a_long_batch_start_their_candles_in_th
     draws[1500] = (1, "C", "no ask", 0.0)  # unpriced: the instrument has no candles yet
     draws[3100] = (1, "C", "quote", 0.5)
     draws[2000] = (1, "B", "quote", 0.1)
-    events = build(draws)
-    reference = Enricher(CONFIGS[3], CLOSES)
-    whole, state = reference.process(events, reference.initial_state())
-    job = Enricher(CONFIGS[3], CLOSES)
-    columnar, columnar_state = run_columnar(job, events, job.initial_state())
+    (whole, state), (columnar, columnar_state) = both_paths(build(draws), CONFIGS[3])
     assert by_topic(columnar) == by_topic(whole)
     assert list(columnar_state.candles.instruments) == list(state.candles.instruments)
     decoded = msgspec.msgpack.decode
@@ -154,10 +158,6 @@ def test_instruments_first_priced_deep_in_a_long_batch_start_their_candles_in_th
 
 def test_a_batch_firing_more_alerts_than_the_buffers_hold_matches_the_record_path():
     draws = [(1, "A", "trade", 3.0 if i % 2 else -3.0) for i in range(300)]  # across 100 each time
-    events = build(draws)
-    reference = Enricher(CONFIGS[0], CLOSES)
-    whole, _ = reference.process(events, reference.initial_state())
-    job = Enricher(CONFIGS[0], CLOSES)
-    columnar, _ = run_columnar(job, events, job.initial_state())
+    (whole, _), (columnar, _) = both_paths(build(draws), CONFIGS[0])
     assert by_topic(columnar) == by_topic(whole)
     assert len(by_topic(whole)["alerts"]) > 200
