@@ -38,7 +38,9 @@ _MAP = pa.map_(pa.string(), pa.float64())
 def _word_at(typingctx, data, index):
     """Return the eight bytes of a uint8 array from ``index`` on as one little-endian integer.
 
-    Unchecked and unaligned: the caller makes sure eight bytes are there.
+    Unchecked and unaligned: the caller makes sure eight bytes are there. This
+    module assumes a little-endian machine (x86-64, ARM64), as its texts'
+    integer forms do.
     """
 
     def codegen(context, builder, signature, args):
@@ -242,9 +244,8 @@ def _ends(data, begin, end):
     if length == np.uint64(0):
         return np.uint64(0), np.uint64(0)
     if end >= np.uint64(8):  # the eight bytes ending here, less the ones before the text
-        return _word_at(data, end - np.uint64(8)) >> ((np.uint64(8) - length) * np.uint64(8)), (
-            np.uint64(0)
-        )
+        head = _word_at(data, end - np.uint64(8)) >> ((np.uint64(8) - length) * np.uint64(8))
+        return head, np.uint64(0)
     head = np.uint64(0)
     for b in range(begin, end):
         head |= np.uint64(data[b]) << ((b - begin) * np.uint64(8))

@@ -46,7 +46,7 @@ if TYPE_CHECKING:
 __all__ = ["enrich_columns"]
 
 _HOURS_SPANNED = 48
-_FIRST_PRICES_CHUNK = 1024
+_FIRST_ROWS = 1024  # where a batch's instruments are looked for first
 
 _PRICE_RULES = {
     k.ALERT_ABOVE_LEVEL: "price_above_level",
@@ -256,7 +256,7 @@ def _state_arrays(
         code = arrays.codes.codes(instruments)
         if code is not None:
             return arrays, code
-    first = pc.unique(instruments.slice(0, _FIRST_PRICES_CHUNK).drop_null()).to_pylist()
+    first = pc.unique(instruments.slice(0, _FIRST_ROWS).drop_null()).to_pylist()
     if arrays is None or not all(name in arrays.index for name in first):
         arrays = _gathered(job, state, arrays, first)  # a batch's names nearly all come early
         code = arrays.codes.codes(instruments)
@@ -287,7 +287,7 @@ def _add_candle_instruments(state: EnrichState, columns: _Columns, arrays: State
     candles = state.candles.instruments
     new = {c for c, name in enumerate(arrays.names) if name not in candles}
     first_rows: dict[int, int] = {}
-    start, length = 0, _FIRST_PRICES_CHUNK
+    start, length = 0, _FIRST_ROWS
     while new and start < len(columns.code):  # instruments mostly show up early in a batch
         rows = slice(start, start + length)
         prices = columns.prices(rows)
