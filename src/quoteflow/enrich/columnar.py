@@ -333,15 +333,14 @@ def enrich_columns(
     values = arrays.values.copy()
     n_bars = int(r.counters[4])
     bars: list[Bar] = []
-    for b in range(n_bars):  # bar outputs as Enricher.on_bar gives them
+    for b in range(n_bars):  # the indicators advance below, all bars at once
         event_index, c = int(r.bars_i[b, 0]), int(r.bars_i[b, 1])
         name = arrays.names[c]
         start, w = int(r.bars_i[b, 3]), window(r.bars_i[b, 2:], r.bars_f[b])
         bar = job.candles.bar(name, state.candles.instruments[name], start, w)
         bars.append(bar)
-        keyed.append(((event_index, 0, len(keyed)), (job.candles.topic, bar)))
-        for alert in job.rules.on_bar(arrays.instruments[c].alerts, bar):
-            keyed.append(((event_index, 0, len(keyed)), (Alert.TYPE, alert)))
+        for output in job.bar_outputs(arrays.instruments[c].alerts, bar):
+            keyed.append(((event_index, 0, len(keyed)), output))
     if bars:
         values = np.concatenate([values, arrays.advance_indicators(r.bars_i[:n_bars, 1], bars)])
     keyed += _records(job, batch, kind, r)

@@ -159,8 +159,12 @@ class Enricher:
                     values[name] = value
         if len(values) != known:
             inst.values = {name: values[name] for name in self.columns if name in values}
-        alerts = self.rules.on_bar(inst.alerts, bar)
-        return [(self.candles.topic, bar), *((Alert.TYPE, alert) for alert in alerts)]
+        return self.bar_outputs(inst.alerts, bar)
+
+    def bar_outputs(self, alerts: AlertState, bar: Bar) -> list[Output]:
+        """Return a closed bar and the bar alerts it fires, given its instrument's alert state."""
+        fired = self.rules.on_bar(alerts, bar)
+        return [(self.candles.topic, bar), *((Alert.TYPE, alert) for alert in fired)]
 
     def _move(
         self, state: EnrichState, event: Event, price: float | None
