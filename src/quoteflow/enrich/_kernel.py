@@ -51,30 +51,6 @@ ALERT_SESSION_LOW = 4
 ALERT_MOVE_CHANGE = 5
 
 
-@numba.njit(cache=True, inline="always")
-def _add_ohlc(wi, wf, c, s, base_i, base_f, ts, price):
-    """Add a price to window (c, s) as ``Ohlc.add`` does: open and close follow event time."""
-    if wi[c, s, base_i] == 0:
-        wf[c, s, base_f] = price
-        wf[c, s, base_f + 1] = price
-        wf[c, s, base_f + 2] = price
-        wf[c, s, base_f + 3] = price
-        wi[c, s, base_i + 1] = ts
-        wi[c, s, base_i + 2] = ts
-    else:
-        if ts < wi[c, s, base_i + 1]:
-            wf[c, s, base_f] = price
-            wi[c, s, base_i + 1] = ts
-        if ts >= wi[c, s, base_i + 2]:
-            wf[c, s, base_f + 3] = price
-            wi[c, s, base_i + 2] = ts
-        if price > wf[c, s, base_f + 1]:
-            wf[c, s, base_f + 1] = price
-        if price < wf[c, s, base_f + 2]:
-            wf[c, s, base_f + 2] = price
-    wi[c, s, base_i] += 1
-
-
 @numba.njit(cache=True)
 def enrich_batch(
     first, code, ts, recv, price, size, is_trade, price_from_trades,
@@ -123,6 +99,7 @@ def enrich_batch(
     bars_room = bars_i.shape[0] - slots  # an event closes at most ``slots`` bars
     alerts_room = alerts_i.shape[0] - most_levels - 2  # and fires at most this many alerts
     full = n_bars > bars_room or n_alerts > alerts_room  # kept up to date where they grow
+    ohlc_i, ohlc_f = (4, 0) if is_trade else (7, 6)  # where the window's trade or mid OHLC is
     for i in range(np.uint64(first), np.uint64(n)):  # unsigned: see the note on ``c`` below
         if full:
             counters[4] = n_bars
@@ -214,12 +191,32 @@ def enrich_batch(
                         counters[3] += 1
                         continue
                     windows_i[c, s, 3] = max(windows_i[c, s, 3], recv[i])
+                    # add the price to the trade or mid OHLC as ``Ohlc.add`` does: open
+                    # and close follow event time. Written out here, not in a helper:
+                    # passing the window arrays to one, even inlined, costs two
+                    # reference count increments and decrements per event.
+                    if windows_i[c, s, ohlc_i] == 0:
+                        windows_f[c, s, ohlc_f] = p
+                        windows_f[c, s, ohlc_f + 1] = p
+                        windows_f[c, s, ohlc_f + 2] = p
+                        windows_f[c, s, ohlc_f + 3] = p
+                        windows_i[c, s, ohlc_i + 1] = t
+                        windows_i[c, s, ohlc_i + 2] = t
+                    else:
+                        if t < windows_i[c, s, ohlc_i + 1]:
+                            windows_f[c, s, ohlc_f] = p
+                            windows_i[c, s, ohlc_i + 1] = t
+                        if t >= windows_i[c, s, ohlc_i + 2]:
+                            windows_f[c, s, ohlc_f + 3] = p
+                            windows_i[c, s, ohlc_i + 2] = t
+                        if p > windows_f[c, s, ohlc_f + 1]:
+                            windows_f[c, s, ohlc_f + 1] = p
+                        if p < windows_f[c, s, ohlc_f + 2]:
+                            windows_f[c, s, ohlc_f + 2] = p
+                    windows_i[c, s, ohlc_i] += 1
                     if is_trade:
-                        _add_ohlc(windows_i, windows_f, c, s, 4, 0, t, p)
                         windows_f[c, s, 4] += size[i]
                         windows_f[c, s, 5] += p * size[i]
-                    else:
-                        _add_ohlc(windows_i, windows_f, c, s, 7, 6, t, p)
             if is_trade:
                 last_trade[c] = p
             else:
