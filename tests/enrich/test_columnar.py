@@ -4,6 +4,7 @@ import itertools
 from datetime import date
 
 import msgspec
+import numpy as np
 import pandas as pd
 import pyarrow as pa
 from hypothesis import given, settings
@@ -11,6 +12,7 @@ from hypothesis import strategies as st
 
 from quoteflow.config import AlertSettings, EnrichSettings
 from quoteflow.enrich import Enricher, PreviousCloses
+from quoteflow.enrich._kernel import span
 from quoteflow.events import DeadLetter, Quote, Trade, from_batch, to_batch
 
 S = 1_000_000_000
@@ -161,3 +163,8 @@ def test_a_batch_firing_more_alerts_than_the_buffers_hold_matches_the_record_pat
     (whole, _), (columnar, _) = both_paths(build(draws), CONFIGS[0])
     assert by_topic(columnar) == by_topic(whole)
     assert len(by_topic(whole)["alerts"]) > 200
+
+
+@given(st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1))
+def test_span_is_the_smallest_and_largest_value_of_an_array(values):
+    assert span(np.array(values, dtype=np.int64)) == (min(values), max(values))

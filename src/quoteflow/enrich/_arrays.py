@@ -42,9 +42,8 @@ def _float(value: float | None) -> float:
     return np.nan if value is None else value
 
 
-def window(ints: np.ndarray, floats: np.ndarray) -> Window:
-    """Return the candle window stored in one row of window ints and floats."""
-    i, f = ints.tolist(), floats.tolist()
+def window(i: list[int], f: list[float]) -> Window:
+    """Return the candle window stored in one row of window ints and floats, as lists."""
     trades = Ohlc(i[4], i[5], i[6], f[0], f[1], f[2], f[3])
     mids = Ohlc(i[7], i[8], i[9], f[6], f[7], f[8], f[9])
     return Window(i[2], i[3], trades, f[4], f[5], mids)
@@ -156,4 +155,4 @@ class StateArrays:
         """Return the open windows of instrument ``c`` by start, oldest first."""
         ints, floats = self.windows_i[c], self.windows_f[c]
         open_slots = sorted(np.flatnonzero(ints[:, 0]).tolist(), key=lambda s: ints[s, 1])
-        return {int(ints[s, 1]): window(ints[s], floats[s]) for s in open_slots}
+        return {int(ints[s, 1]): window(ints[s].tolist(), floats[s].tolist()) for s in open_slots}

@@ -28,10 +28,11 @@ from llvmlite import ir
 from numba import types
 from numba.extending import intrinsic
 
-__all__ = ["StringCodes", "maps_by_row", "strings_by_code"]
+__all__ = ["StringCodes", "maps_by_row", "null_strings", "strings_by_code"]
 
 _ONE = np.uint64(1)
 _MAP = pa.map_(pa.string(), pa.float64())
+_ENTRY = pa.struct([_MAP.key_field, _MAP.item_field])
 
 
 @intrinsic
@@ -164,16 +165,27 @@ def strings_by_code(texts: Sequence[str | None], codes: np.ndarray) -> pa.Array:
     t = _texts(tuple(texts))
     n = len(codes)
     if t.all_absent:
-        return pa.nulls(n, pa.string())
+        return null_strings(n)
     if t.width:
         data, nulls = _equal_widths(codes, t.words, t.width, t.absent)
         if not nulls:
-            offsets = np.arange(0, t.width * (n + 1), t.width, dtype=np.int32)
-            buffers = [None, pa.py_buffer(offsets), pa.py_buffer(data)]
+            buffers = [None, _even_offsets(t.width, n), pa.py_buffer(data)]
             return pa.Array.from_buffers(pa.string(), n, buffers, null_count=0)
     offsets, data, validity, nulls = _gather(codes, t.pool, t.starts, t.absent)
     buffers = [pa.py_buffer(validity) if nulls else None, pa.py_buffer(offsets), pa.py_buffer(data)]
     return pa.Array.from_buffers(pa.string(), n, buffers, null_count=nulls)
+
+
+@functools.lru_cache(maxsize=16)
+def null_strings(n: int) -> pa.Array:
+    """Return a string array of ``n`` nulls, kept for reuse (batches repeat sizes)."""
+    return pa.nulls(n, pa.string())
+
+
+@functools.lru_cache(maxsize=16)
+def _even_offsets(width: int, n: int) -> pa.Buffer:
+    """Return the offsets of ``n`` texts of ``width`` bytes each (batches repeat sizes)."""
+    return pa.py_buffer(np.arange(0, width * (n + 1), width, dtype=np.int32))
 
 
 @numba.njit(cache=True)
@@ -226,7 +238,7 @@ def maps_by_row(names: Sequence[str], values: np.ndarray, rows: np.ndarray) -> p
         pa.string(), len(items), [None, pa.py_buffer(key_offsets), pa.py_buffer(key_data)]
     )
     floats = pa.Array.from_buffers(pa.float64(), len(items), [None, pa.py_buffer(items)])
-    entries = pa.StructArray.from_arrays([keys, floats], fields=[_MAP.key_field, _MAP.item_field])
+    entries = pa.Array.from_buffers(_ENTRY, len(items), [None], children=[keys, floats])
     return pa.Array.from_buffers(_MAP, len(rows), [None, pa.py_buffer(offsets)], children=[entries])
 
 

@@ -23,7 +23,7 @@ import pyarrow.compute as pc
 
 from quoteflow.enrich import _kernel as k
 from quoteflow.enrich._arrays import MOVES, StateArrays, optional, window
-from quoteflow.enrich._arrow import maps_by_row, strings_by_code
+from quoteflow.enrich._arrow import maps_by_row, null_strings, strings_by_code
 from quoteflow.events import (
     Alert,
     Bar,
@@ -162,7 +162,8 @@ def _batch_sessions(previous_closes: PreviousCloses, ts: np.ndarray) -> _Session
     These are all hours from its first event to its last, or only the hours it
     has events in when those are more than ``_HOURS_SPANNED`` apart.
     """
-    first, last = int(ts.min()) // k.NS_PER_HOUR, int(ts.max()) // k.NS_PER_HOUR
+    low, high = k.span(ts)
+    first, last = low // k.NS_PER_HOUR, high // k.NS_PER_HOUR
     if last - first <= _HOURS_SPANNED:
         return _sessions_between(previous_closes, first, last)
     return _Sessions(previous_closes, np.unique(ts // k.NS_PER_HOUR).tolist())
@@ -250,7 +251,7 @@ def _state_arrays(
     The arrays are gathered afresh when they lack one of the batch's instruments.
     """
     arrays = state.arrays
-    if arrays is not None and arrays.settings != job.settings:
+    if arrays is not None and arrays.settings is not job.settings:  # another job's: regather
         arrays = None
     if arrays is not None:
         code = arrays.codes.codes(instruments)
@@ -333,11 +334,12 @@ def enrich_columns(
     values = arrays.values.copy()
     n_bars = int(r.counters[4])
     bars: list[Bar] = []
-    for b in range(n_bars):  # the indicators advance below, all bars at once
-        event_index, c = int(r.bars_i[b, 0]), int(r.bars_i[b, 1])
+    rows = zip(r.bars_i[:n_bars].tolist(), r.bars_f[:n_bars].tolist(), strict=True)
+    for ints, floats in rows:  # the indicators advance below, all bars at once
+        event_index, c = ints[0], ints[1]
         name = arrays.names[c]
-        start, w = int(r.bars_i[b, 3]), window(r.bars_i[b, 2:], r.bars_f[b])
-        bar = job.candles.bar(name, state.candles.instruments[name], start, w)
+        w = window(ints[2:], floats)
+        bar = job.candles.bar(name, state.candles.instruments[name], ints[3], w)
         bars.append(bar)
         for output in job.bar_outputs(arrays.instruments[c].alerts, bar):
             keyed.append(((event_index, 0, len(keyed)), output))
@@ -411,7 +413,7 @@ def _enriched_batch(
         _nullable(r.previous, complete),
         _nullable(r.change, complete),
         strings_by_code(MOVES, r.move),
-        pa.nulls(len(r.missing), pa.string()) if complete else strings_by_code(reasons, r.missing),
+        null_strings(len(r.missing)) if complete else strings_by_code(reasons, r.missing),
         maps_by_row(job.columns, version_values, r.version),
     ]
     fields, metadata = _added_fields(kind)
