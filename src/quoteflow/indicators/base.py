@@ -52,11 +52,18 @@ class Indicator:
         self.lookback = lookback
         self._kernel_params = tuple(int(p) if float(p).is_integer() else p for p in params)
         self.state = np.zeros(state_size, dtype=np.float64)
-        self._one_in = [np.zeros(1) for _ in self.inputs]
-        self._one_out = np.zeros((1, len(self.outputs)))
-        self._step = functools.partial(
-            type(self).kernel, self.state, *self._kernel_params, *self._one_in, self._one_out
-        )
+
+    @functools.cached_property
+    def _single(self) -> tuple[Callable[[], None], list[np.ndarray], np.ndarray]:
+        """Return the kernel bound to one-value input and output cells, and those cells.
+
+        Built on first use: the columnar path keeps thousands of indicators that
+        it only advances in bulk.
+        """
+        inputs = [np.zeros(1) for _ in self.inputs]
+        out = np.zeros((1, len(self.outputs)))
+        step = functools.partial(type(self).kernel, self.state, *self._kernel_params, *inputs, out)
+        return step, inputs, out
 
     def update_batch(self, *arrays: Any) -> np.ndarray:
         """Advance over one array per input and return the outputs for every value."""
@@ -72,21 +79,21 @@ class Indicator:
 
     def update(self, *values: float) -> float | tuple[float, ...]:
         """Advance by one value per input and return the latest output(s)."""
-        inputs = self._one_in
+        step, inputs, out = self._single
         if len(values) != len(inputs):
             raise TypeError(f"{type(self).__name__} takes {', '.join(self.inputs)}")
         for index, value in enumerate(values):
             inputs[index][0] = value
-        self._step()
-        out = self._one_out
+        step()
         return float(out[0, 0]) if out.shape[1] == 1 else tuple(out[0].tolist())
 
     def update_from(self, source: object) -> list[float]:
         """Advance by the inputs read as attributes of ``source`` (a bar); return every output."""
-        for array, name in zip(self._one_in, self.inputs, strict=True):
+        step, inputs, out = self._single
+        for array, name in zip(inputs, self.inputs, strict=True):
             array[0] = getattr(source, name)
-        self._step()
-        return self._one_out[0].tolist()
+        step()
+        return out[0].tolist()
 
     def snapshot(self) -> bytes:
         """Return the parameters and state as bytes; :meth:`restore` takes them back."""
