@@ -171,7 +171,10 @@ def _batch_sessions(previous_closes: PreviousCloses, ts: np.ndarray) -> _Session
 
 @dataclass
 class _Results:
-    """What the loop wrote: per-event columns, closed bars and price alerts."""
+    """What the loop wrote: per-event columns, closed bars and price alerts.
+
+    ``behind`` (how far behind the watermark) is written only for late events.
+    """
 
     version: np.ndarray
     flag: np.ndarray
@@ -211,7 +214,7 @@ def _run(
         hops = size_ns // advance_ns
     closes, known = sessions.closes(arrays.names)
     r = _Results(
-        np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int8), np.zeros(n, dtype=np.int64),
+        np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int8), np.empty(n, dtype=np.int64),
         np.empty(n), np.empty(n), np.empty(n), np.empty(n, dtype=np.int8),
         np.empty(n, dtype=np.int64),
         np.empty((64, 2 + k.WINDOW_INTS), dtype=np.int64), np.empty((64, k.WINDOW_FLOATS)),
