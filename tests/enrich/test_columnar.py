@@ -49,6 +49,13 @@ CONFIGS = [
         indicators="ema:2",
         alerts=AlertSettings(sma_cross=None, session_extremes=False),
     ),
+    EnrichSettings(  # no price alerts: the loop is compiled without them
+        period="2m",
+        price="mid",
+        allowed_lateness_ms=30_000,
+        indicators="sma:2",
+        alerts=AlertSettings(levels={}, session_extremes=False, move_changes=False),
+    ),
 ]
 
 step = st.one_of(st.integers(-200, 100), st.integers(0, 100), st.integers(0, 30_000))
@@ -103,7 +110,7 @@ def both_paths(events: list, settings_: EnrichSettings):
     return recorded, run_columnar(job, events, job.initial_state())
 
 
-@settings(max_examples=60, deadline=None)
+@settings(max_examples=75, deadline=None)
 @given(
     st.lists(event, min_size=30, max_size=200),
     st.sampled_from(range(len(CONFIGS))),

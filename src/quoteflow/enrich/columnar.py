@@ -62,7 +62,7 @@ class _Columns:
     """The input columns the loop reads; ``code`` numbers instruments as in the state arrays.
 
     ``price`` and ``size`` are a trade's; for quotes they hold the bid and ask
-    prices, 0 where missing (see :func:`quoteflow.enrich._kernel.enrich_batch`).
+    prices, 0 where missing (see :func:`quoteflow.enrich._kernel.compiled_loop`).
     """
 
     providers: pa.Array
@@ -222,15 +222,17 @@ def _run(
         np.array([0, 0, len(arrays.names), 0, 0, 0, 0], dtype=np.int64),
     )  # fmt: skip
     version = np.arange(len(arrays.names), dtype=np.int64)
+    alerts = settings.alerts
+    price_alerts = len(arrays.levels) > 0 or alerts.session_extremes or alerts.move_changes
+    loop = k.compiled_loop(is_trade, settings.price == "trade", not candles.sessions, price_alerts)
     done = 0
     while True:
-        done = k.enrich_batch(
-            done, columns.code, columns.ts, columns.recv, columns.price, columns.size, is_trade,
-            settings.price == "trade", not candles.sessions, size_ns, advance_ns, hops,
-            candles.lateness_ns, session_index, arrays.opens, arrays.closes,
+        done = loop(
+            done, columns.code, columns.ts, columns.recv, columns.price, columns.size, size_ns,
+            advance_ns, hops, candles.lateness_ns, session_index, arrays.opens, arrays.closes,
             sessions.base, sessions.hour_slot, sessions.ordinals, closes, known,
             arrays.thresholds, arrays.level_offsets, arrays.levels,
-            settings.alerts.session_extremes, settings.alerts.move_changes,
+            alerts.session_extremes, alerts.move_changes,
             arrays.last_trade, arrays.last_mid, arrays.max_ts, version, arrays.alert_price,
             arrays.alert_session, arrays.alert_high, arrays.alert_low, arrays.alert_move,
             arrays.windows_i, arrays.windows_f, r.counters, r.bars_i, r.bars_f, r.alerts_i,
