@@ -26,8 +26,9 @@ from quoteflow.feeds.synthetic import SyntheticFeed
 from quoteflow.gateway.cli import keys_app, serve_command, subscribe_command
 from quoteflow.ingest_cli import ingest_app
 from quoteflow.lake.cli import lake_app, sql
-from quoteflow.normalize import keyed_reference, normalize_lines
+from quoteflow.normalize import normalize_lines
 from quoteflow.recordio import write_records
+from quoteflow.reference import reference_json
 
 __all__ = ["app"]
 
@@ -323,7 +324,7 @@ def feed_replay(
     async def play() -> None:
         async for batch in feed.stream():
             for event in batch.events:
-                sys.stdout.write(msgspec.json.encode(keyed_reference(event)).decode() + "\n")
+                sys.stdout.write(reference_json(event, keyed=True).decode() + "\n")
             sys.stdout.flush()
 
     try:

@@ -28,7 +28,7 @@ from quoteflow.events import DeadLetter, Event, event_type
 from quoteflow.exchange.analytics import WindowLeader, WindowStats
 from quoteflow.exchange.commands import Sequenced
 from quoteflow.exchange.engine import BookUpdate, Execution, OrderUpdate
-from quoteflow.normalize import keyed_reference
+from quoteflow.reference import reference_json
 
 __all__ = [
     "CUSTOMER_PREFIX",
@@ -89,7 +89,7 @@ class TopicCodec:
         messages = [(topic, self._encoder.encode(value), schemas[0])]
         copy = self.customer_copy(topic)
         if copy is not None and isinstance(value, Event):
-            messages.append((copy, msgspec.json.encode(keyed_reference(value)), schemas[1]))
+            messages.append((copy, reference_json(value, keyed=True), schemas[1]))
         return messages
 
     def _decoder(self, kind: str) -> msgspec.msgpack.Decoder:

@@ -10,7 +10,7 @@ from quoteflow.bus.base import Message
 from quoteflow.events import Event
 from quoteflow.gateway.hub import Hub
 from quoteflow.gateway.metrics import GatewayMetrics
-from quoteflow.normalize import keyed_reference
+from quoteflow.reference import reference_json
 
 __all__ = ["GatewaySink", "encode_record"]
 
@@ -26,7 +26,7 @@ def encode_record(channel: str, sequence: int, event: Event) -> bytes:
     b'{"channel":"alerts","seq":7,"provider":"alpaca","type":"alerts","instrument":"AMZN",...}'
     """
     head = b'{"channel":' + _encoder.encode(channel) + b',"seq":%d,' % sequence
-    return head + _encoder.encode(keyed_reference(event))[1:]
+    return head + reference_json(event, keyed=True)[1:]
 
 
 def _topic(message: Message) -> str:

@@ -8,7 +8,7 @@ import msgspec
 
 from quoteflow.bus.base import Message
 from quoteflow.events import DeadLetter
-from quoteflow.normalize import keyed_reference
+from quoteflow.reference import reference_json
 
 __all__ = ["JsonLinesSink"]
 
@@ -32,9 +32,9 @@ class JsonLinesSink:
             record = message.value
             if isinstance(record, DeadLetter):
                 data = {"type": DeadLetter.TOPIC, **msgspec.structs.asdict(record)}
+                lines.append(msgspec.json.encode(data).decode())
             else:
-                data = keyed_reference(record)
-            lines.append(msgspec.json.encode(data).decode())
+                lines.append(reference_json(record, keyed=True).decode())
         self._stream.write("\n".join(lines) + "\n")
 
     async def close(self) -> None:
