@@ -20,6 +20,7 @@ its own watermark closes), so the slots only ever hold windows within
 from __future__ import annotations
 
 import functools
+from collections.abc import Callable
 
 import numba
 import numpy as np
@@ -69,7 +70,9 @@ def span(values):
 
 
 @functools.cache
-def compiled_loop(is_trade: bool, price_from_trades: bool, intraday: bool, price_alerts: bool):
+def compiled_loop(
+    is_trade: bool, price_from_trades: bool, intraday: bool, price_alerts: bool
+) -> Callable[..., int]:
     """Return the per-event loop compiled for one kind of batch and job.
 
     The four flags are constants to the compiler, so each combination gets its
