@@ -5,9 +5,8 @@ import pytest
 
 from tests.broker import tansu_broker
 
-REPO = Path(__file__).resolve().parents[1]
-VECTORS = REPO.parent / "shared" / "vectors"
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
+VECTORS = FIXTURES / "vectors"
 
 
 def load_vector(name: str) -> dict:
@@ -24,12 +23,6 @@ def pytest_configure(config: pytest.Config) -> None:
         from quoteflow.exchange.engine import Engine
 
         Engine({})
-
-
-@pytest.fixture
-def vectors_dir() -> Path:
-    assert VECTORS.is_dir(), f"shared vectors not found at {VECTORS}"
-    return VECTORS
 
 
 @pytest.fixture(scope="session")

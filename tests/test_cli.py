@@ -72,7 +72,7 @@ def vector_line(name: str) -> str:
     return json.dumps({**vector["raw"], "receivedAtMs": vector["receivedAtMs"]})
 
 
-def test_normalize_ig_line_writes_the_reference_record_and_exits_zero(vectors_dir):
+def test_normalize_ig_line_writes_the_reference_record_and_exits_zero():
     result = run(
         ["normalize", "--provider", "ig", "--instrument", "CS.D.BITCOIN.CFE.IP"],
         vector_line("ig_quote") + "\n",
@@ -84,7 +84,7 @@ def test_normalize_ig_line_writes_the_reference_record_and_exits_zero(vectors_di
     )
 
 
-def test_normalize_with_bad_lines_reports_each_and_exits_one(vectors_dir):
+def test_normalize_with_bad_lines_reports_each_and_exits_one():
     lines = [
         vector_line("deribit_option_ticker"),
         "not json",

@@ -1,4 +1,4 @@
-"""Every normalizer reproduces the reference records in shared/vectors exactly."""
+"""Every normalizer reproduces the published reference records (tests/fixtures/vectors) exactly."""
 
 import json
 
@@ -16,9 +16,7 @@ CASES = [
 
 
 @pytest.mark.parametrize(("name", "provider"), CASES)
-def test_normalizer_when_given_vector_reproduces_reference_record_exactly(
-    vectors_dir, name, provider
-):
+def test_normalizer_when_given_vector_reproduces_reference_record_exactly(name, provider):
     vector = load_vector(name)
     events = NORMALIZERS[provider](
         vector["raw"], vector["receivedAtMs"] * 1_000_000, instrument=vector["instrument"]
@@ -34,7 +32,7 @@ def test_normalizer_when_given_vector_reproduces_reference_record_exactly(
     assert reference_fields(type(event), event.provider) == list(vector["normalized"])
 
 
-def test_deribit_vector_when_wrapped_in_notification_gives_same_record(vectors_dir):
+def test_deribit_vector_when_wrapped_in_notification_gives_same_record():
     vector = load_vector("deribit_future_ticker")
     notification = {
         "jsonrpc": "2.0",
