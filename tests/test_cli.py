@@ -114,18 +114,48 @@ def test_normalize_alpaca_frames_with_keys_names_instrument_and_type():
     assert records[0]["serverTimestamp"] == 1614009105335
 
 
-def test_normalize_ig_without_instrument_rejects_every_line():
+def test_normalize_ig_without_instrument_is_a_usage_error_naming_the_option():
     result = run(["normalize", "--provider", "ig"], '{"BID": "1", "UTM": "1"}\n')
-    assert result.returncode == 1
-    assert "line 1: instrument:" in result.stderr
+    assert result.returncode == 2
+    assert "--instrument" in result.stderr
+    assert "epic" in result.stderr
 
 
 def test_config_show_masks_secrets(tmp_path):
     env = {**os.environ, "QUOTEFLOW_ALPACA__SECRET_KEY": "hunter2-secret"}
-    result = run(["config", "show"], env=env, cwd=tmp_path)
+    result = run(["config", "show", "--format", "json"], env=env, cwd=tmp_path)
     assert result.returncode == 0
     assert "hunter2-secret" not in result.stdout + result.stderr
     assert json.loads(result.stdout)["alpaca"]["secret_key"] == "**********"
+    toml = run(["config", "show"], env=env, cwd=tmp_path)
+    assert "hunter2-secret" not in toml.stdout
+    assert "# secret_key = (a secret: set, not shown)" in toml.stdout
+
+
+def test_config_show_prints_toml_that_reads_back_as_the_same_settings(tmp_path):
+    path = tmp_path / "quoteflow.toml"
+    path.write_text('[bus]\npartitions = 8\n[enrich]\nthresholds_pct = { "AAPL" = 2.5 }\n')
+    shown = run(["--config", str(path), "config", "show"])
+    assert shown.returncode == 0
+    assert "[enrich.alerts]" in shown.stdout
+    (tmp_path / "again.toml").write_text(shown.stdout)
+    again = run(["--config", str(tmp_path / "again.toml"), "config", "show", "--format", "json"])
+    first = run(["--config", str(path), "config", "show", "--format", "json"])
+    assert again.returncode == 0
+    assert json.loads(again.stdout) == json.loads(first.stdout)
+    assert json.loads(again.stdout)["enrich"]["thresholds_pct"] == {"AAPL": 2.5}
+
+
+def test_config_init_writes_a_commented_sample_only_its_owner_reads(tmp_path):
+    result = run(["config", "init"], cwd=tmp_path)
+    assert result.returncode == 0
+    sample = tmp_path / "quoteflow.toml"
+    assert sample.stat().st_mode & 0o077 == 0
+    assert "# partitions = 4" in sample.read_text()
+    assert run(["config", "show"], cwd=tmp_path).returncode == 0
+    refused = run(["config", "init"], cwd=tmp_path)
+    assert refused.returncode == 2
+    assert "--force" in refused.stderr
 
 
 def test_bad_config_file_is_a_clear_error(tmp_path):
@@ -312,3 +342,20 @@ def test_demo_listens_on_free_ports_when_the_configured_ones_are_taken():
     assert "stopped cleanly" in result.stdout
     for taken in env["QUOTEFLOW_GATEWAY__PORT"], env["QUOTEFLOW_EXCHANGE__PORT"]:
         assert f"localhost:{taken}/" not in result.stdout
+
+
+def test_enrich_works_on_history_before_2006(tmp_path):
+    from quoteflow.events import Trade
+    from quoteflow.recordio import write_records
+
+    # Synthetic prices on real sessions: 1999-12-31 was a NYSE session, 2000-01-03 the next.
+    (tmp_path / "closes.csv").write_text("symbol,date,close\nOLD,1999-12-31,40.0\n")
+    opening = 946_909_800_000_000_000  # 2000-01-03 14:30 UTC
+    trades = [Trade("SYNTHETIC", "OLD", opening + i, opening + i, 42.0 + i, 10.0) for i in range(3)]
+    write_records(tmp_path / "trades.parquet", trades)
+    result = run(["enrich", "--replay", str(tmp_path / "trades.parquet"), "--previous-closes",
+                  str(tmp_path / "closes.csv"), "--fast", "--topics", "trades.enriched"])  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert [r["move"] for r in records] == ["Bullish"] * 3
+    assert records[0]["previousClose"] == 40.0

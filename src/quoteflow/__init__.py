@@ -5,8 +5,6 @@ deliver them. Start with :mod:`quoteflow.events` (the records),
 :mod:`quoteflow.feeds` (providers) and :mod:`quoteflow.runtime` (the pipeline).
 """
 
-from importlib.metadata import version
-
-__version__ = version("quoteflow")
+__version__ = "0.1.0"
 
 __all__ = ["__version__"]

@@ -10,14 +10,19 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
-__all__ = ["calendar_by_name", "session_bounds", "sessions"]
+__all__ = ["FIRST_DAY", "calendar_by_name", "session_bounds", "sessions"]
+
+FIRST_DAY = date(1990, 1, 1)
+"""Calendars cover every session from here on (or from their own first day, if later)."""
 
 
 @cache
 def calendar_by_name(name: str) -> Any:
     """Return the ``exchange_calendars`` calendar called ``name`` (``"XNYS"``, ...), cached.
 
-    Raises ``ValueError`` for an unknown name.
+    It covers every session from :data:`FIRST_DAY` (or the calendar's own first
+    day) to a year from now; ``exchange_calendars`` on its own starts only 20
+    years back from today. Raises ``ValueError`` for an unknown name.
     """
     import exchange_calendars
 
@@ -25,7 +30,11 @@ def calendar_by_name(name: str) -> Any:
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", DeprecationWarning)
         try:
-            return exchange_calendars.get_calendar(name)
+            try:
+                return exchange_calendars.get_calendar(name, start=pd.Timestamp(FIRST_DAY))
+            except ValueError:  # the calendar begins later than FIRST_DAY: from its own start
+                first = type(exchange_calendars.get_calendar(name)).bound_min()
+                return exchange_calendars.get_calendar(name, start=first)
         except exchange_calendars.errors.InvalidCalendarName as exc:
             raise ValueError(f"unknown exchange calendar {name!r}") from exc
 

@@ -13,6 +13,8 @@ otherwise. Prefer the environment for secrets.
 
 from __future__ import annotations
 
+import json
+import math
 import os
 import stat
 import tomllib
@@ -45,6 +47,7 @@ __all__ = [
     "SyntheticSettings",
     "load_settings",
     "masked",
+    "to_toml",
 ]
 
 DEFAULT_FILE = Path("quoteflow.toml")
@@ -413,3 +416,56 @@ def masked(settings: Settings) -> dict[str, Any]:
         return value
 
     return mask(settings)
+
+
+def _toml_value(value: Any) -> str:
+    """Return ``value`` as a TOML value: JSON strings and numbers are TOML too."""
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, float) and not math.isfinite(value):
+        return "nan" if math.isnan(value) else ("inf" if value > 0 else "-inf")
+    if isinstance(value, list | tuple):
+        return "[" + ", ".join(_toml_value(v) for v in value) + "]"
+    if isinstance(value, dict):
+        pairs = (f"{json.dumps(str(k))} = {_toml_value(v)}" for k, v in value.items())
+        return "{ " + ", ".join(pairs) + " }" if value else "{}"
+    return json.dumps(value)
+
+
+def _toml_sections(
+    name: str, section: BaseModel, values: dict[str, Any], commented: bool
+) -> list[str]:
+    """Return the TOML lines of a section; unset options (all, if ``commented``) are comments."""
+    lines = [f"[{name}]"]
+    if commented:
+        doc = (type(section).__doc__ or "").strip().splitlines()[0]
+        lines.insert(0, f"# {doc}")
+    nested = []
+    for key, field in type(section).model_fields.items():
+        value = values[key]
+        if isinstance(value, dict) and isinstance(getattr(section, key), BaseModel):
+            nested += ["", *_toml_sections(f"{name}.{key}", getattr(section, key), value,
+                                           commented)]  # fmt: skip
+            continue
+        if commented and field.description:
+            lines.append(f"# {key}: {field.description}")
+        if value is None:
+            lines.append(f"# {key} = (unset)")
+        elif value == MASK:
+            lines.append(f"# {key} = (a secret: set, not shown)")
+        else:
+            lines.append(f"{'# ' if commented else ''}{key} = {_toml_value(value)}")
+    return lines + nested
+
+
+def to_toml(settings: Settings, *, commented: bool = False) -> str:
+    """Return the settings as a TOML file that ``--config`` reads back, secrets masked.
+
+    Options without a value are comments. With ``commented`` every option is a
+    comment showing its value and meaning: a sample file to edit.
+    """
+    values = masked(settings)
+    lines: list[str] = []
+    for name in type(settings).model_fields:
+        lines += ["", *_toml_sections(name, getattr(settings, name), values[name], commented)]
+    return "\n".join(lines[1:]) + "\n"

@@ -26,7 +26,7 @@ import pyarrow.parquet as pq
 from quoteflow.errors import RecordFileError
 from quoteflow.events import EVENT_TYPES, Event, arrow_schema, batch_type, from_batch, to_batch
 
-__all__ = ["read_records", "write_records"]
+__all__ = ["count_records", "nested_as_json", "read_records", "write_records"]
 
 _CSV_SUFFIXES = (".csv", ".csv.gz")
 
@@ -40,13 +40,28 @@ def _format(path: Path) -> str:
     raise RecordFileError(f"{path}: unknown file type; use .parquet, .csv or .csv.gz")
 
 
-def _json_lists(table: pa.Table) -> pa.Table:
-    """Replace list columns by their JSON text, since CSV has no lists."""
+def nested_as_json(table: pa.Table) -> pa.Table:
+    """Replace list, map and struct columns by their JSON text, for CSV, which has none.
+
+    Maps become JSON objects; nulls stay null.
+    """
     for index, field in enumerate(table.schema):
-        if pa.types.is_list(field.type):
-            text = [None if v is None else json.dumps(v) for v in table.column(index).to_pylist()]
+        if pa.types.is_nested(field.type):
+            values = table.column(index).to_pylist(maps_as_pydicts="strict")
+            text = [None if v is None else json.dumps(v, default=str) for v in values]
             table = table.set_column(index, field.name, pa.array(text, pa.string()))
     return table
+
+
+def count_records(path: str | Path) -> int | None:
+    """Return how many records a Parquet file holds, from its footer; None for CSV."""
+    path = Path(path)
+    if _format(path) != "parquet":
+        return None
+    try:
+        return pq.ParquetFile(path).metadata.num_rows
+    except (OSError, pa.ArrowException) as error:
+        raise RecordFileError(f"{path}: cannot be read: {error}") from error
 
 
 def write_records(path: str | Path, records: Sequence[Event]) -> None:
@@ -67,7 +82,7 @@ def write_records(path: str | Path, records: Sequence[Event]) -> None:
         if path.name.endswith(".gz")
         else open(path, "wb") as sink
     ):
-        pacsv.write_csv(_json_lists(table), sink)
+        pacsv.write_csv(nested_as_json(table), sink)
 
 
 def _type_from_columns(path: Path, columns: Sequence[str]) -> type[Event]:

@@ -1,4 +1,5 @@
 from datetime import date
+from decimal import Decimal
 
 import numpy as np
 import pandas as pd
@@ -8,7 +9,7 @@ from hypothesis import strategies as st
 
 from quoteflow.config import EnrichSettings
 from quoteflow.enrich import BEARISH, BULLISH, NEUTRAL, Enricher, PreviousCloses
-from quoteflow.events import Bar, EnrichedQuote, EnrichedTrade, Quote, Trade
+from quoteflow.events import Bar, EnrichedQuote, EnrichedTrade, Quote, Trade, to_batch
 from quoteflow.feeds.synthetic import SyntheticMarket
 from quoteflow.indicators import rsi, sma
 
@@ -40,6 +41,45 @@ def test_move_against_the_close_before_good_friday_at_the_5_percent_threshold(pr
     assert (record.previous_close, record.move, record.move_missing) == (100.0, move, None)
     assert record.change_pct == pytest.approx((price / 100 - 1) * 100)
     assert record.price == price and isinstance(record, EnrichedTrade)
+
+
+ON_THE_THRESHOLD = [
+    (close, threshold, sign)
+    for close in ("100", "50", "12.5", "37.5", "123.45", "99.99", "3", "65432.1")
+    for threshold in ("0.5", "1.25", "2.5", "3.3", "5", "10", "12.5", "50")
+    for sign in (1, -1)
+]
+
+
+def _moves(close: float, threshold: float, prices: list[float]) -> tuple[list, list]:
+    """Return the moves of ``prices`` on the record path and on the columnar path."""
+    closes = PreviousCloses({"A": {date(2024, 3, 28): close}})
+    settings = EnrichSettings(indicators="sma:2", threshold_pct=threshold)
+    trades = [trade(MONDAY + i * S, price) for i, price in enumerate(prices)]
+    job = Enricher(settings, closes)
+    out, _ = job.process(trades, job.initial_state())
+    record_path = [r.move for r in enriched(out)]
+    job = Enricher(settings, closes)
+    out, _ = job.process(to_batch(trades), job.initial_state())
+    batch = next(b for topic, b in out if topic == "trades.enriched")
+    return record_path, batch.column("move").to_pylist()
+
+
+@pytest.mark.parametrize(("close", "threshold", "sign"), ON_THE_THRESHOLD)
+def test_a_price_exactly_on_the_threshold_takes_the_thresholds_move(close, threshold, sign):
+    on = Decimal(close) * (1 + sign * Decimal(threshold) / 100)
+    inside = on - sign * Decimal("0.0001")
+    record_path, columnar = _moves(float(close), float(threshold), [float(on), float(inside)])
+    expected = [BULLISH if sign > 0 else BEARISH, NEUTRAL]
+    assert record_path == columnar == expected
+
+
+def test_the_change_is_price_minus_close_over_close():
+    job = Enricher(EnrichSettings(indicators="sma:2", threshold_pct=2.5), CLOSES)
+    out, _ = job.process([trade(MONDAY, 102.5)], job.initial_state())
+    (record,) = enriched(out)
+    assert record.change_pct == (102.5 - 100.0) / 100.0 * 100
+    assert record.move == BULLISH
 
 
 def test_per_instrument_threshold_override():

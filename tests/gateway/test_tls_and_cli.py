@@ -103,8 +103,7 @@ def test_serve_and_subscribe_commands_deliver_the_feed(tmp_path):
     serving = subprocess.Popen([*QUOTEFLOW, "serve", "--port", "0", "--speed", "30"],
                                stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
     try:
-        banner = serving.stderr.readline() + serving.stderr.readline()
-        url = banner.split("gateway on ")[1].split()[0]
+        url = serving.stderr.readline().split("gateway on ")[1].split()[0]
         subscribed = subprocess.run(
             [*QUOTEFLOW, "subscribe", "--channel", "quotes.enriched", "--instruments", "SYN01",
              "--url", url, "--count", "5"],

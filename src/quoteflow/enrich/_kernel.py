@@ -46,6 +46,12 @@ MISSING_DAY = 4  # + the session slot
 MOVE_BULLISH = 1
 MOVE_BEARISH = 2
 MOVE_NEUTRAL = 3
+ON_THRESHOLD_PCT = 1e-9
+"""A change this close to the threshold (in percentage points) counts as on it.
+
+Most decimal prices have no exact float64 value, so a price exactly on the
+threshold (close 100, trade 102.5, threshold 2.5) may compute a hair below it.
+"""
 
 ALERT_ABOVE_LEVEL = 1
 ALERT_BELOW_LEVEL = 2
@@ -285,11 +291,11 @@ def compiled_loop(
                 else:
                     out_missing[i] = 0
                     n_known += 1
-                    change = (move_price / close - 1.0) * 100.0
+                    change = (move_price - close) / close * 100.0
                     out_change[i] = change
-                    if change >= threshold[c]:
+                    if change >= threshold[c] - ON_THRESHOLD_PCT:
                         move = MOVE_BULLISH
-                    elif change <= -threshold[c]:
+                    elif change <= ON_THRESHOLD_PCT - threshold[c]:
                         move = MOVE_BEARISH
                     else:
                         move = MOVE_NEUTRAL

@@ -19,6 +19,7 @@ import pyarrow as pa
 
 from quoteflow.config import EnrichSettings
 from quoteflow.enrich._arrays import StateArrays
+from quoteflow.enrich._kernel import ON_THRESHOLD_PCT
 from quoteflow.enrich.alerts import AlertRules, AlertState
 from quoteflow.enrich.columnar import enrich_columns
 from quoteflow.enrich.previous_close import PreviousCloses
@@ -179,11 +180,11 @@ class Enricher:
             reason = reason or "previous close is not positive"
             state.missing[reason] += 1
             return close, None, None, reason
-        change = (price / close - 1.0) * 100.0
+        change = (price - close) / close * 100.0
         threshold = self.settings.thresholds_pct.get(event.instrument, self.settings.threshold_pct)
-        if change >= threshold:
+        if change >= threshold - ON_THRESHOLD_PCT:
             return close, change, BULLISH, None
-        if change <= -threshold:
+        if change <= ON_THRESHOLD_PCT - threshold:
             return close, change, BEARISH, None
         return close, change, NEUTRAL, None
 

@@ -20,6 +20,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from quoteflow.errors import QueryError
 from quoteflow.events import Bar, DeadLetter, arrow_schema, from_batch
 from quoteflow.lake.layout import lake_type, parse_partition, record_class
 from quoteflow.lake.storage import LakeRoot
@@ -86,9 +87,40 @@ class Lake:
     def sql(self, query: str) -> pa.Table:
         """Run ``query`` and return the result as an Arrow table.
 
-        Raises ``duckdb.Error`` (for example for an unknown view or a syntax error).
+        Raises :class:`~quoteflow.errors.QueryError` for an empty statement, an
+        unknown view, a syntax error or any other failure of the query.
         """
-        return self.connection.sql(query).to_arrow_table()
+        return self.stream(query).read_all()
+
+    def stream(self, query: str, batch_rows: int = 65_536) -> pa.RecordBatchReader:
+        """Run ``query`` and return its result as a stream of Arrow batches.
+
+        Only the batches being read are in memory, so results of any size can be
+        written out. Of several statements, the earlier ones are run first and the
+        last one's result is returned. Raises :class:`~quoteflow.errors.QueryError`.
+        """
+        try:
+            statements = duckdb.extract_statements(query)
+            if not statements:
+                raise QueryError("the statement is empty (or only comments)")
+            for statement in statements[:-1]:
+                self.connection.execute(statement)
+            relation = self.connection.sql(statements[-1].query)
+            if relation is None:
+                return pa.RecordBatchReader.from_batches(pa.schema([]), [])
+            return relation.to_arrow_reader(batch_rows)
+        except duckdb.CatalogException as error:
+            views = ", ".join(self.views) or "none: the lake holds no data yet"
+            raise QueryError(f"{_first_line(error)} (views in this lake: {views})") from error
+        except duckdb.Error as error:
+            raise QueryError(str(error)) from error
+
+    def schema(self, view: str) -> pa.Schema:
+        """Return the columns of ``view``; raises QueryError for an unknown view."""
+        if view not in self.files:
+            views = ", ".join(self.views) or "none"
+            raise QueryError(f"no view {view!r} (views in this lake: {views})")
+        return self.connection.sql(f'SELECT * FROM "{view}" LIMIT 0').to_arrow_table().schema
 
     def pandas(self, query: str) -> Any:
         """Run ``query`` and return a pandas DataFrame."""
@@ -151,6 +183,11 @@ class Lake:
                 row["bytes"] += info.size
                 row["rows"] += _row_count(self.root, info.path)
         return [{**row, "instruments": len(row["instruments"])} for row in rows.values()]
+
+
+def _first_line(error: Exception) -> str:
+    """Return the first line of a DuckDB error, without its hints at DuckDB's own tables."""
+    return str(error).splitlines()[0]
 
 
 def _row_count(root: LakeRoot, path: str) -> int:

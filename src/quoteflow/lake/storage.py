@@ -123,6 +123,10 @@ class LakeRoot:
             if info.type == pafs.FileType.File and not info.base_name.startswith(".")
         ]
 
+    def is_present(self) -> bool:
+        """Return whether the root itself exists (a directory, or an S3 prefix holding files)."""
+        return self.filesystem.get_file_info(self.path).type == pafs.FileType.Directory
+
     def exists(self, path: str) -> bool:
         """Return whether a file exists at ``path``."""
         return self.filesystem.get_file_info(path).type == pafs.FileType.File

@@ -2,25 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import logging
 from datetime import UTC, datetime
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
-from quoteflow.cli_support import fail, settings_of, stderr
+from quoteflow.cli.common import fail, settings_of, split, stderr, sub_app, usage
 from quoteflow.errors import QuoteflowError
-from quoteflow.feeds.connection import WebSocketFeed
+
+if TYPE_CHECKING:
+    from quoteflow.feeds.connection import WebSocketFeed
 
 __all__ = ["ingest_app"]
 
-ingest_app = typer.Typer(
-    help="Ingest live provider feeds: into the lake (embedded) or onto Kafka (--bus).",
-    no_args_is_help=True,
-)
+ingest_app = sub_app("Ingest live provider feeds: into the lake (embedded) or onto Kafka (--bus).")
 
 
 class AlpacaStreamKind(StrEnum):
@@ -45,18 +43,16 @@ DurationOption = Annotated[
 StatsOption = Annotated[float, typer.Option(min=0.1, help="Seconds between metrics log lines.")]
 
 
-def _split(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
-
-
 def _run(ctx: typer.Context, feed: WebSocketFeed, bus: str | None, root: str | None,
          source: str, duration: float | None, stats_every: float) -> None:  # fmt: skip
     from quoteflow.ingest import run_ingest
     from quoteflow.runtime import install_stop_signals
 
     if source not in ("primary", "replica"):
-        raise fail(ValueError(f"--source {source!r}: use primary or replica"))
+        raise usage("--source", source, "primary or replica")
     settings = settings_of(ctx)
+
+    import asyncio
 
     async def main() -> None:
         stop = asyncio.Event()
@@ -99,9 +95,9 @@ def ingest_alpaca(
     from quoteflow.feeds.alpaca.client import AlpacaStream
 
     settings = settings_of(ctx)
-    wanted = ["news"] if stream is AlpacaStreamKind.news else _split(channels)
+    wanted = ["news"] if stream is AlpacaStreamKind.news else split(channels)
     try:
-        feed = AlpacaStream(settings.alpaca, {c: _split(symbols) for c in wanted},
+        feed = AlpacaStream(settings.alpaca, {c: split(symbols) for c in wanted},
                             asset_class=stream.value, backfill=backfill)  # fmt: skip
     except (QuoteflowError, ValueError) as error:
         raise fail(error) from error
@@ -134,19 +130,21 @@ def ingest_deribit(
     stats_every: StatsOption = 10.0,
 ) -> None:
     """Stream Deribit tickers (and trades) of futures, perpetuals and options."""
+    import asyncio
+
     from quoteflow.feeds.deribit.client import DeribitStream
     from quoteflow.ingest import deribit_instruments
 
     settings = settings_of(ctx)
-    currencies = _split(options)
+    currencies = split(options)
     try:
-        names = asyncio.run(deribit_instruments(settings.deribit, _split(instruments), currencies,
+        names = asyncio.run(deribit_instruments(settings.deribit, split(instruments), currencies,
                                                 expiry=expiry))  # fmt: skip
         feed = DeribitStream(settings.deribit, names, interval=interval, trades=trades,
                              snapshot_currencies=currencies if snapshot else ())  # fmt: skip
     except (QuoteflowError, ValueError) as error:
         raise fail(error) from error
-    stderr.print(f"deribit: {len(names)} instruments", highlight=False)
+    stderr.print(f"deribit: {len(names)} instruments")
     _run(ctx, feed, bus, root, source, duration, stats_every)
 
 
@@ -169,7 +167,7 @@ def ingest_ig(
 
     settings = settings_of(ctx)
     try:
-        feed = IgStream(settings.ig, _split(epics))
+        feed = IgStream(settings.ig, split(epics))
     except (QuoteflowError, ValueError) as error:
         raise fail(error) from error
     _run(ctx, feed, bus, root, source, duration, stats_every)
@@ -194,6 +192,8 @@ def ingest_alpaca_bars(
 
     Daily bars make the previous-close reference: [enrich] previous_closes = <file>.
     """
+    import asyncio
+
     import aiohttp
 
     from quoteflow.feeds.alpaca.history import AlpacaHistory
@@ -206,7 +206,7 @@ def ingest_alpaca_bars(
             history = AlpacaHistory(settings.alpaca, http,
                                     asset_class="crypto" if crypto else "stocks")  # fmt: skip
             return await history.bars(
-                _split(symbols), timeframe=timeframe,
+                split(symbols), timeframe=timeframe,
                 start_ns=int(_utc(start).timestamp() * 1e9),
                 end_ns=int(_utc(end).timestamp() * 1e9) if end else None,
             )  # fmt: skip
@@ -218,4 +218,4 @@ def ingest_alpaca_bars(
         write_records(output, bars)
     except (QuoteflowError, ValueError) as error:
         raise fail(error) from error
-    stderr.print(f"wrote {len(bars):,} bars to {output}", highlight=False)
+    stderr.print(f"wrote {len(bars):,} bars to {output}")

@@ -2,20 +2,23 @@
 
 from __future__ import annotations
 
-import asyncio
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
-import msgspec
 import typer
-from rich.console import Console
-from rich.progress import BarColumn, Progress, TextColumn, TimeRemainingColumn
-from rich.table import Table
 
-from quoteflow.cli_support import api_key, fail, settings_of, stderr
+from quoteflow.cli.common import (
+    api_key,
+    fail,
+    print_rows,
+    progress_bar,
+    settings_of,
+    stderr,
+    sub_app,
+)
 from quoteflow.errors import QuoteflowError
 
 if TYPE_CHECKING:
@@ -25,8 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = ["exchange_app"]
 
-exchange_app = typer.Typer(help="The exchange: order entry, matching, books and trades.",
-                           no_args_is_help=True)  # fmt: skip
+exchange_app = sub_app("The exchange: order entry, matching, books and trades.")
 
 
 @exchange_app.command("serve")
@@ -49,6 +51,8 @@ def serve(
     Traders authenticate with keys from ``quoteflow keys create``. The command store
     is replayed at start: books and orders are as the last run left them.
     """
+    import asyncio
+
     from quoteflow.exchange.serve import serve_exchange
     from quoteflow.run import kafka_bus
 
@@ -62,7 +66,7 @@ def serve(
     def started(running: RunningExchange) -> None:
         server = running.server
         stderr.print(f"exchange on {server.url}/v1 (spec {server.url}/docs); Ctrl-C stops",
-                     highlight=False)  # fmt: skip
+                     )  # fmt: skip
 
     async def run() -> None:
         shared = kafka_bus(bus, settings) if bus else None
@@ -78,8 +82,9 @@ def serve(
         raise fail(error) from error
 
 
-order_app = typer.Typer(help="Place, cancel, amend and watch your orders (API key: "
-                        "$QUOTEFLOW_API_KEY or --key-file).", no_args_is_help=True)  # fmt: skip
+order_app = sub_app(
+    "Place, cancel, amend and watch your orders (API key: $QUOTEFLOW_API_KEY or --key-file)."
+)
 exchange_app.add_typer(order_app, name="order")
 
 UrlOption = Annotated[
@@ -99,6 +104,8 @@ def _url(ctx: typer.Context, url: str | None) -> str:
 
 
 def _print(state: Any) -> None:
+    import msgspec
+
     sys.stdout.write(msgspec.json.encode(state).decode() + "\n")
     sys.stdout.flush()
 
@@ -106,6 +113,8 @@ def _print(state: Any) -> None:
 def _call(ctx: typer.Context, url: str | None, key_file: Path | None,
           work: Callable[[ExchangeClient], Awaitable[Any]]) -> None:  # fmt: skip
     """Run one request as the key's trader; print the answer as JSON, or fail."""
+    import asyncio
+
     from quoteflow.exchange.client import ExchangeClient
 
     async def run() -> Any:
@@ -185,6 +194,8 @@ def watch(
     key_file: KeyFileOption = None,
 ) -> None:
     """Print your order updates and fills as JSON lines as they happen; Ctrl-C stops."""
+    import asyncio
+
     from quoteflow.exchange.client import ExchangeClient
 
     async def run() -> None:
@@ -221,6 +232,8 @@ def stats(
     Per symbol: the SMA of the trade prices over the window, open, close and
     profit (close - open, and in percent); per window: the most profitable symbol.
     """
+    import asyncio
+
     from quoteflow.exchange.client import ExchangeClient
 
     async def run() -> Any:
@@ -234,36 +247,21 @@ def stats(
     if as_json:
         _print(figures)
         return
-    console = Console()
-    table = Table(title="Latest closed window per symbol")
-    table.add_column("symbol")
-    table.add_column("window (UTC)")
-    for column in ("trades", "SMA", "open", "close", "profit", "%"):
-        table.add_column(column, justify="right")
+    latest = []
     for symbol, windows in figures["symbols"].items():
         if windows:
             w = windows[-1]
-            table.add_row(
-                symbol,
-                _window(w),
-                f"{w['trades']:,}",
-                f"{w['sma']:.4f}",
-                f"{w['open']:g}",
-                f"{w['close']:g}",
-                f"{w['profit']:+g}",
-                f"{w['profit_pct']:+.2f}",
-            )
+            latest.append((symbol, _window(w), w["trades"], round(w["sma"], 4), w["open"],
+                           w["close"], w["profit"], round(w["profit_pct"], 2)))  # fmt: skip
         else:
-            table.add_row(symbol, "no closed window yet", "", "", "", "", "", "")
-    console.print(table)
-    leaders = Table(title="Most profitable symbol per window")
-    for column in ("window (UTC)", "symbol", "profit", "%", "symbols traded"):
-        leaders.add_column(column)
-    for leader in figures["leaders"][-6:]:
-        leaders.add_row(_window(leader),
-                        leader["symbol"], f"{leader['profit']:+g}",
-                        f"{leader['profit_pct']:+.2f}", str(leader["symbols"]))  # fmt: skip
-    console.print(leaders)
+            latest.append((symbol, "no closed window yet", None, None, None, None, None, None))
+    print_rows(("symbol", "window (UTC)", "trades", "SMA", "open", "close", "profit", "%"),
+               latest, title="Latest closed window per symbol")  # fmt: skip
+    leaders = [(_window(leader), leader["symbol"], leader["profit"],
+                round(leader["profit_pct"], 2), leader["symbols"])
+               for leader in figures["leaders"][-6:]]  # fmt: skip
+    print_rows(("window (UTC)", "symbol", "profit", "%", "symbols traded"), leaders,
+               title="Most profitable symbol per window")  # fmt: skip
 
 
 def _report(report: SimulationReport) -> None:
@@ -275,7 +273,7 @@ def _report(report: SimulationReport) -> None:
     if report.latencies_ms:
         lines.append(f"answer latency p50 {report.latency(0.5):.2f} ms, "
                      f"p99 {report.latency(0.99):.2f} ms")  # fmt: skip
-    stderr.print("\n".join(lines), highlight=False)
+    stderr.print("\n".join(lines))
 
 
 @exchange_app.command("simulate")
@@ -300,19 +298,18 @@ def simulate(
     run and revoked after it; with --embedded it runs against an exchange in
     this process, on the [exchange] instruments.
     """
+    import asyncio
+
     from quoteflow.exchange.instruments import load_instruments
     from quoteflow.exchange.simulate import simulate_embedded, simulate_http
 
     settings = settings_of(ctx)
-    columns = (TextColumn("simulating"), BarColumn(), TimeRemainingColumn(),
-               TextColumn("{task.fields[figures]}"))  # fmt: skip
-    with Progress(*columns, console=stderr) as progress:
-        task = progress.add_task("simulate", total=seconds, figures="")
+    with progress_bar("simulating seconds", total=seconds) as bar:
 
         def show(report: SimulationReport) -> None:
-            figures = (f"{report.sent:,} sent, {report.rate:,.0f}/s, "
+            figures = (f"simulating: {report.sent:,} sent, "
                        f"{sum(report.refused.values()):,} refused")  # fmt: skip
-            progress.update(task, completed=min(report.seconds, seconds), figures=figures)
+            bar.update(0, completed=min(report.seconds, seconds), description=figures)
 
         shape = {"traders": traders, "rate": rate, "seconds": seconds, "seed": seed,
                  "progress": show}  # fmt: skip

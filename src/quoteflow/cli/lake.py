@@ -1,44 +1,38 @@
-"""The ``quoteflow lake`` commands and ``quoteflow sql``."""
+"""The ``quoteflow lake`` commands: record, coalesce, schedule, expire, ls, import."""
 
 from __future__ import annotations
 
-import asyncio
-import io
-import json
 import re
-import sys
 import time
 from datetime import UTC, date, datetime, timedelta
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
-import duckdb
-import pyarrow as pa
-import pyarrow.csv as pacsv
-import pyarrow.parquet as pq
 import typer
-from rich.console import Console
-from rich.progress import Progress
-from rich.table import Table
 
-from quoteflow.cli_support import fail, settings_of, stderr
-from quoteflow.config import LakeSettings
-from quoteflow.errors import QuoteflowError
-from quoteflow.feeds.base import Feed
-from quoteflow.lake.coalesce import CoalesceReport, coalesce, pending_days
-from quoteflow.lake.importer import import_daily_bars
-from quoteflow.lake.query import Lake
-from quoteflow.lake.retention import expire
-from quoteflow.lake.storage import LakeRoot
-from quoteflow.lake.writer import LakeWriter
-
-__all__ = ["lake_app", "sql"]
-
-lake_app = typer.Typer(
-    help="Record, coalesce, expire, list and import the data lake.", no_args_is_help=True
+from quoteflow.cli.common import (
+    TableFormat,
+    fail,
+    print_rows,
+    progress_bar,
+    settings_of,
+    stderr,
+    sub_app,
+    usage,
 )
-_stdout = Console()
+from quoteflow.errors import QuoteflowError
+
+if TYPE_CHECKING:
+    from quoteflow.config import LakeSettings
+    from quoteflow.feeds.base import Feed
+    from quoteflow.lake.coalesce import CoalesceReport
+    from quoteflow.lake.query import Lake
+    from quoteflow.lake.storage import LakeRoot
+
+__all__ = ["EndpointOption", "RootOption", "lake_app", "open_lake"]
+
+lake_app = sub_app("Record, coalesce, expire, list and import the data lake.")
 
 RootOption = Annotated[
     str | None, typer.Option("--root", help="Lake root: directory or s3://bucket/prefix.")
@@ -62,36 +56,56 @@ class FeedName(StrEnum):
     replay = "replay"
 
 
-class OutputFormat(StrEnum):
-    """How ``sql`` prints its result."""
-
-    table = "table"
-    csv = "csv"
-    json = "json"
-    parquet = "parquet"
+FormatOption = Annotated[TableFormat, typer.Option("--format", help="table, csv or json (lines).")]
 
 
 def _lake(
-    ctx: typer.Context, root: str | None, endpoint: str | None
+    ctx: typer.Context, root: str | None, endpoint: str | None, *, must_exist: bool = False
 ) -> tuple[LakeRoot, LakeSettings]:
+    """Return the lake root the options or the config name, and the lake settings.
+
+    With ``must_exist`` a root that does not exist is an error naming it: a
+    mistyped --root should not look like an empty lake.
+    """
+    from quoteflow.lake.storage import LakeRoot
+
     settings = settings_of(ctx).lake
     try:
-        return LakeRoot.open(root or settings.root, endpoint or settings.endpoint_url), settings
-    except QuoteflowError as error:
+        lake_root = LakeRoot.open(root or settings.root, endpoint or settings.endpoint_url)
+        present = not must_exist or lake_root.is_present()
+    except (QuoteflowError, OSError) as error:
+        raise fail(error) from error
+    if not present:
+        given = "--root" if root else "[lake] root"
+        raise fail(FileNotFoundError(f"no lake at {lake_root.uri} ({given}): nothing was "
+                                     "recorded there"))  # fmt: skip
+    return lake_root, settings
+
+
+def open_lake(
+    ctx: typer.Context, root: str | None, endpoint: str | None, *, must_exist: bool = False
+) -> Lake:
+    """Return the lake to query at the root the options or the config name."""
+    from quoteflow.lake.query import Lake
+
+    lake_root, _ = _lake(ctx, root, endpoint, must_exist=must_exist)
+    try:
+        return Lake(lake_root)
+    except (QuoteflowError, OSError) as error:
         raise fail(error) from error
 
 
-def _day(text: str) -> date:
+def _day(option: str, text: str) -> date:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        raise typer.BadParameter(f"{text!r} is not a date like 2024-04-01") from None
+        raise usage(option, text, "a date like 2024-04-01") from None
 
 
-def _duration(text: str) -> timedelta:
+def _duration(option: str, text: str) -> timedelta:
     match = re.fullmatch(r"([0-9]+)([dh])", text)
     if match is None:
-        raise typer.BadParameter(f"{text!r} is not a duration like 30d or 12h")
+        raise usage(option, text, "a duration like 30d or 12h")
     amount = int(match.group(1))
     return timedelta(days=amount) if match.group(2) == "d" else timedelta(hours=amount)
 
@@ -129,18 +143,25 @@ def record(
     stored; with --resume a restarted recording of the same replay skips to it.
     Ctrl-C or SIGTERM flushes the buffers before exiting.
     """
+    import asyncio
+
     from quoteflow.demo import synthetic_market
     from quoteflow.feeds.replay import ReplayFeed
     from quoteflow.feeds.synthetic import SyntheticFeed
+    from quoteflow.lake.writer import LakeWriter
+    from quoteflow.recordio import count_records
     from quoteflow.runtime import install_stop_signals
 
     lake_root, settings = _lake(ctx, root, endpoint_url)
     stream: Feed
+    total: int | None = None
     if feed is FeedName.replay:
         if not files:
-            raise fail(ValueError("--feed replay needs record files"))
+            raise usage("--feed", "replay", "record files to replay, e.g. data/quotes.parquet")
         stream = ReplayFeed(files, speed=None)
         name = checkpoint or "replay-" + "-".join(p.stem for p in files)
+        counts = [count_records(path) for path in files]
+        total = None if None in counts else sum(counts)  # type: ignore[arg-type]
     else:
         market = synthetic_market(settings_of(ctx).synthetic)
         stream = SyntheticFeed(market, speed=None if fast else 1.0, duration_s=duration)
@@ -154,39 +175,39 @@ def record(
         stop = asyncio.Event()
         install_stop_signals(stop)
         remaining = skip
-        async for normalized in stream.stream():
-            events = normalized.events
-            if remaining:
-                dropped = min(remaining, len(events))
-                events, remaining = events[dropped:], remaining - dropped
-            if events:
-                writer.add(events)
-            writer.tick()
-            if stop.is_set():
-                break
+        with progress_bar("recording records", total) as bar:
+            async for normalized in stream.stream():
+                events = normalized.events
+                bar.advance(0, len(events))
+                if remaining:
+                    dropped = min(remaining, len(events))
+                    events, remaining = events[dropped:], remaining - dropped
+                if events:
+                    writer.add(events)
+                writer.tick()
+                if stop.is_set():
+                    break
         writer.flush()
         writer.close()
 
     try:
         asyncio.run(run())
-    except QuoteflowError as error:
+    except (QuoteflowError, OSError) as error:
         raise fail(error) from error
     stderr.print(f"recorded {writer.rows_written:,} records in {writer.chunks_written:,} chunks "
                  f"(resumed at {skip:,})")  # fmt: skip
 
 
-def _print_reports(reports: list[CoalesceReport]) -> None:
-    table = Table("provider", "type", "instrument", "day", "primary only", "replica only", "both",
-                  "total", "skipped chunks")  # fmt: skip
-    for r in reports:
-        p = r.partition
-        table.add_row(p.provider, p.type, p.instrument, p.day.isoformat(), f"{r.primary_only:,}",
-                      f"{r.replica_only:,}", f"{r.both:,}", f"{r.total:,}",
-                      str(len(r.skipped)))  # fmt: skip
-    _stdout.print(table)
+def _print_reports(reports: list[CoalesceReport], output_format: TableFormat) -> None:
+    columns = ("provider", "type", "instrument", "day", "primary only", "replica only", "both",
+               "total", "skipped chunks")  # fmt: skip
+    rows = [(r.partition.provider, r.partition.type, r.partition.instrument,
+             r.partition.day.isoformat(), r.primary_only, r.replica_only, r.both, r.total,
+             len(r.skipped)) for r in reports]  # fmt: skip
+    print_rows(columns, rows, output_format)
     for r in reports:
         for path, reason in r.skipped:
-            stderr.print(f"[yellow]skipped[/yellow] {path}: {reason}", highlight=False)
+            stderr.print(f"skipped {path}: {reason}")
 
 
 @lake_app.command("coalesce")
@@ -208,28 +229,31 @@ def coalesce_command(
     ] = None,
     root: RootOption = None,
     endpoint_url: EndpointOption = None,
+    output_format: FormatOption = TableFormat.table,
 ) -> None:
     """Join primary and replica chunks into refined daily files; print rows by origin.
 
     Chunks that cannot be read are reported on stderr and skipped; the exit code
     is then 1.
     """
-    lake_root, settings = _lake(ctx, root, endpoint_url)
+    from quoteflow.lake.coalesce import coalesce, pending_days
+    from quoteflow.lake.storage import LakeRoot
+
     if (day is None) == (not all_pending):
-        raise fail(ValueError("give --day or --all-pending"))
-    days = [_day(day)] if day else pending_days(lake_root, datetime.now(UTC).date())
+        raise usage("--day", day, "give --day YYYY-MM-DD or --all-pending, not both or neither")
+    lake_root, settings = _lake(ctx, root, endpoint_url, must_exist=True)
+    days = [_day("--day", day)] if day else pending_days(lake_root, datetime.now(UTC).date())
     csv_root = LakeRoot.open(csv, endpoint_url) if csv else None
     reports = []
-    with Progress(console=stderr, transient=True) as progress:
+    with progress_bar("coalescing instrument-days") as bar:
         for one in days:
-            task = progress.add_task(f"coalescing {one}", total=None)
+            bar.update(0, description=f"coalescing {one}", completed=0, total=None)
             reports += coalesce(
                 lake_root, one, provider=provider, kind=kind, instrument=instrument,
                 csv_root=csv_root, threads=threads or settings.coalesce_threads,
-                progress=lambda done, total, task=task: progress.update(
-                    task, completed=done, total=total),
+                progress=lambda done, total: bar.update(0, completed=done, total=total),
             )  # fmt: skip
-    _print_reports(reports)
+    _print_reports(reports, output_format)
     if any(r.skipped for r in reports):
         raise typer.Exit(1)
 
@@ -241,12 +265,16 @@ def schedule(
     once: Annotated[bool, typer.Option("--once", help="Run once and exit.")] = False,
     root: RootOption = None,
     endpoint_url: EndpointOption = None,
+    output_format: FormatOption = TableFormat.table,
 ) -> None:
     """Coalesce every finished day not refined yet, now and then every --every seconds."""
+    from quoteflow.lake.coalesce import coalesce, pending_days
+
     lake_root, settings = _lake(ctx, root, endpoint_url)
     while True:
         for one in pending_days(lake_root, datetime.now(UTC).date()):
-            _print_reports(coalesce(lake_root, one, threads=settings.coalesce_threads))
+            reports = coalesce(lake_root, one, threads=settings.coalesce_threads)
+            _print_reports(reports, output_format)
         if once:
             return
         time.sleep(every)
@@ -274,10 +302,14 @@ def expire_command(
     Dead letters have no refined copy: they go only by their own age, when
     --dead-letters-older-than or lake.dead_letter_retention_days says so.
     """
-    lake_root, settings = _lake(ctx, root, endpoint_url)
-    age = _duration(older_than) if older_than else timedelta(days=settings.retention_days)
+    from quoteflow.lake.retention import expire
+
+    lake_root, settings = _lake(ctx, root, endpoint_url, must_exist=True)
+    age = (_duration("--older-than", older_than) if older_than
+           else timedelta(days=settings.retention_days))  # fmt: skip
     if dead_letters_older_than:
-        dead_age: timedelta | None = _duration(dead_letters_older_than)
+        dead_age: timedelta | None = _duration("--dead-letters-older-than",
+                                               dead_letters_older_than)  # fmt: skip
     elif settings.dead_letter_retention_days:
         dead_age = timedelta(days=settings.dead_letter_retention_days)
     else:
@@ -286,21 +318,23 @@ def expire_command(
                     dead_letters_older_than=dead_age, dry_run=dry_run)  # fmt: skip
     verb = "would delete" if dry_run else "deleted"
     for path in report.deleted:
-        _stdout.print(f"{verb} {path}", highlight=False)
+        print(f"{verb} {path}")
     for partition in report.kept:
-        stderr.print(f"kept {partition.directory()}: no readable refined file", highlight=False)
+        stderr.print(f"kept {partition.directory()}: no readable refined file")
     stderr.print(f"{verb} {len(report.deleted):,} chunks")
 
 
 @lake_app.command("ls")
-def ls(ctx: typer.Context, root: RootOption = None, endpoint_url: EndpointOption = None) -> None:
+def ls(
+    ctx: typer.Context,
+    root: RootOption = None,
+    endpoint_url: EndpointOption = None,
+    output_format: FormatOption = TableFormat.table,
+) -> None:
     """Summarise the lake: per view and day, instruments, files, rows and bytes."""
-    lake_root, _ = _lake(ctx, root, endpoint_url)
-    table = Table("view", "day", "instruments", "files", "rows", "bytes")
-    for row in Lake(lake_root).summary():
-        table.add_row(row["view"], row["day"], str(row["instruments"]), f"{row['files']:,}",
-                      f"{row['rows']:,}", f"{row['bytes']:,}")  # fmt: skip
-    _stdout.print(table)
+    columns = ("view", "day", "instruments", "files", "rows", "bytes")
+    summary = open_lake(ctx, root, endpoint_url, must_exist=True).summary()
+    print_rows(columns, [[row[c] for c in columns] for row in summary], output_format)
 
 
 @lake_app.command("import")
@@ -318,69 +352,27 @@ def import_command(
     root: RootOption = None,
     endpoint_url: EndpointOption = None,
 ) -> None:
-    """Load end-of-day history into refined daily files (the previous closes of enrichment)."""
+    """Load end-of-day history into refined daily files (the previous closes of enrichment).
+
+    The instrument of each row comes from --instrument-column, or is --instrument
+    for the whole file: give exactly one of them.
+    """
+    from quoteflow.lake.importer import import_daily_bars
+
+    if (instrument is None) == (instrument_column is None):
+        expected = "give --instrument-column (e.g. Ticker) or --instrument, not both or neither"
+        raise usage("--instrument-column", instrument_column, expected)
+    if not file.is_file():
+        raise usage("FILE", str(file), "an OHLCV CSV file that exists")
     lake_root, _ = _lake(ctx, root, endpoint_url)
     try:
-        with Progress(console=stderr, transient=True) as progress:
-            task = progress.add_task(f"importing {file.name}", total=None)
+        with progress_bar(f"importing {file.name}") as bar:
             report = import_daily_bars(
                 lake_root, file, provider=provider, kind=kind, instrument=instrument,
                 instrument_column=instrument_column, date_column=date_column, calendar=calendar,
-                progress=lambda done, total: progress.update(task, completed=done, total=total),
+                progress=lambda done, total: bar.update(0, completed=done, total=total),
             )  # fmt: skip
-    except (QuoteflowError, ValueError) as error:
+    except (QuoteflowError, ValueError, OSError) as error:
         raise fail(error) from error
     stderr.print(f"imported {report.rows:,} bars of {report.instruments} instruments "
                  f"into {report.files:,} files")  # fmt: skip
-
-
-def sql(
-    ctx: typer.Context,
-    query: Annotated[str, typer.Argument(help="DuckDB SQL over the lake's views.")],
-    output_format: Annotated[
-        OutputFormat, typer.Option("--format", help="table, csv, json (lines) or parquet.")
-    ] = OutputFormat.table,
-    output: Annotated[
-        Path | None, typer.Option(help="Write to this file instead of stdout.")
-    ] = None,
-    root: RootOption = None,
-    endpoint_url: EndpointOption = None,
-) -> None:
-    """Run SQL over the lake: views <type> (refined) and raw_<type> (raw chunks).
-
-    Partition columns provider, type, instrument, year, month, day (raw: source)
-    prune the files read, e.g. WHERE instrument = 'AAPL' AND year = 2024.
-    """
-    lake_root, _ = _lake(ctx, root, endpoint_url)
-    try:
-        result = Lake(lake_root).sql(query)
-    except duckdb.Error as error:
-        raise fail(error) from error
-    data = _render(result, output_format)
-    if output is not None:
-        output.write_bytes(data)
-    elif output_format is OutputFormat.table:
-        _print_table(result)
-    else:
-        sys.stdout.buffer.write(data)
-        sys.stdout.flush()
-
-
-def _render(result: pa.Table, output_format: OutputFormat) -> bytes:
-    if output_format is OutputFormat.parquet:
-        sink = pa.BufferOutputStream()
-        pq.write_table(result, sink, compression="zstd")
-        return sink.getvalue().to_pybytes()
-    if output_format is OutputFormat.json:
-        lines = (json.dumps(row, default=str) for row in result.to_pylist())
-        return "".join(line + "\n" for line in lines).encode()
-    out = io.BytesIO()
-    pacsv.write_csv(result, out)
-    return out.getvalue()
-
-
-def _print_table(result: pa.Table) -> None:
-    table = Table(*result.column_names)
-    for row in result.to_pylist():
-        table.add_row(*("" if v is None else str(v) for v in row.values()))
-    _stdout.print(table)

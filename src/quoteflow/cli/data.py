@@ -1,54 +1,20 @@
-"""The ``quoteflow`` command: a thin layer over the library; every command has ``--help``."""
+"""Commands over market data: ``normalize``, ``indicators``, ``enrich``, ``demo``, ``feed``."""
 
 from __future__ import annotations
 
-import asyncio
-import json
 import sys
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated
 
-import msgspec
 import typer
 
-from quoteflow import __version__
-from quoteflow.cli_support import fail as _fail
-from quoteflow.cli_support import settings_of as _settings
-from quoteflow.cli_support import stderr as _stderr
-from quoteflow.config import masked
-from quoteflow.errors import QuoteflowError
-from quoteflow.events import Quote, Trade
-from quoteflow.exchange.cli import exchange_app
-from quoteflow.feeds.replay import ReplayFeed
-from quoteflow.feeds.synthetic import SyntheticFeed
-from quoteflow.gateway.cli import keys_app, serve_command, subscribe_command
-from quoteflow.ingest_cli import ingest_app
-from quoteflow.lake.cli import lake_app, sql
-from quoteflow.normalize import normalize_lines
-from quoteflow.recordio import write_records
-from quoteflow.reference import reference_json
+from quoteflow.cli.common import fail, progress_bar, settings_of, stderr, sub_app, usage
 
-__all__ = ["app"]
+__all__ = ["demo", "enrich", "feed_app", "indicators", "normalize"]
 
-app = typer.Typer(
-    help="quoteflow: real-time market data. Ingest, normalize, enrich, record, deliver.",
-    no_args_is_help=True,
-    add_completion=False,
-    pretty_exceptions_enable=False,
-)
-config_app = typer.Typer(help="Inspect the configuration.", no_args_is_help=True)
-feed_app = typer.Typer(help="Generate and replay feeds.", no_args_is_help=True)
-app.add_typer(config_app, name="config")
-app.add_typer(feed_app, name="feed")
-app.add_typer(lake_app, name="lake")
-app.add_typer(ingest_app, name="ingest")
-app.add_typer(keys_app, name="keys")
-app.add_typer(exchange_app, name="exchange")
-app.command("serve")(serve_command)
-app.command("subscribe")(subscribe_command)
-app.command("sql")(sql)
+feed_app = sub_app("Generate and replay feeds.")
 
 
 class Provider(StrEnum):
@@ -66,32 +32,6 @@ class FileFormat(StrEnum):
     csv = "csv"
 
 
-def _version(value: bool) -> None:
-    if value:
-        typer.echo(f"quoteflow {__version__}")
-        raise typer.Exit()
-
-
-@app.callback()
-def main(
-    ctx: typer.Context,
-    config: Annotated[
-        Path | None,
-        typer.Option(
-            "--config",
-            help="TOML config file (default: $QUOTEFLOW_CONFIG, else ./quoteflow.toml if present).",
-        ),
-    ] = None,
-    version: Annotated[
-        bool,
-        typer.Option("--version", callback=_version, is_eager=True, help="Print the version."),
-    ] = False,
-) -> None:
-    """quoteflow: real-time market data. Ingest, normalize, enrich, record, deliver."""
-    ctx.obj = config
-
-
-@app.command()
 def normalize(
     provider: Annotated[Provider, typer.Option(help="Whose messages stdin holds.")],
     instrument: Annotated[
@@ -109,10 +49,17 @@ def normalize(
     A line may carry "receivedAtMs"; otherwise the receive time is now. Exits 0
     when every line was normalized, 1 otherwise.
     """
+    import msgspec
+
+    from quoteflow.normalize import normalize_lines
+
+    if provider is Provider.ig and not instrument:
+        raise usage("--instrument", instrument, "IG lines need the epic, e.g. CS.D.BITCOIN.CFE.IP")
     rejected = 0
     out = sys.stdout
-    lines = sys.stdin.buffer
-    for result in normalize_lines(lines, provider.value, instrument=instrument, keys=keys):
+    for result in normalize_lines(
+        sys.stdin.buffer, provider.value, instrument=instrument, keys=keys
+    ):
         for record in result.records:
             out.write(msgspec.json.encode(record).decode())
             out.write("\n")
@@ -123,7 +70,6 @@ def normalize(
     raise typer.Exit(1 if rejected else 0)
 
 
-@app.command()
 def demo(
     ctx: typer.Context,
     duration: Annotated[
@@ -141,18 +87,32 @@ def demo(
 
     Works offline; no services needed. Ctrl-C stops cleanly after draining.
     """
+    import asyncio
+
     from quoteflow.demo import run_demo
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     if instruments is not None:
         settings.synthetic.instruments = instruments
     asyncio.run(run_demo(settings, duration_s=duration, speed=speed))
 
 
-@config_app.command("show")
-def config_show(ctx: typer.Context) -> None:
-    """Print the effective configuration (file + environment) with secrets masked."""
-    typer.echo(json.dumps(masked(_settings(ctx)), indent=2))
+def _start_date(text: str | None, calendar: str) -> date | None:
+    """Return ``--start`` as a date; a day without a session is refused, naming the next one."""
+    if text is None:
+        return None
+    try:
+        day = date.fromisoformat(text)
+    except ValueError:
+        raise usage("--start", text, "a date like 2024-03-28") from None
+    from quoteflow.calendars import calendar_by_name
+
+    sessions = calendar_by_name(calendar)
+    if not sessions.is_session(day):
+        following = sessions.date_to_session(day, direction="next").date()
+        raise usage("--start", text, f"{day:%A %Y-%m-%d} has no {calendar} session; "
+                    f"the next one is {following}")  # fmt: skip
+    return day
 
 
 @feed_app.command("synthetic")
@@ -167,7 +127,8 @@ def feed_synthetic(
         FileFormat.parquet
     ),
     start: Annotated[
-        str | None, typer.Option(help="First session date, YYYY-MM-DD (default: latest).")
+        str | None,
+        typer.Option(help="First session date, YYYY-MM-DD; must be a session (default: latest)."),
     ] = None,
     instruments: Annotated[
         int | None, typer.Option(min=1, max=1000, help="Number of instruments.")
@@ -175,38 +136,42 @@ def feed_synthetic(
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
 ) -> None:
     """Generate seeded synthetic quotes and trades into files, as fast as possible."""
-    from quoteflow.demo import synthetic_market
+    import asyncio
 
-    config = _settings(ctx).synthetic
+    from quoteflow.demo import synthetic_market
+    from quoteflow.events import Quote, Trade
+    from quoteflow.feeds.synthetic import SyntheticFeed
+    from quoteflow.recordio import write_records
+
+    config = settings_of(ctx).synthetic
     overrides = {"instruments": instruments, "seed": seed}
     config = config.model_copy(update={k: v for k, v in overrides.items() if v is not None})
     try:
-        market = synthetic_market(config, date.fromisoformat(start) if start else None)
+        market = synthetic_market(config, _start_date(start, config.calendar))
     except ValueError as error:
-        raise _fail(error) from error
+        raise fail(error) from error
     feed = SyntheticFeed(market, speed=None, duration_s=duration, step_ms=60_000)
+    quotes: list[Quote] = []
+    trades: list[Trade] = []
+    with progress_bar("generating market seconds", total=duration) as bar:
 
-    async def collect() -> tuple[list[Quote], list[Trade]]:
-        quotes: list[Quote] = []
-        trades: list[Trade] = []
-        async for batch in feed.stream():
-            for event in batch.events:
-                (quotes if isinstance(event, Quote) else trades).append(event)
-        return quotes, trades
+        async def collect() -> None:
+            first: int | None = None
+            async for batch in feed.stream():
+                for event in batch.events:
+                    (quotes if isinstance(event, Quote) else trades).append(event)
+                if batch.events:
+                    first = first if first is not None else batch.events[0].ts_event
+                    bar.update(0, completed=(batch.events[-1].ts_event - first) / 1e9)
 
-    from rich.progress import Progress
-
-    with Progress(console=_stderr, transient=True) as progress:
-        progress.add_task("generating synthetic records", total=None)
-        quotes, trades = asyncio.run(collect())
+        asyncio.run(collect())
     for name, records in (("quotes", quotes), ("trades", trades)):
         path = out_dir / f"{name}.{file_format.value}"
         if records:
             write_records(path, records)
-            _stderr.print(f"wrote {len(records):,} synthetic {name} to {path}")
+            stderr.print(f"wrote {len(records):,} synthetic {name} to {path}")
 
 
-@app.command()
 def enrich(
     ctx: typer.Context,
     replay: Annotated[
@@ -234,13 +199,16 @@ def enrich(
     indicators). With the synthetic feed the previous closes are synthetic too.
     Ctrl-C stops cleanly: open candles are flushed first.
     """
+    import asyncio
+
     from quoteflow.bus import MemoryBus
     from quoteflow.demo import feed_and_closes
     from quoteflow.enrich import Enricher
+    from quoteflow.errors import QuoteflowError
     from quoteflow.runtime import Pipeline, Stage, install_stop_signals
     from quoteflow.runtime.sinks import JsonLinesSink
 
-    settings = _settings(ctx)
+    settings = settings_of(ctx)
     try:
         feed, closes = feed_and_closes(
             settings,
@@ -251,7 +219,7 @@ def enrich(
         )
         job = Enricher(settings.enrich, closes)
     except (QuoteflowError, ValueError) as error:
-        raise _fail(error) from error
+        raise fail(error) from error
     wanted = tuple(
         f"{job.candles.topic}" if t.strip() == "bars" else t.strip() for t in topics.split(",")
     )
@@ -266,10 +234,9 @@ def enrich(
     try:
         asyncio.run(run())
     except QuoteflowError as error:
-        raise _fail(error) from error
+        raise fail(error) from error
 
 
-@app.command()
 def indicators(
     input_file: Annotated[
         Path, typer.Option("--input", help="CSV with date, open, high, low, close, volume.")
@@ -295,7 +262,16 @@ def indicators(
 
     try:
         specs = parse_specs(spec)
+    except ValueError as error:
+        raise usage("--spec", spec, str(error)) from None
+    try:
         table = pacsv.read_csv(input_file)
+    except (OSError, pa.ArrowInvalid) as error:
+        reason = str(error).splitlines()[0] if str(error) else type(error).__name__
+        raise fail(
+            ValueError(f"--input {input_file}: not a readable CSV ({reason[:200]})")
+        ) from None
+    try:
         by_name = {name.lower(): table.column(name) for name in table.column_names}
         numeric = {
             name: column.cast(pa.float64()).to_numpy(zero_copy_only=False)
@@ -303,8 +279,8 @@ def indicators(
             if name in ("open", "high", "low", "close", "volume")
         }
         computed = apply_specs(specs, numeric)
-    except (OSError, pa.ArrowInvalid, ValueError, KeyError) as error:
-        raise _fail(error) from error
+    except (pa.ArrowInvalid, ValueError, KeyError) as error:
+        raise fail(ValueError(f"--input {input_file}: {error}")) from error
     for name, values in computed.items():
         table = table.append_column(name, pa.array(values, mask=np.isnan(values)))
     pacsv.write_csv(table, sys.stdout.buffer)
@@ -319,6 +295,12 @@ def feed_replay(
     fast: Annotated[bool, typer.Option("--fast", help="As fast as possible, no pacing.")] = False,
 ) -> None:
     """Replay record files in event-time order as JSON lines (reference records with keys)."""
+    import asyncio
+
+    from quoteflow.errors import QuoteflowError
+    from quoteflow.feeds.replay import ReplayFeed
+    from quoteflow.reference import reference_json
+
     feed = ReplayFeed(files, speed=None if fast else speed)
 
     async def play() -> None:
@@ -329,45 +311,7 @@ def feed_replay(
 
     try:
         asyncio.run(play())
-    except QuoteflowError as error:
-        raise _fail(error) from error
+    except (QuoteflowError, BrokenPipeError) as error:
+        raise fail(error) from error
     except KeyboardInterrupt:
         raise typer.Exit(130) from None
-
-
-@app.command("run")
-def run_command(
-    ctx: typer.Context,
-    stage: Annotated[str, typer.Argument(help="ingest, enrich, lake, gateway or match.")],
-    bus: Annotated[str, typer.Option(help="The shared bus: kafka://host:port[,host:port].")],
-    replay: Annotated[
-        list[Path] | None, typer.Option(help="ingest: record files to replay (default: synthetic).")
-    ] = None,
-    fast: Annotated[bool, typer.Option("--fast", help="ingest: no pacing.")] = False,
-    speed: Annotated[
-        float, typer.Option(min=0.001, help="ingest: market seconds per wall second.")
-    ] = 1.0,
-    duration: Annotated[
-        float | None, typer.Option(help="ingest: synthetic market seconds to generate.")
-    ] = None,
-    root: Annotated[str | None, typer.Option(help="lake: root (default: [lake] root).")] = None,
-    source: Annotated[str, typer.Option(help="lake: primary or replica.")] = "primary",
-    chunk_age: Annotated[
-        float | None, typer.Option(min=0.001, help="lake: seconds a record may wait in a buffer.")
-    ] = None,
-) -> None:
-    """Run one stage as its own process on a shared Kafka bus; start more to share the work.
-
-    Each stage is a consumer group: a second process of the same stage takes half
-    the partitions. SIGINT or SIGTERM stops it after draining what it holds.
-    """
-    from quoteflow.run import run_stage
-
-    settings = _settings(ctx)
-    try:
-        asyncio.run(run_stage(stage, bus, settings, files=replay or [],
-                              speed=None if fast else speed,
-                              duration=duration, root=root, source=source,
-                              chunk_age=chunk_age))  # fmt: skip
-    except (QuoteflowError, ValueError) as error:
-        raise _fail(error) from error

@@ -2,40 +2,41 @@
 
 from __future__ import annotations
 
-import asyncio
 import ssl
 import sys
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated
 
-import msgspec
 import typer
-from rich.console import Console
-from rich.table import Table
 
-from quoteflow.cli_support import api_key, fail, settings_of, stderr
+from quoteflow.cli.common import (
+    TableFormat,
+    api_key,
+    fail,
+    print_rows,
+    settings_of,
+    split,
+    stderr,
+    sub_app,
+)
 from quoteflow.errors import QuoteflowError
-from quoteflow.gateway.keys import KeyStore
 
 if TYPE_CHECKING:
+    from quoteflow.gateway.keys import KeyStore
     from quoteflow.gateway.server import GatewayServer
 
 __all__ = ["keys_app", "serve_command", "subscribe_command"]
 
-keys_app = typer.Typer(
-    help="Create, list and revoke the API keys subscribers connect with.", no_args_is_help=True
-)
+keys_app = sub_app("Create, list and revoke the API keys subscribers connect with.")
 
 DbOption = Annotated[str | None, typer.Option(help="Key store (default: [gateway] keys_db).")]
 
 
 def _store(ctx: typer.Context, db: str | None) -> KeyStore:
+    from quoteflow.gateway.keys import KeyStore
+
     return KeyStore(db or settings_of(ctx).gateway.keys_db)
-
-
-def _split(text: str) -> list[str]:
-    return [part.strip() for part in text.split(",") if part.strip()]
 
 
 @keys_app.command("create")
@@ -57,33 +58,39 @@ def create(
     """Create a key and print it once: only its hash is stored, it cannot be shown again."""
     try:
         key, text = _store(ctx, db).create(
-            name, channels=_split(channels), instruments=_split(instruments),
+            name, channels=split(channels), instruments=split(instruments),
             max_connections=max_connections, max_messages_per_s=max_messages_per_s,
         )  # fmt: skip
     except (QuoteflowError, OSError) as error:
         raise fail(error) from error
     stderr.print(f"key {key.name!r} created; store it now, it is not shown again:",
-                 highlight=False)  # fmt: skip
+                 )  # fmt: skip
     print(text)
 
 
 @keys_app.command("list")
-def list_keys(ctx: typer.Context, db: DbOption = None) -> None:
+def list_keys(
+    ctx: typer.Context,
+    db: DbOption = None,
+    output_format: Annotated[
+        TableFormat, typer.Option("--format", help="table, csv or json (lines).")
+    ] = TableFormat.table,
+) -> None:
     """List the keys (never the keys themselves): entitlements, limits, status."""
     try:
         keys = _store(ctx, db).list()
     except (QuoteflowError, OSError) as error:
         raise fail(error) from error
-    table = Table()
-    for column in ("name", "id", "channels", "instruments", "connections", "msg/s", "created",
-                   "status"):  # fmt: skip
-        table.add_column(column)
-    for key in keys:
-        created = datetime.fromtimestamp(key.created_at, tz=UTC).strftime("%Y-%m-%d %H:%M")
-        table.add_row(key.name, key.key_id, ",".join(key.channels), ",".join(key.instruments),
-                      str(key.max_connections), f"{key.max_messages_per_s:,.0f}", created,
-                      "revoked" if key.revoked else "active")  # fmt: skip
-    Console().print(table)
+    columns = ("name", "id", "channels", "instruments", "connections", "msg/s", "created",
+               "status")  # fmt: skip
+    rows = [
+        (key.name, key.key_id, ",".join(key.channels), ",".join(key.instruments),
+         key.max_connections, key.max_messages_per_s,
+         datetime.fromtimestamp(key.created_at, tz=UTC).strftime("%Y-%m-%d %H:%M"),
+         "revoked" if key.revoked else "active")
+        for key in keys
+    ]  # fmt: skip
+    print_rows(columns, rows, output_format)
 
 
 @keys_app.command("revoke")
@@ -97,7 +104,7 @@ def revoke(
         _store(ctx, db).revoke(name)
     except (QuoteflowError, OSError) as error:
         raise fail(error) from error
-    stderr.print(f"key {name!r} revoked", highlight=False)
+    stderr.print(f"key {name!r} revoked")
 
 
 def serve_command(
@@ -119,6 +126,8 @@ def serve_command(
     Subscribers need a key from ``quoteflow keys create``. TLS: set [gateway]
     tls_certfile and tls_keyfile. SIGINT or SIGTERM stops it.
     """
+    import asyncio
+
     from quoteflow.demo import feed_and_closes
     from quoteflow.gateway.serve import serve
     from quoteflow.run import kafka_bus
@@ -131,7 +140,7 @@ def serve_command(
 
     def started(server: GatewayServer) -> None:
         stderr.print(f"gateway on {server.stream_url} (REST {server.url}/v1, spec "
-                     f"{server.url}/docs); Ctrl-C stops", highlight=False)  # fmt: skip
+                     f"{server.url}/docs); Ctrl-C stops")  # fmt: skip
 
     try:
         if bus:
@@ -166,17 +175,22 @@ def subscribe_command(
     ] = None,
 ) -> None:
     """Print the records of a gateway channel as JSON lines, resuming after disconnects."""
+    import asyncio
+
+    import msgspec
+
     from quoteflow.client import GatewayClient
 
     key = api_key(key_file)
     context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
-    client = GatewayClient(url, key, {c: _split(instruments) for c in channel},
+    client = GatewayClient(url, key, {c: split(instruments) for c in channel},
                            conflate=conflate, ssl_context=context)  # fmt: skip
 
     async def run() -> None:
         printed = 0
         async for record in client:
             sys.stdout.write(msgspec.json.encode(record).decode() + "\n")
+            sys.stdout.flush()
             printed += 1
             if count is not None and printed >= count:
                 break
