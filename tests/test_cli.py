@@ -353,8 +353,9 @@ def test_enrich_works_on_history_before_2006(tmp_path):
     opening = 946_909_800_000_000_000  # 2000-01-03 14:30 UTC
     trades = [Trade("SYNTHETIC", "OLD", opening + i, opening + i, 42.0 + i, 10.0) for i in range(3)]
     write_records(tmp_path / "trades.parquet", trades)
-    result = run(["enrich", "--replay", str(tmp_path / "trades.parquet"), "--previous-closes",
-                  str(tmp_path / "closes.csv"), "--fast", "--topics", "trades.enriched"])  # fmt: skip
+    closes, trades_file = str(tmp_path / "closes.csv"), str(tmp_path / "trades.parquet")
+    result = run(["enrich", "--replay", trades_file, "--previous-closes", closes,
+                  "--fast", "--topics", "trades.enriched"])  # fmt: skip
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["move"] for r in records] == ["Bullish"] * 3
