@@ -295,7 +295,9 @@ class GatewaySettings(_Section):
 class ExchangeSettings(_Section):
     """The exchange: listed instruments, the durable command store, where the API listens."""
 
-    instruments: str = Field("instruments.toml", description="TOML or CSV reference data")
+    instruments: str | None = Field(
+        None, description="TOML or CSV reference data (unset: the sample listing, all 24/7)"
+    )
     db: str = Field("quoteflow-exchange.db", description="SQLite command store (0600)")
     fsync: bool = Field(
         False, description="answer only once the log is on disk (grouped flushes): power-loss safe"

@@ -46,27 +46,6 @@ __all__ = ["SummarySink", "feed_and_closes", "run_demo", "synthetic_market"]
 
 _REFRESH_S = 0.5
 _EXCHANGE_RATE_PER_S = 200
-_EXCHANGE_LISTING = """
-[[instruments]]
-symbol = "ACME"
-tick_size = "0.01"
-lot_size = 10
-reference_price = "25.40"
-calendar = "24/7"
-
-[[instruments]]
-symbol = "BOLT"
-tick_size = "0.05"
-reference_price = "120.00"
-calendar = "24/7"
-
-[[instruments]]
-symbol = "CRUX"
-tick_size = "0.001"
-lot_size = 100
-reference_price = "3.250"
-calendar = "24/7"
-"""
 
 
 class SummarySink:
@@ -261,11 +240,11 @@ async def _start_gateway(
 async def _start_exchange(
     settings: Settings, scratch: Path, bus: MemoryBus, stop: asyncio.Event
 ) -> tuple[asyncio.Task[None], RunningExchange]:
-    """Start the demo's exchange on ``bus`` (store and listing in ``scratch``); return it."""
+    """Start the demo's exchange (the sample listing) on ``bus``, its store in ``scratch``."""
     demo = settings.model_copy(update={
         "gateway": settings.gateway.model_copy(update={"keys_db": str(scratch / "keys.db")}),
         "exchange": settings.exchange.model_copy(update={
-            "instruments": str(scratch / "listing.toml"), "db": str(scratch / "exchange.db"),
+            "instruments": None, "db": str(scratch / "exchange.db"),
             "stats_window": "1m", "stats_every": "30s"}),
     })  # fmt: skip
     for port in (settings.exchange.port, 0):  # the configured port, else any free one
@@ -282,12 +261,12 @@ async def _start_exchange(
     raise AssertionError("unreachable: port 0 always binds")
 
 
-def _exchange_closes(listing: Path, calendar: str) -> dict[str, dict[date, float]]:
+def _exchange_closes(calendar: str) -> dict[str, dict[date, float]]:
     """Return the listed reference prices as the closes of the last sessions of ``calendar``."""
     today = pd.Timestamp(datetime.now(UTC).date())
     sessions = calendar_by_name(calendar).sessions_in_range(today - pd.Timedelta(days=20), today)
     return {symbol: {s.date(): float(i.reference_price) for s in sessions}
-            for symbol, i in load_instruments(listing).items()}  # fmt: skip
+            for symbol, i in load_instruments(None).items()}  # fmt: skip
 
 
 async def run_demo(
@@ -317,9 +296,7 @@ async def run_demo(
     console.print(header, style="bold", highlight=False)
     with tempfile.TemporaryDirectory(prefix="quoteflow-demo-") as directory:
         scratch = Path(directory)
-        listing = scratch / "listing.toml"
-        listing.write_text(_EXCHANGE_LISTING)
-        closes = market.previous_closes() | _exchange_closes(listing, settings.enrich.calendar)
+        closes = market.previous_closes() | _exchange_closes(settings.enrich.calendar)
         job = Enricher(settings.enrich, PreviousCloses(closes, config.calendar))
         sink = SummarySink(job.candles.topic)
         stage = Stage("enrich", ("quotes", "trades"), job)

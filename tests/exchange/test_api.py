@@ -1,6 +1,7 @@
 """The order entry API: the validation matrix over HTTP, own orders only, nothing half-applied."""
 
 import asyncio
+from datetime import UTC, datetime
 
 import httpx
 import pytest
@@ -109,3 +110,109 @@ async def test_a_revoked_key_stops_working_within_a_quarter_second(api):
     await asyncio.sleep(0.3)
     answer = await api.get("/v1/orders/1", headers=api.as_trader("bob"))
     assert answer.status_code == 401
+
+
+def _book(api):
+    return api.exchange.depth("ACME", 100), len(list(api.exchange.store.commands()))
+
+
+EXTREME_PRICES = ["Infinity", "-Infinity", "NaN", "sNaN", "1e100000", "-1e100000", "-1", "0",
+                  "9" * 5_000, "0." + "0" * 5_000 + "1", 1e308, -0.0]  # fmt: skip
+
+
+@pytest.mark.parametrize("price", EXTREME_PRICES, ids=lambda p: str(p)[:12])
+async def test_extreme_prices_are_refused_with_a_reason_and_change_nothing(api, price):
+    alice = api.as_trader("alice")
+    resting = (await api.post("/v1/orders", json=order(client_order_id="r"), headers=alice)).json()
+    before = _book(api)
+    placed = await api.post("/v1/orders", json=order(price=price), headers=alice)
+    amended = await api.patch(f"/v1/orders/{resting['order_id']}", json={"price": price},
+                              headers=alice)  # fmt: skip
+    for answer in (placed, amended):
+        assert answer.status_code == 400, answer.text
+        body = answer.json()
+        assert body["reason"] in ("bad_price", "outside_band", "off_tick")
+        assert body["field"] == "price" and body["message"]
+    assert _book(api) == before
+
+
+@pytest.mark.parametrize("quantity", ["100", 10.0, 1e1, True, None, [10]])
+async def test_a_quantity_must_be_a_json_integer(api, quantity):
+    answer = await api.post("/v1/orders", json=order(quantity=quantity),
+                            headers=api.as_trader("alice"))  # fmt: skip
+    assert answer.status_code == 422
+    assert answer.json()["reason"] == "invalid_request"
+    assert answer.json()["field"] == "quantity"
+    assert _book(api) == (([], []), 0)
+
+
+@pytest.mark.parametrize(
+    ("change", "status", "reason"),
+    [
+        ({}, 400, "no_change"),
+        ({"quantity": 10}, 400, "no_change"),
+        ({"price": "10.00"}, 400, "no_change"),
+        ({"quantity": 10, "price": "10.000"}, 400, "no_change"),
+        ({"colour": "red"}, 422, "invalid_request"),
+        ({"quantity": "20"}, 422, "invalid_request"),
+    ],
+)
+async def test_an_amendment_must_change_something_and_a_refusal_uses_no_sequence(
+    api, change, status, reason
+):
+    alice = api.as_trader("alice")
+    placed = (await api.post("/v1/orders", json=order(), headers=alice)).json()
+    before = _book(api)
+    answer = await api.patch(f"/v1/orders/{placed['order_id']}", json=change, headers=alice)
+    assert (answer.status_code, answer.json()["reason"]) == (status, reason)
+    assert _book(api) == before
+    assert api.exchange.orders[placed["order_id"]].status == "new"
+
+
+async def test_amending_or_cancelling_after_expiry_but_before_the_timer_is_a_clear_refusal(api):
+    alice = api.as_trader("alice")
+    clock = api.exchange.clock
+    expiry = clock.now + 5_000_000_000
+    gtd = order(
+        time_in_force="GTD", expire_at=datetime.fromtimestamp(expiry / 1e9, UTC).isoformat()
+    )
+    placed = (await api.post("/v1/orders", json=gtd, headers=alice)).json()
+    assert placed["status"] == "new"
+    clock.now = expiry + 1  # the expiry timer has not run yet
+    amended = await api.patch(f"/v1/orders/{placed['order_id']}", json={"quantity": 20},
+                              headers=alice)  # fmt: skip
+    assert amended.status_code == 404 and "expired" in amended.json()["message"]
+    assert amended.json()["reason"] == "not_found"
+    cancelled = await api.delete(f"/v1/orders/{placed['order_id']}", headers=alice)
+    assert cancelled.status_code == 200 and cancelled.json()["status"] == "expired"
+    kinds = [type(command).__name__ for _, command in api.exchange.store.commands()]
+    assert kinds == ["Submit", "Expire"]
+
+
+async def test_the_expiry_timer_logs_nothing_for_orders_that_already_left(api):
+    alice = api.as_trader("alice")
+    clock = api.exchange.clock
+    expiry = clock.now + 5_000_000_000
+    gtd = order(
+        time_in_force="GTD", expire_at=datetime.fromtimestamp(expiry / 1e9, UTC).isoformat()
+    )
+    placed = (await api.post("/v1/orders", json=gtd, headers=alice)).json()
+    await api.delete(f"/v1/orders/{placed['order_id']}", headers=alice)
+    clock.now = expiry + 1
+    assert api.exchange.expire_due() == []
+    kinds = [type(command).__name__ for _, command in api.exchange.store.commands()]
+    assert kinds == ["Submit", "Cancel"]
+
+
+async def test_every_error_has_one_shape(api):
+    answers = [
+        await api.post("/v1/orders", json=order()),  # 401
+        await api.get("/v1/orders/99", headers=api.as_trader("alice")),  # 404
+        await api.post("/v1/orders", content=b"{not json", headers=api.as_trader("alice")),
+        await api.get("/v1/book/ACME?depth=0"),  # 422 from FastAPI's own validation
+        await api.post("/v1/orders", json=order(symbol="NOPE"), headers=api.as_trader("alice")),
+    ]
+    assert [a.status_code for a in answers] == [401, 404, 422, 422, 400]
+    for answer in answers:
+        assert set(answer.json()) == {"reason", "message", "field"}, answer.json()
+    assert answers[3].json()["field"] == "depth"

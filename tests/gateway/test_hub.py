@@ -132,6 +132,6 @@ def test_a_subscription_takes_only_its_instruments_and_shares_whole_batches():
     some.put(Piece([]))
     assert some.queued == 3
     some.wants = lambda c, i: i == "C"
-    hub.interests_changed()
+    hub.interests_changed(some)
     hub.publish("quotes.enriched", [("A", b"5"), ("C", b"6")])
     assert records(list(some._items)[-1:]) == [("C", 6, b"6")]

@@ -133,7 +133,7 @@ def _cell(value: Any) -> str:
     if isinstance(value, bool):
         return str(value).lower()
     if isinstance(value, int):
-        return f"{value:,}"
+        return f"{value:,}" if abs(value) >= 10_000 else str(value)  # not 2,024 for a year
     if isinstance(value, list | dict | tuple):
         import json
 

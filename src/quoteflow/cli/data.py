@@ -135,7 +135,11 @@ def feed_synthetic(
     ] = None,
     seed: Annotated[int | None, typer.Option(help="Random seed.")] = None,
 ) -> None:
-    """Generate seeded synthetic quotes and trades into files, as fast as possible."""
+    """Generate seeded synthetic quotes and trades into files, as fast as possible.
+
+    Also writes closes.csv: each instrument's (synthetic) close of the session
+    before, for enrich --previous-closes.
+    """
     import asyncio
 
     from quoteflow.demo import synthetic_market
@@ -170,6 +174,11 @@ def feed_synthetic(
         if records:
             write_records(path, records)
             stderr.print(f"wrote {len(records):,} synthetic {name} to {path}")
+    closes = out_dir / "closes.csv"
+    rows = [(name, day.isoformat(), close) for name, by_day in market.previous_closes().items()
+            for day, close in by_day.items()]  # fmt: skip
+    closes.write_text("instrument,date,close\n" + "".join(f"{r[0]},{r[1]},{r[2]}\n" for r in rows))
+    stderr.print(f"wrote the synthetic previous closes to {closes} (--previous-closes)")
 
 
 def enrich(

@@ -5,6 +5,8 @@ from __future__ import annotations
 import sys
 import uuid
 from collections.abc import Awaitable, Callable
+from decimal import Decimal, InvalidOperation
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -18,6 +20,7 @@ from quoteflow.cli.common import (
     settings_of,
     stderr,
     sub_app,
+    usage,
 )
 from quoteflow.errors import QuoteflowError
 
@@ -65,8 +68,10 @@ def serve(
 
     def started(running: RunningExchange) -> None:
         server = running.server
-        stderr.print(f"exchange on {server.url}/v1 (spec {server.url}/docs); Ctrl-C stops",
-                     )  # fmt: skip
+        listing = settings.exchange.instruments or "the sample listing"
+        symbols = ", ".join(running.exchange.instruments)
+        stderr.print(f"exchange on {server.url}/v1 (spec {server.url}/docs); Ctrl-C stops")
+        stderr.print(f"instruments from {listing}: {symbols}")
 
     async def run() -> None:
         shared = kafka_bus(bus, settings) if bus else None
@@ -96,6 +101,10 @@ KeyFileOption = Annotated[
 ]
 
 
+_CONNECT_WAIT_S = 10.0
+"""How long a trader command waits for an exchange that is still starting."""
+
+
 def _url(ctx: typer.Context, url: str | None) -> str:
     if url:
         return url
@@ -118,7 +127,8 @@ def _call(ctx: typer.Context, url: str | None, key_file: Path | None,
     from quoteflow.exchange.client import ExchangeClient
 
     async def run() -> Any:
-        async with ExchangeClient(_url(ctx, url), api_key(key_file)) as client:
+        async with ExchangeClient(_url(ctx, url), api_key(key_file),
+                                  connect_wait_s=_CONNECT_WAIT_S) as client:  # fmt: skip
             return await work(client)
 
     try:
@@ -127,15 +137,53 @@ def _call(ctx: typer.Context, url: str | None, key_file: Path | None,
         raise fail(error) from error
 
 
-@order_app.command("place")
+class Side(StrEnum):
+    """Which side an order is on."""
+
+    buy = "buy"
+    sell = "sell"
+
+
+class TimeInForce(StrEnum):
+    """How long an order may rest."""
+
+    DAY = "DAY"
+    GTC = "GTC"
+    IOC = "IOC"
+    FOK = "FOK"
+    GTD = "GTD"
+
+
+def _quantity(option: str, text: str) -> int:
+    """Return a whole, positive number of lots typed for ``option``; a usage error otherwise."""
+    if not text.isdigit() or int(text) <= 0:
+        raise usage(option, text, "a whole number of lots, more than 0")
+    return int(text)
+
+
+def _price(text: str | None) -> str | None:
+    """Return ``--price`` if it is a positive decimal number; a usage error otherwise."""
+    if text is None:
+        return None
+    try:
+        valid = Decimal(text).is_finite() and Decimal(text) > 0
+    except InvalidOperation:
+        valid = False
+    if not valid:
+        raise usage("--price", text, "a positive decimal price, e.g. 10.25")
+    return text
+
+
+@order_app.command("place", context_settings={"ignore_unknown_options": True})
 def place(
     ctx: typer.Context,
     symbol: Annotated[str, typer.Argument(help="The instrument, e.g. ACME.")],
-    side: Annotated[str, typer.Argument(help="buy or sell.")],
-    quantity: Annotated[int, typer.Argument(help="A whole number of lots.")],
+    side: Annotated[Side, typer.Argument(help="buy or sell.")],
+    quantity: Annotated[str, typer.Argument(help="A whole number of lots, more than 0.")],
     price: Annotated[str | None, typer.Option(help="Limit price (omit for market).")] = None,
     tif: Annotated[
-        str | None, typer.Option(help="DAY, GTC, IOC, FOK or GTD (default DAY; IOC for market).")
+        TimeInForce | None,
+        typer.Option(help="DAY, GTC, IOC, FOK or GTD (default DAY; IOC for market)."),
     ] = None,
     expire_at: Annotated[
         str | None, typer.Option(help="GTD expiry, RFC 3339 (2026-12-01T21:00:00Z).")
@@ -148,9 +196,9 @@ def place(
 ) -> None:
     """Place a limit order (with --price) or a market order; print its state once matched."""
     order = {"client_order_id": client_order_id or f"cli-{uuid.uuid4().hex[:16]}",
-             "symbol": symbol, "side": side, "quantity": quantity, "price": price,
-             "type": "limit" if price is not None else "market", "time_in_force": tif,
-             "expire_at": expire_at}  # fmt: skip
+             "symbol": symbol, "side": side.value, "quantity": _quantity("QUANTITY", quantity),
+             "price": _price(price), "type": "limit" if price is not None else "market",
+             "time_in_force": tif.value if tif else None, "expire_at": expire_at}  # fmt: skip
     _call(ctx, url, key_file, lambda client: client.place(**order))
 
 
@@ -166,7 +214,7 @@ def amend(
     ctx: typer.Context,
     order_id: int,
     quantity: Annotated[
-        int | None, typer.Option(help="New total quantity (lower keeps your place).")
+        str | None, typer.Option(help="New total quantity (lower keeps your place).")
     ] = None,
     price: Annotated[str | None, typer.Option(help="New price (loses your place).")] = None,
     url: UrlOption = None,
@@ -174,9 +222,11 @@ def amend(
 ) -> None:
     """Change the quantity and/or price of one of your open orders; print its state."""
     if quantity is None and price is None:
-        raise fail(ValueError("give --quantity and/or --price"))
-    _call(ctx, url, key_file, lambda client: client.amend(order_id, quantity=quantity,
-                                                          price=price))  # fmt: skip
+        raise usage("--quantity", None, "give --quantity and/or --price")
+    lots = None if quantity is None else _quantity("--quantity", quantity)
+    new_price = _price(price)
+    _call(ctx, url, key_file, lambda client: client.amend(order_id, quantity=lots,
+                                                          price=new_price))  # fmt: skip
 
 
 @order_app.command("show")
@@ -237,7 +287,7 @@ def stats(
     from quoteflow.exchange.client import ExchangeClient
 
     async def run() -> Any:
-        async with ExchangeClient(_url(ctx, url), "") as client:
+        async with ExchangeClient(_url(ctx, url), "", connect_wait_s=_CONNECT_WAIT_S) as client:
             return await client.stats()
 
     try:
@@ -247,21 +297,34 @@ def stats(
     if as_json:
         _print(figures)
         return
-    latest = []
-    for symbol, windows in figures["symbols"].items():
-        if windows:
-            w = windows[-1]
-            latest.append((symbol, _window(w), w["trades"], round(w["sma"], 4), w["open"],
-                           w["close"], w["profit"], round(w["profit_pct"], 2)))  # fmt: skip
-        else:
-            latest.append((symbol, "no closed window yet", None, None, None, None, None, None))
-    print_rows(("symbol", "window (UTC)", "trades", "SMA", "open", "close", "profit", "%"),
-               latest, title="Latest closed window per symbol")  # fmt: skip
+    columns = ("symbol", "window (UTC)", "trades", "SMA", "open", "close", "profit", "%")
+
+    def row(symbol: str, w: dict[str, Any]) -> tuple[Any, ...]:
+        return (symbol, _window(w), w["trades"], round(w["sma"], 4), w["open"], w["close"],
+                round(w["profit"], 6), round(w["profit_pct"], 2))  # fmt: skip
+
+    current = [row(symbol, w) for symbol, w in figures["open"].items()]
+    lateness_s = figures["lateness_ns"] / 1e9
+    title = (f"Open window per symbol, so far (it closes {lateness_s:g} s after its end, "
+             "when a later trade or the clock passes it)")  # fmt: skip
+    print_rows(columns, current, title=title)
+    latest = [row(symbol, windows[-1]) for symbol, windows in figures["symbols"].items()
+              if windows]  # fmt: skip
+    if latest:
+        print_rows(columns, latest, title="Latest closed window per symbol")
+    else:
+        window_s = figures["window_ns"] / 1e9
+        stderr.print(
+            f"no window has closed yet: windows are {window_s:g} s long, a new one "
+            f"every {figures['every_ns'] / 1e9:g} s ([exchange] stats_window, "
+            "stats_every)"
+        )
     leaders = [(_window(leader), leader["symbol"], leader["profit"],
                 round(leader["profit_pct"], 2), leader["symbols"])
                for leader in figures["leaders"][-6:]]  # fmt: skip
-    print_rows(("window (UTC)", "symbol", "profit", "%", "symbols traded"), leaders,
-               title="Most profitable symbol per window")  # fmt: skip
+    if leaders:
+        print_rows(("window (UTC)", "symbol", "profit", "%", "symbols traded"), leaders,
+                   title="Most profitable symbol per window")  # fmt: skip
 
 
 def _report(report: SimulationReport) -> None:

@@ -153,15 +153,19 @@ def serve_command(
 
 
 def subscribe_command(
+    ctx: typer.Context,
     channel: Annotated[
         list[str], typer.Option(help="Channel to subscribe to (repeat for several).")
     ],
     instruments: Annotated[
         str, typer.Option(help="Comma-separated instruments or patterns, e.g. AMZN,BTC-*.")
     ] = "*",
-    url: Annotated[str, typer.Option(help="The gateway's stream URL.")] = (
-        "ws://localhost:8765/v1/stream"
-    ),
+    url: Annotated[
+        str | None,
+        typer.Option(
+            help="The gateway's stream URL (default: ws://[gateway] host:port/v1/stream)."
+        ),
+    ] = None,
     key_file: Annotated[
         Path | None,
         typer.Option(help="File holding the API key (default: $QUOTEFLOW_API_KEY)."),
@@ -174,7 +178,11 @@ def subscribe_command(
         Path | None, typer.Option(help="CA certificate to trust for wss:// (self-signed).")
     ] = None,
 ) -> None:
-    """Print the records of a gateway channel as JSON lines, resuming after disconnects."""
+    """Print the records of a gateway channel as JSON lines, resuming after disconnects.
+
+    Until the gateway answers, it keeps trying (a gateway that is starting up);
+    a refusal (bad key, no entitlement) ends it with the reason.
+    """
     import asyncio
 
     import msgspec
@@ -182,6 +190,9 @@ def subscribe_command(
     from quoteflow.client import GatewayClient
 
     key = api_key(key_file)
+    if url is None:
+        config = settings_of(ctx).gateway
+        url = f"ws://{config.host}:{config.port}/v1/stream"
     context = ssl.create_default_context(cafile=str(ca_file)) if ca_file else None
     client = GatewayClient(url, key, {c: split(instruments) for c in channel},
                            conflate=conflate, ssl_context=context)  # fmt: skip

@@ -242,7 +242,7 @@ def _heap_push(heaps, heap_sizes, book, expire, order_id):
 
 
 @numba.njit(cache=True)
-def _heap_pop(heaps, heap_sizes, book):
+def heap_pop(heaps, heap_sizes, book):
     """Drop the smallest entry of ``book``'s heap."""
     n = heap_sizes[book] - 1
     heap_sizes[book] = n
@@ -457,7 +457,7 @@ def match_batch(first, commands, orders, free, ids, levels, sizes, heaps, heap_s
         first_event = counters[N_EVENTS]
         while heap_sizes[book] and heaps[book, 0, 0] <= now:  # expiries due before the command
             order_id = heaps[book, 0, 1]
-            _heap_pop(heaps, heap_sizes, book)
+            heap_pop(heaps, heap_sizes, book)
             if order_id in ids:
                 slot = ids[order_id]
                 n_changed = _remove(orders, ids, levels, sizes, books, changed, n_changed, slot)

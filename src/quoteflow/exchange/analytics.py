@@ -146,6 +146,22 @@ class TradeAnalytics:
             out.append((LEADERS_TOPIC, "", leader))
         return out
 
+    def open_windows(self) -> dict[str, WindowStats]:
+        """Return each symbol's oldest window still open: its figures so far.
+
+        It is the next to close (``allowed_lateness`` after its ``window_end``).
+        """
+        current: dict[str, WindowStats] = {}
+        for symbol, windows in self._open.items():
+            if windows:
+                start = min(windows)
+                w = windows[start]
+                profit = w.close - w.open
+                current[symbol] = WindowStats(symbol, start, w.end, w.count, w.volume, w.open,
+                                              w.close, w.total / w.count, profit,
+                                              100 * profit / w.open)  # fmt: skip
+        return current
+
     def _close(self, symbol: str, watermark: int) -> list[tuple[str, str, Any]]:
         self._watermarks[symbol] = watermark
         windows = self._open[symbol]

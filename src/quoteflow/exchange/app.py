@@ -2,7 +2,8 @@
 
 Traders authenticate with ``Authorization: Bearer <API key>`` (keys from
 ``quoteflow keys create``; the key's name is the trader). A refused order is
-answered 400 with ``{"reason": ..., "message": ...}`` and changes nothing.
+answered 400 with ``{"reason": ..., "message": ..., "field": ...}`` and changes
+nothing; every other error has the same shape (:mod:`quoteflow.http.errors`).
 ``/v1/events`` (WebSocket, same header) pushes the trader's own order updates
 (``"event": "order"``) and fills (``"event": "fill"``) as JSON text messages,
 in the order the engine made them; the counterparty is never named.
@@ -23,18 +24,18 @@ import msgspec
 from fastapi import Depends, FastAPI, HTTPException, Path, Query, Request, WebSocket
 from fastapi.responses import JSONResponse, Response
 from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
-from pydantic import BaseModel
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect
 
 from quoteflow.exchange.analytics import TradeAnalytics, WindowLeader, WindowStats
 from quoteflow.exchange.durability import LogWriteError
 from quoteflow.exchange.engine import Execution, OrderUpdate
-from quoteflow.exchange.orders import OrderRejectedError, OrderRequest
+from quoteflow.exchange.orders import OrderRejectedError, OrderRequest, RejectReason
 from quoteflow.exchange.service import Exchange, UnknownOrderError
 from quoteflow.exchange.watchers import Watch
 from quoteflow.gateway.auth import Authenticator
 from quoteflow.gateway.protocol import CloseCode
+from quoteflow.http.errors import error_response, field_of, install_error_handlers
 from quoteflow.timestamps import iso_utc
 
 __all__ = ["create_exchange_app"]
@@ -53,11 +54,51 @@ _ORDER_BODY = {
 """``POST /v1/orders`` in the spec: the body is an :class:`OrderRequest`, read by msgspec."""
 
 
-class OrderChange(BaseModel):
-    """A new total quantity and/or price for an open order."""
+class OrderChange(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
+    """A new total quantity and/or price for an open order (``PATCH /v1/orders/{id}``).
+
+    At least one of them, and a value different from the order's: an amendment
+    that changes nothing is refused (``no_change``).
+    """
 
     quantity: int | None = None
     price: Decimal | None = None
+
+
+_CHANGE_SCHEMAS, _CHANGE_COMPONENTS = msgspec.json.schema_components(
+    [OrderChange], ref_template="#/components/schemas/{name}"
+)
+_CHANGE_BODY = {
+    "requestBody": {"required": True,
+                    "content": {"application/json": {"schema": _CHANGE_SCHEMAS[0]}}},
+    "security": [{"HTTPBearer": []}],
+}  # fmt: skip
+
+_FIELD_OF_REASON = {
+    RejectReason.UNKNOWN_SYMBOL: "symbol",
+    RejectReason.BAD_QUANTITY: "quantity",
+    RejectReason.LOT_SIZE: "quantity",
+    RejectReason.PRICE_REQUIRED: "price",
+    RejectReason.PRICE_NOT_ALLOWED: "price",
+    RejectReason.OFF_TICK: "price",
+    RejectReason.OUTSIDE_BAND: "price",
+    RejectReason.BAD_PRICE: "price",
+    RejectReason.BAD_TIME_IN_FORCE: "time_in_force",
+    RejectReason.EXPIRY_REQUIRED: "expire_at",
+    RejectReason.EXPIRY_NOT_ALLOWED: "expire_at",
+    RejectReason.EXPIRED: "expire_at",
+    RejectReason.DUPLICATE_CLIENT_ORDER_ID: "client_order_id",
+}
+
+
+def _decode(body: bytes, kind: type[Any]) -> Any:
+    """Return ``body`` as a ``kind`` (strict types: a quantity is a JSON integer); 422 if not."""
+    try:
+        return msgspec.json.decode(body, type=kind, strict=True)
+    except msgspec.DecodeError as error:  # ValidationError included
+        message = str(error)
+        raise HTTPException(422, {"reason": "invalid_request", "message": message,
+                                  "field": field_of(message)}) from None  # fmt: skip
 
 
 def _price(exchange: Exchange, symbol: str, ticks: int | None) -> str | None:
@@ -115,7 +156,7 @@ def _json(content: Any) -> Response:
 
 
 def _rejected(error: OrderRejectedError) -> JSONResponse:
-    return JSONResponse({"reason": error.reason.value, "message": str(error)}, status_code=400)
+    return error_response(400, error.reason.value, str(error), _FIELD_OF_REASON.get(error.reason))
 
 
 def _bearer_token(headers: Mapping[str, str]) -> str | None:
@@ -152,8 +193,10 @@ def _stats_json(exchange: Exchange, analytics: TradeAnalytics) -> dict[str, Any]
             fields[name] = iso_utc(fields[name])
         return fields
 
+    current = analytics.open_windows()
     return {"window_ns": analytics.size_ns, "every_ns": analytics.advance_ns,
-            "late_trades": analytics.late,
+            "lateness_ns": analytics.lateness_ns, "late_trades": analytics.late,
+            "open": {symbol: window(stats) for symbol, stats in current.items()},
             "symbols": {symbol: [window(s) for s in analytics.latest.get(symbol, ())]
                         for symbol in exchange.instruments},
             "leaders": [window(leader) for leader in analytics.leaders]}  # fmt: skip
@@ -165,11 +208,11 @@ def create_exchange_app(exchange: Exchange, authenticator: Authenticator,
     app = FastAPI(title="quoteflow exchange", summary="Order entry, books and trades.",
                   version="1")  # fmt: skip
     app.state.authenticator = authenticator
+    install_error_handlers(app)
 
     @app.exception_handler(LogWriteError)
     async def unavailable(_request: Request, error: LogWriteError) -> JSONResponse:
-        return JSONResponse({"reason": "log_write_failed", "message": str(error)},
-                            status_code=503)  # fmt: skip
+        return error_response(503, "log_write_failed", str(error))
 
     errors = {400: {"description": "The order was refused: a reason code and a message"},
               401: {"description": "No API key, or an unknown or revoked one"},
@@ -206,10 +249,7 @@ def create_exchange_app(exchange: Exchange, authenticator: Authenticator,
         """Place an order; the answer is its state once matched (a retry: the same state)."""
         # the busiest endpoint: msgspec reads the body straight into an order, no FastAPI model
         trader = await _trader_of(request, _bearer_token(request.headers))
-        try:
-            parsed = msgspec.json.decode(await request.body(), type=OrderRequest, strict=False)
-        except msgspec.DecodeError as error:  # ValidationError included
-            raise HTTPException(422, str(error)) from None
+        parsed = _decode(await request.body(), OrderRequest)
         try:
             update = exchange.place(parsed, trader)
         except OrderRejectedError as error:
@@ -233,9 +273,11 @@ def create_exchange_app(exchange: Exchange, authenticator: Authenticator,
             raise HTTPException(404, str(error)) from None
         return _json(_order_json(exchange, await exchange.durable(update)))
 
-    @app.patch("/v1/orders/{order_id}", tags=["orders"], responses=errors)
-    async def amend(order_id: OrderId, change: OrderChange, trader: Trader) -> Any:
+    @app.patch("/v1/orders/{order_id}", tags=["orders"], responses=errors,
+               openapi_extra=_CHANGE_BODY)  # fmt: skip
+    async def amend(order_id: OrderId, request: Request, trader: Trader) -> Any:
         """Reduce the quantity (keeps priority) or change the price (loses it)."""
+        change = _decode(await request.body(), OrderChange)
         try:
             update = exchange.amend(order_id, trader, quantity=change.quantity,
                                     price=change.price)  # fmt: skip
@@ -257,7 +299,10 @@ def create_exchange_app(exchange: Exchange, authenticator: Authenticator,
 
     @app.get("/v1/stats", tags=["market data"])
     async def stats() -> Any:
-        """Return the latest closed windows per symbol (SMA, open, close, profit) and leaders."""
+        """Return the latest closed windows per symbol (SMA, open, close, profit) and leaders.
+
+        ``open`` holds each symbol's next window to close, with its figures so far.
+        """
         if analytics is None:
             raise HTTPException(404, "trade analytics are not running")
         return _json(_stats_json(exchange, analytics))
@@ -275,7 +320,9 @@ def create_exchange_app(exchange: Exchange, authenticator: Authenticator,
         """FastAPI's spec, with the schemas the order body refers to."""
         if app.openapi_schema is None:
             spec = described()
-            spec.setdefault("components", {}).setdefault("schemas", {}).update(_ORDER_COMPONENTS)
+            schemas = spec.setdefault("components", {}).setdefault("schemas", {})
+            schemas.update(_ORDER_COMPONENTS)
+            schemas.update(_CHANGE_COMPONENTS)
         return app.openapi_schema  # type: ignore[return-value]
 
     app.openapi = openapi  # type: ignore[method-assign]

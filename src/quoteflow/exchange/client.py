@@ -12,6 +12,7 @@ exchange's reason code and its message.
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import AsyncIterator
 from types import TracebackType
 from typing import Any
@@ -35,8 +36,15 @@ class ExchangeRequestError(QuoteflowError):
 class ExchangeClient:
     """One trader's session with the exchange at ``url`` (``http://host:port``)."""
 
-    def __init__(self, url: str, key: str, *, timeout_s: float = 10.0) -> None:
+    def __init__(
+        self, url: str, key: str, *, timeout_s: float = 10.0, connect_wait_s: float = 0.0
+    ) -> None:
+        """``connect_wait_s``: how long to keep trying while nothing listens at ``url`` yet.
+
+        A refused connection sent nothing, so trying again is safe for every request.
+        """
         self.url = url.rstrip("/")
+        self._connect_wait_s = connect_wait_s
         self._headers = {"Authorization": f"Bearer {key}"}
         self._timeout = aiohttp.ClientTimeout(total=timeout_s)
         self._session: aiohttp.ClientSession | None = None
@@ -54,15 +62,23 @@ class ExchangeClient:
                     params: dict[str, Any] | None = None) -> Any:  # fmt: skip
         if self._session is None:
             raise RuntimeError("use the client in 'async with'")
-        try:
-            async with self._session.request(method, self.url + path, json=body,
-                                             params=params) as answer:  # fmt: skip
-                content = await answer.json(content_type=None)
-                if answer.status >= 400:
-                    raise _refusal(answer.status, content)
-                return content
-        except aiohttp.ClientError as error:
-            raise QuoteflowError(f"cannot reach the exchange at {self.url}: {error}") from error
+        deadline = asyncio.get_running_loop().time() + self._connect_wait_s
+        while True:
+            try:
+                async with self._session.request(method, self.url + path, json=body,
+                                                 params=params) as answer:  # fmt: skip
+                    content = await answer.json(content_type=None)
+                    if answer.status >= 400:
+                        raise _refusal(answer.status, content)
+                    return content
+            except aiohttp.ClientConnectorError as error:
+                if asyncio.get_running_loop().time() >= deadline:
+                    raise QuoteflowError(
+                        f"cannot reach the exchange at {self.url}: {error}"
+                    ) from error
+                await asyncio.sleep(0.2)
+            except aiohttp.ClientError as error:
+                raise QuoteflowError(f"cannot reach the exchange at {self.url}: {error}") from error
 
     async def place(self, **order: Any) -> dict[str, Any]:
         """Place an order (fields of ``POST /v1/orders``); return its state once matched."""

@@ -381,9 +381,16 @@ class Engine:
     # views -----------------------------------------------------------------------
 
     def next_expiry(self, symbol: str) -> int | None:
-        """Return the earliest expiry time among ``symbol``'s resting orders (or a stale one)."""
+        """Return the earliest expiry time among ``symbol``'s resting orders; None if none has one.
+
+        Entries of orders that left the book are dropped from the heap on the way.
+        """
         b = self._book_of[symbol]
-        return int(self._heaps[b, 0, 0]) if self._heap_sizes[b] else None
+        while self._heap_sizes[b]:
+            if int(self._heaps[b, 0, 1]) in self._ids:
+                return int(self._heaps[b, 0, 0])
+            m.heap_pop(self._heaps, self._heap_sizes, b)
+        return None
 
     def depth(self, symbol: str, levels: int) -> tuple[list[Level], list[Level]]:
         """Return the best ``levels`` (price, open quantity) of the bids and of the asks."""

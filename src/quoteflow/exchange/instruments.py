@@ -30,7 +30,7 @@ import msgspec
 from quoteflow.calendars import calendar_by_name
 from quoteflow.errors import ConfigError
 
-__all__ = ["ExchangeInstrument", "load_instruments"]
+__all__ = ["SAMPLE_INSTRUMENTS", "ExchangeInstrument", "load_instruments"]
 
 _SYMBOL = re.compile(r"^[A-Z0-9][A-Z0-9._-]{0,31}$")
 
@@ -107,13 +107,17 @@ def _rows(path: Path) -> list[dict]:
     raise ConfigError(f"{path}: instruments come from a .toml or a .csv file")
 
 
-def load_instruments(path: str | Path) -> dict[str, ExchangeInstrument]:
-    """Return the instruments listed in ``path`` (TOML or CSV), by symbol.
+SAMPLE_INSTRUMENTS = Path(__file__).with_name("sample_instruments.toml")
+"""The listing that ships with quoteflow: instruments that trade around the clock."""
+
+
+def load_instruments(path: str | Path | None) -> dict[str, ExchangeInstrument]:
+    """Return the instruments listed in ``path`` (TOML or CSV; None: the sample), by symbol.
 
     Raises ConfigError naming the file, the entry and the field for anything
     missing, malformed or inconsistent, and for a symbol listed twice.
     """
-    path = Path(path)
+    path = SAMPLE_INSTRUMENTS if path is None else Path(path)
     try:
         rows = _rows(path)
     except (OSError, tomllib.TOMLDecodeError, csv.Error, UnicodeDecodeError) as error:

@@ -33,6 +33,7 @@ __all__ = [
     "Side",
     "TimeInForce",
     "default_time_in_force",
+    "price_ticks",
     "session_at",
     "validate",
 ]
@@ -82,6 +83,8 @@ class RejectReason(StrEnum):
     EXPIRED = "expired"
     MARKET_CLOSED = "market_closed"
     DUPLICATE_CLIENT_ORDER_ID = "duplicate_client_order_id"
+    BAD_PRICE = "bad_price"
+    NO_CHANGE = "no_change"
 
 
 class OrderRejectedError(QuoteflowError):
@@ -166,6 +169,32 @@ def _time_in_force(request: OrderRequest) -> TimeInForce:
     return tif
 
 
+def price_ticks(
+    price: Decimal, instrument: ExchangeInstrument, band: tuple[int, int], reference: int
+) -> int:
+    """Return ``price`` in ticks of ``instrument``, or raise OrderRejectedError saying why not.
+
+    A price must be a finite positive number (``bad_price``), on the tick grid
+    (``off_tick``) and inside the ``band`` of ticks around ``reference``
+    (``outside_band``).
+    """
+    if not price.is_finite() or price <= 0:
+        raise OrderRejectedError(RejectReason.BAD_PRICE,
+                                 f"price must be a positive number, got {price}")  # fmt: skip
+    low, high = band
+    if price > instrument.price(high) or price < instrument.price(low):
+        raise OrderRejectedError(
+            RejectReason.OUTSIDE_BAND,
+            f"price {price} is outside the band {instrument.price(low)} to "
+            f"{instrument.price(high)} ({instrument.band_pct}% around "
+            f"{instrument.price(reference)})",
+        )
+    try:
+        return instrument.ticks(price)
+    except ValueError as error:
+        raise OrderRejectedError(RejectReason.OFF_TICK, str(error)) from None
+
+
 def _price(request: OrderRequest, instrument: ExchangeInstrument, reference: int) -> int | None:
     if request.type is OrderType.MARKET:
         if request.price is not None:
@@ -173,19 +202,7 @@ def _price(request: OrderRequest, instrument: ExchangeInstrument, reference: int
         return None
     if request.price is None:
         raise OrderRejectedError(RejectReason.PRICE_REQUIRED, "limit orders need a price")
-    try:
-        ticks = instrument.ticks(request.price)
-    except ValueError as error:
-        raise OrderRejectedError(RejectReason.OFF_TICK, str(error)) from None
-    low, high = instrument.band(reference)
-    if not low <= ticks <= high:
-        raise OrderRejectedError(
-            RejectReason.OUTSIDE_BAND,
-            f"price {request.price} is outside the band {instrument.price(low)} to "
-            f"{instrument.price(high)} ({instrument.band_pct}% around "
-            f"{instrument.price(reference)})",
-        )
-    return ticks
+    return price_ticks(request.price, instrument, instrument.band(reference), reference)
 
 
 def validate(

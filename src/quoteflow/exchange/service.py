@@ -58,6 +58,7 @@ from quoteflow.exchange.orders import (
     RejectReason,
     TimeInForce,
     default_time_in_force,
+    price_ticks,
     validate,
 )
 from quoteflow.exchange.store import CommandStore
@@ -103,6 +104,8 @@ def _changes_state(update: OrderUpdate, orders: Mapping[int, OrderUpdate]) -> bo
 def _answer(records: list[EngineRecord]) -> OrderUpdate:
     """Return the update that answers a command; OrderRejectedError if the engine refused it."""
     answer = next(r for r in reversed(records) if type(r) is OrderUpdate and r.ack)
+    if answer.status is OrderStatus.REJECTED and answer.reason == "unknown_order":
+        raise UnknownOrderError(f"order {answer.order_id} is no longer open")
     if answer.status is OrderStatus.REJECTED:
         raise OrderRejectedError(RejectReason(answer.reason), f"the engine refused it: "
                                  f"{answer.reason} (the band follows the last trade)")  # fmt: skip
@@ -278,6 +281,7 @@ class Exchange:
     def cancel(self, order_id: int, trader: str) -> OrderUpdate:
         """Cancel an open order; return its state (unchanged if it had already ended)."""
         state = self._own(order_id, trader)
+        self._expire_due(state.symbol)
         if self.is_open(order_id):
             self._run(Cancel(state.symbol, order_id, trader, self.clock()))
         return self.orders[order_id]
@@ -290,7 +294,9 @@ class Exchange:
         grid or outside the band; UnknownOrderError for an order not open.
         """
         state = self._own(order_id, trader)
+        self._expire_due(state.symbol)
         if not self.is_open(order_id):
+            state = self.orders[order_id]
             raise UnknownOrderError(f"order {order_id} is {state.status}, it cannot change")
         instrument = self.instruments[state.symbol]
         if quantity is not None and not 0 <= quantity <= MAX_QUANTITY:
@@ -301,27 +307,24 @@ class Exchange:
                                      f"multiple of the lot size {instrument.lot_size}")  # fmt: skip
         ticks = None
         if price is not None:
-            try:
-                ticks = instrument.ticks(price)
-            except ValueError as error:
-                raise OrderRejectedError(RejectReason.OFF_TICK, str(error)) from None
-            low, high = self.engine.limits(state.symbol)
-            if not low <= ticks <= high:
-                raise OrderRejectedError(RejectReason.OUTSIDE_BAND, f"price {price} is outside "
-                                         f"the band {instrument.price(low)} to "
-                                         f"{instrument.price(high)}")  # fmt: skip
+            band = self.engine.limits(state.symbol)
+            ticks = price_ticks(price, instrument, band, self.engine.last_price(state.symbol))
+        if quantity in (None, state.filled + state.open) and ticks in (None, state.price):
+            raise OrderRejectedError(RejectReason.NO_CHANGE, "the amendment changes nothing: "
+                                     "give a new total --quantity or a new --price")  # fmt: skip
         command = Amend(state.symbol, order_id, trader, self.clock(), quantity=quantity,
                         price=ticks)  # fmt: skip
         _answer(self._run(command))
         return self.orders[order_id]
 
+    def _expire_due(self, symbol: str) -> list[OrderUpdate]:
+        """Expire ``symbol``'s resting orders whose time has come; return their states."""
+        due = self.engine.next_expiry(symbol)
+        now = self.clock()
+        if due is None or due > now:
+            return []
+        return [r for r in self._run(Expire(symbol, now)) if type(r) is OrderUpdate]
+
     def expire_due(self) -> list[OrderUpdate]:
         """Expire the orders whose time has come (a timer calls this); return their states."""
-        expired: list[OrderUpdate] = []
-        for symbol in self.instruments:
-            due = self.engine.next_expiry(symbol)
-            now = self.clock()
-            if due is not None and due <= now:
-                records = self._run(Expire(symbol, now))
-                expired += [r for r in records if type(r) is OrderUpdate]
-        return expired
+        return [update for symbol in self.instruments for update in self._expire_due(symbol)]

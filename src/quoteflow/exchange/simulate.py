@@ -170,8 +170,8 @@ class OrderFlow:
         mine = self.open[trader]
         if roll < 0.18 and mine:
             return Cancel(trader, mine.popleft()[0])
-        if roll < 0.26 and mine:
-            order_id, quantity, lot = mine[0]
+        if roll < 0.26 and mine and mine[0][1] > mine[0][2]:  # one lot cannot get smaller
+            order_id, quantity, lot = mine.popleft()  # amended once: its size is no longer known
             return Amend(trader, order_id, max(lot, quantity // 2 // lot * lot))
         side = rng.choice(("buy", "sell"))
         quantity = symbol.instrument.lot_size * rng.randint(1, 10)

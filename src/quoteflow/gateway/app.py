@@ -1,8 +1,8 @@
 """The gateway's HTTP side: the WebSocket stream, REST endpoints, health and metrics.
 
 REST requests authenticate with ``Authorization: Bearer <API key>`` and see
-only what the key is entitled to. The OpenAPI spec is at ``/openapi.json``
-(and browsable at ``/docs``).
+only what the key is entitled to. Errors are ``{"reason", "message", "field"}``.
+The OpenAPI spec is at ``/openapi.json`` (and browsable at ``/docs``).
 """
 
 from __future__ import annotations
@@ -21,6 +21,7 @@ from starlette.types import ASGIApp, Receive, Scope, Send
 from quoteflow.gateway.keys import ApiKey
 from quoteflow.gateway.service import Gateway
 from quoteflow.gateway.stream import serve_stream
+from quoteflow.http.errors import install_error_handlers
 from quoteflow.lake.query import Lake
 from quoteflow.normalize import keyed_reference
 from quoteflow.timestamps import datetime_ns
@@ -87,6 +88,7 @@ def create_app(gateway: Gateway) -> ASGIApp:
         summary="The enriched market-data feed over WebSocket and REST.",
         version="1",
     )
+    install_error_handlers(app)
     app.state.gateway = gateway
 
     def entitled(key: ApiKey, channel: str, instrument: str) -> None:

@@ -92,7 +92,7 @@ class Subscription:
     """What one connection wants, and its bounded queue of records and control messages.
 
     The hub asks ``wants`` once per channel and instrument; tell it with
-    :meth:`Hub.interests_changed` when the answers change. Control messages
+    :meth:`Hub.interests_changed` when this subscription's answers change. Control messages
     (``bytes``) and replayed records go in with :meth:`put`, never refused.
     """
 
@@ -213,16 +213,31 @@ class Hub:
     def subscribe(self, subscription: Subscription) -> None:
         """Start offering new records to ``subscription``."""
         self._subscriptions.append(subscription)
-        self.interests_changed()
+        self.interests_changed(subscription)
 
     def unsubscribe(self, subscription: Subscription) -> None:
         """Stop offering records to ``subscription``."""
         self._subscriptions.remove(subscription)
-        self.interests_changed()
+        for wanting in self._wanting.values():
+            for instrument, subscriptions in wanting.items():
+                if subscription in subscriptions:
+                    wanting[instrument] = tuple(s for s in subscriptions if s is not subscription)
 
-    def interests_changed(self) -> None:
-        """Ask every subscription's ``wants`` again: one of them wants other records now."""
-        self._wanting.clear()
+    def interests_changed(self, subscription: Subscription) -> None:
+        """Ask ``subscription``'s ``wants`` again: it wants other records now.
+
+        Only its own answers are asked again, for the instruments seen so far, so
+        one subscriber changing its mind often costs the others nothing.
+        """
+        for channel, wanting in self._wanting.items():
+            for instrument, subscriptions in wanting.items():
+                wanted = subscription.wants(channel, instrument)
+                if wanted == (subscription in subscriptions):
+                    continue
+                if wanted:
+                    wanting[instrument] = (*subscriptions, subscription)
+                else:
+                    wanting[instrument] = tuple(s for s in subscriptions if s is not subscription)
 
     def snapshot(self, channel: str, wants: Wants) -> list[Delivery]:
         """Return the latest record of every wanted instrument on ``channel``, by sequence."""

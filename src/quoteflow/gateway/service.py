@@ -39,6 +39,8 @@ class GatewayOptions:
     """How often open connections are checked against revoked keys."""
     requests_per_s: float = 20.0
     """Requests (subscribe, unsubscribe...) a connection may send per second, on average."""
+    max_patterns: int = 100
+    """Instruments or patterns one subscription may name."""
 
 
 class Gateway:

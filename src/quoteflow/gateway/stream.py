@@ -234,7 +234,7 @@ class StreamConnection:
                 await self._subscribe(request)
             elif isinstance(request, Unsubscribe):
                 self.interests.pop(request.channel, None)
-                self.gateway.hub.interests_changed()
+                self.gateway.hub.interests_changed(self.subscription)
                 self.subscription.put(message("unsubscribed", channel=request.channel))
             else:
                 self._refused("bad_request", "already authenticated")
@@ -261,6 +261,15 @@ class StreamConnection:
             self._refused(
                 "bad_request",
                 "instruments: name at least one instrument or pattern",
+                channel=channel,
+            )
+            return
+        limit = gateway.options.max_patterns
+        if len(patterns) > limit:
+            self._refused(
+                "too_many_patterns",
+                f"instruments: {len(patterns):,} named, at most {limit:,} per subscription "
+                "(use a pattern such as BTC-* for many)",
                 channel=channel,
             )
             return
@@ -298,7 +307,7 @@ class StreamConnection:
             snapshot = [msgspec.Raw(d.payload) for d in gateway.hub.snapshot(channel, wanted)]
         # from here to the end nothing awaits: live records start right after the replay
         self.interests[channel] = patterns
-        self.gateway.hub.interests_changed()
+        self.gateway.hub.interests_changed(self.subscription)
         reply = {
             "channel": channel,
             "instruments": list(patterns),
