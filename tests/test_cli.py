@@ -205,8 +205,9 @@ def test_demo_with_duration_exits_by_itself_and_shows_enriched_records():
     assert result.returncode == 0, result.stderr
     assert "SYN02" in result.stdout and "stopped cleanly" in result.stdout
     assert "Neutral" in result.stdout or "Bullish" in result.stdout or "Bearish" in result.stdout
-    assert "Recent alerts" in result.stdout
-    assert "exchange.executions" in result.stdout and "CRUX" in result.stdout
+    assert "recent alerts (market time, UTC)" in result.stdout
+    assert "executions" in result.stdout and "CRUX" in result.stdout
+    assert "rsi14" in result.stdout
 
 
 def test_normalize_when_input_is_not_utf8_rejects_the_line_and_goes_on():
@@ -304,9 +305,10 @@ def test_demo_serves_its_feed_to_the_printed_demo_key_and_stops_cleanly_on_ctrl_
         env={**os.environ, "COLUMNS": "400"},
     )
     try:
-        lines = [proc.stdout.readline() for _ in range(2)]
+        lines = [proc.stdout.readline() for _ in range(3)]
         assert "SYNTHETIC" in lines[0]
-        url, key = re.search(r"gateway: (\S+)  demo key: (\S+)", lines[1]).groups()
+        url = re.search(r"gateway (\S+)", lines[1]).group(1)
+        key = re.search(r"export QUOTEFLOW_API_KEY=(\S+)", lines[2]).group(1)
 
         async def first_records():
             client = GatewayClient(url, key, {"quotes.enriched": ["SYN00"]})

@@ -19,6 +19,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 
 import pandas as pd
+from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
@@ -38,7 +39,6 @@ from quoteflow.feeds.replay import ReplayFeed
 from quoteflow.feeds.synthetic import SyntheticFeed, SyntheticMarket, default_instruments
 from quoteflow.gateway.keys import KeyStore
 from quoteflow.gateway.server import GatewayServer, build_gateway, gateway_channels
-from quoteflow.gateway.service import Gateway
 from quoteflow.gateway.sink import GatewaySink
 from quoteflow.runtime import Pipeline, Stage, install_stop_signals
 
@@ -46,6 +46,10 @@ __all__ = ["SummarySink", "feed_and_closes", "run_demo", "synthetic_market"]
 
 _REFRESH_S = 0.5
 _EXCHANGE_RATE_PER_S = 200
+_MEASURE = Console(width=1_000)
+"""Measures how many lines a text takes at a given width."""
+_WARM_UP_S = 3_600.0
+"""Market seconds replayed at once before the demo goes live, so indicators start warm."""
 
 
 class SummarySink:
@@ -84,7 +88,7 @@ class SummarySink:
 
 
 def _clock(ns: int) -> str:
-    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%H:%M:%S.%f")[:-3]
+    return datetime.fromtimestamp(ns / 1e9, tz=UTC).strftime("%H:%M:%S")
 
 
 class _Rates:
@@ -103,78 +107,91 @@ class _Rates:
         self._at = now
 
 
-def _exchange_table(running: RunningExchange, sink: SummarySink) -> Table:
-    exchange, analytics = running.exchange, running.analytics
-    table = Table(title="Exchange (simulated traders), enriched like any feed",
-                  title_justify="left")  # fmt: skip
-    columns = ("symbol", "bid", "ask", "last", "trades", "chg %", "move", "window SMA",
-               "window profit %", "leader")  # fmt: skip
-    for column in columns:
-        table.add_column(column, justify="left" if column in ("symbol", "move") else "right")
-    leader = analytics.leaders[-1].symbol if analytics.leaders else None
-    for symbol, instrument in exchange.instruments.items():
-        bids, asks = exchange.depth(symbol, 1)
-        trade = sink.trades.get(symbol)
-        window = analytics.latest[symbol][-1] if analytics.latest.get(symbol) else None
-        move_style = {"Bullish": "green", "Bearish": "red"}.get(trade.move or "" if trade else "")
-        table.add_row(
-            symbol,
-            str(instrument.price(bids[0][0])) if bids else "-",
-            str(instrument.price(asks[0][0])) if asks else "-",
-            f"{trade.price:g}" if trade else "-",
-            f"{exchange.engine.executions(symbol):,}",
-            f"{trade.change_pct:+.2f}" if trade and trade.change_pct is not None else "-",
-            Text(trade.move or "-", style=move_style or "") if trade else "-",
-            f"{window.sma:g}" if window else "-",
-            f"{window.profit_pct:+.2f}" if window else "-",
-            "*" if symbol == leader else "",
-        )
-    return table
+_RATE_GROUPS = (
+    ("quotes", ("quotes",)),
+    ("trades", ("trades",)),
+    ("enriched", ("quotes.enriched", "trades.enriched")),
+    ("alerts", ("alerts",)),
+    ("orders", ("orders",)),
+    ("executions", ("exchange.executions",)),
+)
 
 
-def _render(pipeline: Pipeline, sink: SummarySink, rates: _Rates, gateway: Gateway,
-            running: RunningExchange) -> Group:  # fmt: skip
-    topics = Table(title="Topics", title_justify="left")
-    topics.add_column("topic")
-    topics.add_column("records", justify="right")
-    topics.add_column("per second", justify="right")
-    published = pipeline.published + running.published()
-    for topic in sorted({*published, DeadLetter.TOPIC}):
-        topics.add_row(topic, f"{published[topic]:,}", f"{rates.per_s.get(topic, 0):,.0f}")
+def _rates_line(rates: _Rates, published: Counter[str], dead: int) -> Text:
+    """Return records per second by kind of topic, and the dead letters, on one line."""
+    parts = [f"{name} {sum(rates.per_s.get(t, 0.0) for t in topics):,.0f}"
+             for name, topics in _RATE_GROUPS]  # fmt: skip
+    line = Text(f"{sum(published.values()):,} records; per second: " + ", ".join(parts) + "; ")
+    line.append(f"dead letters {dead}", style="red" if dead else "green")
+    return line
 
-    book = Table(title="Enriched, per instrument (synthetic)", title_justify="left")
-    columns = ("inst", "bid", "ask", "last", "chg %", "move", "bar", "sma20", "rsi14")
-    for column in columns:
-        book.add_column(column, justify="left" if column in ("inst", "move") else "right")
-    for name in sorted(n for n in sink.quotes if n not in running.exchange.instruments):
-        q = sink.quotes[name]
-        trade = sink.trades.get(name)
-        latest = trade if trade is not None and trade.ts_event > q.ts_event else q
-        values = latest.indicators or {}
+
+def _instruments(sink: SummarySink, running: RunningExchange, rows: int) -> Table:
+    """Return the latest enriched state per instrument, the exchange's last: at most ``rows``."""
+    table = Table(box=box.SIMPLE_HEAD, show_edge=False, padding=(0, 1), expand=False,
+                  title="per instrument: synthetic feed, then the exchange's symbols",
+                  title_justify="left", title_style="bold")  # fmt: skip
+    for column in ("inst", "bid", "ask", "last", "chg %", "move", "bar", "sma20", "rsi14"):
+        table.add_column(column, justify="left" if column in ("inst", "move") else "right",
+                         no_wrap=True)  # fmt: skip
+    exchange = running.exchange
+    synthetic = sorted(n for n in sink.quotes if n not in exchange.instruments)
+    names = [*synthetic, *exchange.instruments][:rows]
+    for name in names:
+        quote, trade = sink.quotes.get(name), sink.trades.get(name)
+        newer_trade = trade is not None and (quote is None or trade.ts_event > quote.ts_event)
+        latest = trade if newer_trade else quote
+        if name in exchange.instruments:
+            bids, asks = exchange.depth(name, 1)
+            instrument = exchange.instruments[name]
+            bid = str(instrument.price(bids[0][0])) if bids else "-"
+            ask = str(instrument.price(asks[0][0])) if asks else "-"
+        else:
+            bid = f"{quote.bid_price:.2f}" if quote and quote.bid_price else "-"
+            ask = f"{quote.ask_price:.2f}" if quote and quote.ask_price else "-"
+        values = (latest.indicators or {}) if latest else {}
         bar = sink.bars.get(name)
-        move_style = {"Bullish": "green", "Bearish": "red"}.get(latest.move or "", "")
-        book.add_row(
+        move = latest.move if latest else None
+        table.add_row(
             name,
-            f"{q.bid_price:.2f}",
-            f"{q.ask_price:.2f}",
+            bid,
+            ask,
             f"{trade.price:.2f}" if trade else "-",
-            f"{latest.change_pct:+.2f}" if latest.change_pct is not None else "-",
-            Text(latest.move or "-", style=move_style),
+            f"{latest.change_pct:+.2f}" if latest and latest.change_pct is not None else "-",
+            Text(move or "-", style={"Bullish": "green", "Bearish": "red"}.get(move or "", "")),
             f"{bar.close:.2f}" if bar else "-",
             f"{values['sma_20']:.2f}" if "sma_20" in values else "-",
             f"{values['rsi_14']:.1f}" if "rsi_14" in values else "-",
         )
-    alerts = Table(title="Recent alerts", title_justify="left")
-    for column in ("time UTC", "instrument", "alert", "message"):
-        alerts.add_column(column)
-    for alert in reversed(sink.alerts):
-        alerts.add_row(_clock(alert.ts_event), alert.instrument, alert.rule, alert.message)
-    dead = len(sink.dead_letters)
-    footer = Text(f"dead letters: {dead}", style="red" if dead else "green")
-    delivered = gateway.metrics.total("delivered_records")
-    subscribers = Text(f"gateway: {len(gateway.connections)} subscribers, "
-                       f"{delivered:,.0f} records delivered")  # fmt: skip
-    return Group(topics, book, _exchange_table(running, sink), alerts, footer, subscribers)
+    hidden = len(synthetic) + len(exchange.instruments) - len(names)
+    if hidden > 0:
+        table.caption = f"(+{hidden} more: a taller terminal shows them)"
+        table.caption_justify = "left"
+    return table
+
+
+def _alerts(sink: SummarySink, rows: int, width: int) -> Group:
+    """Return the newest ``rows`` alerts, one line each, with their market time."""
+    lines = [Text("recent alerts (market time, UTC)", style="bold")]
+    for alert in list(reversed(sink.alerts))[:rows]:
+        line = Text(f"{_clock(alert.ts_event)} {alert.instrument:<6} {alert.rule}: {alert.message}")
+        line.truncate(width, overflow="ellipsis")
+        lines.append(line)
+    return Group(*lines)
+
+
+def _render(header: list[Text], pipeline: Pipeline, sink: SummarySink, rates: _Rates,
+            running: RunningExchange, size: tuple[int, int]) -> Group:  # fmt: skip
+    """Return one screen of the demo that fits ``size`` (width, height): header first."""
+    width, height = size
+    published = pipeline.published + running.published()
+    rates_line = _rates_line(rates, published, len(sink.dead_letters))
+    alert_rows = 3
+    wrapped = sum(len(line.wrap(_MEASURE, width)) for line in (*header, rates_line))
+    fixed = wrapped + 4 + 1 + alert_rows  # the table's title, head, rule and caption; alerts
+    rows = max(1, height - fixed - 1)  # the last line stays free for the cursor
+    return Group(*header, rates_line, _instruments(sink, running, rows),
+                 _alerts(sink, alert_rows, width))  # fmt: skip
 
 
 def synthetic_market(config: SyntheticSettings, start: date | None = None) -> SyntheticMarket:
@@ -269,6 +286,28 @@ def _exchange_closes(calendar: str) -> dict[str, dict[date, float]]:
             for symbol, i in load_instruments(None).items()}  # fmt: skip
 
 
+def _header(settings: Settings, server: GatewayServer, running: RunningExchange, key: str,
+            session: date, speed: float) -> list[Text]:  # fmt: skip
+    """Return the lines that stay at the top of the demo: what runs, where, and what to try."""
+    config = settings.synthetic
+    gateway_url, exchange_url = server.stream_url, running.server.url
+    subscribe = "quoteflow subscribe --channel quotes.enriched --instruments SYN00"
+    if server.port != settings.gateway.port:
+        subscribe += f" --url {gateway_url}"
+    place = "quoteflow exchange order place ACME buy 100 --price 25.40"
+    if running.server.port != settings.exchange.port:
+        place += f" --url {exchange_url}"
+    return [
+        Text(f"quoteflow demo: SYNTHETIC prices, {config.instruments} instruments, "
+             f"{config.calendar} session of {session}, market time x{speed:g}; Ctrl-C stops",
+             style="bold"),
+        Text(f"gateway {gateway_url}   exchange {exchange_url}/v1"),
+        Text(f"export QUOTEFLOW_API_KEY={key}", style="cyan"),
+        Text(f"try: {subscribe}", style="cyan"),
+        Text(f"     {place}", style="cyan"),
+    ]  # fmt: skip
+
+
 async def run_demo(
     settings: Settings,
     *,
@@ -288,12 +327,6 @@ async def run_demo(
     stop = asyncio.Event()
     install_stop_signals(stop)
     session = datetime.fromtimestamp(market.clock_ns / 1e9, tz=UTC).date()
-    header = (
-        f"quoteflow demo: SYNTHETIC data (seeded random walk, not real prices). "
-        f"{config.instruments} instruments, {config.calendar} session of {session}, "
-        f"market time x{speed:g}; a simulated exchange. Ctrl-C stops."
-    )
-    console.print(header, style="bold", highlight=False)
     with tempfile.TemporaryDirectory(prefix="quoteflow-demo-") as directory:
         scratch = Path(directory)
         closes = market.previous_closes() | _exchange_closes(settings.enrich.calendar)
@@ -302,30 +335,31 @@ async def run_demo(
         stage = Stage("enrich", ("quotes", "trades"), job)
         server, key = await _start_gateway(settings, scratch, job.candles.topic)
         gateway = server.gateway
-        console.print(f"gateway: {server.stream_url}  demo key: {key}", highlight=False,
-                      soft_wrap=True)  # fmt: skip
-        console.print(f"  try: QUOTEFLOW_API_KEY={key} quoteflow subscribe --url "
-                      f"{server.stream_url} --channel quotes.enriched --instruments SYN00",
-                      highlight=False, soft_wrap=True)  # fmt: skip
         serving, running = await _start_exchange(settings, scratch, bus, stop)
-        url = running.server.url
-        console.print(f"exchange: {url}/v1 (ACME, BOLT, CRUX; the demo key trades as 'demo')",
-                      highlight=False, soft_wrap=True)  # fmt: skip
-        console.print(f"  try: QUOTEFLOW_API_KEY={key} quoteflow exchange order place ACME buy "
-                      f"100 --price 25.40 --url {url}", highlight=False,
-                      soft_wrap=True)  # fmt: skip
+        header = _header(settings, server, running, key, session, speed)
         flow = OrderFlow(running.exchange.instruments, traders=20, seed=config.seed)
         trading = asyncio.create_task(drive_exchange(running.exchange, flow,
                                                      rate=_EXCHANGE_RATE_PER_S,
                                                      seconds=duration_s or math.inf))  # fmt: skip
         sinks = [sink, GatewaySink(gateway.hub, gateway.channels, gateway.metrics)]
-        pipeline = Pipeline(bus, [SyntheticFeed(market, speed=speed)], [stage], sinks)
+        feed = SyntheticFeed(market, speed=speed, warm_up_s=_WARM_UP_S)
+        pipeline = Pipeline(bus, [feed], [stage], sinks)
         rates = _Rates()
         run = asyncio.create_task(pipeline.run(stop))
         started = time.monotonic()
-        render = lambda: _render(pipeline, sink, rates, gateway, running)  # noqa: E731
+
+        if not console.is_terminal:  # a log, not a screen: the header once, then whole frames
+            for line in header:
+                console.print(line, soft_wrap=True)
+            header = []
+
+        def render() -> Group:
+            height = console.size.height if console.is_terminal else 1_000
+            return _render(header, pipeline, sink, rates, running, (console.size.width, height))
+
         try:
-            with Live(render(), console=console, auto_refresh=False) as live:
+            with Live(render(), console=console, auto_refresh=False,
+                      vertical_overflow="crop") as live:  # fmt: skip
                 while not run.done():
                     await asyncio.wait({run}, timeout=_REFRESH_S)
                     if duration_s is not None and time.monotonic() - started >= duration_s:
@@ -340,9 +374,12 @@ async def run_demo(
             await serving
             await server.stop()
             await bus.close()
-    total = sum((pipeline.published + running.published()).values())
+    published = sum((pipeline.published + running.published()).values())
+    delivered = gateway.metrics.total("delivered_records")
+    console.line()
     console.print(
-        f"\nstopped cleanly: {total:,} records published, {sum(sink.seen.values()):,} delivered, "
-        f"{len(sink.dead_letters)} dead letters"
+        f"stopped cleanly: {published:,} records published to topics, {delivered:,.0f} "
+        f"delivered to gateway subscribers, {len(sink.dead_letters)} dead letters",
+        highlight=False,
     )
     return sink

@@ -173,8 +173,10 @@ class SyntheticFeed:
 
     ``speed`` is market seconds per wall second (``None``: as fast as possible);
     ``duration_s`` is how much market time to generate (``None``: until
-    cancelled); each yield covers ``step_ms`` of market time. ``clock`` and
-    ``sleep`` are injectable for tests.
+    cancelled); each yield covers ``step_ms`` of market time. The first
+    ``warm_up_s`` of market time go out as fast as possible, pacing starts after
+    them: history that warms up indicators. ``clock`` and ``sleep`` are
+    injectable for tests.
     """
 
     name = "synthetic"
@@ -186,6 +188,7 @@ class SyntheticFeed:
         speed: float | None = 1.0,
         duration_s: float | None = None,
         step_ms: int = 100,
+        warm_up_s: float = 0.0,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] = asyncio.sleep,
     ) -> None:
@@ -194,6 +197,7 @@ class SyntheticFeed:
         self.market = market
         self.speed = speed
         self.duration_s = duration_s
+        self.warm_up_ns = int(warm_up_s * _NS_PER_S)
         self.step_ns = step_ms * 1_000_000
         self._clock = clock
         self._sleep = sleep
@@ -207,10 +211,11 @@ class SyntheticFeed:
             step = self.step_ns if limit_ns is None else min(self.step_ns, limit_ns - generated_ns)
             events = self.market.advance(step)
             generated_ns += step
-            if self.speed is not None:
-                due = generated_ns / _NS_PER_S / self.speed
+            if self.speed is not None and generated_ns > self.warm_up_ns:
+                due = (generated_ns - self.warm_up_ns) / _NS_PER_S / self.speed
                 await self._sleep(max(0.0, due - (self._clock() - started)))
             else:
+                started = self._clock()
                 await asyncio.sleep(0)
             if events:
                 yield Normalized(events)
