@@ -24,6 +24,7 @@ from benchmarks.bench_indicators import bench_indicators
 from benchmarks.bench_kafka import KafkaFigures, bench_kafka
 from benchmarks.bench_lake import LakeFigures, bench_lake
 from benchmarks.bench_normalize import Result, run_all
+from benchmarks.bench_startup import GOAL_S, StartupFigure, bench_startup
 
 ROOT = Path(__file__).resolve().parents[1]
 GOAL_ALPACA_PER_S = 1_000_000
@@ -69,6 +70,30 @@ def _rows(results: list[Result]) -> list[str]:
     ]
 
 
+def _startup_section(startup: list[StartupFigure]) -> list[str]:
+    floor = next(f for f in startup if f.name.startswith("python -c pass"))
+    rows = [f"| `{f.name}` | {f.median_s * 1000:.0f} | {f.best_s * 1000:.0f} | "
+            f"{f.median_s / floor.median_s:.1f}x |" for f in startup]  # fmt: skip
+    slowest = max((f for f in startup if f.name.startswith("quoteflow")), key=lambda f: f.median_s)
+    verdict = "met" if slowest.median_s < GOAL_S else "NOT met"
+    return [
+        "## Command start-up, whole processes",
+        "",
+        "Each command as a subprocess, wall clock from start to exit, 15 rounds taking turns.",
+        "Commands import the library inside each command, so help and light commands load",
+        "only Typer and the command modules. Floors: Python starting with nothing to import,",
+        "and a bare Typer app with one command.",
+        "",
+        "| command | median ms | best ms | / bare Python |",
+        "|---|---:|---:|---:|",
+        *rows,
+        "",
+        f"Goal: light commands start in under {GOAL_S * 1000:.0f} ms: {verdict} (slowest: "
+        f"`{slowest.name}`, {slowest.median_s * 1000:.0f} ms median).",
+        "",
+    ]
+
+
 def render(
     results: list[Result],
     batches: list[Result],
@@ -81,6 +106,7 @@ def render(
     feeds: FeedFigures,
     gateway: list[GatewaySide],
     exchange: EngineFigures,
+    startup: list[StartupFigure],
     pinned: str,
     calibration: float,
 ) -> str:
@@ -344,6 +370,7 @@ def render(
         f"them; one flush answers the orders that came meanwhile): p50 "
         f"{exchange.ack_fsync_ms[0]:.2f} ms, p99 {exchange.ack_fsync_ms[1]:.2f} ms.",
         "",
+        *_startup_section(startup),
         "## Against the goals",
         "",
         "| goal | measured | met |",
@@ -436,6 +463,8 @@ def main() -> None:
     print(gateway)
     exchange = bench_exchange(30_000, 5_000, 200) if args.quick else bench_exchange()
     print(exchange)
+    startup = bench_startup(3 if args.quick else 15)
+    print(startup)
     for r in (*results, *batches, *indicators, *enrich, *lake):
         print(
             f"{r.name:50s} {r.quoteflow_per_s:>10,.0f} {r.baseline_per_s:>10,.0f} {r.ratio:4.1f}x"
@@ -453,6 +482,7 @@ def main() -> None:
             feeds,
             gateway,
             exchange,
+            startup,
             pinned,
             calibration,
         )
