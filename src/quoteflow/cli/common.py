@@ -217,6 +217,8 @@ def progress_bar(description: str, total: float | None = None) -> Progress:
         console=stderr.console,
         transient=True,
         disable=not stderr.is_terminal,
+        redirect_stdout=False,  # stdout is the command's output, never the bar's
+        redirect_stderr=False,
     )
     bar.add_task(description, total=total)
     return bar

@@ -6,11 +6,16 @@ import sys
 from datetime import date
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 
 from quoteflow.cli.common import fail, progress_bar, settings_of, stderr, sub_app, usage
+
+if TYPE_CHECKING:
+    from collections.abc import AsyncIterator, Callable
+
+    from quoteflow.feeds.base import Feed, Normalized
 
 __all__ = ["demo", "enrich", "feed_app", "indicators", "normalize"]
 
@@ -30,6 +35,21 @@ class FileFormat(StrEnum):
 
     parquet = "parquet"
     csv = "csv"
+
+
+class _Counted:
+    """A feed that reports how many records it has yielded, for a progress bar."""
+
+    def __init__(self, feed: Feed, advance: Callable[[int], object]) -> None:
+        self.name = feed.name
+        self._feed = feed
+        self._advance = advance
+
+    async def stream(self) -> AsyncIterator[Normalized]:
+        """Yield the feed's batches, counting their records."""
+        async for batch in self._feed.stream():
+            self._advance(len(batch.events))
+            yield batch
 
 
 def normalize(
@@ -214,6 +234,7 @@ def enrich(
     from quoteflow.demo import feed_and_closes
     from quoteflow.enrich import Enricher
     from quoteflow.errors import QuoteflowError
+    from quoteflow.recordio import count_records
     from quoteflow.runtime import Pipeline, Stage, install_stop_signals
     from quoteflow.runtime.sinks import JsonLinesSink
 
@@ -233,16 +254,22 @@ def enrich(
         f"{job.candles.topic}" if t.strip() == "bars" else t.strip() for t in topics.split(",")
     )
 
+    counts = [count_records(path) for path in replay or []]
+    total = sum(counts) if counts and None not in counts else None  # type: ignore[arg-type]
+
     async def run() -> None:
         stop = asyncio.Event()
         install_stop_signals(stop)
         bus = MemoryBus(partitions=settings.bus.partitions, capacity=settings.bus.capacity)
         stage = Stage("enrich", ("quotes", "trades"), job)
-        await Pipeline(bus, [feed], [stage], [JsonLinesSink(wanted, sys.stdout)]).run(stop)
+        with progress_bar("enriching records", total) as bar:
+            counted = _Counted(feed, lambda n: bar.advance(0, n))
+            sink = JsonLinesSink(wanted, sys.stdout)
+            await Pipeline(bus, [counted], [stage], [sink]).run(stop)
 
     try:
         asyncio.run(run())
-    except QuoteflowError as error:
+    except (QuoteflowError, BrokenPipeError) as error:
         raise fail(error) from error
 
 
