@@ -82,7 +82,12 @@ def import_daily_bars(
     except (OSError, pa.ArrowException) as exc:
         raise RecordFileError(f"{path}: {exc}") from exc
     names = {name.lower(): name for name in table.column_names}
-    dates = table.column(_column(names, date_column, path)).cast(pa.date32())
+    date_name = _column(names, date_column, path)
+    try:
+        dates = table.column(date_name).cast(pa.date32())
+    except pa.ArrowInvalid as exc:
+        raise RecordFileError(f"{path}: column {date_name!r} holds a value that is not a date "
+                              f"like 2024-04-01 ({exc})") from exc  # fmt: skip
     if instrument_column is not None:
         instruments = table.column(_column(names, instrument_column, path)).cast(pa.string())
     else:
