@@ -79,7 +79,7 @@ class Journal:
             schema=_SCHEMA,
         )
         out = io.BytesIO()
-        pq.write_table(table, out, compression="zstd")
+        pq.write_table(table, out, compression="zstd", write_page_checksum=True)
         name = f"{deliveries[0].sequence:020d}-{deliveries[-1].sequence:020d}.parquet"
         self.root.write_atomic(f"{self._directory(channel)}/{name}", out.getvalue())
 
@@ -106,7 +106,8 @@ class Journal:
         for first, last, path in ranges:
             if first > expected:
                 break
-            table = pq.read_table(io.BytesIO(self.root.read(path)))
+            table = pq.read_table(io.BytesIO(self.root.read(path)),
+                                  page_checksum_verification=True)  # fmt: skip
             for sequence, instrument, payload in zip(
                 table["sequence"].to_pylist(),
                 table["instrument"].to_pylist(),

@@ -88,7 +88,7 @@ def read_chunk(
     """
     try:
         data = pa.BufferReader(root.read(path))
-        file = pq.ParquetFile(data)
+        file = pq.ParquetFile(data, page_checksum_verification=True)
         stored = set(file.schema_arrow.names)
         missing = [name for name in schema.names if name not in stored]
         if missing:

@@ -27,6 +27,10 @@ from quoteflow.lake.storage import LakeRoot
 
 __all__ = ["Lake"]
 
+_VERIFIED_PARQUET = ds.ParquetFileFormat(
+    default_fragment_scan_options=ds.ParquetFragmentScanOptions(page_checksum_verification=True)
+)
+"""Parquet whose page checksums are verified as it is read: damage is an error."""
 _SOURCE = pa.field("source", pa.string())
 _PROVIDER = pa.field("provider", pa.string())
 _DAY = [pa.field("year", pa.int32()), pa.field("month", pa.int32()), pa.field("day", pa.int32())]
@@ -73,7 +77,7 @@ class Lake:
         return ds.dataset(
             [info.path for info in infos],
             schema=schema,
-            format="parquet",
+            format=_VERIFIED_PARQUET,
             filesystem=self.root.filesystem,
             partitioning=partitioning,
             partition_base_dir=self.root.join(area),

@@ -29,11 +29,11 @@ class ExpireReport:
 
 
 def _readable(root: LakeRoot, path: str) -> bool:
-    """Return whether the file at ``path`` exists and reads as Parquet from end to end."""
+    """Return whether the file at ``path`` exists and reads from end to end, checksums right."""
     if not root.exists(path):
         return False
     try:
-        pq.read_table(pa.BufferReader(root.read(path)))
+        pq.read_table(pa.BufferReader(root.read(path)), page_checksum_verification=True)
     except (OSError, pa.ArrowException):
         return False
     return True

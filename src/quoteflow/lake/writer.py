@@ -60,6 +60,8 @@ def chunk_bytes(table: pa.Table) -> pa.Buffer:
     as a one-entry dictionary, which spares the writer hashing every row. The
     Arrow schema stored in the file is the table's own, so every reader sees
     plain strings; its key-value metadata also names the all-null columns.
+    Every page carries a CRC32 checksum, which the lake's readers verify: a
+    damaged page is an error, never changed values.
     """
     timestamps = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
     others = [name for name in table.column_names if name not in timestamps]
@@ -71,7 +73,7 @@ def chunk_bytes(table: pa.Table) -> pa.Buffer:
     sink = pa.BufferOutputStream()
     with pq.ParquetWriter(sink, encoded.schema, compression="zstd", use_dictionary=others,
                           column_encoding=dict.fromkeys(timestamps, "DELTA_BINARY_PACKED"),
-                          store_schema=False) as writer:  # fmt: skip
+                          store_schema=False, write_page_checksum=True) as writer:  # fmt: skip
         writer.write_table(encoded)
         writer.add_key_value_metadata(_file_metadata(table))
     return sink.getvalue()
