@@ -1,5 +1,11 @@
+import csv
+import gzip
+import io
+import json
+import os
 import random
 from datetime import date, timedelta
+from pathlib import Path
 
 import msgspec
 import pyarrow as pa
@@ -8,7 +14,7 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quoteflow.events import DeadLetter, Quote, from_batch
+from quoteflow.events import DeadLetter, Quote, Trade, from_batch
 from quoteflow.lake import LakeRoot, LakeWriter, Partition
 from quoteflow.lake.coalesce import coalesce, pending_days, raw_files, read_chunk
 from quoteflow.lake.layout import refined_path
@@ -233,3 +239,38 @@ def test_reading_a_chunk_from_its_metadata_gives_what_decoding_it_gives(
     assert read.schema == schema
     # compared as text so that NaN equals NaN
     assert repr(read.to_pylist()) == repr(pq.read_table(path).to_pylist())
+
+
+def test_csv_export_writes_lists_as_json(lake, tmp_path):
+    ts = 1_711_980_000_000_000_000
+    trades = [Trade("ALPACA", "AAPL", ts + i, ts + i, 100.0 + i, 1.0, trade_id=str(i),
+                    conditions=("@", "I")) for i in range(5)]  # fmt: skip
+    record(lake, "primary", trades)
+    csv_root = LakeRoot.open(tmp_path / "csv")
+    (report,) = coalesce(lake, DAY, csv_root=csv_root)
+    assert report.total == 5
+    (exported,) = [info.path for info in csv_root.files("")]
+    text = gzip.decompress(Path(exported).read_bytes()).decode()
+    rows = list(csv.DictReader(io.StringIO(text)))
+    assert [json.loads(row["conditions"]) for row in rows] == [["@", "I"]] * 5
+    assert not [p for p in os.listdir(tmp_path / "csv") if p.startswith(".")]
+
+
+def test_csv_export_is_all_or_nothing(lake, tmp_path, monkeypatch):
+    record(lake, "primary", market_events(300))
+    import quoteflow.lake.coalesce as module
+
+    real = module.coalesce_partition
+    calls = []
+
+    def failing_on_the_second(*args):
+        calls.append(args[1])
+        if len(calls) == 2:
+            raise OSError("disk full")
+        return real(*args)
+
+    monkeypatch.setattr(module, "coalesce_partition", failing_on_the_second)
+    with pytest.raises(OSError, match="disk full"):
+        coalesce(lake, DAY, csv_root=LakeRoot.open(tmp_path / "csv"), threads=1)
+    exported = tmp_path / "csv"
+    assert not exported.exists() or [p for p in exported.rglob("*") if p.is_file()] == []

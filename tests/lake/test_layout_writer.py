@@ -1,3 +1,4 @@
+import pathlib
 from datetime import date
 from urllib.parse import unquote
 
@@ -12,6 +13,7 @@ from pyarrow.fs import FileSelector
 from quoteflow.events import Bar, EnrichedQuote, Quote, Trade, from_batch, to_batch
 from quoteflow.lake import LakeWriter, Partition
 from quoteflow.lake.layout import (
+    content_digest,
     csv_name,
     lake_type,
     parse_partition,
@@ -33,11 +35,12 @@ def test_paths_follow_the_hive_layout_without_zero_padding_and_encode_slashes():
     )
     assert csv_name(p) == "IG_quotes_CS.D.BITCOIN.CFE.IP_2023_11_02"
     crypto = Partition("ALPACA", "trades", "BTC/USD", DAY)
-    path = raw_chunk_path("replica", crypto, 5, 9)
-    assert "instrument=BTC%2FUSD/year=2024/month=4/day=1/5_9.parquet" in path
+    path = raw_chunk_path("replica", crypto, 5, 9, "00ff00ff00ff00ff")
+    assert "instrument=BTC%2FUSD/year=2024/month=4/day=1/5_9_00ff00ff00ff00ff.parquet" in path
     assert parse_partition(path) == ("replica", crypto)
+    assert parse_partition(path.replace("_00ff00ff00ff00ff", "")) == ("replica", crypto)
     with pytest.raises(ValueError, match="source"):
-        raw_chunk_path("backup", crypto, 1, 2)
+        raw_chunk_path("backup", crypto, 1, 2, "00")
 
 
 def test_topics_map_to_lake_types_and_back_to_record_classes():
@@ -71,7 +74,8 @@ def test_chunks_flush_at_the_size_and_age_limits_named_by_first_and_last_timesta
     first = pq.read_table(files[0])
     name = files[0].rsplit("/", 1)[1]
     ts = first.column("ts_event").cast("int64").to_pylist()
-    assert name == f"{min(ts)}_{max(ts)}.parquet"
+    digest = content_digest(pathlib.Path(files[0]).read_bytes())
+    assert name == f"{min(ts)}_{max(ts)}_{digest}.parquet"
     assert first.schema.field("ts_event").type.unit == "ns"
     assert pq.ParquetFile(files[0]).metadata.row_group(0).column(0).compression == "ZSTD"
 
@@ -182,3 +186,30 @@ def test_a_chunk_reads_back_as_its_table_and_a_repeated_string_is_found(values, 
     table = pa.table([column], schema=schema)
     stored = pq.read_table(pa.BufferReader(chunk_bytes(table)))
     assert stored.equals(table, check_metadata=True)
+
+
+def test_chunks_with_the_same_time_range_never_replace_each_other(lake):
+    ts = 1_711_980_000_000_000_000  # 2024-04-01 14:00 UTC
+    first = Trade("ALPACA", "AAPL", ts, ts + 1, 100.0, 1.0, trade_id="1")
+    second = Trade("ALPACA", "AAPL", ts, ts + 2, 100.5, 2.0, trade_id="2")
+    for trade in (first, second, first):  # the first recording twice: it replaces itself
+        writer = LakeWriter(lake)
+        writer.add([trade])
+        writer.flush()
+        writer.close()
+    chunks = lake.files("raw")
+    assert len(chunks) == 2
+    kept = sorted(t.trade_id for c in chunks for t in from_batch(pq.read_table(c.path)))
+    assert kept == ["1", "2"]
+
+
+def test_one_record_per_chunk_keeps_every_record(lake):
+    ts = 1_711_980_000_000_000_000
+    trades = [Trade("ALPACA", "AAPL", ts + i // 3, ts + i, 100.0, 1.0, trade_id=str(i))
+              for i in range(1_011)]  # fmt: skip
+    writer = LakeWriter(lake, chunk_rows=1)
+    writer.add(trades)
+    writer.flush()
+    writer.close()
+    kept = [t for c in lake.files("raw") for t in from_batch(pq.read_table(c.path))]
+    assert len(kept) == 1_011

@@ -1,3 +1,4 @@
+import re
 from datetime import date
 
 import pytest
@@ -102,7 +103,10 @@ async def test_dead_letters_are_recorded_apart_and_queried_by_day_of_receipt(lak
 
     sink = LakeSink(lake_topics("bars.1m"), LakeWriter(lake))
     await Pipeline(MemoryBus(), [FeedWithRejects()], [], [sink]).run()
-    paths = sorted(lake.relative(info.path) for info in lake.files("dead_letters"))
+    paths = sorted(
+        re.sub(r"_[0-9a-f]{16}\.parquet$", ".parquet", lake.relative(info.path))
+        for info in lake.files("dead_letters")
+    )  # the digests differ per content
 
     def chunk(provider, day, ns):
         return f"dead_letters/source=primary/provider={provider}/year=2024/{day}/{ns}_{ns}.parquet"

@@ -11,8 +11,10 @@ chunks, so coalescing again gives the same rows.
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import io
+import uuid
 from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
@@ -30,6 +32,7 @@ from quoteflow.lake._tables import take_rows
 from quoteflow.lake.layout import Partition, csv_name, parse_partition, record_class, refined_path
 from quoteflow.lake.storage import LakeRoot
 from quoteflow.lake.writer import NULL_COLUMNS_KEY, chunk_bytes
+from quoteflow.recordio import nested_as_json
 from quoteflow.reference import to_reference
 
 __all__ = ["CoalesceReport", "coalesce", "pending_days", "raw_files", "read_chunk"]
@@ -188,8 +191,13 @@ def coalesce_partition(
     partition: Partition,
     sources: dict[str, list[str]],
     csv_root: LakeRoot | None = None,
+    csv_directory: str = "",
 ) -> CoalesceReport:
-    """Coalesce one partition's chunks into its refined file (and a CSV.gz with ``csv_root``)."""
+    """Coalesce one partition's chunks into its refined file.
+
+    With ``csv_root`` it also writes the reference CSV.gz, into ``csv_directory``
+    under it (relative; the root itself by default).
+    """
     report = CoalesceReport(partition)
     schema = arrow_schema(record_class(partition.type))
     primary = _source_table(root, sources.get("primary", ()), schema, report)
@@ -200,17 +208,18 @@ def coalesce_partition(
     if table.num_rows or not report.skipped:
         root.write_atomic(root.join(refined_path(partition)), chunk_bytes(table))
     if csv_root is not None:
-        csv_root.write_atomic(csv_root.join(f"{csv_name(partition)}.csv.gz"), _csv_gz(table))
+        name = f"{csv_name(partition)}.csv.gz"
+        csv_root.write_atomic(csv_root.join(*filter(None, (csv_directory, name))), _csv_gz(table))
     return report
 
 
 def _csv_gz(table: pa.Table) -> bytes:
-    """Return the rows as gzipped CSV with the reference camelCase columns."""
+    """Return the rows as gzipped CSV with the reference camelCase columns; lists as JSON."""
     records = [to_reference(event) for event in from_batch(table)]
     out = io.BytesIO()
     with gzip.GzipFile(fileobj=out, mode="wb", mtime=0) as gz:
         if records:
-            pacsv.write_csv(pa.Table.from_pylist(records), gz)
+            pacsv.write_csv(nested_as_json(pa.Table.from_pylist(records)), gz)
     return out.getvalue()
 
 
@@ -229,7 +238,9 @@ def coalesce(
 
     Up to ``threads`` partitions are coalesced at once (reading, decoding,
     merging and encoding mostly release the GIL); each holds its whole day in
-    memory. ``progress(done, total)`` is called as partitions finish.
+    memory. ``progress(done, total)`` is called as partitions finish. The CSV
+    export is all or nothing: files are written into a hidden directory under
+    ``csv_root`` and moved into place only once every partition is done.
     """
     if threads < 1:
         raise ValueError("threads must be >= 1")
@@ -242,12 +253,23 @@ def coalesce(
         and instrument in (None, partition.instrument)
     ]
     reports = []
-    with ThreadPoolExecutor(threads) as pool:
-        done = pool.map(lambda job: coalesce_partition(root, *job, csv_root), chosen)
-        for report in done:
-            reports.append(report)
-            if progress is not None:
-                progress(len(reports), len(chosen))
+    staging = f".coalescing-{uuid.uuid4().hex}"
+    try:
+        with ThreadPoolExecutor(threads) as pool:
+            done = pool.map(lambda job: coalesce_partition(root, *job, csv_root, staging), chosen)
+            for report in done:
+                reports.append(report)
+                if progress is not None:
+                    progress(len(reports), len(chosen))
+        if csv_root is not None:
+            for report in reports:
+                name = f"{csv_name(report.partition)}.csv.gz"
+                csv_root.filesystem.move(csv_root.join(staging, name), csv_root.join(name))
+    finally:
+        if csv_root is not None:
+            csv_root.filesystem.delete_dir_contents(csv_root.join(staging), missing_dir_ok=True)
+            with contextlib.suppress(OSError):
+                csv_root.filesystem.delete_dir(csv_root.join(staging))
     return reports
 
 

@@ -2,16 +2,19 @@
 
 ::
 
-    raw/source=<S>/provider=<P>/type=<T>/instrument=<I>/year=<Y>/month=<M>/day=<D>/<first>_<last>.parquet
+    raw/source=<S>/provider=<P>/type=<T>/instrument=<I>/year=<Y>/month=<M>/day=<D>/<first>_<last>_<digest>.parquet
     refined/provider=<P>/type=<T>/instrument=<I>/year=<Y>/month=<M>/day=<D>/<P>_<T>_<I>_<Y>_<MM>_<DD>.parquet
-    dead_letters/source=<S>/provider=<P>/year=<Y>/month=<M>/day=<D>/<first>_<last>.parquet
+    dead_letters/source=<S>/provider=<P>/year=<Y>/month=<M>/day=<D>/<first>_<last>_<digest>.parquet
 
 Year, month and day are not zero-padded in directory names, so Athena, Trino,
 Spark, DuckDB and pyarrow read the tree as a Hive-partitioned dataset; the day
 is the UTC date of ``ts_event``. Partition values are percent-encoded where
 they hold characters a path cannot (``BTC/USD`` -> ``BTC%2FUSD``), which the
 Hive readers decode. A raw chunk is named by the first and last ``ts_event``
-(ns) it holds, so writing the same chunk again replaces it. The type of a
+(ns) it holds and a digest of its bytes (:func:`content_digest`): writing the
+same chunk again replaces it, and two different chunks never share a name,
+even with the same time range (chunks of lakes written before the digest,
+``<first>_<last>.parquet``, are read alike). The type of a
 topic is its name with dots and slashes as underscores: ``quotes``,
 ``quotes_enriched``, ``bars_1m``.
 
@@ -24,6 +27,7 @@ when asked (``lake expire --dead-letters-older-than``).
 
 from __future__ import annotations
 
+import hashlib
 import re
 from datetime import UTC, date, datetime
 from typing import NamedTuple
@@ -35,6 +39,7 @@ __all__ = [
     "NS_PER_DAY",
     "SOURCES",
     "Partition",
+    "content_digest",
     "csv_name",
     "dead_letter_path",
     "lake_type",
@@ -95,20 +100,29 @@ class Partition(NamedTuple):
         )
 
 
-def raw_chunk_path(source: str, partition: Partition, first_ns: int, last_ns: int) -> str:
+def content_digest(data: bytes | memoryview) -> str:
+    """Return the digest that names a chunk: 16 hex digits of BLAKE2b over its bytes."""
+    return hashlib.blake2b(data, digest_size=8).hexdigest()
+
+
+def raw_chunk_path(
+    source: str, partition: Partition, first_ns: int, last_ns: int, digest: str
+) -> str:
     """Return the root-relative path of a raw chunk."""
     if source not in SOURCES:
         raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
-    return f"raw/source={source}/{partition.directory()}/{first_ns}_{last_ns}.parquet"
+    return f"raw/source={source}/{partition.directory()}/{first_ns}_{last_ns}_{digest}.parquet"
 
 
-def dead_letter_path(source: str, provider: str, day: date, first_ns: int, last_ns: int) -> str:
+def dead_letter_path(
+    source: str, provider: str, day: date, first_ns: int, last_ns: int, digest: str
+) -> str:
     """Return the root-relative path of a chunk of dead letters (named by receive times)."""
     if source not in SOURCES:
         raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
     return (
         f"{DeadLetter.TYPE}/source={source}/provider={_encode(provider)}/year={day.year}/"
-        f"month={day.month}/day={day.day}/{first_ns}_{last_ns}.parquet"
+        f"month={day.month}/day={day.day}/{first_ns}_{last_ns}_{digest}.parquet"
     )
 
 

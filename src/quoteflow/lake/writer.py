@@ -23,6 +23,7 @@ from collections import defaultdict, deque
 from collections.abc import Callable, Iterable, Sequence
 from concurrent.futures import ThreadPoolExecutor, wait
 from dataclasses import dataclass, field
+from functools import partial
 
 import msgspec
 import numpy as np
@@ -37,6 +38,7 @@ from quoteflow.lake.layout import (
     NS_PER_DAY,
     SOURCES,
     Partition,
+    content_digest,
     dead_letter_path,
     lake_type,
     raw_chunk_path,
@@ -295,7 +297,7 @@ class LakeWriter:
         chunks = [self._chunk(partition) for partition in partitions]
         if len(chunks) == 1 or self.threads == 1:
             for path, table in chunks:
-                self.root.write_atomic(path, chunk_bytes(table))
+                _write_chunk(self.root, path, table)
         else:
             if self._threads is None:
                 self._threads = ThreadPoolExecutor(self.threads, thread_name_prefix="lake-writer")
@@ -310,8 +312,11 @@ class LakeWriter:
             data = msgspec.json.encode(_Checkpoint(self.durable_offset()))
             self.root.write_atomic(self._checkpoint, data)
 
-    def _chunk(self, partition: Partition) -> tuple[str, pa.Table]:
-        """Take ``partition``'s buffer out as one table sorted by event time, with its path."""
+    def _chunk(self, partition: Partition) -> tuple[Callable[[str], str], pa.Table]:
+        """Take ``partition``'s buffer out as one table sorted by event time, with its path.
+
+        The path is a function of the digest of the chunk's bytes, known once encoded.
+        """
         self._split(partition.type)
         buffer = self._buffers.pop(partition)
         batches = [
@@ -330,14 +335,17 @@ class LakeWriter:
             ts = np.sort(ts)
         first, last = int(ts[0]), int(ts[-1])
         if dead:
-            path = dead_letter_path(self.source, partition.provider, partition.day, first, last)
+            path = partial(dead_letter_path, self.source, partition.provider, partition.day,
+                           first, last)  # fmt: skip
         else:
-            path = raw_chunk_path(self.source, partition, first, last)
-        return self.root.join(path), table
+            path = partial(raw_chunk_path, self.source, partition, first, last)
+        return path, table
 
 
-def _write_chunk(root: LakeRoot, path: str, table: pa.Table) -> None:
-    root.write_atomic(path, chunk_bytes(table))
+def _write_chunk(root: LakeRoot, path: Callable[[str], str], table: pa.Table) -> None:
+    """Encode ``table`` and write it where ``path(digest of its bytes)`` says."""
+    data = chunk_bytes(table)
+    root.write_atomic(root.join(path(content_digest(memoryview(data)))), data)
 
 
 def _encoded(column: pa.Array) -> tuple[list[str], np.ndarray]:
