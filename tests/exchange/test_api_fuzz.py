@@ -60,8 +60,14 @@ extreme_price = st.one_of(
     st.integers(-(10**30), 10**30),
     st.none(),
 )  # fmt: skip
-any_quantity = st.one_of(st.integers(-(10**20), 10**20), st.sampled_from([10, 20, 100]),
-                         st.floats(), st.text(max_size=5), st.booleans(), st.none())  # fmt: skip
+any_quantity = st.one_of(
+    st.integers(-(10**20), 10**20),
+    st.sampled_from([10, 20, 100]),
+    st.floats(allow_nan=False, allow_infinity=False),  # JSON has no NaN or infinity
+    st.text(max_size=5),
+    st.booleans(),
+    st.none(),
+)
 
 
 @given(

@@ -18,4 +18,4 @@ async def test_exchange_trades_are_enriched_with_the_previous_close_move():
     for trade in enriched:
         assert trade.provider == "EXCHANGE" and trade.trade_id.startswith(trade.instrument)
         assert trade.move in {"Bullish", "Bearish", "Neutral"} and trade.previous_close > 0
-    assert "exchange: http://" in out.getvalue()
+    assert "exchange http://" in out.getvalue()
