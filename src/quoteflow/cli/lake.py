@@ -200,14 +200,16 @@ def record(
 
 def _print_reports(reports: list[CoalesceReport], output_format: TableFormat) -> None:
     columns = ("provider", "type", "instrument", "day", "primary only", "replica only", "both",
-               "total", "skipped chunks")  # fmt: skip
+               "kept from refined", "total", "skipped chunks")  # fmt: skip
     rows = [(r.partition.provider, r.partition.type, r.partition.instrument,
-             r.partition.day.isoformat(), r.primary_only, r.replica_only, r.both, r.total,
-             len(r.skipped)) for r in reports]  # fmt: skip
+             r.partition.day.isoformat(), r.primary_only, r.replica_only, r.both, r.from_refined,
+             r.total, len(r.skipped)) for r in reports if r.refused is None]  # fmt: skip
     print_rows(columns, rows, output_format)
     for r in reports:
         for path, reason in r.skipped:
             stderr.print(f"skipped {path}: {reason}")
+        if r.refused is not None:
+            stderr.print(f"refused {r.partition.directory()}: {r.refused}")
 
 
 @lake_app.command("coalesce")
@@ -233,8 +235,11 @@ def coalesce_command(
 ) -> None:
     """Join primary and replica chunks into refined daily files; print rows by origin.
 
-    Chunks that cannot be read are reported on stderr and skipped; the exit code
-    is then 1.
+    A day refined before is merged with its chunks again: late chunks are added,
+    rows whose chunks have expired are kept. Chunks that cannot be read are
+    reported on stderr and skipped, and a partition whose refined file cannot be
+    read while chunks it was built from are gone is refused; the exit code is
+    then 1.
     """
     from quoteflow.lake.coalesce import coalesce, pending_days
     from quoteflow.lake.storage import LakeRoot
@@ -254,7 +259,7 @@ def coalesce_command(
                 progress=lambda done, total: bar.update(0, completed=done, total=total),
             )  # fmt: skip
     _print_reports(reports, output_format)
-    if any(r.skipped for r in reports):
+    if any(r.skipped or r.refused for r in reports):
         raise typer.Exit(1)
 
 
@@ -320,7 +325,10 @@ def expire_command(
     for path in report.deleted:
         print(f"{verb} {path}")
     for partition in report.kept:
-        stderr.print(f"kept {partition.directory()}: no readable refined file")
+        stderr.print(
+            f"kept chunks of {partition.directory()}: no readable refined file holds "
+            "them yet (lake coalesce --all-pending refines them)"
+        )
     stderr.print(f"{verb} {len(report.deleted):,} chunks")
 
 

@@ -5,8 +5,17 @@ cannot be read is reported and skipped; the rest of the day is still
 refined), joined on the event (``ts_event`` and content, see
 :mod:`quoteflow.lake._merge`), primary rows preferred, gaps filled from the
 replica, duplicates dropped, and written in ``ts_event`` order as the refined
-daily file, replacing any earlier one. The result depends only on the raw
-chunks, so coalescing again gives the same rows.
+daily file.
+
+A refined file knows its sources: its metadata (``quoteflow.sources``) lists
+every raw chunk (``<source>/<name>``) whose rows it holds, those of the files
+it replaced included. Coalescing a day again merges the existing refined file
+with the chunks, so rows whose chunks have expired since are kept and late
+chunks are added; coalescing again with nothing new gives the same rows. A
+partition with chunks its refined file does not list is pending (late data),
+and ``lake expire`` deletes only chunks a readable refined file lists. If the
+refined file cannot be read and chunks it lists are gone, coalescing that
+partition is refused: rebuilding from the remaining chunks would lose rows.
 """
 
 from __future__ import annotations
@@ -35,7 +44,19 @@ from quoteflow.lake.writer import NULL_COLUMNS_KEY, chunk_bytes
 from quoteflow.recordio import nested_as_json
 from quoteflow.reference import to_reference
 
-__all__ = ["CoalesceReport", "coalesce", "pending_days", "raw_files", "read_chunk"]
+__all__ = [
+    "SOURCES_KEY",
+    "CoalesceReport",
+    "chunk_key",
+    "coalesce",
+    "pending_days",
+    "raw_files",
+    "read_chunk",
+    "refined_sources",
+]
+
+SOURCES_KEY = b"quoteflow.sources"
+"""Key-value metadata of a refined file: JSON list of the raw chunks whose rows it holds."""
 
 
 @dataclass
@@ -46,12 +67,16 @@ class CoalesceReport:
     primary_only: int = 0
     replica_only: int = 0
     both: int = 0
+    from_refined: int = 0
+    """Rows kept from the earlier refined file that no remaining chunk holds."""
     skipped: list[tuple[str, str]] = field(default_factory=list)
+    refused: str | None = None
+    """Why the partition was not coalesced at all (its refined file is left as it was)."""
 
     @property
     def total(self) -> int:
         """Return the rows of the refined file."""
-        return self.primary_only + self.replica_only + self.both
+        return self.primary_only + self.replica_only + self.both + self.from_refined
 
 
 def raw_files(root: LakeRoot) -> dict[Partition, dict[str, list[str]]]:
@@ -69,6 +94,26 @@ def raw_files(root: LakeRoot) -> dict[Partition, dict[str, list[str]]]:
         for paths in sources.values():
             paths.sort(key=_first_timestamp)
     return found
+
+
+def chunk_key(source: str, path: str) -> str:
+    """Return how a refined file lists a raw chunk: ``<source>/<file name>``."""
+    return f"{source}/{path.rsplit('/', 1)[-1]}"
+
+
+def refined_sources(root: LakeRoot, path: str) -> set[str] | None:
+    """Return the chunks a refined file lists from its footer; None if it lists none.
+
+    Refined files written before sources were recorded list none. Raises
+    ``ValueError`` if the footer cannot be read.
+    """
+    try:
+        with root.filesystem.open_input_file(path) as handle:
+            metadata = pq.ParquetFile(handle).metadata.metadata or {}
+        listed = metadata.get(SOURCES_KEY)
+        return None if listed is None else set(msgspec.json.decode(listed, type=list[str]))
+    except (OSError, pa.ArrowException, msgspec.DecodeError) as exc:
+        raise ValueError(f"unreadable: {exc}") from exc
 
 
 def _first_timestamp(path: str) -> tuple[int, str]:
@@ -200,17 +245,65 @@ def coalesce_partition(
     """
     report = CoalesceReport(partition)
     schema = arrow_schema(record_class(partition.type))
+    target = root.join(refined_path(partition))
+    chunks = {chunk_key(source, path) for source, paths in sources.items() for path in paths}
+    previous, listed = _previous(root, target, schema, chunks, report)
+    if report.refused is not None:
+        return report
     primary = _source_table(root, sources.get("primary", ()), schema, report)
     replica = _source_table(root, sources.get("replica", ()), schema, report)
     rows, counts = merge_sources(primary, replica)
     report.primary_only, report.replica_only, report.both = (int(c) for c in counts)
     table = take_rows(pa.concat_tables([primary, replica]), rows)
+    if previous is not None:
+        rows, counts = merge_sources(previous, table)
+        report.from_refined = int(counts[0])
+        table = take_rows(pa.concat_tables([previous, table]), rows)
+    unread = {_skipped_key(path) for path, _ in report.skipped if path.startswith("raw/")}
+    covered = sorted(listed | (chunks - unread))
     if table.num_rows or not report.skipped:
-        root.write_atomic(root.join(refined_path(partition)), chunk_bytes(table))
+        metadata = {SOURCES_KEY: msgspec.json.encode(covered)}
+        root.write_atomic(target, chunk_bytes(table, metadata))
     if csv_root is not None:
         name = f"{csv_name(partition)}.csv.gz"
         csv_root.write_atomic(csv_root.join(*filter(None, (csv_directory, name))), _csv_gz(table))
     return report
+
+
+def _skipped_key(relative: str) -> str:
+    """Return the chunk key of a skipped chunk's root-relative path (``raw/source=S/...``)."""
+    source = relative.split("/", 2)[1].removeprefix("source=")
+    return chunk_key(source, relative)
+
+
+def _previous(root: LakeRoot, target: str, schema: pa.Schema, chunks: set[str],
+              report: CoalesceReport) -> tuple[pa.Table | None, set[str]]:  # fmt: skip
+    """Return the existing refined file's rows and the chunks it lists (none: None, empty).
+
+    An unreadable refined file is rebuilt from the chunks if every chunk it lists
+    is still there (reported as skipped); otherwise the partition is refused.
+    """
+    if not root.exists(target):
+        return None, set()
+    try:
+        listed = refined_sources(root, target)
+    except ValueError as exc:
+        report.refused = (f"{root.relative(target)} cannot be read ({exc}) and the chunks it "
+                          "was built from are unknown: restore it, or delete it to rebuild the "
+                          "day from the chunks that are left")  # fmt: skip
+        return None, set()
+    try:
+        return read_chunk(root, target, schema), listed or set()
+    except ValueError as exc:
+        gone = sorted((listed or set()) - chunks)
+        if listed is None or gone:
+            why = f"{len(gone):,} chunks it lists are gone" if gone else "it lists no chunks"
+            report.refused = (f"{root.relative(target)} cannot be read ({exc}) and {why}: "
+                              "restore it, or delete it to rebuild the day from the chunks "
+                              "that are left")  # fmt: skip
+            return None, set()
+        report.skipped.append((root.relative(target), f"{exc}; rebuilt from its chunks"))
+        return None, set()
 
 
 def _csv_gz(table: pa.Table) -> bytes:
@@ -274,9 +367,25 @@ def coalesce(
 
 
 def pending_days(root: LakeRoot, today: date) -> list[date]:
-    """Return the finished days (before ``today``) with a partition not refined yet."""
+    """Return the finished days (before ``today``) with chunks their refined file lacks.
+
+    That is a partition with no refined file, one whose refined file does not
+    list its sources (written before they were recorded), and one with chunks
+    written after it was refined: late data.
+    """
     days = set()
-    for partition in raw_files(root):
-        if partition.day < today and not root.exists(root.join(refined_path(partition))):
+    for partition, sources in raw_files(root).items():
+        if partition.day >= today or partition.day in days:
+            continue
+        target = root.join(refined_path(partition))
+        if not root.exists(target):
+            days.add(partition.day)
+            continue
+        try:
+            listed = refined_sources(root, target)
+        except ValueError:
+            listed = None
+        chunks = {chunk_key(source, path) for source, paths in sources.items() for path in paths}
+        if listed is None or chunks - listed:
             days.add(partition.day)
     return sorted(days)

@@ -13,7 +13,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from quoteflow.events import DeadLetter
-from quoteflow.lake.coalesce import raw_files
+from quoteflow.lake.coalesce import chunk_key, raw_files, refined_sources
 from quoteflow.lake.layout import Partition, parse_partition, refined_path
 from quoteflow.lake.storage import LakeRoot
 
@@ -22,7 +22,7 @@ __all__ = ["ExpireReport", "expire"]
 
 @dataclass
 class ExpireReport:
-    """Chunks deleted (or that would be), and old partitions kept for want of a refined file."""
+    """Chunks deleted (or that would be), and old partitions with chunks no refined file holds."""
 
     deleted: list[str] = field(default_factory=list)
     kept: list[Partition] = field(default_factory=list)
@@ -47,7 +47,12 @@ def expire(
     dead_letters_older_than: timedelta | None = None,
     dry_run: bool = False,
 ) -> ExpireReport:
-    """Delete the raw chunks of days before ``today - older_than`` whose refined file is readable.
+    """Delete the raw chunks of days before ``today - older_than`` that a refined file holds.
+
+    A chunk goes only if its day's refined file reads from end to end and lists
+    it among its sources; chunks written after the day was refined (late data)
+    and days without a readable refined file are kept, and their partitions
+    reported.
 
     With ``dead_letters_older_than``, also delete the dead letters received on days
     before ``today - dead_letters_older_than``; without it they are kept. With
@@ -58,12 +63,17 @@ def expire(
     for partition, sources in sorted(raw_files(root).items()):
         if partition.day >= cutoff:
             continue
-        if not _readable(root, root.join(refined_path(partition))):
-            report.kept.append(partition)
-            continue
-        for paths in sources.values():
+        refined = root.join(refined_path(partition))
+        listed = refined_sources(root, refined) if _readable(root, refined) else None
+        kept = False
+        for source, paths in sources.items():
             for path in paths:
-                _delete(root, path, report, dry_run)
+                if listed is not None and chunk_key(source, path) in listed:
+                    _delete(root, path, report, dry_run)
+                else:
+                    kept = True
+        if kept:
+            report.kept.append(partition)
     if dead_letters_older_than is not None:
         for path in _dead_letters_before(root, today - dead_letters_older_than):
             _delete(root, path, report, dry_run)

@@ -52,7 +52,7 @@ NULL_COLUMNS_KEY = b"quoteflow.null_columns"
 """Key-value metadata of a lake file: JSON list of the columns that hold only nulls."""
 
 
-def chunk_bytes(table: pa.Table) -> pa.Buffer:
+def chunk_bytes(table: pa.Table, metadata: dict[bytes, bytes] | None = None) -> pa.Buffer:
     """Return ``table`` as Parquet bytes, as every lake file is written.
 
     zstd; timestamps delta-encoded (sorted nanoseconds shrink to their gaps: about
@@ -63,7 +63,8 @@ def chunk_bytes(table: pa.Table) -> pa.Buffer:
     Arrow schema stored in the file is the table's own, so every reader sees
     plain strings; its key-value metadata also names the all-null columns.
     Every page carries a CRC32 checksum, which the lake's readers verify: a
-    damaged page is an error, never changed values.
+    damaged page is an error, never changed values. ``metadata`` is added to the
+    file's key-value metadata.
     """
     timestamps = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
     others = [name for name in table.column_names if name not in timestamps]
@@ -77,7 +78,7 @@ def chunk_bytes(table: pa.Table) -> pa.Buffer:
                           column_encoding=dict.fromkeys(timestamps, "DELTA_BINARY_PACKED"),
                           store_schema=False, write_page_checksum=True) as writer:  # fmt: skip
         writer.write_table(encoded)
-        writer.add_key_value_metadata(_file_metadata(table))
+        writer.add_key_value_metadata({**_file_metadata(table), **(metadata or {})})
     return sink.getvalue()
 
 
