@@ -1,5 +1,7 @@
 """Nothing is lost over a lake's life: late data, expiry, re-coalescing, damage, kills."""
 
+import os
+import time
 from datetime import date, timedelta
 from pathlib import Path
 
@@ -125,3 +127,19 @@ def test_a_refined_file_from_before_sources_were_recorded_is_pending_once(lake):
     assert pending_days(lake, TODAY) == []
     assert refined_ids(lake) == sorted(str(i) for i in range(50))
     assert date.today() > DAY
+
+
+def test_temporary_files_of_killed_writers_are_cleaned_up(lake):
+    record(lake, "primary", trades(0, 10))
+    (chunk,) = raw_files(lake)[PARTITION]["primary"]
+    directory = Path(chunk).parent
+    stale = directory / ".left-by-a-kill.parquet.0123.tmp"
+    fresh = directory / ".being-written.parquet.4567.tmp"
+    stale.write_bytes(b"half a chunk")
+    fresh.write_bytes(b"a write going on")
+    os.utime(stale, (time.time() - 3_600, time.time() - 3_600))
+    record(lake, "primary", trades(10, 10))  # the next writer of that partition
+    assert not stale.exists() and fresh.exists()
+    os.utime(fresh, (time.time() - 3_600, time.time() - 3_600))
+    report = expire(lake, timedelta(days=30), TODAY)
+    assert report.temporaries == 1 and not fresh.exists()

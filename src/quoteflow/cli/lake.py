@@ -330,6 +330,8 @@ def expire_command(
             "them yet (lake coalesce --all-pending refines them)"
         )
     stderr.print(f"{verb} {len(report.deleted):,} chunks")
+    if report.temporaries:
+        stderr.print(f"removed {report.temporaries:,} temporary files left by killed writers")
 
 
 @lake_app.command("ls")

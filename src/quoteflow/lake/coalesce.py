@@ -263,6 +263,7 @@ def coalesce_partition(
     covered = sorted(listed | (chunks - unread))
     if table.num_rows or not report.skipped:
         metadata = {SOURCES_KEY: msgspec.json.encode(covered)}
+        root.remove_stale_temporaries(root.relative(target).rsplit("/", 1)[0])
         root.write_atomic(target, chunk_bytes(table, metadata))
     if csv_root is not None:
         name = f"{csv_name(partition)}.csv.gz"

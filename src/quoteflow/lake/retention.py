@@ -26,6 +26,8 @@ class ExpireReport:
 
     deleted: list[str] = field(default_factory=list)
     kept: list[Partition] = field(default_factory=list)
+    temporaries: int = 0
+    """Temporary files of writes that never finished (a killed writer), removed."""
 
 
 def _readable(root: LakeRoot, path: str) -> bool:
@@ -52,7 +54,7 @@ def expire(
     A chunk goes only if its day's refined file reads from end to end and lists
     it among its sources; chunks written after the day was refined (late data)
     and days without a readable refined file are kept, and their partitions
-    reported.
+    reported. Temporary files that killed writers left behind are removed too.
 
     With ``dead_letters_older_than``, also delete the dead letters received on days
     before ``today - dead_letters_older_than``; without it they are kept. With
@@ -77,6 +79,9 @@ def expire(
     if dead_letters_older_than is not None:
         for path in _dead_letters_before(root, today - dead_letters_older_than):
             _delete(root, path, report, dry_run)
+    if not dry_run:
+        report.temporaries = sum(root.remove_stale_temporaries(area)
+                                 for area in ("raw", "refined", DeadLetter.TYPE))  # fmt: skip
     return report
 
 

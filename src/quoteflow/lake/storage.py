@@ -13,7 +13,9 @@ and writing a name again replaces the earlier file.
 
 from __future__ import annotations
 
+import contextlib
 import os
+import time
 import uuid
 from dataclasses import dataclass
 from pathlib import Path
@@ -25,6 +27,10 @@ import pyarrow.fs as pafs
 from quoteflow.errors import ConfigError
 
 __all__ = ["LakeRoot"]
+
+
+STALE_TEMPORARY_S = 60.0
+"""A temporary file older than this belongs to a write that will never finish."""
 
 
 @dataclass(frozen=True)
@@ -122,6 +128,27 @@ class LakeRoot:
             for info in self.filesystem.get_file_info(selector)
             if info.type == pafs.FileType.File and not info.base_name.startswith(".")
         ]
+
+    def remove_stale_temporaries(self, under: str, older_than_s: float = STALE_TEMPORARY_S) -> int:
+        """Delete the temporary files of writes that never finished below ``under``; count them.
+
+        Only local writes leave any (an S3 upload is whole or absent); a file
+        younger than ``older_than_s`` may belong to a write still going on and is
+        left alone.
+        """
+        if not self.is_local:
+            return 0
+        selector = pafs.FileSelector(self.join(under), recursive=True, allow_not_found=True)
+        cutoff = time.time() - older_than_s
+        removed = 0
+        for info in self.filesystem.get_file_info(selector):
+            name = info.base_name
+            if (info.type == pafs.FileType.File and name.startswith(".") and name.endswith(".tmp")
+                    and info.mtime.timestamp() < cutoff):  # fmt: skip
+                with contextlib.suppress(FileNotFoundError):
+                    Path(info.path).unlink()
+                removed += 1
+        return removed
 
     def is_present(self) -> bool:
         """Return whether the root itself exists (a directory, or an S3 prefix holding files)."""

@@ -150,6 +150,7 @@ class LakeWriter:
         self.clock = clock
         self.offset = 0
         self.chunks_written = 0
+        self._swept: set[str] = set()  # partition directories cleared of stale temporary files
         self.rows_written = 0
         self._checkpoint = (
             root.join(f"_checkpoints/source={source}/{checkpoint}.json") if checkpoint else None
@@ -296,6 +297,11 @@ class LakeWriter:
         if not partitions:
             return
         chunks = [self._chunk(partition) for partition in partitions]
+        for path, _ in chunks:
+            directory = path("").rsplit("/", 1)[0]
+            if directory not in self._swept:  # what a killed writer left there
+                self.root.remove_stale_temporaries(directory)
+                self._swept.add(directory)
         if len(chunks) == 1 or self.threads == 1:
             for path, table in chunks:
                 _write_chunk(self.root, path, table)
