@@ -274,3 +274,37 @@ def test_csv_export_is_all_or_nothing(lake, tmp_path, monkeypatch):
         coalesce(lake, DAY, csv_root=LakeRoot.open(tmp_path / "csv"), threads=1)
     exported = tmp_path / "csv"
     assert not exported.exists() or [p for p in exported.rglob("*") if p.is_file()] == []
+
+
+def _trades(count, **fields):
+    ts = 1_711_980_000_000_000_000
+    return [Trade("ALPACA", "AAPL", ts + i * 1_000, ts + i * 1_000 + 9, 100.0 + i, 1.0 + i,
+                  **{k: (v(i) if callable(v) else v) for k, v in fields.items()})
+            for i in range(count)]  # fmt: skip
+
+
+def test_ingesters_that_disagree_on_optional_fields_never_double_a_row(lake):
+    full = _trades(50, trade_id=str, exchange="V", conditions=("@", "I"), tape="C")
+    lacking = [msgspec.structs.replace(t, exchange=None, conditions=None, ts_recv=t.ts_recv + 5)
+               for t in full]  # fmt: skip
+    record(lake, "primary", full)
+    record(lake, "replica", lacking)
+    (report,) = coalesce(lake, DAY)
+    assert (report.total, report.both, report.conflicts) == (50, 50, 0)
+    kept = refined(lake)
+    assert sorted(t.trade_id for t in kept) == sorted(str(i) for i in range(50))
+    assert {(t.exchange, t.conditions) for t in kept} == {("V", ("@", "I"))}
+
+
+def test_the_replica_fills_the_primarys_gaps_and_conflicts_are_counted(lake):
+    full = _trades(20, trade_id=str, exchange="V", tape="C")
+    gappy = [msgspec.structs.replace(t, exchange=None) for t in full[:10]] + full[10:]
+    differing = [msgspec.structs.replace(t, tape="A" if i < 3 else t.tape, ts_recv=t.ts_recv + 1)
+                 for i, t in enumerate(full)]  # fmt: skip
+    record(lake, "primary", gappy)
+    record(lake, "replica", differing)
+    (report,) = coalesce(lake, DAY)
+    assert (report.total, report.conflicts) == (20, 3)
+    kept = sorted(refined(lake), key=lambda t: t.ts_event)
+    assert [t.exchange for t in kept] == ["V"] * 20  # gaps filled from the replica
+    assert [t.tape for t in kept] == ["C"] * 20  # the primary wins a conflict

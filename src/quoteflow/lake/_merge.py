@@ -1,20 +1,39 @@
 """Row hashes and the compiled merge that coalesces primary and replica rows.
 
-Two rows are the same event when their ``ts_event`` and content (every column
-but ``ts_recv``, which differs between two ingesters) are equal; the content is
-compared through a 64-bit hash. A chunk written twice gives rows that are equal
-in ``ts_recv`` as well: those are duplicates within a source and are dropped.
-Events that repeat with the same content and time but different ``ts_recv``
-are kept as often as the source that saw them more often has them.
+What makes two rows of the two sources the same event: the same ``ts_event``
+and equal values in every *identity column*. Those are the record type's
+defining fields (:data:`DEFINING_FIELDS`: a trade's price, size and the
+provider's trade id; a quote's prices and sizes; a bar's period, OHLCV and
+whether it is a correction) that both sources fill in every row of the
+partition; for other types, every field both sources always fill. A field that
+one ingester lacks (an older version, a REST gap-fill beside stream records)
+is therefore not part of the identity, and never doubles a row. ``ts_recv``
+differs between two ingesters and never counts. Values are compared through
+64-bit hashes.
+
+Which value wins, field by field: the primary's, where it has one; where it
+is null, the replica's. Two values that differ where both have one are
+*conflicts*: the primary's is kept and they are counted.
+
+Within one source, rows equal in every column, ``ts_recv`` included, come from
+a chunk written twice and are dropped. Events that repeat with the same
+identity and time but different ``ts_recv`` are kept as often as the source
+that saw them more often has them.
 """
 
 from __future__ import annotations
 
+from typing import NamedTuple
+
 import numba
 import numpy as np
 import pyarrow as pa
+import pyarrow.compute as pc
 
-__all__ = ["merge_sources", "row_hashes"]
+from quoteflow.events import Bar, Event, News, Quote, Ticker, Trade
+from quoteflow.lake._tables import take_rows
+
+__all__ = ["DEFINING_FIELDS", "Merged", "identity_columns", "merge_sources", "row_hashes"]
 
 _GOLDEN = np.uint64(0x9E3779B97F4A7C15)
 # ts_event is compared as it is; ts_recv differs between ingesters; provider and
@@ -158,11 +177,12 @@ def _sorted_source(ts, h, recv):
 
 
 @numba.njit(cache=True, nogil=True)
-def _merge(p_ts, p_h, p_order, r_ts, r_h, r_order, out, counts):
+def _merge(p_ts, p_h, p_order, r_ts, r_h, r_order, out, counts, pairs):
     """Merge two (ts, hash)-ordered sources; primary wins ties. Return the rows written.
 
     ``out`` gets row numbers: primary rows as they are, replica rows offset by
-    the primary's length. ``counts`` gets [primary only, replica only, both].
+    the primary's length. ``counts`` gets [primary only, replica only, both];
+    ``pairs`` the (primary row, replica row) of each event both have.
     """
     n_p = p_order.shape[0]
     n_r = r_order.shape[0]
@@ -200,6 +220,9 @@ def _merge(p_ts, p_h, p_order, r_ts, r_h, r_order, out, counts):
             while j_end < n_r and r_ts[r_order[j_end]] == t and r_h[r_order[j_end]] == key:
                 j_end += 1
             both = min(i_end - i, j_end - j)
+            for k in range(both):
+                pairs[counts[2] + k, 0] = p_order[i + k]
+                pairs[counts[2] + k, 1] = r_order[j + k]
             counts[2] += both
             counts[0] += i_end - i - both
             counts[1] += j_end - j - both
@@ -214,8 +237,38 @@ def _merge(p_ts, p_h, p_order, r_ts, r_h, r_order, out, counts):
     return n
 
 
-def merge_sources(primary: pa.Table, replica: pa.Table) -> tuple[np.ndarray, np.ndarray]:
-    """Return (rows of ``concat(primary, replica)`` to keep, [primary only, replica only, both]).
+DEFINING_FIELDS: dict[type[Event], tuple[str, ...]] = {
+    Trade: ("price", "size", "trade_id"),
+    Quote: ("bid_price", "bid_size", "ask_price", "ask_size"),
+    Ticker: ("bid_price", "bid_size", "ask_price", "ask_size", "last_price", "mark_price"),
+    Bar: ("period", "open", "high", "low", "close", "volume", "corrected"),
+    News: ("news_id",),
+}
+"""The fields that say which event a record is, by record type (others: every field)."""
+
+
+def identity_columns(primary: pa.Table, replica: pa.Table, kind: type[Event]) -> list[str]:
+    """Return the columns that say which event a row is: defining fields both always fill."""
+    filled = [name for name in primary.column_names
+              if name not in _SKIP
+              and primary.column(name).null_count == 0
+              and replica.column(name).null_count == 0]  # fmt: skip
+    defining = [name for name in filled if name in DEFINING_FIELDS.get(kind, filled)]
+    return defining or filled
+
+
+class Merged(NamedTuple):
+    """The coalesced rows, in ``ts_event`` order, and what the merge found."""
+
+    table: pa.Table
+    counts: np.ndarray
+    """[primary only, replica only, both]"""
+    conflicts: int
+    """Values of events both sources have that differ (the primary's was kept)."""
+
+
+def merge_sources(primary: pa.Table, replica: pa.Table, kind: type[Event]) -> Merged:
+    """Merge the rows of two sources of one partition (records of ``kind``), one row per event.
 
     The rows come in ``ts_event`` order, rows of the same ``ts_event`` by ``ts_recv``.
     """
@@ -223,12 +276,66 @@ def merge_sources(primary: pa.Table, replica: pa.Table) -> tuple[np.ndarray, np.
     split = primary.num_rows
     ts = both.column("ts_event").cast(pa.int64()).to_numpy()
     recv = both.column("ts_recv").cast(pa.int64()).to_numpy()
-    h = row_hashes(both, _SKIP) if both.num_rows else np.zeros(0, np.uint64)
-    p_order = _sorted_source(ts[:split], h[:split], recv[:split])
-    r_order = _sorted_source(ts[split:], h[split:], recv[split:])
+    if both.num_rows:
+        whole = row_hashes(both, _SKIP)
+        identity = identity_columns(primary, replica, kind)
+        key = row_hashes(both, tuple(n for n in both.column_names if n not in identity))
+    else:
+        whole = key = np.zeros(0, np.uint64)
+    p_order = _sorted_source(ts[:split], whole[:split], recv[:split])
+    r_order = _sorted_source(ts[split:], whole[split:], recv[split:])
+    _sort_ties(p_order, ts[:split], key[:split], recv[:split])
+    _sort_ties(r_order, ts[split:], key[split:], recv[split:])
     out = np.empty(len(p_order) + len(r_order), dtype=np.int64)
     counts = np.zeros(3, dtype=np.int64)
-    n = _merge(ts[:split], h[:split], p_order, ts[split:], h[split:], r_order, out, counts)
+    pairs = np.empty((min(len(p_order), len(r_order)), 2), dtype=np.int64)
+    n = _merge(ts[:split], key[:split], p_order, ts[split:], key[split:], r_order, out, counts,
+               pairs)  # fmt: skip
     rows = out[:n]
-    _sort_ties(rows, ts, recv, h)
-    return rows, counts
+    _sort_ties(rows, ts, recv, whole)
+    pairs = pairs[: counts[2]]
+    table, conflicts = _fill_gaps(both, rows, pairs, split)
+    return Merged(table, counts, conflicts)
+
+
+def _fill_gaps(
+    both: pa.Table, rows: np.ndarray, pairs: np.ndarray, split: int
+) -> tuple[pa.Table, int]:
+    """Return ``both``'s ``rows``, the primary's nulls of shared events filled from the replica.
+
+    Also count the conflicts: values of shared events that differ.
+    """
+    if not len(pairs):
+        return take_rows(both, rows), 0
+    primary_rows = pa.array(pairs[:, 0])
+    replica_rows = pa.array(pairs[:, 1] + split)
+    filled: dict[str, pa.Array] = {}
+    conflicts = 0
+    for name in both.column_names:
+        if name in ("ts_event", "ts_recv"):
+            continue
+        column = both.column(name)
+        if column.null_count == 0 or column.null_count == len(column):
+            if column.null_count == 0 and not pa.types.is_nested(column.type):
+                mine, theirs = column.take(primary_rows), column.take(replica_rows)
+                conflicts += int(pc.sum(pc.not_equal(mine, theirs)).as_py() or 0)
+            continue
+        mine, theirs = column.take(primary_rows), column.take(replica_rows)
+        if not pa.types.is_nested(column.type):
+            differ = pc.and_(pc.and_(pc.is_valid(mine), pc.is_valid(theirs)),
+                             pc.not_equal(mine, theirs))  # fmt: skip
+            conflicts += int(pc.sum(differ).as_py() or 0)
+        gaps = pc.and_(pc.is_null(mine), pc.is_valid(theirs))
+        if pc.any(gaps).as_py():
+            filled[name] = pc.if_else(gaps, theirs, mine)
+    if not filled:
+        return take_rows(both, rows), conflicts
+    patched = take_rows(both, pairs[:, 0])
+    for name, values in filled.items():
+        patched = patched.set_column(patched.schema.get_field_index(name), name,
+                                     values.combine_chunks())  # fmt: skip
+    position = np.full(both.num_rows, -1, dtype=np.int64)
+    position[pairs[:, 0]] = np.arange(len(pairs)) + both.num_rows
+    where = position[rows]
+    rows = np.where(where >= 0, where, rows)
+    return take_rows(pa.concat_tables([both, patched.cast(both.schema)]), rows), conflicts

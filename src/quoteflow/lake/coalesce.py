@@ -37,7 +37,6 @@ import pyarrow.parquet as pq
 
 from quoteflow.events import arrow_schema, from_batch
 from quoteflow.lake._merge import merge_sources
-from quoteflow.lake._tables import take_rows
 from quoteflow.lake.layout import Partition, csv_name, parse_partition, record_class, refined_path
 from quoteflow.lake.storage import LakeRoot
 from quoteflow.lake.writer import NULL_COLUMNS_KEY, chunk_bytes
@@ -69,6 +68,8 @@ class CoalesceReport:
     both: int = 0
     from_refined: int = 0
     """Rows kept from the earlier refined file that no remaining chunk holds."""
+    conflicts: int = 0
+    """Values of events both sources have that differ (the primary's was kept)."""
     skipped: list[tuple[str, str]] = field(default_factory=list)
     refused: str | None = None
     """Why the partition was not coalesced at all (its refined file is left as it was)."""
@@ -244,7 +245,8 @@ def coalesce_partition(
     under it (relative; the root itself by default).
     """
     report = CoalesceReport(partition)
-    schema = arrow_schema(record_class(partition.type))
+    kind = record_class(partition.type)
+    schema = arrow_schema(kind)
     target = root.join(refined_path(partition))
     chunks = {chunk_key(source, path) for source, paths in sources.items() for path in paths}
     previous, listed = _previous(root, target, schema, chunks, report)
@@ -252,13 +254,14 @@ def coalesce_partition(
         return report
     primary = _source_table(root, sources.get("primary", ()), schema, report)
     replica = _source_table(root, sources.get("replica", ()), schema, report)
-    rows, counts = merge_sources(primary, replica)
-    report.primary_only, report.replica_only, report.both = (int(c) for c in counts)
-    table = take_rows(pa.concat_tables([primary, replica]), rows)
+    merged = merge_sources(primary, replica, kind)
+    report.primary_only, report.replica_only, report.both = (int(c) for c in merged.counts)
+    report.conflicts = merged.conflicts
+    table = merged.table
     if previous is not None:
-        rows, counts = merge_sources(previous, table)
-        report.from_refined = int(counts[0])
-        table = take_rows(pa.concat_tables([previous, table]), rows)
+        merged = merge_sources(previous, table, kind)
+        report.from_refined = int(merged.counts[0])
+        table = merged.table
     unread = {_skipped_key(path) for path, _ in report.skipped if path.startswith("raw/")}
     covered = sorted(listed | (chunks - unread))
     if table.num_rows or not report.skipped:
