@@ -200,10 +200,11 @@ def record(
 
 def _print_reports(reports: list[CoalesceReport], output_format: TableFormat) -> None:
     columns = ("provider", "type", "instrument", "day", "primary only", "replica only", "both",
-               "kept from refined", "total", "skipped chunks")  # fmt: skip
+               "kept from refined", "total", "conflicts", "skipped chunks")  # fmt: skip
     rows = [(r.partition.provider, r.partition.type, r.partition.instrument,
              r.partition.day.isoformat(), r.primary_only, r.replica_only, r.both, r.from_refined,
-             r.total, len(r.skipped)) for r in reports if r.refused is None]  # fmt: skip
+             r.total, r.conflicts, len(r.skipped))
+            for r in reports if r.refused is None]  # fmt: skip
     print_rows(columns, rows, output_format)
     for r in reports:
         for path, reason in r.skipped:
