@@ -348,6 +348,40 @@ def ls(
     print_rows(columns, [[row[c] for c in columns] for row in summary], output_format)
 
 
+class Engine(StrEnum):
+    """Engines ``lake catalog`` writes table definitions for."""
+
+    athena = "athena"
+    trino = "trino"
+    spark = "spark"
+
+
+@lake_app.command("catalog")
+def catalog_command(
+    ctx: typer.Context,
+    engine: Annotated[Engine, typer.Option(help="athena, trino or spark.")] = Engine.athena,
+    kind: Annotated[
+        list[str] | None, typer.Option("--type", help="Only this type (repeat for several).")
+    ] = None,
+    root: RootOption = None,
+    endpoint_url: EndpointOption = None,
+) -> None:
+    """Print SQL that defines one table per type over the refined files, for another engine.
+
+    Athena: CREATE EXTERNAL TABLE with partition projection; Trino: CREATE TABLE
+    and one register_partition call per partition; Spark: a temporary view over
+    the type's files. DuckDB, polars and pyarrow read the files directly
+    (docs/LAKE.md shows how).
+    """
+    from quoteflow.lake.catalog import catalog
+
+    lake_root, _ = _lake(ctx, root, endpoint_url, must_exist=True)
+    try:
+        typer.echo(catalog(lake_root, engine.value, kind), nl=False)
+    except (QuoteflowError, KeyError, ValueError, OSError) as error:
+        raise fail(error) from error
+
+
 @lake_app.command("import")
 def import_command(
     ctx: typer.Context,
