@@ -103,7 +103,9 @@ def test_serve_and_subscribe_commands_deliver_the_feed(tmp_path):
     serving = subprocess.Popen([*QUOTEFLOW, "serve", "--port", "0", "--speed", "30"],
                                stderr=subprocess.PIPE, text=True, env=env)  # fmt: skip
     try:
-        url = serving.stderr.readline().split("gateway on ")[1].split()[0]
+        lines = iter(serving.stderr.readline, "")
+        banner = next(line for line in lines if "gateway on " in line)
+        url = banner.split("gateway on ")[1].split()[0]
         subscribed = subprocess.run(
             [*QUOTEFLOW, "subscribe", "--channel", "quotes.enriched", "--instruments", "SYN01",
              "--url", url, "--count", "5"],
