@@ -169,14 +169,19 @@ async def test_an_amendment_must_change_something_and_a_refusal_uses_no_sequence
     assert api.exchange.orders[placed["order_id"]].status == "new"
 
 
+async def _place_gtd(api, trader, seconds):
+    """Place a GTD order expiring ``seconds`` from the exchange's clock; return expiry, state."""
+    expiry = api.exchange.clock.now + seconds * 1_000_000_000
+    at = datetime.fromtimestamp(expiry / 1e9, UTC).isoformat()
+    placed = await api.post("/v1/orders", json=order(time_in_force="GTD", expire_at=at),
+                            headers=trader)  # fmt: skip
+    return expiry, placed.json()
+
+
 async def test_amending_or_cancelling_after_expiry_but_before_the_timer_is_a_clear_refusal(api):
     alice = api.as_trader("alice")
     clock = api.exchange.clock
-    expiry = clock.now + 5_000_000_000
-    gtd = order(
-        time_in_force="GTD", expire_at=datetime.fromtimestamp(expiry / 1e9, UTC).isoformat()
-    )
-    placed = (await api.post("/v1/orders", json=gtd, headers=alice)).json()
+    expiry, placed = await _place_gtd(api, alice, seconds=5)
     assert placed["status"] == "new"
     clock.now = expiry + 1  # the expiry timer has not run yet
     amended = await api.patch(f"/v1/orders/{placed['order_id']}", json={"quantity": 20},
@@ -192,11 +197,7 @@ async def test_amending_or_cancelling_after_expiry_but_before_the_timer_is_a_cle
 async def test_the_expiry_timer_logs_nothing_for_orders_that_already_left(api):
     alice = api.as_trader("alice")
     clock = api.exchange.clock
-    expiry = clock.now + 5_000_000_000
-    gtd = order(
-        time_in_force="GTD", expire_at=datetime.fromtimestamp(expiry / 1e9, UTC).isoformat()
-    )
-    placed = (await api.post("/v1/orders", json=gtd, headers=alice)).json()
+    expiry, placed = await _place_gtd(api, alice, seconds=5)
     await api.delete(f"/v1/orders/{placed['order_id']}", headers=alice)
     clock.now = expiry + 1
     assert api.exchange.expire_due() == []

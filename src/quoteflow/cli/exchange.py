@@ -6,7 +6,6 @@ import sys
 import uuid
 from collections.abc import Awaitable, Callable
 from decimal import Decimal, InvalidOperation
-from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -23,6 +22,7 @@ from quoteflow.cli.common import (
     usage,
 )
 from quoteflow.errors import QuoteflowError
+from quoteflow.exchange.terms import Side, TimeInForce
 
 if TYPE_CHECKING:
     from quoteflow.exchange.client import ExchangeClient
@@ -135,23 +135,6 @@ def _call(ctx: typer.Context, url: str | None, key_file: Path | None,
         _print(asyncio.run(run()))
     except QuoteflowError as error:
         raise fail(error) from error
-
-
-class Side(StrEnum):
-    """Which side an order is on."""
-
-    buy = "buy"
-    sell = "sell"
-
-
-class TimeInForce(StrEnum):
-    """How long an order may rest."""
-
-    DAY = "DAY"
-    GTC = "GTC"
-    IOC = "IOC"
-    FOK = "FOK"
-    GTD = "GTD"
 
 
 def _quantity(option: str, text: str) -> int:

@@ -21,6 +21,7 @@ import numpy as np
 from quoteflow.calendars import session_bounds
 from quoteflow.errors import QuoteflowError
 from quoteflow.exchange.instruments import ExchangeInstrument
+from quoteflow.exchange.terms import OrderType, Side, TimeInForce
 from quoteflow.timestamps import datetime_ns
 
 __all__ = [
@@ -41,30 +42,6 @@ __all__ = [
 
 MAX_QUANTITY = 10**12
 """The largest quantity of one order."""
-
-
-class Side(StrEnum):
-    """Buy or sell."""
-
-    BUY = "buy"
-    SELL = "sell"
-
-
-class OrderType(StrEnum):
-    """A limit order has a price; a market order takes what the book offers, within the band."""
-
-    LIMIT = "limit"
-    MARKET = "market"
-
-
-class TimeInForce(StrEnum):
-    """How long an order may rest: the session, until cancelled, not at all, or until a time."""
-
-    DAY = "DAY"
-    GTC = "GTC"
-    IOC = "IOC"
-    FOK = "FOK"
-    GTD = "GTD"
 
 
 class RejectReason(StrEnum):
