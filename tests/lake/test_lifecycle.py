@@ -10,6 +10,7 @@ import pyarrow.parquet as pq
 from quoteflow.events import Trade, from_batch
 from quoteflow.lake import Partition
 from quoteflow.lake.coalesce import (
+    REFINED_FROM_KEY,
     chunk_key,
     coalesce,
     pending_days,
@@ -80,7 +81,9 @@ def test_recoalescing_after_expiry_keeps_every_row(lake):
     (report,) = coalesce(lake, DAY)
     assert report.total == 1_010 and report.from_refined == 1_000
     assert refined_ids(lake) == sorted(str(i) for i in range(1_010))
-    assert refined_sources(lake, lake.join(refined_path(PARTITION))) == first | late
+    path = lake.join(refined_path(PARTITION))
+    assert refined_sources(lake, path) == first | late
+    assert pq.read_metadata(path).metadata[REFINED_FROM_KEY]  # the file it merged
 
 
 def test_coalescing_again_with_nothing_new_gives_the_same_file_rows(lake):

@@ -37,13 +37,21 @@ import pyarrow.parquet as pq
 
 from quoteflow.events import arrow_schema, from_batch
 from quoteflow.lake._merge import merge_sources
-from quoteflow.lake.layout import Partition, csv_name, parse_partition, record_class, refined_path
+from quoteflow.lake.layout import (
+    Partition,
+    content_digest,
+    csv_name,
+    parse_partition,
+    record_class,
+    refined_path,
+)
 from quoteflow.lake.storage import LakeRoot
 from quoteflow.lake.writer import NULL_COLUMNS_KEY, chunk_bytes
 from quoteflow.recordio import nested_as_json
 from quoteflow.reference import to_reference
 
 __all__ = [
+    "REFINED_FROM_KEY",
     "SOURCES_KEY",
     "CoalesceReport",
     "chunk_key",
@@ -56,6 +64,8 @@ __all__ = [
 
 SOURCES_KEY = b"quoteflow.sources"
 """Key-value metadata of a refined file: JSON list of the raw chunks whose rows it holds."""
+REFINED_FROM_KEY = b"quoteflow.refined_from"
+"""Key-value metadata of a refined file: the digest of the earlier refined file it merged."""
 
 
 @dataclass
@@ -250,6 +260,7 @@ def coalesce_partition(
     target = root.join(refined_path(partition))
     chunks = {chunk_key(source, path) for source, paths in sources.items() for path in paths}
     previous, listed = _previous(root, target, schema, chunks, report)
+    previous_digest = content_digest(root.read(target)) if previous is not None else None
     if report.refused is not None:
         return report
     primary = _source_table(root, sources.get("primary", ()), schema, report)
@@ -266,6 +277,8 @@ def coalesce_partition(
     covered = sorted(listed | (chunks - unread))
     if table.num_rows or not report.skipped:
         metadata = {SOURCES_KEY: msgspec.json.encode(covered)}
+        if previous_digest is not None:
+            metadata[REFINED_FROM_KEY] = previous_digest.encode()
         root.remove_stale_temporaries(root.relative(target).rsplit("/", 1)[0])
         root.write_atomic(target, chunk_bytes(table, metadata))
     if csv_root is not None:
