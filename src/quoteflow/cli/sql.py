@@ -84,8 +84,9 @@ def sql(
         raise typer.Exit(0 if ok else 1)
     try:
         if output is not None:
+            reader = lake.stream(query)  # a bad statement fails here, before the file exists
             with output.open("wb") as sink:
-                _write(lake.stream(query), output_format, sink)
+                _write(reader, output_format, sink)
         elif output_format is OutputFormat.table:
             _print_table(lake.stream(query), max_rows)
         else:
