@@ -86,13 +86,16 @@ def test_recoalescing_after_expiry_keeps_every_row(lake):
     assert pq.read_metadata(path).metadata[REFINED_FROM_KEY]  # the file it merged
 
 
-def test_coalescing_again_with_nothing_new_gives_the_same_file_rows(lake):
+def test_coalescing_again_with_nothing_new_finds_the_day_up_to_date(lake):
     record(lake, "primary", trades(0, 300))
     record(lake, "replica", trades(100, 300))
     (first,) = coalesce(lake, DAY)
+    path = lake.join(refined_path(PARTITION))
+    written = Path(path).read_bytes()
     (second,) = coalesce(lake, DAY)
     assert first.total == second.total == 400
-    assert second.from_refined == 0
+    assert (second.primary_only, second.both, second.from_refined) == (0, 0, 400)
+    assert Path(path).read_bytes() == written  # not written again
     assert refined_ids(lake) == sorted(str(i) for i in range(400))
 
 

@@ -281,7 +281,7 @@ def merge_sources(primary: pa.Table, replica: pa.Table, kind: type[Event]) -> Me
         identity = identity_columns(primary, replica, kind)
         key = row_hashes(both, tuple(n for n in both.column_names if n not in identity))
     else:
-        whole = key = np.zeros(0, np.uint64)
+        identity, whole, key = [], np.zeros(0, np.uint64), np.zeros(0, np.uint64)
     p_order = _sorted_source(ts[:split], whole[:split], recv[:split])
     r_order = _sorted_source(ts[split:], whole[split:], recv[split:])
     _sort_ties(p_order, ts[:split], key[:split], recv[:split])
@@ -294,16 +294,19 @@ def merge_sources(primary: pa.Table, replica: pa.Table, kind: type[Event]) -> Me
     rows = out[:n]
     _sort_ties(rows, ts, recv, whole)
     pairs = pairs[: counts[2]]
-    table, conflicts = _fill_gaps(both, rows, pairs, split)
+    table, conflicts = _fill_gaps(
+        both, rows, pairs, split, set(identity) if both.num_rows else set()
+    )
     return Merged(table, counts, conflicts)
 
 
 def _fill_gaps(
-    both: pa.Table, rows: np.ndarray, pairs: np.ndarray, split: int
+    both: pa.Table, rows: np.ndarray, pairs: np.ndarray, split: int, identity: set[str]
 ) -> tuple[pa.Table, int]:
     """Return ``both``'s ``rows``, the primary's nulls of shared events filled from the replica.
 
-    Also count the conflicts: values of shared events that differ.
+    Also count the conflicts: values of shared events that differ (the identity
+    columns are equal in a pair by definition, and are not compared).
     """
     if not len(pairs):
         return take_rows(both, rows), 0
@@ -312,7 +315,7 @@ def _fill_gaps(
     filled: dict[str, pa.Array] = {}
     conflicts = 0
     for name in both.column_names:
-        if name in ("ts_event", "ts_recv"):
+        if name in _SKIP or name in identity:
             continue
         column = both.column(name)
         if column.null_count == 0 or column.null_count == len(column):

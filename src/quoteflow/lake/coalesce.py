@@ -11,7 +11,8 @@ A refined file knows its sources: its metadata (``quoteflow.sources``) lists
 every raw chunk (``<source>/<name>``) whose rows it holds, those of the files
 it replaced included. Coalescing a day again merges the existing refined file
 with the chunks, so rows whose chunks have expired since are kept and late
-chunks are added; coalescing again with nothing new gives the same rows. A
+chunks are added; a day with nothing new and nothing gone is up to date and is
+not written again (unless a CSV export is asked for). A
 partition with chunks its refined file does not list is pending (late data),
 and ``lake expire`` deletes only chunks a readable refined file lists. If the
 refined file cannot be read and chunks it lists are gone, coalescing that
@@ -260,9 +261,12 @@ def coalesce_partition(
     target = root.join(refined_path(partition))
     chunks = {chunk_key(source, path) for source, paths in sources.items() for path in paths}
     previous, listed = _previous(root, target, schema, chunks, report)
-    previous_digest = content_digest(root.read(target)) if previous is not None else None
     if report.refused is not None:
         return report
+    if previous is not None and listed == chunks and csv_root is None:
+        report.from_refined = previous.num_rows  # nothing new, nothing gone: it is up to date
+        return report
+    previous_digest = content_digest(root.read(target)) if previous is not None else None
     primary = _source_table(root, sources.get("primary", ()), schema, report)
     replica = _source_table(root, sources.get("replica", ()), schema, report)
     merged = merge_sources(primary, replica, kind)
