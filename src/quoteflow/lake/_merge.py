@@ -279,7 +279,13 @@ def merge_sources(primary: pa.Table, replica: pa.Table, kind: type[Event]) -> Me
     if both.num_rows:
         whole = row_hashes(both, _SKIP)
         identity = identity_columns(primary, replica, kind)
-        key = row_hashes(both, tuple(n for n in both.column_names if n not in identity))
+        hashed = [n for n in both.column_names
+                  if n not in _SKIP and both.column(n).null_count < both.num_rows]  # fmt: skip
+        key = (
+            whole
+            if hashed == identity
+            else row_hashes(both, tuple(n for n in both.column_names if n not in identity))
+        )
     else:
         identity, whole, key = [], np.zeros(0, np.uint64), np.zeros(0, np.uint64)
     p_order = _sorted_source(ts[:split], whole[:split], recv[:split])
