@@ -71,6 +71,18 @@ async def test_stream_when_server_disconnects_reconnects_and_resubscribes():
     assert len(server.peers) == 2
     assert server.peers[0].received[1] == server.peers[1].received[1]
     assert feed.metrics.reconnects == 1 and feed.metrics.gaps == 1
+    assert [peer.binary_frames for peer in server.peers] == [0, 0]  # auth, subscribe as text
+
+
+async def test_a_reconnect_in_the_first_minute_asks_for_no_bars_and_warns_of_nothing(caplog):
+    quote = '[{"T":"q","S":"AAPL","bp":1.0,"bs":1,"ap":1.1,"as":2,"t":"2021-02-22T15:51:45Z"}]'
+    server = AlpacaServer(sessions=[Session(frames=[], end="close"), Session(frames=[quote])])
+    async with serving(server.app()) as base:
+        feed = AlpacaStream(settings(base), {"bars": ["AAPL"], "quotes": ["AAPL"]}, policy=FAST)
+        events, _ = await collect(feed, lambda e, r: len(e) == 1)
+    assert feed.metrics.reconnects == 1 and len(events) == 1
+    assert server.rest_requests == []  # before: start after end, then a misleading warning
+    assert "not filled" not in caplog.text
 
 
 async def test_stream_when_credentials_are_wrong_raises_once_without_retrying():

@@ -47,6 +47,7 @@ class Peer:
     def __init__(self, ws: web.WebSocketResponse) -> None:
         self.ws = ws
         self.received: list[str] = []
+        self.binary_frames = 0
         self.inbox: asyncio.Queue[str] = asyncio.Queue()
         self._reader = asyncio.create_task(self._read())
 
@@ -56,10 +57,9 @@ class Peer:
             if message.type is web.WSMsgType.TEXT:
                 self.received.append(message.data)
                 self.inbox.put_nowait(message.data)
-            elif message.type is web.WSMsgType.BINARY:
-                text = message.data.decode()
-                self.received.append(text)
-                self.inbox.put_nowait(text)
+            elif message.type is web.WSMsgType.BINARY:  # the providers document text frames
+                self.binary_frames += 1
+                await self.ws.close(code=1003, message=b"send JSON in text frames")
 
     async def next(self, timeout: float = 5.0) -> str:
         """Return the next message the client sent."""

@@ -125,9 +125,9 @@ class AlpacaStream(WebSocketFeed):
     async def _open(self, ws: aiohttp.ClientWebSocketResponse) -> None:
         self._expect(await _control_messages(ws), "connected")
         auth = {"action": "auth", "key": self._key_id, "secret": self._secret_key}
-        await ws.send_bytes(msgspec.json.encode(auth))
+        await ws.send_str(msgspec.json.encode(auth).decode())  # JSON in text frames, as documented
         self._expect(await _control_messages(ws), "authenticated")
-        await ws.send_bytes(self._action("subscribe", self.subscriptions))
+        await ws.send_str(self._action("subscribe", self.subscriptions).decode())
         while True:
             for message in await _control_messages(ws):
                 if message.get("T") == "error":
@@ -225,6 +225,8 @@ class AlpacaStream(WebSocketFeed):
         first_open_ns = self._first_open_ns or now_ns
         since_ns = first_open_ns - first_open_ns % _MINUTE_NS
         floor = {symbol: self._last_bar_ns.get(symbol, since_ns - 1) for symbol in symbols}
+        if min(floor.values()) + 1 > last_closed_ns:
+            return  # no minute has closed since the last bar: nothing can have been missed
         asset_class = "crypto" if self.asset_class == "crypto" else "stocks"
         history = AlpacaHistory(self.settings, http, asset_class=asset_class)
         try:
