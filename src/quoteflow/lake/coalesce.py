@@ -137,18 +137,23 @@ def _first_timestamp(path: str) -> tuple[int, str]:
 
 
 def read_chunk(
-    root: LakeRoot, path: str, schema: pa.Schema, made: dict[object, pa.Array] | None = None
+    root: LakeRoot,
+    path: str,
+    schema: pa.Schema,
+    made: dict[object, pa.Array] | None = None,
+    data: bytes | None = None,
 ) -> pa.Table:
     """Read one chunk with the columns of ``schema``; raise ``ValueError`` saying what is wrong.
 
     Flat columns whose statistics show a single value (the provider and the
     instrument) or only nulls (most of a quote's optional fields, for most
     providers) are made from the metadata instead of decoded. Such arrays are
-    kept in ``made`` and sliced for the next chunk of the same source.
+    kept in ``made`` and sliced for the next chunk of the same source. ``data``
+    is the file's bytes, when the caller has read them already.
     """
     try:
-        data = pa.BufferReader(root.read(path))
-        file = pq.ParquetFile(data, page_checksum_verification=True)
+        source = pa.BufferReader(root.read(path) if data is None else data)
+        file = pq.ParquetFile(source, page_checksum_verification=True)
         stored = set(file.schema_arrow.names)
         missing = [name for name in schema.names if name not in stored]
         if missing:
@@ -260,13 +265,12 @@ def coalesce_partition(
     schema = arrow_schema(kind)
     target = root.join(refined_path(partition))
     chunks = {chunk_key(source, path) for source, paths in sources.items() for path in paths}
-    previous, listed = _previous(root, target, schema, chunks, report)
+    previous, listed, previous_digest = _previous(root, target, schema, chunks, report)
     if report.refused is not None:
         return report
     if previous is not None and listed == chunks and csv_root is None:
         report.from_refined = previous.num_rows  # nothing new, nothing gone: it is up to date
         return report
-    previous_digest = content_digest(root.read(target)) if previous is not None else None
     primary = _source_table(root, sources.get("primary", ()), schema, report)
     replica = _source_table(root, sources.get("replica", ()), schema, report)
     merged = merge_sources(primary, replica, kind)
@@ -298,33 +302,36 @@ def _skipped_key(relative: str) -> str:
 
 
 def _previous(root: LakeRoot, target: str, schema: pa.Schema, chunks: set[str],
-              report: CoalesceReport) -> tuple[pa.Table | None, set[str]]:  # fmt: skip
-    """Return the existing refined file's rows and the chunks it lists (none: None, empty).
+              report: CoalesceReport) -> tuple[pa.Table | None, set[str], str | None]:  # fmt: skip
+    """Return the existing refined file's rows, the chunks it lists and its digest.
 
-    An unreadable refined file is rebuilt from the chunks if every chunk it lists
-    is still there (reported as skipped); otherwise the partition is refused.
+    No refined file: (None, empty, None). An unreadable one is rebuilt from the
+    chunks if every chunk it lists is still there (reported as skipped);
+    otherwise the partition is refused.
     """
     if not root.exists(target):
-        return None, set()
+        return None, set(), None
     try:
         listed = refined_sources(root, target)
     except ValueError as exc:
         report.refused = (f"{root.relative(target)} cannot be read ({exc}) and the chunks it "
                           "was built from are unknown: restore it, or delete it to rebuild the "
                           "day from the chunks that are left")  # fmt: skip
-        return None, set()
+        return None, set(), None
     try:
-        return read_chunk(root, target, schema), listed or set()
-    except ValueError as exc:
+        data = root.read(target)
+        table = read_chunk(root, target, schema, data=data)
+        return table, listed or set(), content_digest(data)
+    except (OSError, ValueError) as exc:
         gone = sorted((listed or set()) - chunks)
         if listed is None or gone:
             why = f"{len(gone):,} chunks it lists are gone" if gone else "it lists no chunks"
             report.refused = (f"{root.relative(target)} cannot be read ({exc}) and {why}: "
                               "restore it, or delete it to rebuild the day from the chunks "
                               "that are left")  # fmt: skip
-            return None, set()
+            return None, set(), None
         report.skipped.append((root.relative(target), f"{exc}; rebuilt from its chunks"))
-        return None, set()
+        return None, set(), None
 
 
 def _csv_gz(table: pa.Table) -> bytes:
