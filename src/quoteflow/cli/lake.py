@@ -199,10 +199,12 @@ def record(
 
 
 def _print_reports(reports: list[CoalesceReport], output_format: TableFormat) -> None:
+    from quoteflow.lake.layout import refined_span
+
     columns = ("provider", "type", "instrument", "day", "primary only", "replica only", "both",
                "kept from refined", "total", "conflicts", "skipped chunks")  # fmt: skip
     rows = [(r.partition.provider, r.partition.type, r.partition.instrument,
-             r.partition.day.isoformat(), r.primary_only, r.replica_only, r.both, r.from_refined,
+             refined_span(r.partition), r.primary_only, r.replica_only, r.both, r.from_refined,
              r.total, r.conflicts, len(r.skipped))
             for r in reports if r.refused is None]  # fmt: skip
     print_rows(columns, rows, output_format)
@@ -397,18 +399,22 @@ def import_command(
     root: RootOption = None,
     endpoint_url: EndpointOption = None,
 ) -> None:
-    """Load end-of-day history into refined daily files (the previous closes of enrichment).
+    """Load end-of-day history into the lake (the previous closes of enrichment).
 
     The instrument of each row comes from --instrument-column, or is --instrument
-    for the whole file: give exactly one of them.
+    for the whole file: give exactly one of them. The bars are written one refined
+    file per instrument and year; bars of sessions already stored are replaced.
     """
     from quoteflow.lake.importer import import_daily_bars
+    from quoteflow.lake.layout import is_yearly
 
     if (instrument is None) == (instrument_column is None):
         expected = "give --instrument-column (e.g. Ticker) or --instrument, not both or neither"
         raise usage("--instrument-column", instrument_column, expected)
     if not file.is_file():
         raise usage("FILE", str(file), "an OHLCV CSV file that exists")
+    if not is_yearly(kind):
+        raise usage("--type", kind, "a type of daily bars such as bars_1d")
     lake_root, _ = _lake(ctx, root, endpoint_url)
     try:
         with progress_bar(f"importing {file.name}") as bar:

@@ -3,7 +3,8 @@
 The refined layout nests ``type=`` under ``provider=``
 (``refined/provider=<P>/type=<T>/instrument=<I>/year=<Y>/month=<M>/day=<D>/``), as
 the reference layout does, so a table of one type spans one directory per
-provider. Each engine is told so in its own way:
+provider. Daily bars (``bars_1d``) stop at ``year=``: their tables have no
+``month`` and ``day`` columns. Each engine is told so in its own way:
 
 - **Athena**: partition projection with a storage location template; the
   providers and instruments found in the lake are the projected values.
@@ -27,7 +28,7 @@ from collections.abc import Iterable
 import pyarrow as pa
 
 from quoteflow.events import arrow_schema
-from quoteflow.lake.layout import Partition, parse_partition, record_class
+from quoteflow.lake.layout import Partition, is_yearly, parse_partition, record_class, refined_path
 from quoteflow.lake.storage import LakeRoot
 
 __all__ = ["ENGINES", "catalog", "hive_type", "refined_partitions", "type_glob"]
@@ -55,9 +56,24 @@ def hive_type(kind: pa.DataType) -> str:
     raise ValueError(f"no SQL type for {kind}")
 
 
+def _levels(kind: str) -> tuple[str, ...]:
+    """Return the partition columns of a type's table, outermost first."""
+    return _PARTITION_COLUMNS[:3] if is_yearly(kind) else _PARTITION_COLUMNS
+
+
+def _values(partition: Partition) -> tuple[str | int, ...]:
+    p = partition
+    return (p.provider, p.instrument, p.day.year, p.day.month, p.day.day)[: len(_levels(p.type))]
+
+
+def _refined_glob(kind: str) -> str:
+    """Return the glob of a type's refined files, relative to ``refined/``."""
+    return "/".join(["provider=*", f"type={kind}", *["*"] * (len(_levels(kind)) - 1), "*.parquet"])
+
+
 def type_glob(root: LakeRoot, kind: str) -> str:
     """Return the glob of every refined file of lake type ``kind``, all providers."""
-    return root.join("refined", "provider=*", f"type={kind}", "*", "*", "*", "*", "*.parquet")
+    return root.join("refined", _refined_glob(kind))
 
 
 def refined_partitions(root: LakeRoot) -> dict[str, list[Partition]]:
@@ -77,45 +93,49 @@ def _columns(kind: str) -> list[tuple[str, str]]:
 
 def _athena(root: LakeRoot, kind: str, partitions: list[Partition]) -> str:
     columns = ",\n".join(f"  `{name}` {sql}" for name, sql in _columns(kind))
+    levels = _levels(kind)
     providers = ",".join(sorted({p.provider for p in partitions}))
     instruments = ",".join(sorted({p.instrument for p in partitions}))
     years = sorted({p.day.year for p in partitions})
     base = root.uri.rstrip("/") + "/refined"
-    template = (f"{base}/provider=${{provider}}/type={kind}/instrument=${{instrument}}/"
-                "year=${year}/month=${month}/day=${day}")  # fmt: skip
+    template = "/".join(f"{level}=${{{level}}}" for level in levels)
+    template = template.replace("instrument=", f"type={kind}/instrument=")
+    partitioned = ", ".join(f"`{level}` {'string' if level in levels[:2] else 'int'}"
+                            for level in levels)  # fmt: skip
+    ranges = {"year": f"{years[0]},{years[-1]}", "month": "1,12", "day": "1,31"}
+    projections = "".join(f"  'projection.{level}.type' = 'integer', "
+                          f"'projection.{level}.range' = '{ranges[level]}',\n"
+                          for level in levels[2:])  # fmt: skip
     return (
         f"CREATE EXTERNAL TABLE IF NOT EXISTS `{kind}` (\n{columns}\n)\n"
-        "PARTITIONED BY (`provider` string, `instrument` string, `year` int, `month` int, "
-        "`day` int)\n"
+        f"PARTITIONED BY ({partitioned})\n"
         f"STORED AS PARQUET\nLOCATION '{base}/'\nTBLPROPERTIES (\n"
         "  'projection.enabled' = 'true',\n"
         f"  'projection.provider.type' = 'enum', 'projection.provider.values' = '{providers}',\n"
         f"  'projection.instrument.type' = 'enum', "
         f"'projection.instrument.values' = '{instruments}',\n"
-        f"  'projection.year.type' = 'integer', 'projection.year.range' = "
-        f"'{years[0]},{years[-1]}',\n"
-        "  'projection.month.type' = 'integer', 'projection.month.range' = '1,12',\n"
-        "  'projection.day.type' = 'integer', 'projection.day.range' = '1,31',\n"
-        f"  'storage.location.template' = '{template}'\n);"
+        f"{projections}"
+        f"  'storage.location.template' = '{base}/{template}'\n);"
     )
 
 
 def _trino(root: LakeRoot, kind: str, partitions: list[Partition]) -> str:
     columns = ",\n".join(f"  {name} {_trino_type(sql)}" for name, sql in _columns(kind))
+    levels = _levels(kind)
     base = root.uri.rstrip("/") + "/refined"
+    declared = ",\n".join(f"  {level} {'varchar' if level in levels[:2] else 'integer'}"
+                          for level in levels)  # fmt: skip
+    names = ", ".join(f"'{level}'" for level in levels)
     lines = [
-        f"CREATE TABLE IF NOT EXISTS {kind} (\n{columns},\n  provider varchar,\n"
-        "  instrument varchar,\n  year integer,\n  month integer,\n  day integer\n)\n"
+        f"CREATE TABLE IF NOT EXISTS {kind} (\n{columns},\n{declared}\n)\n"
         f"WITH (format = 'PARQUET', external_location = '{base}/',\n"
-        "      partitioned_by = ARRAY['provider', 'instrument', 'year', 'month', 'day']);"
+        f"      partitioned_by = ARRAY[{names}]);"
     ]
     for p in partitions:
-        values = ", ".join(f"'{v}'" for v in (p.provider, p.instrument, p.day.year, p.day.month,
-                                               p.day.day))  # fmt: skip
-        location = f"{base}/{p.directory()}"
+        values = ", ".join(f"'{v}'" for v in _values(p))
+        location = f"{base}/{refined_path(p).removeprefix('refined/').rsplit('/', 1)[0]}"
         lines.append(f"CALL system.register_partition(CURRENT_SCHEMA, '{kind}', "
-                     f"ARRAY['provider', 'instrument', 'year', 'month', 'day'], "
-                     f"ARRAY[{values}], '{location}');")  # fmt: skip
+                     f"ARRAY[{names}], ARRAY[{values}], '{location}');")  # fmt: skip
     return "\n".join(lines)
 
 
@@ -126,7 +146,7 @@ def _trino_type(sql: str) -> str:
 
 def _spark(root: LakeRoot, kind: str) -> str:
     base = root.uri.rstrip("/") + "/refined"
-    glob = f"{base}/provider=*/type={kind}/*/*/*/*/*.parquet"
+    glob = f"{base}/{_refined_glob(kind)}"
     return ("SET spark.sql.legacy.parquet.nanosAsLong = true;\n"
             f"CREATE OR REPLACE TEMPORARY VIEW `{kind}` USING parquet "
             f"OPTIONS (path '{glob}', basePath '{base}');")  # fmt: skip

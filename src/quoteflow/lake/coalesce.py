@@ -1,5 +1,8 @@
 """Coalescing: one refined file per instrument-day from the primary and replica chunks.
 
+(Per instrument-year for daily bars: see :func:`~quoteflow.lake.layout.is_yearly`;
+coalescing a day of them refines its whole year.)
+
 For each partition the raw chunks of both sources are read (a chunk that
 cannot be read is reported and skipped; the rest of the day is still
 refined), joined on the event (``ts_event`` and content, see
@@ -42,8 +45,10 @@ from quoteflow.lake.layout import (
     Partition,
     content_digest,
     csv_name,
+    is_yearly,
     parse_partition,
     record_class,
+    refined_partition,
     refined_path,
 )
 from quoteflow.lake.storage import LakeRoot
@@ -57,6 +62,7 @@ __all__ = [
     "CoalesceReport",
     "chunk_key",
     "coalesce",
+    "daily_files_of_year",
     "pending_days",
     "raw_files",
     "read_chunk",
@@ -266,9 +272,12 @@ def coalesce_partition(
     target = root.join(refined_path(partition))
     chunks = {chunk_key(source, path) for source, paths in sources.items() for path in paths}
     previous, listed, previous_digest = _previous(root, target, schema, chunks, report)
+    legacy = daily_files_of_year(root, partition)
+    if legacy and report.refused is None:
+        previous, listed = _with_daily_files(root, legacy, schema, previous, listed, report)
     if report.refused is not None:
         return report
-    if previous is not None and listed == chunks and csv_root is None:
+    if previous is not None and listed == chunks and not legacy and csv_root is None:
         report.from_refined = previous.num_rows  # nothing new, nothing gone: it is up to date
         return report
     primary = _source_table(root, sources.get("primary", ()), schema, report)
@@ -289,10 +298,40 @@ def coalesce_partition(
             metadata[REFINED_FROM_KEY] = previous_digest.encode()
         root.remove_stale_temporaries(root.relative(target).rsplit("/", 1)[0])
         root.write_atomic(target, chunk_bytes(table, metadata))
+        for path in legacy:
+            root.delete(path)
     if csv_root is not None:
         name = f"{csv_name(partition)}.csv.gz"
         csv_root.write_atomic(csv_root.join(*filter(None, (csv_directory, name))), _csv_gz(table))
     return report
+
+
+def daily_files_of_year(root: LakeRoot, partition: Partition) -> list[str]:
+    """Return the refined daily files a yearly partition replaces (lakes written before it).
+
+    Empty for a partition of a daily type.
+    """
+    if not is_yearly(partition.type):
+        return []
+    year = root.relative(root.join(refined_path(partition))).rsplit("/", 1)[0]
+    return sorted(info.path for info in root.files(year)
+                  if "/month=" in info.path and info.base_name.endswith(".parquet"))  # fmt: skip
+
+
+def _with_daily_files(root: LakeRoot, paths: list[str], schema: pa.Schema,
+                      previous: pa.Table | None, listed: set[str],
+                      report: CoalesceReport) -> tuple[pa.Table | None, set[str]]:  # fmt: skip
+    """Return the earlier rows and listed chunks with those of refined daily files added."""
+    tables = [] if previous is None else [previous]
+    for path in paths:
+        try:
+            tables.append(read_chunk(root, path, schema))
+            listed = listed | (refined_sources(root, path) or set())
+        except ValueError as exc:
+            report.refused = (f"{root.relative(path)} cannot be read ({exc}): restore it, or "
+                              "delete it to refine its year without it")  # fmt: skip
+            return previous, listed
+    return pa.concat_tables(tables), listed
 
 
 def _skipped_key(relative: str) -> str:
@@ -365,14 +404,17 @@ def coalesce(
     """
     if threads < 1:
         raise ValueError("threads must be >= 1")
-    chosen = [
-        (partition, sources)
-        for partition, sources in sorted(raw_files(root).items())
+    found = raw_files(root)
+    wanted = {
+        refined_partition(partition)
+        for partition in found
         if partition.day == day
         and provider in (None, partition.provider)
         and kind in (None, partition.type)
         and instrument in (None, partition.instrument)
-    ]
+    }
+    chosen = [(partition, sources) for partition, sources in _by_refined(found).items()
+              if partition in wanted]  # fmt: skip
     reports = []
     staging = f".coalescing-{uuid.uuid4().hex}"
     try:
@@ -392,6 +434,18 @@ def coalesce(
             with contextlib.suppress(OSError):
                 csv_root.filesystem.delete_dir(csv_root.join(staging))
     return reports
+
+
+def _by_refined(
+    found: dict[Partition, dict[str, list[str]]],
+) -> dict[Partition, dict[str, list[str]]]:
+    """Return the raw chunks by refined partition: a yearly type's days gather in their year."""
+    gathered: dict[Partition, dict[str, list[str]]] = {}
+    for partition, sources in sorted(found.items()):
+        into = gathered.setdefault(refined_partition(partition), {})
+        for source, paths in sources.items():
+            into.setdefault(source, []).extend(paths)
+    return gathered
 
 
 def pending_days(root: LakeRoot, today: date) -> list[date]:

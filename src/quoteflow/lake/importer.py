@@ -1,11 +1,19 @@
-"""Importing end-of-day history from CSV into refined daily bar files."""
+"""Importing end-of-day history from CSV into the refined files of daily bars.
+
+Refined daily bars are kept one file per instrument-year
+(:func:`~quoteflow.lake.layout.is_yearly`). Importing into a year that already
+has a file merges with it: a bar of the same session replaces the stored one,
+the others are kept.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from dataclasses import dataclass
+from itertools import pairwise
 from pathlib import Path
 
+import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
@@ -14,7 +22,15 @@ import pyarrow.csv as pacsv
 from quoteflow.calendars import calendar_by_name, session_bounds
 from quoteflow.errors import RecordFileError
 from quoteflow.events import Bar, arrow_schema
-from quoteflow.lake.layout import NS_PER_DAY, Partition, refined_path, utc_day
+from quoteflow.lake.coalesce import SOURCES_KEY, daily_files_of_year, read_chunk, refined_sources
+from quoteflow.lake.layout import (
+    NS_PER_DAY,
+    Partition,
+    is_yearly,
+    refined_partition,
+    refined_path,
+    utc_day,
+)
 from quoteflow.lake.storage import LakeRoot
 from quoteflow.lake.writer import chunk_bytes
 
@@ -66,17 +82,20 @@ def import_daily_bars(
     calendar: str = "XNYS",
     progress: Callable[[int, int], None] | None = None,
 ) -> ImportReport:
-    """Write one refined file per instrument-day from an OHLCV CSV (``.csv`` or ``.csv.gz``).
+    """Write one refined file per instrument-year from an OHLCV CSV (``.csv`` or ``.csv.gz``).
 
     The instrument is a column (``instrument_column``) or one name for the whole
     file (``instrument``). Column names are matched without regard to case;
     ``volume`` may be missing. A bar's ``ts_event`` is its session's open on
     ``calendar`` (local midnight for dates without a session); ``ts_recv``
-    equals it. ``progress(done, total)`` is called after every file.
+    equals it. ``kind`` must be a type of daily bars (``bars_1d``).
+    ``progress(done, total)`` is called after every file.
     """
     path = Path(path)
     if (instrument_column is None) == (instrument is None):
         raise ValueError("give exactly one of instrument_column and instrument")
+    if not is_yearly(kind):
+        raise ValueError(f"type {kind!r} is not one of daily bars (bars_1d)")
     try:
         table = pacsv.read_csv(path)
     except (OSError, pa.ArrowException) as exc:
@@ -121,10 +140,39 @@ def import_daily_bars(
         if instruments_sorted[row] == instruments_sorted[row - 1] and ts[row] == ts[row - 1]:
             day = utc_day(int(ts[row]))
             raise RecordFileError(f"{path}: two rows for {instruments_sorted[row]} on {day}")
-    for row in range(bars.num_rows):
-        partition = Partition(provider, kind, instruments_sorted[row], utc_day(int(ts[row])))
-        root.write_atomic(root.join(refined_path(partition)), chunk_bytes(bars.slice(row, 1)))
+    years = [utc_day(int(t)).year for t in ts]
+    starts = [row for row in range(bars.num_rows)
+              if row == 0 or (instruments_sorted[row], years[row])
+              != (instruments_sorted[row - 1], years[row - 1])]  # fmt: skip
+    bounds = [*starts, bars.num_rows]
+    for done, (start, end) in enumerate(pairwise(bounds), 1):
+        day = utc_day(int(ts[start]))
+        partition = refined_partition(Partition(provider, kind, instruments_sorted[start], day))
+        _merge_into(root, partition, bars.slice(start, end - start))
         if progress is not None:
-            progress(row + 1, bars.num_rows)
-    total = bars.num_rows
-    return ImportReport(len(set(instruments_sorted)), total, total)
+            progress(done, len(starts))
+    return ImportReport(len(set(instruments_sorted)), len(starts), bars.num_rows)
+
+
+def _merge_into(root: LakeRoot, partition: Partition, bars: pa.Table) -> None:
+    """Write ``bars`` into ``partition``'s refined file; stored bars of other sessions stay."""
+    target = root.join(refined_path(partition))
+    daily = daily_files_of_year(root, partition)
+    stored, metadata = [], {}
+    for path in ([target] if root.exists(target) else []) + daily:
+        try:
+            stored.append(read_chunk(root, path, bars.schema))
+            listed = refined_sources(root, path) if path == target else None
+            if listed is not None:
+                metadata[SOURCES_KEY] = msgspec.json.encode(sorted(listed))
+        except (OSError, ValueError) as exc:
+            raise RecordFileError(f"{root.relative(path)} cannot be read ({exc}): restore it, "
+                                  "or delete it to import its year afresh") from exc  # fmt: skip
+    if stored:
+        kept = pa.concat_tables(stored)
+        replaced = pc.is_in(kept.column("ts_event"), value_set=bars.column("ts_event"))
+        bars = pa.concat_tables([kept.filter(pc.invert(replaced)), bars])
+        bars = bars.sort_by([("ts_event", "ascending")])
+    root.write_atomic(target, chunk_bytes(bars, metadata))
+    for path in daily:
+        root.delete(path)

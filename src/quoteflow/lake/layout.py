@@ -4,19 +4,22 @@
 
     raw/source=<S>/provider=<P>/type=<T>/instrument=<I>/year=<Y>/month=<M>/day=<D>/<first>_<last>_<digest>.parquet
     refined/provider=<P>/type=<T>/instrument=<I>/year=<Y>/month=<M>/day=<D>/<P>_<T>_<I>_<Y>_<MM>_<DD>.parquet
+    refined/provider=<P>/type=bars_1d/instrument=<I>/year=<Y>/<P>_bars_1d_<I>_<Y>.parquet
     dead_letters/source=<S>/provider=<P>/year=<Y>/month=<M>/day=<D>/<first>_<last>_<digest>.parquet
 
 Year, month and day are not zero-padded in directory names, so Athena, Trino,
 Spark, DuckDB and pyarrow read the tree as a Hive-partitioned dataset; the day
-is the UTC date of ``ts_event``. Partition values are percent-encoded where
-they hold characters a path cannot (``BTC/USD`` -> ``BTC%2FUSD``), which the
-Hive readers decode. A raw chunk is named by the first and last ``ts_event``
-(ns) it holds and a digest of its bytes (:func:`content_digest`): writing the
-same chunk again replaces it, and two different chunks never share a name,
-even with the same time range (chunks of lakes written before the digest,
-``<first>_<last>.parquet``, are read alike). The type of a
-topic is its name with dots and slashes as underscores: ``quotes``,
-``quotes_enriched``, ``bars_1m``.
+is the UTC date of ``ts_event``. Bars of a day or longer (``bars_1d``) are few,
+so their refined files hold a year each, partitioned down to ``year=`` only
+(:func:`is_yearly`); their raw chunks are daily like any other. Partition
+values are percent-encoded where they hold characters a path cannot
+(``BTC/USD`` -> ``BTC%2FUSD``), which the Hive readers decode. A raw chunk is
+named by the first and last ``ts_event`` (ns) it holds and a digest of its
+bytes (:func:`content_digest`): writing the same chunk again replaces it, and
+two different chunks never share a name, even with the same time range (chunks
+of lakes written before the digest, ``<first>_<last>.parquet``, are read
+alike). The type of a topic is its name with dots and slashes as underscores:
+``quotes``, ``quotes_enriched``, ``bars_1m``.
 
 Dead letters (messages that could not be processed) have no instrument and no
 event time: they are kept apart, by source, provider and the UTC day of
@@ -42,22 +45,31 @@ __all__ = [
     "content_digest",
     "csv_name",
     "dead_letter_path",
+    "is_yearly",
     "lake_type",
     "parse_partition",
     "raw_chunk_path",
     "record_class",
+    "refined_partition",
     "refined_path",
+    "refined_span",
     "utc_day",
 ]
 
 SOURCES = ("primary", "replica")
 NS_PER_DAY = 86_400_000_000_000
 _KEY_VALUE = re.compile(r"([a-z]+)=([^/]*)")
+_YEARLY = re.compile(r"bars_\d+d")
 
 
 def lake_type(topic: str) -> str:
     """Return the lake type of a topic: ``"bars.5m/1m"`` -> ``"bars_5m_1m"``."""
     return topic.replace(".", "_").replace("/", "_")
+
+
+def is_yearly(kind: str) -> bool:
+    """Return whether a refined file of lake type ``kind`` holds a year (bars of N days)."""
+    return _YEARLY.fullmatch(kind) is not None
 
 
 def record_class(kind: str) -> type[Event]:
@@ -126,26 +138,49 @@ def dead_letter_path(
     )
 
 
+def refined_partition(partition: Partition) -> Partition:
+    """Return the refined partition that holds ``partition``: itself, or its year (Jan 1)."""
+    if is_yearly(partition.type):
+        return partition._replace(day=partition.day.replace(month=1, day=1))
+    return partition
+
+
+def refined_span(partition: Partition) -> str:
+    """Return what a refined partition covers: its day (``2024-04-01``), or year (``2024``)."""
+    return str(partition.day.year) if is_yearly(partition.type) else partition.day.isoformat()
+
+
 def csv_name(partition: Partition) -> str:
-    """Return the export name ``<P>_<T>_<I>_<YYYY>_<MM>_<DD>`` (no suffix)."""
+    """Return the name of a refined file, no suffix: ``<P>_<T>_<I>_<YYYY>_<MM>_<DD>``.
+
+    A yearly type's file is named by its year alone: ``<P>_<T>_<I>_<YYYY>``.
+    """
     p = partition
-    return f"{p.provider}_{p.type}_{p.instrument}_{p.day:%Y_%m_%d}".replace("/", "%2F")
+    period = f"{p.day:%Y}" if is_yearly(p.type) else f"{p.day:%Y_%m_%d}"
+    return f"{p.provider}_{p.type}_{p.instrument}_{period}".replace("/", "%2F")
 
 
 def refined_path(partition: Partition) -> str:
-    """Return the root-relative path of a refined daily file."""
-    return f"refined/{partition.directory()}/{csv_name(partition)}.parquet"
+    """Return the root-relative path of the refined file holding ``partition``'s rows."""
+    directory = partition.directory()
+    if is_yearly(partition.type):
+        directory = directory.rsplit("/month=", 1)[0]
+    return f"refined/{directory}/{csv_name(partition)}.parquet"
 
 
 def parse_partition(path: str) -> tuple[str | None, Partition] | None:
     """Return (source or None, partition) of a lake path, or None if it is not one.
 
     A chunk of dead letters gives the partition of type ``dead_letters`` with no
-    instrument (``""``).
+    instrument (``""``); a refined file of a yearly type, the partition of its
+    year's first day.
     """
     values = {key: unquote(value) for key, value in _KEY_VALUE.findall(path)}
     if path.startswith(f"{DeadLetter.TYPE}/"):
         values.update(type=DeadLetter.TYPE, instrument="")
+    elif path.startswith("refined/") and is_yearly(values.get("type", "")):
+        values.setdefault("month", "1")
+        values.setdefault("day", "1")
     try:
         day = date(int(values["year"]), int(values["month"]), int(values["day"]))
         partition = Partition(values["provider"], values["type"], values["instrument"], day)

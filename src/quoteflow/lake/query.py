@@ -22,7 +22,7 @@ import pyarrow.parquet as pq
 
 from quoteflow.errors import QueryError
 from quoteflow.events import Bar, DeadLetter, arrow_schema, from_batch
-from quoteflow.lake.layout import lake_type, parse_partition, record_class
+from quoteflow.lake.layout import lake_type, parse_partition, record_class, refined_span
 from quoteflow.lake.storage import LakeRoot
 
 __all__ = ["Lake"]
@@ -171,12 +171,13 @@ class Lake:
         return from_batch(table, Bar)  # type: ignore[return-value]
 
     def summary(self) -> list[dict[str, Any]]:
-        """Return per view and day: instruments, files, rows and bytes."""
+        """Return per view and day (year for daily bars): instruments, files, rows and bytes."""
         rows: dict[tuple[str, str], dict[str, Any]] = {}
         for name, infos in sorted(self.files.items()):
             for info in infos:
                 partition = parse_partition(self.root.relative(info.path))[1]  # type: ignore[index]
-                key = (name, partition.day.isoformat())
+                refined = name != DeadLetter.TYPE and not name.startswith("raw_")
+                key = (name, refined_span(partition) if refined else partition.day.isoformat())
                 row = rows.setdefault(
                     key, {"view": name, "day": key[1], "instruments": set(), "files": 0,
                           "rows": 0, "bytes": 0},
@@ -186,7 +187,7 @@ class Lake:
                 row["files"] += 1
                 row["bytes"] += info.size
                 row["rows"] += _row_count(self.root, info.path)
-        return [{**row, "instruments": len(row["instruments"])} for row in rows.values()]
+        return [{**row, "instruments": len(row["instruments"])} for _, row in sorted(rows.items())]
 
 
 def _first_line(error: Exception) -> str:
