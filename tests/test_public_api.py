@@ -22,7 +22,8 @@ EXPORTS = {
     ],
     "quoteflow.events": [
         "EVENT_TYPES", "Alert", "Bar", "DeadLetter", "EnrichedQuote", "EnrichedTrade", "Event",
-        "News", "Quote", "Signal", "Status", "Ticker", "Trade", "arrow_schema", "batch_type",
+        "News", "Quote", "Signal", "Status", "Ticker", "Trade", "TradeCancel", "TradeCorrection",
+        "arrow_schema", "batch_type",
         "event_type", "from_batch", "to_batch",
     ],
     "quoteflow.errors": [

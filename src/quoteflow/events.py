@@ -41,6 +41,8 @@ __all__ = [
     "Status",
     "Ticker",
     "Trade",
+    "TradeCancel",
+    "TradeCorrection",
     "arrow_schema",
     "batch_type",
     "event_type",
@@ -106,6 +108,46 @@ class Trade(Event, frozen=True, gc=False):
     conditions: tuple[str, ...] | None = None
     tape: str | None = None
     aggressor_side: str | None = None
+
+
+class TradeCorrection(Event, frozen=True, gc=False):
+    """A trade the exchange corrected after reporting it: the original and corrected values.
+
+    ``ts_event`` is the corrected trade's time as the provider gives it (Alpaca:
+    the original trade's time). The trade it corrects is the one of this
+    instrument with ``original_trade_id`` (and ``exchange``, where given); the
+    lake's refined trades and the enrichment carry the corrected values.
+    """
+
+    TYPE: ClassVar[str] = "trades.corrections"
+
+    original_price: float
+    original_size: float
+    corrected_price: float
+    corrected_size: float
+    original_trade_id: str | None = None
+    corrected_trade_id: str | None = None
+    original_conditions: tuple[str, ...] | None = None
+    corrected_conditions: tuple[str, ...] | None = None
+    exchange: str | None = None
+    tape: str | None = None
+
+
+class TradeCancel(Event, frozen=True, gc=False):
+    """A trade the exchange withdrew: ``action`` is ``"cancel"`` or ``"error"``.
+
+    Either way the trade did not happen: the lake's refined trades leave it out
+    (the raw chunks keep it) and the enrichment takes it out of its candles.
+    """
+
+    TYPE: ClassVar[str] = "trades.cancels"
+
+    price: float
+    size: float
+    action: str
+    trade_id: str | None = None
+    exchange: str | None = None
+    tape: str | None = None
 
 
 class Ticker(Event, frozen=True, gc=False):
@@ -287,6 +329,8 @@ EVENT_TYPES: dict[str, type[Event]] = {
     for cls in (
         Quote,
         Trade,
+        TradeCorrection,
+        TradeCancel,
         Ticker,
         Bar,
         Status,

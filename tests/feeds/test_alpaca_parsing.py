@@ -2,7 +2,7 @@ import msgspec
 import pytest
 
 from quoteflow.errors import NormalizeError
-from quoteflow.events import Bar, News, Quote, Status, Trade
+from quoteflow.events import Bar, News, Quote, Status, Trade, TradeCancel, TradeCorrection
 from quoteflow.feeds.alpaca import parse_frame, parse_message
 from quoteflow.reference import to_reference
 from tests.conftest import FIXTURES
@@ -25,8 +25,9 @@ QUOTE = {
 
 def test_parse_frame_when_recorded_stream_gives_every_record_type():
     events = [e for frame in FRAMES for e in parse_frame(frame.encode(), 1).events]
-    assert [type(e) for e in events] == [Quote, Trade, Bar, Bar, Bar, Status, News, News]
-    quote, trade, minute, daily, updated, status, news, news2 = events
+    assert [type(e) for e in events] == [Quote, Trade, Bar, Bar, Bar, Status, News, News,
+                                         TradeCorrection, TradeCancel, TradeCancel]  # fmt: skip
+    quote, trade, minute, daily, updated, status, news, news2, *_ = events
     assert quote.ts_event == 1614009105335689322
     assert (quote.bid_price, quote.bid_size, quote.ask_price, quote.ask_size) == (
         87.66,
@@ -87,7 +88,7 @@ def test_parse_frame_when_not_json_dead_letters_whole_frame():
 @pytest.mark.parametrize(
     ("change", "field"),
     [
-        ({"T": "x"}, "T"),
+        ({"T": "k"}, "T"),
         ({"T": 5}, "T"),
         ({"bp": "87.66"}, "bp"),
         ({"as": -4}, "as"),
@@ -140,3 +141,24 @@ def test_reference_view_of_alpaca_quote_has_amounts_and_ms():
         "conditions": ["R"],
         "tape": "C",
     }
+
+
+CORRECTIONS = msgspec.json.decode((FIXTURES / "alpaca" / "corrections.json").read_bytes())
+
+
+@pytest.mark.parametrize("vector", CORRECTIONS, ids=[v["about"] for v in CORRECTIONS])
+def test_corrections_and_cancels_normalize_to_their_exact_records(vector):
+    """Trade corrections (c) and cancels/errors (x) arrive with a trades subscription."""
+    [event] = parse_message(vector["raw"], vector["receivedAtNs"])
+    assert vector["type"] == event.TYPE
+    assert msgspec.json.decode(msgspec.json.encode(event)) == vector["record"]
+    frame = msgspec.json.encode([vector["raw"]])
+    assert parse_frame(frame, vector["receivedAtNs"]).events == [event]
+
+
+def test_a_cancel_with_an_undocumented_action_is_a_dead_letter():
+    raw = {**CORRECTIONS[1]["raw"], "a": "Z"}
+    result = parse_frame(msgspec.json.encode([raw, CORRECTIONS[2]["raw"]]), 1)
+    assert [e.TYPE for e in result.events] == ["trades.cancels"]
+    [letter] = result.rejects
+    assert letter.field == "a" and '"a":"Z"' in letter.payload

@@ -209,6 +209,10 @@ def _print_reports(reports: list[CoalesceReport], output_format: TableFormat) ->
             for r in reports if r.refused is None]  # fmt: skip
     print_rows(columns, rows, output_format)
     for r in reports:
+        if r.corrected or r.cancelled or r.unmatched:
+            where = f"{r.partition.instrument} {r.partition.type} {refined_span(r.partition)}"
+            stderr.print(f"{where}: {r.corrected:,} trades corrected, {r.cancelled:,} cancelled, "
+                         f"{r.unmatched:,} corrections or cancels matched no trade")  # fmt: skip
         for path, reason in r.skipped:
             stderr.print(f"skipped {path}: {reason}")
         if r.refused is not None:

@@ -40,7 +40,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from quoteflow.events import arrow_schema, from_batch
-from quoteflow.lake._merge import merge_sources
+from quoteflow.lake._amend import AMENDING, amend_trades
+from quoteflow.lake._merge import Merged, merge_sources
 from quoteflow.lake.layout import (
     Partition,
     content_digest,
@@ -87,14 +88,17 @@ class CoalesceReport:
     """Rows kept from the earlier refined file that no remaining chunk holds."""
     conflicts: int = 0
     """Values of events both sources have that differ (the primary's was kept)."""
+    corrected: int = 0
+    """Trade corrections that changed a trade of the day (trades only)."""
+    cancelled: int = 0
+    """Trade cancels that took a trade out of the day (trades only)."""
+    unmatched: int = 0
+    """Corrections and cancels of the day that name no trade found in it."""
     skipped: list[tuple[str, str]] = field(default_factory=list)
     refused: str | None = None
     """Why the partition was not coalesced at all (its refined file is left as it was)."""
-
-    @property
-    def total(self) -> int:
-        """Return the rows of the refined file."""
-        return self.primary_only + self.replica_only + self.both + self.from_refined
+    total: int = 0
+    """The rows of the refined file."""
 
 
 def raw_files(root: LakeRoot) -> dict[Partition, dict[str, list[str]]]:
@@ -260,17 +264,23 @@ def coalesce_partition(
     sources: dict[str, list[str]],
     csv_root: LakeRoot | None = None,
     csv_directory: str = "",
+    amending: dict[str, dict[str, list[str]]] | None = None,
 ) -> CoalesceReport:
     """Coalesce one partition's chunks into its refined file.
 
     With ``csv_root`` it also writes the reference CSV.gz, into ``csv_directory``
-    under it (relative; the root itself by default).
+    under it (relative; the root itself by default). ``amending`` holds the raw
+    chunks, by lake type and source, of the records that amend this partition's
+    (trade corrections and cancels, for trades; see :mod:`quoteflow.lake._amend`).
     """
     report = CoalesceReport(partition)
     kind = record_class(partition.type)
     schema = arrow_schema(kind)
     target = root.join(refined_path(partition))
-    chunks = {chunk_key(source, path) for source, paths in sources.items() for path in paths}
+    amending = amending or {}
+    chunks = {chunk_key(source, path)
+              for found in (sources, *amending.values())
+              for source, paths in found.items() for path in paths}  # fmt: skip
     previous, listed, previous_digest = _previous(root, target, schema, chunks, report)
     legacy = daily_files_of_year(root, partition)
     if legacy and report.refused is None:
@@ -278,18 +288,19 @@ def coalesce_partition(
     if report.refused is not None:
         return report
     if previous is not None and listed == chunks and not legacy and csv_root is None:
-        report.from_refined = previous.num_rows  # nothing new, nothing gone: it is up to date
+        report.from_refined = report.total = previous.num_rows  # nothing new, nothing gone
         return report
-    primary = _source_table(root, sources.get("primary", ()), schema, report)
-    replica = _source_table(root, sources.get("replica", ()), schema, report)
-    merged = merge_sources(primary, replica, kind)
+    merged = _merged_sources(root, sources, kind, report)
     report.primary_only, report.replica_only, report.both = (int(c) for c in merged.counts)
     report.conflicts = merged.conflicts
     table = merged.table
+    if amending:
+        table, previous = _amended(root, partition, amending, table, previous, report)
     if previous is not None:
         merged = merge_sources(previous, table, kind)
         report.from_refined = int(merged.counts[0])
         table = merged.table
+    report.total = table.num_rows
     unread = {_skipped_key(path) for path, _ in report.skipped if path.startswith("raw/")}
     covered = sorted(listed | (chunks - unread))
     if table.num_rows or not report.skipped:
@@ -332,6 +343,55 @@ def _with_daily_files(root: LakeRoot, paths: list[str], schema: pa.Schema,
                               "delete it to refine its year without it")  # fmt: skip
             return previous, listed
     return pa.concat_tables(tables), listed
+
+
+def _merged_sources(
+    root: LakeRoot, sources: dict[str, list[str]], kind: type, report: CoalesceReport
+) -> Merged:
+    """Return the primary and replica chunks of a partition, read and merged."""
+    schema = arrow_schema(kind)
+    primary = _source_table(root, sources.get("primary", ()), schema, report)
+    replica = _source_table(root, sources.get("replica", ()), schema, report)
+    return merge_sources(primary, replica, kind)
+
+
+def _partition_rows(
+    root: LakeRoot, partition: Partition, sources: dict[str, list[str]], report: CoalesceReport
+) -> pa.Table:
+    """Return a partition's rows as coalescing it gives them: its refined file's and chunks'."""
+    kind = record_class(partition.type)
+    table = _merged_sources(root, sources, kind, report).table
+    target = root.join(refined_path(partition))
+    if root.exists(target):
+        try:
+            table = merge_sources(read_chunk(root, target, arrow_schema(kind)), table, kind).table
+        except ValueError as exc:
+            report.skipped.append((root.relative(target), str(exc)))
+    return table
+
+
+def _amended(
+    root: LakeRoot,
+    partition: Partition,
+    amending: dict[str, dict[str, list[str]]],
+    table: pa.Table,
+    previous: pa.Table | None,
+    report: CoalesceReport,
+) -> tuple[pa.Table, pa.Table | None]:
+    """Return the chunk rows and the earlier refined rows with the day's amendments applied."""
+    corrections, cancels = (
+        _partition_rows(root, partition._replace(type=kind), amending.get(kind, {}), report)
+        for kind in AMENDING[partition.type]
+    )
+    done = amend_trades(table, corrections, cancels)
+    corrected, cancelled = done.corrected, done.cancelled
+    if previous is not None:
+        earlier = amend_trades(previous, corrections, cancels)
+        previous = earlier.table
+        corrected, cancelled = corrected | earlier.corrected, cancelled | earlier.cancelled
+    report.corrected, report.cancelled = len(corrected), len(cancelled)
+    report.unmatched = corrections.num_rows + cancels.num_rows - len(corrected) - len(cancelled)
+    return done.table, previous
 
 
 def _skipped_key(relative: str) -> str:
@@ -413,13 +473,16 @@ def coalesce(
         and kind in (None, partition.type)
         and instrument in (None, partition.instrument)
     }
-    chosen = [(partition, sources) for partition, sources in _by_refined(found).items()
-              if partition in wanted]  # fmt: skip
+    wanted |= _amended_by(root, wanted)
+    gathered = _by_refined(found)
+    chosen = [(partition, gathered.get(partition, {}), _amending(found, partition))
+              for partition in sorted(wanted)]  # fmt: skip
     reports = []
     staging = f".coalescing-{uuid.uuid4().hex}"
     try:
         with ThreadPoolExecutor(threads) as pool:
-            done = pool.map(lambda job: coalesce_partition(root, *job, csv_root, staging), chosen)
+            done = pool.map(lambda job: coalesce_partition(root, job[0], job[1], csv_root,
+                                                           staging, job[2]), chosen)  # fmt: skip
             for report in done:
                 reports.append(report)
                 if progress is not None:
@@ -434,6 +497,28 @@ def coalesce(
             with contextlib.suppress(OSError):
                 csv_root.filesystem.delete_dir(csv_root.join(staging))
     return reports
+
+
+def _amending(
+    found: dict[Partition, dict[str, list[str]]], partition: Partition
+) -> dict[str, dict[str, list[str]]]:
+    """Return the raw chunks, by lake type, of the records that amend ``partition``."""
+    return {kind: found.get(partition._replace(type=kind), {})
+            for kind in AMENDING.get(partition.type, ())}  # fmt: skip
+
+
+def _amended_by(root: LakeRoot, partitions: set[Partition]) -> set[Partition]:
+    """Return the partitions with a refined file that amendments among ``partitions`` amend.
+
+    A late correction of a day whose trade chunks have expired refines that day again.
+    """
+    amended = set()
+    for amended_kind, kinds in AMENDING.items():
+        for partition in partitions:
+            target = partition._replace(type=amended_kind)
+            if partition.type in kinds and root.exists(root.join(refined_path(target))):
+                amended.add(target)
+    return amended
 
 
 def _by_refined(

@@ -1,10 +1,11 @@
 """Alpaca market-data stream v2 messages -> quoteflow records.
 
-Quotes, trades, bars (minute ``b``, daily ``d``, updated ``u``), trading
-statuses ``s`` and news ``n``. :func:`parse_frame` is the hot path: it decodes a
-whole frame with one typed msgspec call and parses its timestamps in one
-vectorised call; only a frame holding a bad message falls back to message by
-message, so that one bad message costs one dead letter, not the frame.
+Quotes, trades with their corrections ``c`` and cancels ``x``, bars (minute
+``b``, daily ``d``, updated ``u``), trading statuses ``s`` and news ``n``.
+:func:`parse_frame` is the hot path: it decodes a whole frame with one typed
+msgspec call and parses its timestamps in one vectorised call; only a frame
+holding a bad message falls back to message by message, so that one bad message
+costs one dead letter, not the frame.
 """
 
 from __future__ import annotations
@@ -15,11 +16,13 @@ from typing import Any
 import msgspec
 
 from quoteflow.errors import NormalizeError
-from quoteflow.events import Bar, Event, News, Quote, Status, Trade
+from quoteflow.events import Bar, Event, News, Quote, Status, Trade, TradeCancel, TradeCorrection
 from quoteflow.feeds.alpaca.schemas import (
     MESSAGE_TYPES,
     AlpacaBar,
     AlpacaBarsPage,
+    AlpacaCancel,
+    AlpacaCorrection,
     AlpacaDailyBar,
     AlpacaMessage,
     AlpacaNews,
@@ -50,6 +53,7 @@ _TIMEFRAME_RE = re.compile(r"([1-9][0-9]*)(Min|Hour|Day)")
 _TIMEFRAME_UNITS = {"Min": "m", "Hour": "h", "Day": "d"}
 _generic_decoder = msgspec.json.Decoder()
 _TAKER_SIDES = {"B": "buy", "S": "sell"}
+_CANCEL_ACTIONS = {"C": "cancel", "E": "error"}
 _BAR_KINDS: dict[type, tuple[str, bool, bool]] = {
     AlpacaBar: ("1m", False, True),
     AlpacaUpdatedBar: ("1m", True, True),
@@ -66,10 +70,28 @@ def _quote(raw: AlpacaQuote, ts_event: int, ts_recv: int) -> Quote:
 
 def _trade(raw: AlpacaTrade, ts_event: int, ts_recv: int) -> Trade:
     return Trade(
-        PROVIDER, raw.S, ts_event, ts_recv, raw.p, raw.s,
-        None if raw.i is None else str(raw.i), raw.x, raw.c, raw.z,
+        PROVIDER, raw.S, ts_event, ts_recv, raw.p, raw.s, _id(raw.i), raw.x, raw.c, raw.z,
         _TAKER_SIDES.get(raw.tks) if raw.tks else None,
     )  # fmt: skip
+
+
+def _id(trade_id: int | None) -> str | None:
+    return None if trade_id is None else str(trade_id)
+
+
+def _correction(raw: AlpacaCorrection, ts_event: int, ts_recv: int) -> TradeCorrection:
+    return TradeCorrection(
+        PROVIDER, raw.S, ts_event, ts_recv, raw.op, raw.os, raw.cp, raw.cs,
+        _id(raw.oi), _id(raw.ci), raw.oc, raw.cc, raw.x, raw.z,
+    )  # fmt: skip
+
+
+def _cancel(raw: AlpacaCancel, ts_event: int, ts_recv: int) -> TradeCancel:
+    action = _CANCEL_ACTIONS.get(raw.a)
+    if action is None:
+        raise NormalizeError("a", f"expected C (cancel) or E (error), got {raw.a!r}")
+    return TradeCancel(PROVIDER, raw.S, ts_event, ts_recv, raw.p, raw.s, action, _id(raw.i),
+                       raw.x, raw.z)  # fmt: skip
 
 
 def _bar(raw: AlpacaBar, ts_event: int, ts_recv: int) -> Bar:
@@ -100,6 +122,8 @@ def _news(raw: AlpacaNews, ts_event: int, ts_recv: int) -> list[Event]:
 _BUILDERS = {
     AlpacaQuote: _quote,
     AlpacaTrade: _trade,
+    AlpacaCorrection: _correction,
+    AlpacaCancel: _cancel,
     AlpacaBar: _bar,
     AlpacaDailyBar: _bar,
     AlpacaUpdatedBar: _bar,

@@ -18,6 +18,8 @@ __all__ = [
     "MESSAGE_TYPES",
     "AlpacaBar",
     "AlpacaBarsPage",
+    "AlpacaCancel",
+    "AlpacaCorrection",
     "AlpacaDailyBar",
     "AlpacaMessage",
     "AlpacaNews",
@@ -62,6 +64,41 @@ class AlpacaTrade(msgspec.Struct, tag_field="T", tag="t", frozen=True, gc=False,
     t: str
     c: tuple[str, ...] = ()
     z: str | None = None
+
+
+class AlpacaCorrection(msgspec.Struct, tag_field="T", tag="c", frozen=True, gc=False,
+                       kw_only=True):  # fmt: skip
+    """``"T": "c"``: a trade correction, delivered with a trades subscription.
+
+    ``oi``/``op``/``os``/``oc`` are the original trade's id, price, size and
+    conditions; ``ci``/``cp``/``cs``/``cc`` the corrected ones.
+    """
+
+    S: Symbol
+    x: str | None = None
+    oi: int | None = None
+    op: float
+    os: NonNegativeFloat
+    oc: tuple[str, ...] = ()
+    ci: int | None = None
+    cp: float
+    cs: NonNegativeFloat
+    cc: tuple[str, ...] = ()
+    z: str | None = None
+    t: str
+
+
+class AlpacaCancel(msgspec.Struct, tag_field="T", tag="x", frozen=True, gc=False, kw_only=True):
+    """``"T": "x"``: a trade cancelled (``a`` = ``C``) or declared an error (``E``)."""
+
+    S: Symbol
+    i: int | None = None
+    x: str | None = None
+    p: float
+    s: NonNegativeFloat
+    a: str
+    z: str | None = None
+    t: str
 
 
 class _AlpacaBarFields(msgspec.Struct, frozen=True, gc=False):
@@ -123,6 +160,8 @@ class AlpacaNews(msgspec.Struct, tag_field="T", tag="n", frozen=True, gc=False):
 AlpacaMessage = (
     AlpacaQuote
     | AlpacaTrade
+    | AlpacaCorrection
+    | AlpacaCancel
     | AlpacaBar
     | AlpacaDailyBar
     | AlpacaUpdatedBar
@@ -136,6 +175,8 @@ MESSAGE_TYPES: dict[str, type[AlpacaMessage]] = {
     for cls in (
         AlpacaQuote,
         AlpacaTrade,
+        AlpacaCorrection,
+        AlpacaCancel,
         AlpacaBar,
         AlpacaDailyBar,
         AlpacaUpdatedBar,
