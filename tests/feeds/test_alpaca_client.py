@@ -48,6 +48,7 @@ async def test_stream_when_server_replays_recorded_frames_gives_the_normalizer_r
         expected = [e for frame in RECORDED for e in parse_frame(frame.encode(), 0).events]
         events, rejects = await collect(feed, lambda e, r: len(e) >= len(expected))
     peer = server.peers[0]
+    assert peer.compress == 15  # permessage-deflate asked for and agreed
     assert json.loads(peer.received[0]) == {"action": "auth", "key": "key-id",
                                             "secret": "secret-key"}  # fmt: skip
     assert json.loads(peer.received[1]) == {"action": "subscribe", "quotes": ["AMD"],
@@ -134,7 +135,7 @@ async def test_stream_when_server_is_slow_keeps_slow_streams_and_retries_slow_ha
     assert len(server.peers) == 2 and feed.metrics.connections == 1
 
 
-async def test_stream_when_bars_were_missed_backfills_them_from_rest_without_duplicates():
+async def test_stream_when_bars_were_missed_backfills_them_beside_live_data_without_duplicates():
     symbols = ("AAPL", "MSFT")
     server = AlpacaServer(
         sessions=[
@@ -144,20 +145,23 @@ async def test_stream_when_bars_were_missed_backfills_them_from_rest_without_dup
         ],
         bars={s: [minute_bar(s, m) for m in range(10)] for s in symbols},
         page_size=3,
-        throttled_requests=1,
+        throttled_requests=1,  # the back-fill waits for the rate limit to reset
+        hold_rest_until_sent=8,  # and the server answers once the live frames are out
     )
     async with serving(server.app()) as base:
         feed = AlpacaStream(settings(base), {"bars": list(symbols)}, policy=FAST)
-        events, _ = await collect(feed, lambda e, r: feed.metrics.frames == 8)
+        events, _ = await collect(feed, lambda e, r: feed.metrics.backfilled == 4)
     bars = [e for e in events if isinstance(e, Bar)]
+    minute_of = {b: int((b.ts_event // 10**9 - T0.timestamp()) // 60) for b in bars}
     for symbol in symbols:
-        minutes = [int((b.ts_event // 10**9 - T0.timestamp()) // 60) for b in bars
-                   if b.instrument == symbol]  # fmt: skip
-        assert minutes == list(range(10))
-    assert feed.metrics.backfilled == 12  # minutes 4-9 of both symbols
-    assert feed.metrics.duplicates == 8  # live minutes 6-9 of both symbols, already filled
-    assert len(server.rest_requests) >= 4  # one throttled, then pages of 3
+        assert sorted(m for b, m in minute_of.items() if b.instrument == symbol) == list(range(10))
+    order = [minute_of[b] for b in bars if b.instrument == "AAPL"]
+    assert order == [0, 1, 2, 3, 6, 7, 8, 9, 4, 5]  # live data was not held by the back-fill
+    assert feed.metrics.backfilled == 4  # minutes 4 and 5 of both symbols
+    assert feed.metrics.duplicates == 8  # minutes 6-9 of both symbols came live first
+    assert len(server.rest_requests) >= 2  # one throttled, then pages of 3
     assert all(r["timeframe"] == "1Min" and r["feed"] == "iex" for r in server.rest_requests)
+    assert all(r["start"] < r["end"] for r in server.rest_requests)
 
 
 async def test_stream_subscribe_at_run_time_is_sent_and_kept_after_a_reconnect():

@@ -146,11 +146,14 @@ class WebSocketFeed:
     """A feed over one WebSocket that reconnects, resubscribes and fills gaps.
 
     Subclasses set ``name`` and implement :meth:`_url`, :meth:`_open` and
-    :meth:`_on_frame`; :meth:`_after_open` (a snapshot, or filling the gap a
-    disconnect left) and :meth:`_fill` (gaps found in frames) are optional.
+    :meth:`_on_frame`; :meth:`_after_open` (a snapshot, due before live data),
+    :meth:`_backfill` (what a disconnect missed, fetched while live data flows)
+    and :meth:`_fill` (gaps found in frames) are optional.
     """
 
     name: ClassVar[str] = "websocket"
+    compress: ClassVar[int] = 0
+    """permessage-deflate window bits to ask the server for (0: no compression)."""
 
     def __init__(self, policy: ConnectionPolicy) -> None:
         self.policy = policy
@@ -184,6 +187,14 @@ class WebSocketFeed:
     ) -> AsyncIterator[Normalized]:
         """Yield records due once a session is open: a snapshot, or what a disconnect missed."""
         return _nothing()
+
+    async def _backfill(self, http: aiohttp.ClientSession) -> Normalized | None:
+        """Return what a disconnect missed; runs after a reconnect, beside the live frames.
+
+        Live records are not held while it runs (a rate-limited REST call may
+        wait seconds); its records go out when it is done.
+        """
+        return None
 
     def _fill(self, http: aiohttp.ClientSession, gaps: list[Any]) -> AsyncIterator[Normalized]:
         """Yield the records of gaps :meth:`_on_frame` found (put in ``_pending_fills``).
@@ -238,6 +249,7 @@ class WebSocketFeed:
             timeout=aiohttp.ClientWSTimeout(ws_receive=self.policy.idle_timeout_s, ws_close=2.0),
             max_msg_size=0,
             decode_text=False,
+            compress=self.compress,
         ) as ws:
             async with asyncio.timeout(self.policy.open_timeout_s):
                 await self._open(ws)
@@ -249,34 +261,66 @@ class WebSocketFeed:
                 self.metrics.gaps += 1  # a disconnect may have lost records on every channel
             async for normalized in self._after_open(http, reconnected=reconnected):
                 yield normalized
-            async for normalized in self._frames(ws, http):
-                yield normalized
+            backfill = asyncio.ensure_future(self._backfill(http)) if reconnected else None
+            try:
+                async for normalized in self._frames(ws, http, backfill):
+                    yield normalized
+            finally:
+                if backfill is not None:
+                    backfill.cancel()
 
     async def _frames(
-        self, ws: aiohttp.ClientWebSocketResponse, http: aiohttp.ClientSession
+        self,
+        ws: aiohttp.ClientWebSocketResponse,
+        http: aiohttp.ClientSession,
+        backfill: asyncio.Future[Normalized | None] | None,
     ) -> AsyncIterator[Normalized]:
-        data_types = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
-        while True:
-            message = await ws.receive()
-            if message.type in data_types:
-                ts_recv_ns = time.time_ns()
-                normalized = self._on_frame(message.data, ts_recv_ns)
-                for answer in self._outbox:
-                    await ws.send_str(answer)
-                self._outbox.clear()
-                if self._pending_fills:
-                    gaps, self._pending_fills = self._pending_fills, []
-                    async for filled in self._fill(http, gaps):
-                        yield filled
-                if normalized is not None:
-                    self._backoff.reset()
-                    self.metrics.observe(normalized, ts_recv_ns)
+        receiving: asyncio.Future[aiohttp.WSMessage] | None = None
+        try:
+            while True:
+                if backfill is not None:  # read frames in a task, to wait on both at once
+                    receiving = receiving or asyncio.ensure_future(ws.receive())
+                    await asyncio.wait({receiving, backfill}, return_when=asyncio.FIRST_COMPLETED)
+                    if backfill.done():
+                        filled, backfill = backfill.result(), None
+                        if filled is not None:
+                            yield filled
+                        continue
+                if receiving is not None:
+                    message, receiving = await receiving, None
+                else:
+                    message = await ws.receive()
+                async for normalized in self._handle(ws, http, message):
                     yield normalized
-            elif message.type is aiohttp.WSMsgType.ERROR:
-                raise FeedConnectionError(f"connection failed: {ws.exception()!r}")
-            elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
-                                  aiohttp.WSMsgType.CLOSING):  # fmt: skip
-                raise FeedConnectionError(f"closed by the server (code {ws.close_code})")
+        finally:
+            if receiving is not None:
+                receiving.cancel()
+
+    async def _handle(
+        self, ws: aiohttp.ClientWebSocketResponse, http: aiohttp.ClientSession,
+        message: aiohttp.WSMessage,
+    ) -> AsyncIterator[Normalized]:  # fmt: skip
+        """Yield the records of one message; raise FeedConnectionError if the socket ended."""
+        data_types = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
+        if message.type in data_types:
+            ts_recv_ns = time.time_ns()
+            normalized = self._on_frame(message.data, ts_recv_ns)
+            for answer in self._outbox:
+                await ws.send_str(answer)
+            self._outbox.clear()
+            if self._pending_fills:
+                gaps, self._pending_fills = self._pending_fills, []
+                async for filled in self._fill(http, gaps):
+                    yield filled
+            if normalized is not None:
+                self._backoff.reset()
+                self.metrics.observe(normalized, ts_recv_ns)
+                yield normalized
+        elif message.type is aiohttp.WSMsgType.ERROR:
+            raise FeedConnectionError(f"connection failed: {ws.exception()!r}")
+        elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                              aiohttp.WSMsgType.CLOSING):  # fmt: skip
+            raise FeedConnectionError(f"closed by the server (code {ws.close_code})")
 
 
 async def _nothing() -> AsyncIterator[Normalized]:

@@ -46,6 +46,7 @@ class Peer:
 
     def __init__(self, ws: web.WebSocketResponse) -> None:
         self.ws = ws
+        self.compress = ws.compress  # permessage-deflate window bits agreed (0: none)
         self.received: list[str] = []
         self.binary_frames = 0
         self.inbox: asyncio.Queue[str] = asyncio.Queue()

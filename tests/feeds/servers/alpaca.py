@@ -43,6 +43,7 @@ class AlpacaServer:
     page_size: int = 10_000
     unconfirmed: tuple[str, ...] = ()  # symbols the confirmation leaves out
     throttled_requests: int = 0  # answer this many REST requests with 429 first
+    hold_rest_until_sent: int = 0  # answer REST requests once this many frames went out
     peers: list[Peer] = field(default_factory=list)
     rest_requests: list[dict] = field(default_factory=list)
     sent_frames: int = 0
@@ -87,6 +88,8 @@ class AlpacaServer:
     async def _bars(self, request: web.Request) -> web.Response:
         query = dict(request.query)
         self.rest_requests.append(query)
+        while self.sent_frames < self.hold_rest_until_sent:
+            await asyncio.sleep(0.01)
         headers = request.headers
         if (headers.get("APCA-API-KEY-ID"), headers.get("APCA-API-SECRET-KEY")) != (
             self.key,

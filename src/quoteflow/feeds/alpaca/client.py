@@ -4,15 +4,17 @@ Session: the server greets (``[{"T":"success","msg":"connected"}]``), the
 client authenticates with ``{"action":"auth","key":...,"secret":...}``, then
 subscribes; the session is open once the server's ``subscription`` message
 lists every requested symbol. After a reconnect the whole subscription is sent
-again and the minute bars missed while disconnected are fetched from the REST
-API; bars already published are dropped, so each minute bar goes out once.
+again, live data resumes at once, and the minute bars missed while
+disconnected are fetched from the REST API beside it (a rate-limited fetch
+never holds live quotes); bars already published, by the live stream or an
+earlier fill, are dropped, so each minute bar goes out once.
 """
 
 from __future__ import annotations
 
 import logging
 import time
-from collections.abc import AsyncIterator, Mapping, Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any, ClassVar, Literal
 
 import aiohttp
@@ -78,6 +80,7 @@ class AlpacaStream(WebSocketFeed):
     """
 
     name: ClassVar[str] = "alpaca"
+    compress: ClassVar[int] = 15  # Alpaca supports permessage-deflate: quote floods shrink ~10x
 
     def __init__(
         self,
@@ -99,6 +102,8 @@ class AlpacaStream(WebSocketFeed):
             raise ValueError("alpaca: subscribe at least one symbol on one channel")
         self.confirmed: dict[str, list[str]] = {}
         self._last_bar_ns: dict[str, int] = {}
+        self._live_bars: set[tuple[str, int]] = set()
+        """Minute bars the live stream delivered since the last reconnect (instrument, time)."""
         self._first_open_ns: int | None = None
 
     def _merge(self, subscriptions: Mapping[str, Sequence[str]], *, add: bool) -> None:
@@ -134,6 +139,7 @@ class AlpacaStream(WebSocketFeed):
                     raise _error_of(message)
                 if message.get("T") == "subscription":
                     self._confirm(message)
+                    self._live_bars.clear()
                     if self._first_open_ns is None:
                         self._first_open_ns = time.time_ns()
                     return
@@ -210,23 +216,22 @@ class AlpacaStream(WebSocketFeed):
                     self.metrics.duplicates += 1
                     continue
                 last[event.instrument] = event.ts_event
+                self._live_bars.add((event.instrument, event.ts_event))
             kept.append(event)
         return kept
 
-    async def _after_open(
-        self, http: aiohttp.ClientSession, *, reconnected: bool
-    ) -> AsyncIterator[Normalized]:
+    async def _backfill(self, http: aiohttp.ClientSession) -> Normalized | None:
         wanted = self.subscriptions.get("bars", [])
         symbols = sorted(self._last_bar_ns) if "*" in wanted else wanted
-        if not (reconnected and self.backfill and symbols):
-            return
+        if not (self.backfill and symbols):
+            return None
         now_ns = time.time_ns()
         last_closed_ns = now_ns - now_ns % _MINUTE_NS - _MINUTE_NS
         first_open_ns = self._first_open_ns or now_ns
         since_ns = first_open_ns - first_open_ns % _MINUTE_NS
         floor = {symbol: self._last_bar_ns.get(symbol, since_ns - 1) for symbol in symbols}
         if min(floor.values()) + 1 > last_closed_ns:
-            return  # no minute has closed since the last bar: nothing can have been missed
+            return None  # no minute has closed since the last bar: nothing can have been missed
         asset_class = "crypto" if self.asset_class == "crypto" else "stocks"
         history = AlpacaHistory(self.settings, http, asset_class=asset_class)
         try:
@@ -237,17 +242,20 @@ class AlpacaStream(WebSocketFeed):
             raise
         except FeedError as error:
             log.warning("alpaca: minute bars missed while disconnected not filled: %s", error)
-            return
+            return None
         missed = sorted(
-            (b for b in bars if floor[b.instrument] < b.ts_event <= last_closed_ns),
+            (b for b in bars if floor[b.instrument] < b.ts_event <= last_closed_ns
+             and (b.instrument, b.ts_event) not in self._live_bars),
             key=lambda bar: bar.ts_event,
-        )
+        )  # fmt: skip
+        self.metrics.duplicates += sum(1 for b in bars if (b.instrument, b.ts_event)
+                                       in self._live_bars)  # fmt: skip
         for bar in missed:
-            self._last_bar_ns[bar.instrument] = bar.ts_event
+            self._last_bar_ns[bar.instrument] = max(bar.ts_event, self._last_bar_ns.get(
+                bar.instrument, bar.ts_event))  # fmt: skip
         self.metrics.backfilled += len(missed)
         log.info("alpaca: backfilled %d minute bars of %d symbols", len(missed), len(symbols))
-        if missed:
-            yield Normalized(list(missed))
+        return Normalized(missed) if missed else None
 
 
 async def _control_messages(ws: aiohttp.ClientWebSocketResponse) -> list[dict[str, Any]]:
