@@ -6,12 +6,16 @@ the same quotes from the same local server (``benchmarks/alpaca_flood.py``, on
 the other core): JSON for quoteflow, msgpack for alpaca-py, as each speaks
 to Alpaca. Throughput: the server floods ``count`` quotes; rate between the
 first frame and the last record delivered. Latency: ``rate`` quotes/s, one per
-frame, ``t`` = send time; measured when the record is on the topic.
+frame, ``t`` = send time; measured when the record is on the topic. Bandwidth:
+the bytes the server sends for the same quotes, counted by a TCP proxy between
+client and server, with the permessage-deflate quoteflow asks Alpaca for and
+without it.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import subprocess
 import sys
@@ -42,13 +46,23 @@ class FeedSide:
 
 
 @dataclass
+class WireBytes:
+    """Bytes on the wire per quote, server to client, with and without permessage-deflate."""
+
+    per_frame: int
+    plain: float
+    deflated: float
+
+
+@dataclass
 class FeedFigures:
-    """Throughput per client and frame size, and latency at a steady rate."""
+    """Throughput per client and frame size, latency at a steady rate, and bandwidth."""
 
     count: int
     rate_per_s: int
     sides: list[FeedSide]
     latency_ms: dict[str, tuple[float, float]]
+    wire: list[WireBytes]
 
 
 class _Server:
@@ -73,10 +87,43 @@ class _Server:
         self._dir.cleanup()
 
 
-def _quoteflow_stream(url: str) -> AlpacaStream:
+def _quoteflow_stream(url: str, compress: bool = True) -> AlpacaStream:
     settings = AlpacaSettings(key_id="k", secret_key="s", stream_url=url, rest_url="http://x")
     policy = ConnectionPolicy(heartbeat_s=None, reconnect_initial_s=0.01, reconnect_max_s=0.05)
-    return AlpacaStream(settings, {"quotes": ["*"]}, policy=policy, backfill=False)
+    feed = AlpacaStream(settings, {"quotes": ["*"]}, policy=policy, backfill=False)
+    if not compress:
+        feed.compress = 0  # type: ignore[misc]
+    return feed
+
+
+async def _wire_bytes(url: str, count: int, compress: bool) -> int:
+    """Return the bytes the server sent while the client took ``count`` quotes."""
+    host, port = url.removeprefix("ws://").rsplit(":", 1)
+    sent = 0
+
+    async def pipe(reader: asyncio.StreamReader, writer: asyncio.StreamWriter, count_it: bool):
+        nonlocal sent
+        while data := await reader.read(65_536):
+            sent += len(data) if count_it else 0
+            writer.write(data)
+            await writer.drain()
+        writer.close()
+
+    async def relay(client_r: asyncio.StreamReader, client_w: asyncio.StreamWriter) -> None:
+        server_r, server_w = await asyncio.open_connection(host, int(port))
+        with contextlib.suppress(asyncio.CancelledError):  # the run ends while it relays
+            await asyncio.gather(pipe(client_r, server_w, False), pipe(server_r, client_w, True),
+                                 return_exceptions=True)  # fmt: skip
+
+    proxy = await asyncio.start_server(relay, "127.0.0.1", 0)
+    feed = _quoteflow_stream(f"ws://127.0.0.1:{proxy.sockets[0].getsockname()[1]}", compress)
+    seen = 0
+    async for normalized in feed.stream():
+        seen += len(normalized.events)
+        if seen >= count:
+            break
+    proxy.close()
+    return sent
 
 
 async def _quoteflow(url: str, count: int, lags: list[int] | None) -> float:
@@ -153,7 +200,20 @@ def bench_feeds(count: int = 400_000, rate_per_s: int = 10_000, seconds: int = 1
         _run(name, "paced", rate_per_s * seconds, 1, rate_per_s, lags)
         kept = np.array(lags[int(rate_per_s * _WARM_UP_S) :], dtype=np.int64) / 1e6
         latency[name] = (float(np.quantile(kept, 0.5)), float(np.quantile(kept, 0.99)))
-    return FeedFigures(count, rate_per_s, sides, latency)
+    wire = []
+    for per_frame in (1, 100):
+        n = 20_000
+        plain, deflated = (_bytes_per_quote(n, per_frame, on) for on in (False, True))
+        wire.append(WireBytes(per_frame, plain, deflated))
+    return FeedFigures(count, rate_per_s, sides, latency, wire)
+
+
+def _bytes_per_quote(count: int, per_frame: int, compress: bool) -> float:
+    server = _Server("flood", count, per_frame)
+    try:
+        return asyncio.run(_wire_bytes(server.url, count, compress)) / count
+    finally:
+        server.stop()
 
 
 if __name__ == "__main__":
