@@ -172,6 +172,9 @@ class EnrichSettings(_Section):
     )
     indicators: str = "sma:20,sma:50,rsi:14"
     allowed_lateness_ms: int = Field(0, ge=0)
+    correction_horizon_s: float = Field(
+        3600.0, gt=0, description="trades kept (event time) to apply corrections and cancels"
+    )
     calendar: str = "XNYS"
     previous_closes: str | None = Field(
         None, description="daily bars file, OHLCV CSV, or a lake root (directory or s3://)"

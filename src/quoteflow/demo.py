@@ -332,7 +332,7 @@ async def run_demo(
         closes = market.previous_closes() | _exchange_closes(settings.enrich.calendar)
         job = Enricher(settings.enrich, PreviousCloses(closes, config.calendar))
         sink = SummarySink(job.candles.topic)
-        stage = Stage("enrich", ("quotes", "trades"), job)
+        stage = Stage("enrich", job.input_topics, job)
         server, key = await _start_gateway(settings, scratch, job.candles.topic)
         gateway = server.gateway
         serving, running = await _start_exchange(settings, scratch, bus, stop)

@@ -67,7 +67,7 @@ def _pipeline(stage: str, bus: KafkaBus, settings: Settings, **options) -> Pipel
         job = Enricher(config, closes)
         # created now, not when the first bar closes in the middle of the stream
         bus.ensure_topics([*job.output_topics, DeadLetter.TOPIC])
-        return Pipeline(bus, [], [Stage("enrich", ("quotes", "trades"), job)])
+        return Pipeline(bus, [], [Stage("enrich", job.input_topics, job)])
     if stage == "match":
         from quoteflow.exchange.instruments import load_instruments
         from quoteflow.exchange.matcher import OUTPUT_TOPICS

@@ -261,7 +261,7 @@ def enrich(
         stop = asyncio.Event()
         install_stop_signals(stop)
         bus = MemoryBus(partitions=settings.bus.partitions, capacity=settings.bus.capacity)
-        stage = Stage("enrich", ("quotes", "trades"), job)
+        stage = Stage("enrich", job.input_topics, job)
         with progress_bar("enriching records", total) as bar:
             counted = _Counted(feed, lambda n: bar.advance(0, n))
             sink = JsonLinesSink(wanted, sys.stdout)

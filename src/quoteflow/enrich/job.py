@@ -3,9 +3,10 @@
 For every quote and trade it adds the move against the previous business day's
 close (Bullish / Bearish / Neutral at a threshold, and the percent change) and
 the latest values of the configured indicators on closed candles. It also
-emits the candles themselves. Events are handled one at a time in offset
-order, so the outputs do not depend on how the stream is cut into batches;
-the state snapshots to bytes and restores.
+emits the candles themselves, and applies trade corrections and cancels to
+them (:mod:`quoteflow.enrich.amendments`). Events are handled one at a time in
+offset order, so the outputs do not depend on how the stream is cut into
+batches; the state snapshots to bytes and restores.
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from quoteflow.config import EnrichSettings
 from quoteflow.enrich._arrays import StateArrays
 from quoteflow.enrich._kernel import ON_THRESHOLD_PCT
 from quoteflow.enrich.alerts import AlertRules, AlertState
+from quoteflow.enrich.amendments import TradeLedger, apply_amendment, retry_waiting
 from quoteflow.enrich.columnar import enrich_columns
 from quoteflow.enrich.previous_close import PreviousCloses
 from quoteflow.events import (
@@ -32,6 +34,10 @@ from quoteflow.events import (
     Event,
     Quote,
     Trade,
+    TradeCancel,
+    TradeCorrection,
+    batch_type,
+    from_batch,
 )
 from quoteflow.indicators._stacked import StackedIndicators
 from quoteflow.indicators.base import Indicator
@@ -60,6 +66,8 @@ class _Instrument:
 class EnrichState:
     """What the job remembers for one partition; ``missing`` counts null moves by reason.
 
+    ``ledger`` keeps the recent trades for corrections and cancels; ``amended``
+    counts what became of those (see :mod:`quoteflow.enrich.amendments`).
     ``arrays`` holds the columnar path's copy of the per-instrument state while
     Arrow batches keep coming; :meth:`sync` writes it back before anything else
     reads the state.
@@ -69,6 +77,8 @@ class EnrichState:
     instruments: dict[str, _Instrument] = field(default_factory=dict)
     missing: Counter[str] = field(default_factory=Counter)
     arrays: StateArrays | None = None
+    ledger: TradeLedger | None = None
+    amended: Counter[str] = field(default_factory=Counter)
 
     def sync(self, keep: bool = False) -> None:
         """Write the columnar arrays back; drop them unless ``keep`` (read-only use follows)."""
@@ -90,15 +100,22 @@ class _StateSnapshot(msgspec.Struct, array_like=True):
     candles: CandleState
     instruments: dict[str, _InstrumentSnapshot]
     missing: dict[str, int]
+    ledger: bytes | None = None
+    amended: dict[str, int] = {}
 
 
 class Enricher:
     """Enrich quotes and trades; an operator for :class:`~quoteflow.runtime.Stage`.
 
-    Outputs go to ``quotes.enriched``, ``trades.enriched``, ``bars.<period>``,
+    Inputs are :attr:`input_topics`. Outputs go to ``quotes.enriched``,
+    ``trades.enriched``, ``bars.<period>`` (corrected bars included),
     ``alerts`` and ``dead_letters`` (late events). ``previous_closes`` supplies
     reference closes.
     """
+
+    input_topics: tuple[str, ...] = (Quote.TYPE, Trade.TYPE, TradeCorrection.TYPE,
+                                     TradeCancel.TYPE)  # fmt: skip
+    """The topics the job reads: quotes, trades, and the trades' corrections and cancels."""
 
     def __init__(self, settings: EnrichSettings, previous_closes: PreviousCloses) -> None:
         self.settings = settings
@@ -115,6 +132,7 @@ class Enricher:
             allowed_lateness_ms=settings.allowed_lateness_ms,
             calendar=settings.calendar,
         )
+        self.horizon_ns = int(settings.correction_horizon_s * 1e9)
         self._warm_up()
 
     @property
@@ -135,7 +153,28 @@ class Enricher:
 
     def initial_state(self) -> EnrichState:
         """Return the state of a partition that has seen nothing."""
-        return EnrichState()
+        return EnrichState(ledger=TradeLedger(self.horizon_ns))
+
+    def _ledger(self, state: EnrichState) -> TradeLedger:
+        if state.ledger is None:
+            state.ledger = TradeLedger(self.horizon_ns)
+        return state.ledger
+
+    def _amend(self, state: EnrichState, amendment: TradeCorrection | TradeCancel) -> list[Output]:
+        """Apply a correction or cancel to the candles; return the corrected closed bars."""
+        state.sync()
+        bars = apply_amendment(self._ledger(state), self.candles, state.candles, amendment,
+                               state.amended)  # fmt: skip
+        return [(self.candles.topic, bar) for bar in bars]
+
+    def _remember(self, state: EnrichState, added: pa.Table) -> list[Output]:
+        """Apply the waiting amendments whose trades were just ``added`` to the ledger."""
+        ledger = self._ledger(state)
+        if not ledger.waiting or not added.num_rows:
+            return []
+        state.sync()
+        bars = retry_waiting(ledger, added, self.candles, state.candles, state.amended)
+        return [(self.candles.topic, bar) for bar in bars]
 
     def instrument_state(self, state: EnrichState, name: str) -> _Instrument:
         """Return the state of instrument ``name``, created on first use."""
@@ -218,10 +257,22 @@ class Enricher:
         records come out as one Arrow batch, and the work runs compiled.
         """
         if isinstance(batch, pa.RecordBatch):
-            return enrich_columns(self, batch, state)
+            kind = batch_type(batch.schema)
+            if kind in (TradeCorrection, TradeCancel):
+                return self.process(from_batch(batch), state)
+            outputs, state = enrich_columns(self, batch, state)
+            if kind is Trade:
+                outputs.extend(self._remember(state, self._ledger(state).add_batch(batch)))
+            return outputs, state
         state.sync()
         out: list[Output] = []
+        trades: list[Trade] = []
         for event in batch:
+            if event.__class__ is TradeCorrection or event.__class__ is TradeCancel:
+                out.extend(self._remember(state, self._ledger(state).add_trades(trades)))
+                trades = []
+                out.extend(self._amend(state, event))  # type: ignore[arg-type]
+                continue
             if not isinstance(event, (Quote, Trade)) or isinstance(
                 event, (EnrichedQuote, EnrichedTrade)
             ):
@@ -232,6 +283,9 @@ class Enricher:
                 else:
                     out.append((topic, record))
             out.extend(self._enrich(state, event))
+            if isinstance(event, Trade):
+                trades.append(event)
+        out.extend(self._remember(state, self._ledger(state).add_trades(trades)))
         return out, state
 
     def flush(self, state: EnrichState, until_ns: int | None = None) -> list[Output]:
@@ -259,9 +313,11 @@ class Enricher:
             )
             for name, inst in state.instruments.items()
         }
-        return msgspec.msgpack.encode(
-            _StateSnapshot(state.candles, instruments, dict(state.missing))
+        ledger = None if state.ledger is None else state.ledger.snapshot()
+        snapshot = _StateSnapshot(
+            state.candles, instruments, dict(state.missing), ledger, dict(state.amended)
         )
+        return msgspec.msgpack.encode(snapshot)
 
     def restore(self, data: bytes) -> EnrichState:
         """Return the state from :meth:`snapshot` bytes."""
@@ -279,4 +335,6 @@ class Enricher:
             )
             for name, inst in snap.instruments.items()
         }
-        return EnrichState(snap.candles, instruments, Counter(snap.missing))
+        ledger = None if snap.ledger is None else TradeLedger.restore(snap.ledger, self.horizon_ns)
+        return EnrichState(snap.candles, instruments, Counter(snap.missing), ledger=ledger,
+                           amended=Counter(snap.amended))  # fmt: skip

@@ -48,7 +48,8 @@ async def serve(
     if bus is None:
         bus = MemoryBus(partitions=settings.bus.partitions, capacity=settings.bus.capacity)
         source, closes = feed or feed_and_closes(settings, (), 1.0)
-        stage = Stage("enrich", ("quotes", "trades"), Enricher(config, closes))
+        job = Enricher(config, closes)
+        stage = Stage("enrich", job.input_topics, job)
         pipeline = Pipeline(bus, [source], [stage],
                             [GatewaySink(gateway.hub, channels, gateway.metrics)])  # fmt: skip
     else:

@@ -24,8 +24,13 @@ __all__ = ["GatewayServer", "build_gateway", "gateway_channels"]
 
 
 def gateway_channels(bars_topic: str) -> tuple[str, ...]:
-    """Return the channels a gateway serves, given the enrichment job's bar topic."""
-    return ("quotes.enriched", "trades.enriched", bars_topic, "alerts", "signals")
+    """Return the channels a gateway serves, given the enrichment job's bar topic.
+
+    Trade corrections and cancels are served as they come from the feeds, so a
+    subscriber can fix what it built from the trades.
+    """
+    return ("quotes.enriched", "trades.enriched", "trades.corrections", "trades.cancels",
+            bars_topic, "alerts", "signals")  # fmt: skip
 
 
 def build_gateway(

@@ -168,7 +168,11 @@ class CandleBuilder:
         self._session_cache = (start, end)
         return start, end
 
-    def _windows(self, ts: int) -> list[tuple[int, int]] | None:
+    def windows_of(self, ts: int) -> list[tuple[int, int]] | None:
+        """Return the windows ``(start, end)`` an event at ``ts`` falls in, latest start first.
+
+        None for an event outside every session (``"1d"`` bars).
+        """
         if self.sessions:
             session = self._session(ts)
             return None if session is None else [session]
@@ -240,7 +244,7 @@ class CandleBuilder:
         if inst is None:
             inst = state.instruments[event.instrument] = CandleInstrument(event.provider)
         ts = event.ts_event
-        windows = self._windows(ts)
+        windows = self.windows_of(ts)
         if windows is None:
             state.outside_session += 1
             out.append((DEAD_LETTER_TOPIC, self.outside_letter(event)))
