@@ -1,9 +1,11 @@
 """The shell examples of the README and docs/ work as written.
 
-Each ```sh block of the README runs, in order, in one scratch directory (as a
-user runs them from the root of a clone: ``tests/`` is there), under
+The ```sh blocks of each document (the README, each page of docs/) are its
+tour: they run in order, in one scratch directory per document (as a user
+runs them from the root of a clone: ``tests/`` is there), each under
 ``bash -euo pipefail``; a ``# prints: TEXT`` comment says a line the block's
-output must hold. Long runs are shortened (``SHORTER``). Blocks that need what
+output must hold. One test runs a document's whole tour, so parallel test
+workers never split it. Long runs are shortened (``SHORTER``). Blocks that need what
 no test machine has (a provider account, a Kafka cluster, the internet) carry
 an info string after ``sh`` (```sh needs-provider-accounts; the README's
 first block, ``make demo`` and ``make test``, is ```sh set-up: CI runs it) and have every
@@ -76,14 +78,13 @@ def shell_blocks(path: Path) -> list[Block]:
     return blocks
 
 
-RUNNABLE = [b for b in shell_blocks(REPO / "README.md") if not b.tag]
+TOURS = {path: blocks for path in DOCS if (blocks := [b for b in shell_blocks(path) if not b.tag])}
 REFERENCE = [b for path in DOCS for b in shell_blocks(path) if b.tag]
-DOC_RUNNABLE = [b for path in DOCS[1:] for b in shell_blocks(path) if not b.tag]
 
 
 def test_every_shell_block_of_the_docs_is_run_or_marked_with_what_it_needs():
-    assert len(RUNNABLE) >= 9
-    assert DOC_RUNNABLE == [], [b.name for b in DOC_RUNNABLE]
+    assert len(TOURS[REPO / "README.md"]) >= 9
+    assert {REPO / "docs" / "GATEWAY.md", REPO / "docs" / "EXCHANGE.md"} <= set(TOURS)
     for block in REFERENCE:
         assert block.tag == "set-up" or block.tag.startswith("needs-"), block.name
 
@@ -94,21 +95,19 @@ def _free_port() -> int:
         return s.getsockname()[1]
 
 
-@pytest.fixture(scope="module")
-def tour(tmp_path_factory) -> tuple[Path, dict[str, str]]:
-    """A scratch directory like the root of a clone, and the environment to run in."""
-    scratch = tmp_path_factory.mktemp("tour")
-    (scratch / "tests").symlink_to(REPO / "tests")
+def _scratch(directory: Path) -> tuple[Path, dict[str, str]]:
+    """Make ``directory`` like the root of a clone; return it and the environment to run in."""
+    (directory / "tests").symlink_to(REPO / "tests")
     env = {
         **os.environ,
         "PATH": f"{Path(sys.executable).parent}{os.pathsep}{os.environ['PATH']}",
-        "HOME": str(scratch),
+        "HOME": str(directory),
         "QUOTEFLOW_GATEWAY__PORT": str(_free_port()),
         "QUOTEFLOW_EXCHANGE__PORT": str(_free_port()),
         "COLUMNS": "120",
     }
     env.pop("QUOTEFLOW_CONFIG", None)
-    return scratch, env
+    return directory, env
 
 
 def _shortened(text: str) -> str:
@@ -117,17 +116,17 @@ def _shortened(text: str) -> str:
     return text
 
 
-@pytest.mark.parametrize("index", range(len(RUNNABLE)), ids=[b.name for b in RUNNABLE])
-def test_the_readme_tour_runs_as_written(tour, index):
-    scratch, env = tour
-    block = RUNNABLE[index]
-    script = "set -euo pipefail\n" + _shortened(block.text)
-    result = subprocess.run(["bash", "-c", script], cwd=scratch, env=env, capture_output=True,
-                            text=True, timeout=600)  # fmt: skip
-    output = result.stdout + result.stderr
-    assert result.returncode == 0, f"{block.name} failed:\n{output[-3000:]}"
-    for text in block.expected:
-        assert text in output, f"{block.name}: {text!r} not in:\n{output[-3000:]}"
+@pytest.mark.parametrize("path", list(TOURS), ids=[p.relative_to(REPO).as_posix() for p in TOURS])
+def test_the_tour_of_each_document_runs_as_written(tmp_path, path):
+    scratch, env = _scratch(tmp_path)
+    for block in TOURS[path]:
+        script = "set -euo pipefail\n" + _shortened(block.text)
+        result = subprocess.run(["bash", "-c", script], cwd=scratch, env=env,
+                                capture_output=True, text=True, timeout=600)  # fmt: skip
+        output = result.stdout + result.stderr
+        assert result.returncode == 0, f"{block.name} failed:\n{output[-3000:]}"
+        for text in block.expected:
+            assert text in output, f"{block.name}: {text!r} not in:\n{output[-3000:]}"
 
 
 def _commands(text: str) -> list[list[str]]:
