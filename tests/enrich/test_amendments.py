@@ -89,6 +89,17 @@ def test_a_cancel_after_the_candle_closed_emits_a_corrected_bar_and_counts_it(co
     assert state.amended == {APPLIED_TO_CLOSED: 1}
 
 
+@pytest.mark.parametrize("columnar", [False, True], ids=["records", "arrow"])
+def test_a_corrected_bar_leaves_out_the_late_trades_its_first_bar_left_out(columnar):
+    job = Enricher(EnrichSettings(indicators="sma:2"), CLOSES)
+    late = trade(MONDAY + 5 * S, 150.0, "late")  # minute 0 closed when it came: a dead letter
+    out, state = run(job, [MINUTE_0, [LATER], [late], [cancel(MINUTE_0[2], MONDAY + 2 * MINUTE)]],
+                     columnar)  # fmt: skip
+    corrected = [bar for bar in bars(out) if bar.corrected]
+    assert [(b.high, b.volume) for b in corrected] == [(101.0, 20.0)]  # t0 and t1 only
+    assert state.candles.late == 1
+
+
 def test_an_amendment_that_comes_before_its_trade_waits_for_it():
     job = Enricher(EnrichSettings(indicators="sma:2"), CLOSES)
     early = correct(MINUTE_0[2], 90.0, 10.0, MONDAY)

@@ -354,7 +354,13 @@ def enrich_columns(
     keyed.sort(key=lambda item: item[0])
     enriched = _enriched_batch(job, batch, kind, values, r, reasons)
     topic = (EnrichedTrade if is_trade else EnrichedQuote).TYPE
-    return [(topic, enriched), *(output for _, output in keyed)], state
+    outputs: list[Output | tuple[str, pa.RecordBatch]] = [(topic, enriched)]
+    outputs += [output for _, output in keyed]
+    if is_trade:  # the trades that went into their candles, for later corrections and cancels
+        late_or_outside = r.counters[0] or r.counters[1]
+        counted = batch.filter(pa.array(r.flag == 0)) if late_or_outside else batch
+        outputs += job.remember_trades(state, counted)
+    return outputs, state
 
 
 def _records(

@@ -167,9 +167,18 @@ class Enricher:
                                state.amended)  # fmt: skip
         return [(self.candles.topic, bar) for bar in bars]
 
-    def _remember(self, state: EnrichState, added: pa.Table) -> list[Output]:
-        """Apply the waiting amendments whose trades were just ``added`` to the ledger."""
+    def remember_trades(
+        self, state: EnrichState, trades: pa.RecordBatch | Sequence[Trade]
+    ) -> list[Output]:
+        """Keep trades that went into the candles; apply the amendments that waited for them.
+
+        Returns the corrected closed bars those amendments give.
+        """
         ledger = self._ledger(state)
+        if isinstance(trades, pa.RecordBatch):
+            added = ledger.add_batch(trades)
+        else:
+            added = ledger.add_trades(trades)
         if not ledger.waiting or not added.num_rows:
             return []
         state.sync()
@@ -260,16 +269,13 @@ class Enricher:
             kind = batch_type(batch.schema)
             if kind in (TradeCorrection, TradeCancel):
                 return self.process(from_batch(batch), state)
-            outputs, state = enrich_columns(self, batch, state)
-            if kind is Trade:
-                outputs.extend(self._remember(state, self._ledger(state).add_batch(batch)))
-            return outputs, state
+            return enrich_columns(self, batch, state)
         state.sync()
         out: list[Output] = []
         trades: list[Trade] = []
         for event in batch:
             if event.__class__ is TradeCorrection or event.__class__ is TradeCancel:
-                out.extend(self._remember(state, self._ledger(state).add_trades(trades)))
+                out.extend(self.remember_trades(state, trades))
                 trades = []
                 out.extend(self._amend(state, event))  # type: ignore[arg-type]
                 continue
@@ -277,15 +283,17 @@ class Enricher:
                 event, (EnrichedQuote, EnrichedTrade)
             ):
                 continue
+            counted = True  # the event went into its candles (it was not late, nor outside)
             for topic, record in self.candles.add(event, state.candles):
                 if isinstance(record, Bar):
                     out.extend(self.on_bar(state, record))
                 else:
                     out.append((topic, record))
+                    counted = False
             out.extend(self._enrich(state, event))
-            if isinstance(event, Trade):
+            if counted and isinstance(event, Trade):
                 trades.append(event)
-        out.extend(self._remember(state, self._ledger(state).add_trades(trades)))
+        out.extend(self.remember_trades(state, trades))
         return out, state
 
     def flush(self, state: EnrichState, until_ns: int | None = None) -> list[Output]:
