@@ -275,6 +275,7 @@ class WebSocketFeed:
         http: aiohttp.ClientSession,
         backfill: asyncio.Future[Normalized | None] | None,
     ) -> AsyncIterator[Normalized]:
+        data_types = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
         receiving: asyncio.Future[aiohttp.WSMessage] | None = None
         try:
             while True:
@@ -290,37 +291,28 @@ class WebSocketFeed:
                     message, receiving = await receiving, None
                 else:
                     message = await ws.receive()
-                async for normalized in self._handle(ws, http, message):
-                    yield normalized
+                if message.type in data_types:
+                    ts_recv_ns = time.time_ns()
+                    normalized = self._on_frame(message.data, ts_recv_ns)
+                    for answer in self._outbox:
+                        await ws.send_str(answer)
+                    self._outbox.clear()
+                    if self._pending_fills:
+                        gaps, self._pending_fills = self._pending_fills, []
+                        async for filled in self._fill(http, gaps):
+                            yield filled
+                    if normalized is not None:
+                        self._backoff.reset()
+                        self.metrics.observe(normalized, ts_recv_ns)
+                        yield normalized
+                elif message.type is aiohttp.WSMsgType.ERROR:
+                    raise FeedConnectionError(f"connection failed: {ws.exception()!r}")
+                elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
+                                      aiohttp.WSMsgType.CLOSING):  # fmt: skip
+                    raise FeedConnectionError(f"closed by the server (code {ws.close_code})")
         finally:
             if receiving is not None:
                 receiving.cancel()
-
-    async def _handle(
-        self, ws: aiohttp.ClientWebSocketResponse, http: aiohttp.ClientSession,
-        message: aiohttp.WSMessage,
-    ) -> AsyncIterator[Normalized]:  # fmt: skip
-        """Yield the records of one message; raise FeedConnectionError if the socket ended."""
-        data_types = (aiohttp.WSMsgType.TEXT, aiohttp.WSMsgType.BINARY)
-        if message.type in data_types:
-            ts_recv_ns = time.time_ns()
-            normalized = self._on_frame(message.data, ts_recv_ns)
-            for answer in self._outbox:
-                await ws.send_str(answer)
-            self._outbox.clear()
-            if self._pending_fills:
-                gaps, self._pending_fills = self._pending_fills, []
-                async for filled in self._fill(http, gaps):
-                    yield filled
-            if normalized is not None:
-                self._backoff.reset()
-                self.metrics.observe(normalized, ts_recv_ns)
-                yield normalized
-        elif message.type is aiohttp.WSMsgType.ERROR:
-            raise FeedConnectionError(f"connection failed: {ws.exception()!r}")
-        elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,
-                              aiohttp.WSMsgType.CLOSING):  # fmt: skip
-            raise FeedConnectionError(f"closed by the server (code {ws.close_code})")
 
 
 async def _nothing() -> AsyncIterator[Normalized]:
