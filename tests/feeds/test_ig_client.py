@@ -147,6 +147,60 @@ async def test_stream_when_server_is_slow_keeps_slow_streams_and_retries_slow_ha
     assert len(server.peers) == 2 and feed.metrics.connections == 1
 
 
+async def test_stream_when_server_sends_loop_rebinds_the_session_and_loses_nothing():
+    server = server_with(Session(updates=[
+        (EPIC, {"BID": "101", "UTM": "1698930199001"}),
+        "LOOP,0",
+        (EPIC, {"OFR": "35420.5", "UTM": "1698930199002"}),  # a diff against the state before
+        (EPIC, {"BID": "102", "UTM": "1698930199003"}),
+    ]))  # fmt: skip
+    async with serving(server.app()) as base:
+        server.base_url = base
+        feed = IgStream(settings(base), [EPIC], policy=FAST)
+        events, rejects = await collect(feed, lambda e, r: len(e) == 4)
+    first, second, third = events[1:]
+    assert (first.bid_price, second.bid_price, second.ask_price) == (101.0, 101.0, 35420.5)
+    assert (third.bid_price, third.ask_price) == (102.0, 35420.5)
+    assert [e.ts_event for e in events[1:]] == [1698930199001000000 + i * 1000000 for i in range(3)]
+    assert [name for name, _ in server.requests] == ["create_session", "control", "bind_session"]
+    assert server.requests[-1][1]["LS_session"] == "S1" and rejects == []
+    assert server.logins == 1 and len(server.peers) == 2
+    metrics = feed.metrics
+    assert (metrics.rebinds, metrics.reconnects, metrics.gaps) == (1, 0, 0)
+
+
+async def test_stream_across_many_loops_records_each_update_sent_exactly_once():
+    updates: list = []
+    for i in range(200):
+        updates.append((EPIC, {"BID": str(1000 + i), "UTM": str(1698930200000 + i)}))
+        if i % 40 == 39 and i < 199:
+            updates.append("LOOP,0")
+    server = server_with(Session(updates=updates))
+    async with serving(server.app()) as base:
+        server.base_url = base
+        feed = IgStream(settings(base), [EPIC], policy=FAST)
+        events, _ = await collect(feed, lambda e, r: e[-1].bid_price == 1199.0)  # the last one
+    assert server.sent == len(events) == 201
+    assert [e.bid_price for e in events[1:]] == [1000.0 + i for i in range(200)]
+    assert feed.metrics.rebinds == 4 and feed.metrics.gaps == 0
+
+
+async def test_stream_when_rebind_is_refused_opens_a_new_session_from_its_snapshot():
+    server = server_with(
+        Session(updates=[(EPIC, {"BID": "101"}), "LOOP,0"], forget_on_loop=True),
+        Session(updates=[(EPIC, {"BID": "102"})]),
+    )
+    async with serving(server.app()) as base:
+        server.base_url = base
+        feed = IgStream(settings(base), [EPIC], policy=FAST)
+        events, _ = await collect(feed, lambda e, r: len(e) == 4)
+    assert [e.bid_price for e in events[1:]] == [101.0, 101.0, 102.0]  # update, snapshot, update
+    names = [name for name, _ in server.requests]
+    assert names == ["create_session", "control", "bind_session", "create_session", "control"]
+    metrics = feed.metrics
+    assert (metrics.rebinds, metrics.reconnects, metrics.gaps) == (0, 1, 1)
+
+
 values = st.lists(st.one_of(st.none(), st.text(alphabet="0123456789.#$^|%-AZ", max_size=6)),
                   min_size=4, max_size=4)  # fmt: skip
 

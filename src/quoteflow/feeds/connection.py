@@ -92,6 +92,7 @@ class FeedMetrics:
 
     ``records`` counts normalized records published, ``rejects`` dead letters,
     ``frames`` WebSocket frames, ``reconnects`` connections lost and re-opened,
+    ``rebinds`` sessions moved to a new connection at the server's request (nothing lost),
     ``gaps`` disconnects or sequence jumps that may have lost data, ``backfilled``
     records fetched from the provider's history to fill gaps, ``duplicates``
     records dropped because they were already published.
@@ -103,6 +104,7 @@ class FeedMetrics:
     frames: int = 0
     connections: int = 0
     reconnects: int = 0
+    rebinds: int = 0
     gaps: int = 0
     backfilled: int = 0
     duplicates: int = 0
@@ -149,6 +151,11 @@ class WebSocketFeed:
     :meth:`_on_frame`; :meth:`_after_open` (a snapshot, due before live data),
     :meth:`_backfill` (what a disconnect missed, fetched while live data flows)
     and :meth:`_fill` (gaps found in frames) are optional.
+
+    A server may ask to move the session to a new connection (Lightstreamer's
+    ``LOOP``): :meth:`_on_frame` then sets ``_rebind``; the frame's records go
+    out, the connection closes, and the next :meth:`_open` (which sees
+    ``_rebind`` set) resumes the session at once: no reconnect, gap or back-fill.
     """
 
     name: ClassVar[str] = "websocket"
@@ -162,6 +169,7 @@ class WebSocketFeed:
         self._ws: aiohttp.ClientWebSocketResponse | None = None
         self._outbox: list[str] = []
         self._pending_fills: list[Any] = []
+        self._rebind = False
 
     def _url(self) -> str:
         """Return the WebSocket URL to connect to (after :meth:`_prepare`)."""
@@ -223,6 +231,9 @@ class WebSocketFeed:
                 try:
                     async for normalized in self._connection(http):
                         yield normalized
+                    if self._rebind:
+                        log.info("%s: the server moves the session to a new connection", self.name)
+                        continue
                     reason = "closed by the server"
                 except (AuthenticationError, SubscriptionError):
                     raise
@@ -232,6 +243,7 @@ class WebSocketFeed:
                     reason = f"{type(exc).__name__}: {exc}".rstrip(": ")
                 finally:
                     self._ws = None
+                self._rebind = False  # a session lost on the way is opened afresh
                 self.metrics.reconnects += 1
                 delay = self._backoff.next_delay()
                 log.warning("%s: disconnected (%s); reconnecting in %.2f s", self.name, reason,
@@ -253,14 +265,18 @@ class WebSocketFeed:
         ) as ws:
             async with asyncio.timeout(self.policy.open_timeout_s):
                 await self._open(ws)
+            resumed, self._rebind = self._rebind, False
             self._ws = ws
             self.metrics.connections += 1
+            self.metrics.rebinds += resumed
             log.info("%s: connected to %s and subscribed", self.name, url)
-            reconnected = self.metrics.connections > 1
+            reconnected = self.metrics.connections > 1 and not resumed
             if reconnected:
                 self.metrics.gaps += 1  # a disconnect may have lost records on every channel
             async for normalized in self._after_open(http, reconnected=reconnected):
                 yield normalized
+            if self._rebind:
+                return
             backfill = asyncio.ensure_future(self._backfill(http)) if reconnected else None
             try:
                 async for normalized in self._frames(ws, http, backfill):
@@ -305,6 +321,8 @@ class WebSocketFeed:
                         self._backoff.reset()
                         self.metrics.observe(normalized, ts_recv_ns)
                         yield normalized
+                    if self._rebind:
+                        return
                 elif message.type is aiohttp.WSMsgType.ERROR:
                     raise FeedConnectionError(f"connection failed: {ws.exception()!r}")
                 elif message.type in (aiohttp.WSMsgType.CLOSE, aiohttp.WSMsgType.CLOSED,

@@ -7,6 +7,13 @@ logs in with user = account id and password = ``CST-<cst>|XST-<xst>``, then
 subscribes each epic as item ``MARKET:<epic>`` in MERGE mode with a snapshot,
 so that after every reconnect each epic starts again from its current state.
 
+When the server asks the client to move the session to a new connection
+(``LOOP``, for example when a connection has carried its allowed length), the
+client opens one and binds the same session (``bind_session``): subscriptions
+and each epic's field values carry over, and the updates the server queued
+meanwhile arrive in order, so nothing is lost or repeated and no gap is
+counted. A rebind the server refuses (the session expired) opens a new session.
+
 Lightstreamer has no history to fill a gap from: updates the server had to
 drop (``OV``) and disconnects are counted as gaps; the snapshot after a
 reconnect restores each epic's current state. A refused stream login
@@ -38,7 +45,14 @@ from quoteflow.feeds.base import Normalized, reject
 from quoteflow.feeds.connection import ConnectionPolicy, WebSocketFeed, receive_frame
 from quoteflow.feeds.ig.parsing import PROVIDER, parse_message
 from quoteflow.feeds.ig.schemas import MARKET_FIELDS
-from quoteflow.feeds.ig.tlcp import CLIENT_ID, SUBPROTOCOL, ItemState, parse_line, request
+from quoteflow.feeds.ig.tlcp import (
+    CLIENT_ID,
+    NOTIFICATIONS,
+    SUBPROTOCOL,
+    ItemState,
+    parse_line,
+    request,
+)
 
 __all__ = ["IgSession", "IgStream", "log_in"]
 
@@ -133,6 +147,7 @@ class IgStream(WebSocketFeed):
         self.epics = list(dict.fromkeys(epics))
         self.session: IgSession | None = None
         self._fresh_login = False
+        self._session_id: str | None = None
         self._items: dict[str, tuple[str, ItemState]] = {}
         self._request_id = 0
         self._unread: list[str] = []
@@ -156,6 +171,27 @@ class IgStream(WebSocketFeed):
         return self._request_id
 
     async def _open(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        if self._rebind and self._session_id is not None:
+            await self._bind(ws, self._session_id)
+        else:
+            await self._create(ws)
+
+    async def _bind(self, ws: aiohttp.ClientWebSocketResponse, session_id: str) -> None:
+        """Resume the session on this connection; subscriptions and item states carry over."""
+        await ws.send_str(request("bind_session", {
+            "LS_session": session_id,
+            "LS_keepalive_millis": self.settings.keepalive_ms,
+            "LS_send_sync": "false",
+        }))  # fmt: skip
+        try:
+            await self._until(ws, {"CONOK"})
+        except FeedConnectionError as exc:
+            raise FeedConnectionError(
+                f"ig: could not resume session {session_id} ({exc}); opening a new one"
+            ) from exc
+
+    async def _create(self, ws: aiohttp.ClientWebSocketResponse) -> None:
+        """Open a new session and subscribe every epic, each starting from its snapshot."""
         session = self.session
         assert session is not None
         await ws.send_str(request("create_session", {
@@ -166,7 +202,8 @@ class IgStream(WebSocketFeed):
             "LS_keepalive_millis": self.settings.keepalive_ms,
             "LS_send_sync": "false",
         }))  # fmt: skip
-        await self._until(ws, {"CONOK"})
+        _, conok = await self._until(ws, {"CONOK"})
+        self._session_id = conok[0]
         self._fresh_login = False
         self._items = {}
         for number, epic in enumerate(self.epics, start=1):
@@ -236,10 +273,16 @@ class IgStream(WebSocketFeed):
                 self.metrics.gaps += 1
                 log.warning("ig: server dropped %s updates of %s", args[2],
                             self._items.get(args[0], ("?",))[0])  # fmt: skip
-            elif tag in ("END", "LOOP", "CONERR"):
+            elif tag == "LOOP":
+                self._rebind = True  # the last line on this connection
+                break
+            elif tag in ("END", "CONERR"):
                 raise self._refusal(tag, args)
-            elif tag in ("REQERR", "ERROR"):
+            elif tag in ("REQERR", "ERROR", "UNSUB"):
                 log.warning("ig: %s", line)
+            elif tag not in NOTIFICATIONS and line:
+                error = NormalizeError("$", f"unknown TLCP notification {tag!r}")
+                result.rejects.append(reject(PROVIDER, ts_recv_ns, error, line))
         return result if result.events or result.rejects else None
 
     def _update(self, line: str, ts_recv_ns: int, result: Normalized) -> None:

@@ -15,7 +15,7 @@ from urllib.parse import unquote
 
 from quoteflow.errors import NormalizeError
 
-__all__ = ["CLIENT_ID", "SUBPROTOCOL", "ItemState", "parse_line", "request"]
+__all__ = ["CLIENT_ID", "NOTIFICATIONS", "SUBPROTOCOL", "ItemState", "parse_line", "request"]
 
 SUBPROTOCOL = "TLCP-2.5.0.lightstreamer.com"
 CLIENT_ID = "mgQkwtwdysogQz2BJ4Ji%20kOj2Bg"
@@ -29,6 +29,8 @@ _ARGUMENTS = {
     "PROG": 1, "MSGDONE": 3, "MSGFAIL": 4,
 }  # fmt: skip
 """Arguments of each tag; the last one may hold commas."""
+NOTIFICATIONS = frozenset(_ARGUMENTS)
+"""Every notification tag TLCP defines; any other is not Lightstreamer's."""
 
 
 def request(name: str, params: Mapping[str, str | int]) -> str:
