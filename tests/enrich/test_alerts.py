@@ -1,4 +1,3 @@
-import math
 from datetime import date
 
 import numpy as np
@@ -88,10 +87,12 @@ def test_price_levels_session_extremes_and_move_changes_through_the_job():
 
 
 def test_session_extremes_restart_with_a_new_session():
-    rules = AlertRules(AlertSettings(**OFF, move_changes=False))
-    state = rules.new_state()
-    trade = Trade("T", "A", MONDAY, MONDAY, 1.0, 1.0)
-    assert rules.on_price(state, trade, 100.0, session=1, move=None) == []
-    assert [a.rule for a in rules.on_price(state, trade, 101.0, 1, None)] == ["session_high"]
-    assert rules.on_price(state, trade, 90.0, session=2, move=None) == []
-    assert math.isclose(state.high, 90.0)
+    closes = PreviousCloses({"A": {date(2024, 3, 28): 100.0, date(2024, 4, 1): 100.0}})
+    alerts = AlertSettings(**OFF, move_changes=False)
+    job = Enricher(EnrichSettings(indicators="sma:2", alerts=alerts), closes)
+    tuesday = MONDAY + 24 * 3600 * S
+    prices = [(MONDAY, 100.0), (MONDAY + S, 101.0), (tuesday, 90.0), (tuesday + S, 89.0)]
+    trades = [Trade("T", "A", ts, ts, price, 1.0) for ts, price in prices]
+    out, _ = job.process(trades, job.initial_state())
+    fired = [(a.rule, a.value, a.threshold) for topic, a in out if topic == Alert.TYPE]
+    assert fired == [("session_high", 101.0, 100.0), ("session_low", 89.0, 90.0)]

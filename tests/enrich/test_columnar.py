@@ -1,4 +1,9 @@
-"""The columnar path gives the per-record path's outputs and state, however the stream is cut."""
+"""The batch engine gives the reference's outputs and state, however the stream is cut.
+
+The reference (:mod:`tests.enrich.reference`) enriches one record at a time.
+The engine takes the events as records, as Arrow batches of one record type,
+or a mix of both across cuts, with a state snapshot and restore at every cut.
+"""
 
 import itertools
 from datetime import date
@@ -13,7 +18,8 @@ from hypothesis import strategies as st
 from quoteflow.config import AlertSettings, EnrichSettings
 from quoteflow.enrich import Enricher, PreviousCloses
 from quoteflow.enrich._kernel import span
-from quoteflow.events import DeadLetter, Quote, Trade, from_batch, to_batch
+from quoteflow.events import DeadLetter, Quote, Trade, to_batch
+from tests.enrich.reference import by_topic, reference_process
 
 S = 1_000_000_000
 START = pd.Timestamp("2024-04-01 13:20", tz="UTC").value  # ten minutes before the open
@@ -91,14 +97,6 @@ def build(draws: list) -> list[Quote | Trade]:
     return events
 
 
-def by_topic(outputs: list) -> dict[str, list]:
-    topics: dict[str, list] = {}
-    for topic, record in outputs:
-        records = from_batch(record) if isinstance(record, pa.RecordBatch) else [record]
-        topics.setdefault(topic, []).extend(records)
-    return topics
-
-
 def run_columnar(job: Enricher, events: list, state):
     """Feed the events as Arrow batches, one per run of the same record type."""
     outputs = []
@@ -114,7 +112,7 @@ def run_columnar(job: Enricher, events: list, state):
 def both_paths(events: list, settings_: EnrichSettings):
     """Return the (outputs, state) of the record path and of the columnar path on ``events``."""
     reference = Enricher(settings_, CLOSES)
-    recorded = reference.process(events, reference.initial_state())
+    recorded = reference_process(reference, events, reference.initial_state())
     job = Enricher(settings_, CLOSES)
     return recorded, run_columnar(job, events, job.initial_state())
 
@@ -125,10 +123,10 @@ def both_paths(events: list, settings_: EnrichSettings):
     st.sampled_from(range(len(CONFIGS))),
     st.lists(st.tuples(st.floats(0, 1), st.booleans()), max_size=5),
 )
-def test_columnar_batches_match_the_record_path_split_anywhere(draws, config, cuts):
+def test_the_engine_matches_the_reference_however_the_stream_is_cut(draws, config, cuts):
     events, settings_ = build(draws), CONFIGS[config]
     reference = Enricher(settings_, CLOSES)
-    whole, state = reference.process(events, reference.initial_state())
+    whole, state = reference_process(reference, events, reference.initial_state())
     whole += reference.flush(state)
 
     bounds = sorted({int(f * len(events)) for f, _ in cuts})
@@ -172,13 +170,14 @@ def test_instruments_first_priced_deep_in_a_long_batch_start_their_candles_in_th
     assert decoded(Enricher.snapshot(columnar_state)) == decoded(Enricher.snapshot(state))
 
 
-def test_a_batch_firing_more_alerts_than_the_buffers_hold_matches_the_record_path():
+def test_a_batch_firing_more_alerts_than_the_buffers_hold_matches_the_reference():
     draws = [(1, "A", "trade", 3.0 if i % 2 else -3.0) for i in range(300)]  # across 100 each time
     (whole, _), (columnar, _) = both_paths(build(draws), CONFIGS[0])
     assert by_topic(columnar) == by_topic(whole)
     assert len(by_topic(whole)["alerts"]) > 200
 
 
+@settings(deadline=None)  # the first call loads the compiled kernel
 @given(st.lists(st.integers(-(2**63), 2**63 - 1), min_size=1))
 def test_span_is_the_smallest_and_largest_value_of_an_array(values):
     assert span(np.array(values, dtype=np.int64)) == (min(values), max(values))

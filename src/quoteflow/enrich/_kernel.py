@@ -1,6 +1,6 @@
 """The compiled per-event loop of the columnar enrichment path.
 
-One call walks a batch of quotes or trades in offset order and does, per event,
+One call walks a batch of quotes, trades or both in offset order and does, per event,
 what :meth:`quoteflow.enrich.Enricher.process` does in Python: add the price to
 its candle windows (or mark the event late / outside the sessions), close the
 windows the watermark has passed, remember the last trade and mid, measure the
@@ -77,16 +77,17 @@ def span(values):
 
 @functools.cache
 def compiled_loop(
-    is_trade: bool, price_from_trades: bool, intraday: bool, price_alerts: bool
+    is_trade: bool, price_from_trades: bool, intraday: bool, price_alerts: bool, mixed: bool
 ) -> Callable[..., int]:
     """Return the per-event loop compiled for one kind of batch and job.
 
-    The four flags are constants to the compiler, so each combination gets its
+    The five flags are constants to the compiler, so each combination gets its
     own machine code with the other branches left out: a batch of quotes has
     no trade branch, a job without price alerts no alert code. In the
     enrichment benchmark that took the loop from 21.5 to 16.3 ns a quote; the
     same branches tested at run time cost that much although they never
-    mispredict. ``is_trade``: the batch holds trades (else quotes);
+    mispredict. ``is_trade``: the batch holds trades (else quotes); ``mixed``:
+    it holds both, and ``kinds`` says which each event is (1 a trade, 0 a quote);
     ``price_from_trades``: moves are priced by the last trade (else the mid);
     ``intraday``: candle windows are fixed spans (else exchange sessions);
     ``price_alerts``: some instrument has a price level, or session extremes or
@@ -96,7 +97,7 @@ def compiled_loop(
 
     @numba.njit(cache=True)
     def enrich_batch(
-        first, code, ts, recv, price, size, size_ns, advance_ns, hops, lateness_ns,
+        first, kinds, code, ts, recv, price, size, size_ns, advance_ns, hops, lateness_ns,
         session_index, session_open, session_close,
         hour_base, hour_slot, slot_ordinal, closes, has_closes, threshold,
         level_offsets, levels, session_extremes, move_changes,
@@ -108,7 +109,8 @@ def compiled_loop(
         """Enrich events from index ``first`` on, in place; return the index it stopped at.
 
         ``price`` and ``size`` are the trades' prices and sizes, or for quotes the
-        bid and ask prices (0 where missing), whose mid is the price.
+        bid and ask prices (0 where missing), whose mid is the price. ``kinds`` is
+        read only when ``mixed``.
 
         Closed bars are appended to ``bars_i`` (event index, instrument code, window
         ints) and ``bars_f`` (window floats), price alerts to ``alerts_i`` (event
@@ -143,7 +145,6 @@ def compiled_loop(
         bars_room = bars_i.shape[0] - slots  # an event closes at most ``slots`` bars
         alerts_room = alerts_i.shape[0] - most_levels - 2  # and fires at most this many alerts
         full = n_bars > bars_room or n_alerts > alerts_room  # kept up to date where they grow
-        ohlc_i, ohlc_f = (4, 0) if is_trade else (7, 6)  # where the window's trade or mid OHLC is
         for i in range(np.uint64(first), np.uint64(n)):  # unsigned: see the note on ``c`` below
             if full:
                 counters[4] = n_bars
@@ -153,7 +154,9 @@ def compiled_loop(
             c = np.uint64(code[i])  # unsigned indices spare numba's negative-index wrapping
             t = ts[i]
             p = price[i]
-            if not is_trade:  # price and size hold the bid and ask, 0 where missing
+            trade = kinds[i] == 1 if mixed else is_trade
+            ohlc_i, ohlc_f = (4, 0) if trade else (7, 6)  # where the trade or mid OHLC is
+            if not trade:  # price and size hold the bid and ask, 0 where missing
                 ask = size[i]
                 p = (p + ask) / 2 if p != 0 and ask != 0 else np.nan
             out_flag[i] = 0
@@ -258,10 +261,10 @@ def compiled_loop(
                             if p < windows_f[c, s, ohlc_f + 2]:
                                 windows_f[c, s, ohlc_f + 2] = p
                         windows_i[c, s, ohlc_i] += 1
-                        if is_trade:
+                        if trade:
                             windows_f[c, s, 4] += size[i]
                             windows_f[c, s, 5] += p * size[i]
-                if is_trade:
+                if trade:
                     last_trade[c] = p
                 else:
                     last_mid[c] = p

@@ -137,33 +137,3 @@ class AlertRules:
         else:
             text = "new session high" if rule == "session_high" else "new session low"
         return self._alert(event, rule, text, price, threshold)
-
-    def on_price(
-        self, state: AlertState, event: Event, price: float | None, session: int, move: str | None
-    ) -> list[Alert]:
-        """Evaluate the price rules on an enriched quote or trade."""
-        s = self.settings
-        alerts: list[Alert] = []
-        if price is not None:
-            previous = state.last_price
-            for level in s.levels.get(event.instrument, ()) if previous is not None else ():
-                if previous < level <= price:
-                    alerts.append(self.price_alert(event, "price_above_level", price, level))
-                elif previous > level >= price:
-                    alerts.append(self.price_alert(event, "price_below_level", price, level))
-            state.last_price = price
-            if s.session_extremes:
-                if session != state.session:
-                    state.session, state.high, state.low = session, price, price
-                elif price > state.high:
-                    alerts.append(self.price_alert(event, "session_high", price, state.high))
-                    state.high = price
-                elif price < state.low:
-                    alerts.append(self.price_alert(event, "session_low", price, state.low))
-                    state.low = price
-        if s.move_changes and move is not None:
-            if state.last_move is not None and move != state.last_move:
-                moves = (state.last_move, move)
-                alerts.append(self.price_alert(event, "move_change", price, None, moves))
-            state.last_move = move
-        return alerts

@@ -22,14 +22,13 @@ counted (``EnrichState.amended``).
 from __future__ import annotations
 
 from collections import Counter, deque
-from collections.abc import Sequence
 
 import msgspec
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from quoteflow.events import Bar, Trade, TradeCancel, TradeCorrection
+from quoteflow.events import Bar, TradeCancel, TradeCorrection
 from quoteflow.indicators.candles import CandleBuilder, CandleState, Ohlc, Window
 
 __all__ = [
@@ -89,13 +88,8 @@ class TradeLedger:
         """Return the event time from which the ledger holds every trade it was given."""
         return _NEVER if self._newest_ns == _NEVER else self._newest_ns - self.horizon_ns
 
-    def add_trades(self, trades: Sequence[Trade]) -> pa.Table:
-        """Remember trade records (the record path); return them as the ledger keeps them."""
-        columns = [[getattr(t, name) for t in trades] for name in _SCHEMA.names]
-        return self._add(pa.table(columns, schema=_SCHEMA))
-
     def add_batch(self, batch: pa.RecordBatch) -> pa.Table:
-        """Remember an Arrow batch of trades (the columnar path); its columns are not copied."""
+        """Remember an Arrow batch of trades; its columns are not copied."""
         columns = [batch.column(name) for name in _SCHEMA.names]
         columns = [column.cast(wanted.type) if column.type != wanted.type else column
                    for column, wanted in zip(columns, _SCHEMA, strict=True)]  # fmt: skip

@@ -12,6 +12,7 @@ with the reference code. The enriched records leave as one Arrow batch.
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 from dataclasses import dataclass
 from datetime import date
@@ -43,7 +44,7 @@ if TYPE_CHECKING:
     from quoteflow.enrich.job import Enricher, EnrichState, Output
     from quoteflow.enrich.previous_close import PreviousCloses
 
-__all__ = ["enrich_columns"]
+__all__ = ["MarketRun", "enrich_columns", "enrich_run"]
 
 _HOURS_SPANNED = 48
 _FIRST_ROWS = 1024  # where a batch's instruments are looked for first
@@ -57,39 +58,132 @@ _PRICE_RULES = {
 }
 
 
+@dataclass(frozen=True)
+class MarketRun:
+    """Quotes and trades in offset order: the two batches, and which event is which.
+
+    ``kinds`` holds 1 for a trade and 0 for a quote, per event in order; None when
+    the run holds one kind only. Each batch keeps its own events' order.
+    """
+
+    quotes: pa.RecordBatch | None
+    trades: pa.RecordBatch | None
+    kinds: np.ndarray | None = None
+
+    @classmethod
+    def of(cls, batch: pa.RecordBatch) -> MarketRun:
+        """Return the run of one batch of quotes or trades."""
+        if batch_type(batch.schema) is Trade:
+            return cls(None, batch)
+        return cls(batch, None)
+
+    @property
+    def num_rows(self) -> int:
+        """Return the number of events."""
+        return sum(b.num_rows for b in (self.quotes, self.trades) if b is not None)
+
+    def parts(self) -> list[tuple[type[Quote] | type[Trade], pa.RecordBatch, np.ndarray | None]]:
+        """Return each kind's batch with its events' places in the run (None: all of them)."""
+        kinds = self.kinds
+        parts = []
+        for kind, batch, flag in ((Quote, self.quotes, 0), (Trade, self.trades, 1)):
+            if batch is not None and batch.num_rows:
+                places = None if kinds is None else np.flatnonzero(kinds == flag)
+                parts.append((kind, batch, places))
+        return parts
+
+
 @dataclass
 class _Columns:
-    """The input columns the loop reads; ``code`` numbers instruments as in the state arrays.
+    """The input columns the loop reads, in the run's order; ``code`` numbers instruments.
 
     ``price`` and ``size`` are a trade's; for quotes they hold the bid and ask
     prices, 0 where missing (see :func:`quoteflow.enrich._kernel.compiled_loop`).
+    ``kinds`` is as in :class:`MarketRun` (empty when ``is_trade`` tells the kind
+    of every event); ``sources`` gives each event's batch and row.
     """
 
-    providers: pa.Array
     is_trade: bool
+    kinds: np.ndarray
     code: np.ndarray
     ts: np.ndarray
     recv: np.ndarray
     price: np.ndarray
     size: np.ndarray
+    sources: _Sources
+
+    @property
+    def mixed(self) -> bool:
+        """Return whether the run holds both quotes and trades."""
+        return len(self.kinds) > 0
 
     def prices(self, rows: slice) -> np.ndarray:
         """Return the trade price or quote mid (NaN if none) of the events in ``rows``."""
-        if self.is_trade:
-            return self.price[rows]
-        bid, ask = self.price[rows], self.size[rows]
-        return np.where((bid != 0) & (ask != 0), (bid + ask) / 2, np.nan)
+        price, other = self.price[rows], self.size[rows]
+        mid = np.where((price != 0) & (other != 0), (price + other) / 2, np.nan)
+        if self.mixed:
+            return np.where(self.kinds[rows] == 1, price, mid)
+        return price if self.is_trade else mid
 
 
-def _read_columns(batch: pa.RecordBatch, is_trade: bool, code: np.ndarray) -> _Columns:
+class _Sources:
+    """Where each event of a run comes from: its kind's batch, and its row there."""
+
+    def __init__(self, run: MarketRun) -> None:
+        self.parts = run.parts()
+        n = run.num_rows
+        self.part = np.zeros(n, dtype=np.int8)
+        self.row = np.arange(n, dtype=np.int64)
+        if len(self.parts) > 1:
+            for number, (_, batch, places) in enumerate(self.parts):
+                self.part[places] = number
+                self.row[places] = np.arange(batch.num_rows)
+
+    def provider(self, index: int) -> str:
+        """Return the provider of event ``index``."""
+        _, batch, _ = self.parts[self.part[index]]
+        return batch.column("provider")[int(self.row[index])].as_py()
+
+    def events(self, indexes: np.ndarray) -> dict[int, Event]:
+        """Return the events at ``indexes`` (run order) as records."""
+        found: dict[int, Event] = {}
+        for number, (kind, batch, _) in enumerate(self.parts):
+            mine = indexes[self.part[indexes] == number]
+            if len(mine):
+                records = from_batch(batch.take(pa.array(self.row[mine])), kind)
+                found.update(zip(mine.tolist(), records, strict=True))
+        return found
+
+
+def _read_columns(run: MarketRun, codes: list[np.ndarray]) -> _Columns:
+    """Return the loop's columns; ``codes`` are the instrument codes of each part's events."""
+    sources = _Sources(run)
+    parts = sources.parts
+    if len(parts) == 1:
+        kind, batch, _ = parts[0]
+        return _Columns(kind is Trade, np.zeros(0, dtype=np.int8), codes[0],
+                        *_part_columns(kind, batch), sources)  # fmt: skip
+    assert run.kinds is not None
+    n = run.num_rows
+    code = np.empty(n, dtype=np.int64)
+    ts, recv = np.empty(n, dtype=np.int64), np.empty(n, dtype=np.int64)
+    price, size = np.empty(n), np.empty(n)
+    for (kind, batch, places), part_code in zip(parts, codes, strict=True):
+        code[places] = part_code
+        ts[places], recv[places], price[places], size[places] = _part_columns(kind, batch)
+    kinds = run.kinds.astype(np.int8, copy=False)
+    return _Columns(False, kinds, code, ts, recv, price, size, sources)
+
+
+def _part_columns(kind: type[Event], batch: pa.RecordBatch) -> tuple[np.ndarray, ...]:
+    """Return ts_event, ts_recv and the two price columns of a batch of quotes or trades."""
     ts = batch.column("ts_event").to_numpy().view(np.int64)
     recv = batch.column("ts_recv").to_numpy().view(np.int64)
-    if is_trade:
+    if kind is Trade:
         price = batch.column("price").cast(pa.float64()).to_numpy()
         size = batch.column("size").cast(pa.float64()).to_numpy()
-    else:
-        price, size = (_filled(batch.column(name)) for name in ("bid_price", "ask_price"))
-    return _Columns(batch.column("provider"), is_trade, code, ts, recv, price, size)
+        return ts, recv, price, size
+    return ts, recv, _filled(batch.column("bid_price")), _filled(batch.column("ask_price"))
 
 
 def _filled(column: pa.Array) -> np.ndarray:
@@ -190,6 +284,16 @@ class _Results:
     alerts_f: np.ndarray
     counters: np.ndarray
 
+    def of_events(self, places: np.ndarray | None) -> _Results:
+        """Return the results with the per-event columns of ``places`` only (None: all)."""
+        if places is None:
+            return self
+        taken = {name: getattr(self, name)[places] for name in _PER_EVENT}
+        return dataclasses.replace(self, **taken)
+
+
+_PER_EVENT = ("version", "flag", "behind", "price", "previous", "change", "move", "missing")
+
 
 def _doubled(buffer: np.ndarray) -> np.ndarray:
     bigger = np.empty((2 * len(buffer), buffer.shape[1]), dtype=buffer.dtype)
@@ -197,9 +301,7 @@ def _doubled(buffer: np.ndarray) -> np.ndarray:
     return bigger
 
 
-def _run(
-    job: Enricher, arrays: StateArrays, columns: _Columns, sessions: _Sessions, is_trade: bool
-) -> _Results:
+def _run(job: Enricher, arrays: StateArrays, columns: _Columns, sessions: _Sessions) -> _Results:
     """Run the compiled loop over the batch, growing the bar and alert buffers as needed."""
     n = len(columns.code)
     candles, settings = job.candles, job.settings
@@ -224,12 +326,14 @@ def _run(
     version = np.arange(len(arrays.names), dtype=np.int64)
     alerts = settings.alerts
     price_alerts = len(arrays.levels) > 0 or alerts.session_extremes or alerts.move_changes
-    loop = k.compiled_loop(is_trade, settings.price == "trade", not candles.sessions, price_alerts)
+    loop = k.compiled_loop(columns.is_trade, settings.price == "trade", not candles.sessions,
+                           price_alerts, columns.mixed)  # fmt: skip
     done = 0
     while True:
         done = loop(
-            done, columns.code, columns.ts, columns.recv, columns.price, columns.size, size_ns,
-            advance_ns, hops, candles.lateness_ns, session_index, arrays.opens, arrays.closes,
+            done, columns.kinds, columns.code, columns.ts, columns.recv, columns.price,
+            columns.size, size_ns, advance_ns, hops, candles.lateness_ns, session_index,
+            arrays.opens, arrays.closes,
             sessions.base, sessions.hour_slot, sessions.ordinals, closes, known,
             arrays.thresholds, arrays.level_offsets, arrays.levels,
             alerts.session_extremes, alerts.move_changes,
@@ -305,31 +409,45 @@ def _add_candle_instruments(state: EnrichState, columns: _Columns, arrays: State
                 first_rows[row] = c
         start, length = start + length, 2 * length
     for row, c in sorted(first_rows.items()):
-        candles[arrays.names[c]] = CandleInstrument(columns.providers[row].as_py())
+        candles[arrays.names[c]] = CandleInstrument(columns.sources.provider(row))
     arrays.all_candles = not new
 
 
 def enrich_columns(
     job: Enricher, batch: pa.RecordBatch, state: EnrichState
 ) -> tuple[list[Output | tuple[str, pa.RecordBatch]], EnrichState]:
-    """Enrich an Arrow batch of quotes or trades; the enriched records come as one batch.
+    """Enrich an Arrow batch of quotes or trades (see :func:`enrich_run`).
 
-    Other record types pass by (no outputs). Bars, alerts and dead letters are
-    records, in the order :meth:`Enricher.process` emits them.
+    Other record types pass by (no outputs).
     """
-    kind = batch_type(batch.schema)
-    if kind not in (Quote, Trade) or batch.num_rows == 0:
+    if batch_type(batch.schema) not in (Quote, Trade) or batch.num_rows == 0:
         return [], state
-    is_trade = kind is Trade
-    arrays, code = _state_arrays(job, state, batch.column("instrument"))
-    columns = _read_columns(batch, is_trade, code)
+    return enrich_run(job, MarketRun.of(batch), state)
+
+
+def enrich_run(
+    job: Enricher, run: MarketRun, state: EnrichState
+) -> tuple[list[Output | tuple[str, pa.RecordBatch]], EnrichState]:
+    """Enrich a run of quotes and trades; the enriched records of each kind come as one batch.
+
+    Bars, alerts and dead letters are records, in the order of the events that
+    gave them; then come the bars corrected by amendments that waited for trades.
+    """
+    parts = run.parts()
+    if not parts:
+        return [], state
+    codes = []
+    for _, batch, _ in parts:  # a later part may add instruments: codes already given stay
+        arrays, code = _state_arrays(job, state, batch.column("instrument"))
+        codes.append(code)
+    columns = _read_columns(run, codes)
     sessions = _batch_sessions(job.previous_closes, columns.ts)
-    r = _run(job, arrays, columns, sessions, is_trade)
+    r = _run(job, arrays, columns, sessions)
     _add_candle_instruments(state, columns, arrays)
     state.candles.late += int(r.counters[0])
     state.candles.outside_session += int(r.counters[1])
     reasons = None  # the texts of the missing-move codes, needed when a move is missing
-    if r.counters[6] != batch.num_rows:
+    if r.counters[6] != len(columns.code):
         reasons = sessions.missing_reasons(job.settings.price)
         for reason, count in zip(reasons, np.bincount(r.missing).tolist(), strict=False):
             if reason is not None and count:
@@ -350,21 +468,25 @@ def enrich_columns(
             keyed.append(((event_index, 0, len(keyed)), output))
     if bars:
         values = np.concatenate([values, arrays.advance_indicators(r.bars_i[:n_bars, 1], bars)])
-    keyed += _records(job, batch, kind, r)
+    keyed += _records(job, columns.sources, r)
     keyed.sort(key=lambda item: item[0])
-    enriched = _enriched_batch(job, batch, kind, values, r, reasons)
-    topic = (EnrichedTrade if is_trade else EnrichedQuote).TYPE
-    outputs: list[Output | tuple[str, pa.RecordBatch]] = [(topic, enriched)]
+    outputs: list[Output | tuple[str, pa.RecordBatch]] = []
+    counted = None
+    for kind, batch, places in parts:
+        mine = r.of_events(places)
+        topic = (EnrichedTrade if kind is Trade else EnrichedQuote).TYPE
+        outputs.append((topic, _enriched_batch(job, batch, kind, values, mine, reasons)))
+        if kind is Trade:  # the trades that went into their candles, for corrections later
+            late_or_outside = r.counters[0] or r.counters[1]
+            counted = batch.filter(pa.array(mine.flag == 0)) if late_or_outside else batch
     outputs += [output for _, output in keyed]
-    if is_trade:  # the trades that went into their candles, for later corrections and cancels
-        late_or_outside = r.counters[0] or r.counters[1]
-        counted = batch.filter(pa.array(r.flag == 0)) if late_or_outside else batch
+    if counted is not None:
         outputs += job.remember_trades(state, counted)
     return outputs, state
 
 
 def _records(
-    job: Enricher, batch: pa.RecordBatch, kind: type[Event], r: _Results
+    job: Enricher, sources: _Sources, r: _Results
 ) -> list[tuple[tuple[int, int, int], Output]]:
     """Return the dead letters and price alerts, keyed to sort with the bars."""
     n_alerts = int(r.counters[5])
@@ -374,7 +496,7 @@ def _records(
     rows = np.unique(np.r_[flagged, r.alerts_i[:n_alerts, 0]])
     if not len(rows):
         return []
-    events = dict(zip(rows.tolist(), from_batch(batch.take(pa.array(rows)), kind), strict=True))
+    events = sources.events(rows)
     keyed: list[tuple[tuple[int, int, int], Output]] = []
     for i in flagged.tolist():
         if r.flag[i] == k.FLAG_LATE:

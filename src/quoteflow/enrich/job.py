@@ -14,16 +14,17 @@ from __future__ import annotations
 from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass, field
+from itertools import groupby
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 
 from quoteflow.config import EnrichSettings
 from quoteflow.enrich._arrays import StateArrays
-from quoteflow.enrich._kernel import ON_THRESHOLD_PCT
 from quoteflow.enrich.alerts import AlertRules, AlertState
 from quoteflow.enrich.amendments import TradeLedger, apply_amendment, retry_waiting
-from quoteflow.enrich.columnar import enrich_columns
+from quoteflow.enrich.columnar import MarketRun, enrich_columns, enrich_run
 from quoteflow.enrich.previous_close import PreviousCloses
 from quoteflow.events import (
     Alert,
@@ -38,6 +39,7 @@ from quoteflow.events import (
     TradeCorrection,
     batch_type,
     from_batch,
+    to_batch,
 )
 from quoteflow.indicators._stacked import StackedIndicators
 from quoteflow.indicators.base import Indicator
@@ -167,18 +169,13 @@ class Enricher:
                                state.amended)  # fmt: skip
         return [(self.candles.topic, bar) for bar in bars]
 
-    def remember_trades(
-        self, state: EnrichState, trades: pa.RecordBatch | Sequence[Trade]
-    ) -> list[Output]:
+    def remember_trades(self, state: EnrichState, trades: pa.RecordBatch) -> list[Output]:
         """Keep trades that went into the candles; apply the amendments that waited for them.
 
         Returns the corrected closed bars those amendments give.
         """
         ledger = self._ledger(state)
-        if isinstance(trades, pa.RecordBatch):
-            added = ledger.add_batch(trades)
-        else:
-            added = ledger.add_trades(trades)
+        added = ledger.add_batch(trades)
         if not ledger.waiting or not added.num_rows:
             return []
         state.sync()
@@ -215,85 +212,30 @@ class Enricher:
         fired = self.rules.on_bar(alerts, bar)
         return [(self.candles.topic, bar), *((Alert.TYPE, alert) for alert in fired)]
 
-    def _move(
-        self, state: EnrichState, event: Event, price: float | None
-    ) -> tuple[float | None, float | None, str | None, str | None]:
-        """Return (previous close, change %, move, why the move is missing)."""
-        if price is None:
-            reason = "no trade yet" if self.settings.price == "trade" else "no quote yet"
-            state.missing[reason] += 1
-            return None, None, None, reason
-        close, reason = self.previous_closes.lookup(event.instrument, event.ts_event)
-        if close is None or close <= 0:
-            reason = reason or "previous close is not positive"
-            state.missing[reason] += 1
-            return close, None, None, reason
-        change = (price - close) / close * 100.0
-        threshold = self.settings.thresholds_pct.get(event.instrument, self.settings.threshold_pct)
-        if change >= threshold - ON_THRESHOLD_PCT:
-            return close, change, BULLISH, None
-        if change <= ON_THRESHOLD_PCT - threshold:
-            return close, change, BEARISH, None
-        return close, change, NEUTRAL, None
-
-    def _enrich(self, state: EnrichState, event: Quote | Trade) -> list[Output]:
-        inst = self.instrument_state(state, event.instrument)
-        if isinstance(event, Trade):
-            inst.last_trade = event.price
-        elif event.bid_price and event.ask_price:
-            inst.last_mid = (event.bid_price + event.ask_price) / 2
-        price = inst.last_trade if self.settings.price == "trade" else inst.last_mid
-        previous, change, move, missing = self._move(state, event, price)
-        extra = (price, previous, change, move, missing, dict(inst.values))
-        fields = msgspec.structs.astuple(event)
-        if isinstance(event, Trade):
-            record: Output = (EnrichedTrade.TYPE, EnrichedTrade(*fields, *extra))
-        else:
-            record = (EnrichedQuote.TYPE, EnrichedQuote(*fields, *extra))
-        session = self.previous_closes.previous_session(event.ts_event).toordinal()
-        alerts = self.rules.on_price(inst.alerts, event, price, session, move)
-        if not alerts:
-            return [record]
-        return [record, *((Alert.TYPE, alert) for alert in alerts)]
-
     def process(
         self, batch: Sequence[Event] | pa.RecordBatch, state: EnrichState
     ) -> tuple[list[Output | tuple[str, pa.RecordBatch]], EnrichState]:
-        """Enrich a batch of quotes and trades (other records pass by); return outputs, state.
+        """Enrich quotes and trades (other records pass by); return outputs, state.
 
-        ``batch`` is a sequence of records, or an Arrow batch of one record type
-        (see :func:`quoteflow.enrich.columnar.enrich_columns`): then the enriched
-        records come out as one Arrow batch, and the work runs compiled.
+        ``batch`` is a sequence of records in offset order, or an Arrow batch of
+        one record type. Each run of quotes and trades goes through the compiled
+        engine (:func:`quoteflow.enrich.columnar.enrich_run`): its enriched
+        records come as one Arrow batch per kind. Corrections and cancels apply
+        between runs, in their place in the stream.
         """
         if isinstance(batch, pa.RecordBatch):
             kind = batch_type(batch.schema)
             if kind in (TradeCorrection, TradeCancel):
                 return self.process(from_batch(batch), state)
             return enrich_columns(self, batch, state)
-        state.sync()
-        out: list[Output] = []
-        trades: list[Trade] = []
-        for event in batch:
-            if event.__class__ is TradeCorrection or event.__class__ is TradeCancel:
-                out.extend(self.remember_trades(state, trades))
-                trades = []
-                out.extend(self._amend(state, event))  # type: ignore[arg-type]
-                continue
-            if not isinstance(event, (Quote, Trade)) or isinstance(
-                event, (EnrichedQuote, EnrichedTrade)
-            ):
-                continue
-            counted = True  # the event went into its candles (it was not late, nor outside)
-            for topic, record in self.candles.add(event, state.candles):
-                if isinstance(record, Bar):
-                    out.extend(self.on_bar(state, record))
-                else:
-                    out.append((topic, record))
-                    counted = False
-            out.extend(self._enrich(state, event))
-            if counted and isinstance(event, Trade):
-                trades.append(event)
-        out.extend(self.remember_trades(state, trades))
+        out: list[Output | tuple[str, pa.RecordBatch]] = []
+        for role, run in groupby(batch, key=_role):
+            if role is _MARKET:
+                outputs, state = enrich_run(self, _market_run(list(run)), state)
+                out.extend(outputs)
+            elif role is _AMENDMENT:
+                for amendment in run:
+                    out.extend(self._amend(state, amendment))  # type: ignore[arg-type]
         return out, state
 
     def flush(self, state: EnrichState, until_ns: int | None = None) -> list[Output]:
@@ -346,3 +288,33 @@ class Enricher:
         ledger = None if snap.ledger is None else TradeLedger.restore(snap.ledger, self.horizon_ns)
         return EnrichState(snap.candles, instruments, Counter(snap.missing), ledger=ledger,
                            amended=Counter(snap.amended))  # fmt: skip
+
+
+_MARKET = "market"
+_AMENDMENT = "amendment"
+
+
+def _role(record: Event) -> str | None:
+    """Return what the job does with a record: enrich it, apply it, or let it pass by."""
+    cls = record.__class__
+    if cls is Quote or cls is Trade:
+        return _MARKET
+    if cls is TradeCorrection or cls is TradeCancel:
+        return _AMENDMENT
+    return None
+
+
+def _market_run(records: list[Quote | Trade]) -> MarketRun:
+    """Return quotes and trades in their order as a run of two Arrow batches."""
+    kinds = np.fromiter((r.__class__ is Trade for r in records), dtype=np.int8, count=len(records))
+    trades = int(kinds.sum())
+    if trades == 0:
+        return MarketRun(to_batch(records, Quote), None)
+    if trades == len(records):
+        return MarketRun(None, to_batch(records, Trade))
+    quotes = [r for r in records if r.__class__ is Quote]
+    return MarketRun(
+        to_batch(quotes, Quote),
+        to_batch([r for r in records if r.__class__ is Trade], Trade),
+        kinds,
+    )

@@ -21,8 +21,10 @@ from itertools import groupby
 from operator import attrgetter
 from typing import Any, Protocol
 
+import pyarrow as pa
+
 from quoteflow.bus.base import Bus, Consumer, Message, PartitionCommit, StageSession, send_in_order
-from quoteflow.events import DeadLetter, Event
+from quoteflow.events import DeadLetter, Event, from_batch
 from quoteflow.feeds.base import Feed, Normalized
 from quoteflow.runtime.merge import EventTimeMerge
 
@@ -350,8 +352,14 @@ def _key(record: Any) -> str:
 
 
 def _keyed(routed: list[tuple[str, Any]]) -> list[tuple[str, str, Any]]:
-    """Key ``(topic, record)`` pairs (see :func:`_key`)."""
-    return [(topic, _key(record), record) for topic, record in routed]
+    """Key ``(topic, record)`` pairs (see :func:`_key`); Arrow batches go out as their records."""
+    keyed: list[tuple[str, str, Any]] = []
+    for topic, value in routed:
+        if isinstance(value, pa.RecordBatch):
+            keyed.extend((topic, _key(record), record) for record in from_batch(value))
+        else:
+            keyed.append((topic, _key(value), value))
+    return keyed
 
 
 def _message_time(message: Message) -> int:
