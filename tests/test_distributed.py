@@ -27,6 +27,7 @@ from quoteflow.enrich import Enricher, PreviousCloses
 from quoteflow.events import Quote, Trade
 from quoteflow.feeds.synthetic import SyntheticMarket
 from quoteflow.recordio import write_records
+from tests.enrich import reference
 
 QUOTEFLOW = str(Path(sys.executable).parent / "quoteflow")
 PERIOD, INDICATORS = "5s", "sma:3,rsi:2"
@@ -51,7 +52,7 @@ def expected_outputs(events: list) -> dict[str, list[bytes]]:
     job = Enricher(EnrichSettings(period=PERIOD, indicators=INDICATORS), PreviousCloses({}))
     ordered = sorted(events, key=lambda e: (e.ts_event, isinstance(e, Trade)))
     outputs, _ = job.process(ordered, job.initial_state())
-    return by_topic((topic, record) for topic, record in outputs)
+    return by_topic((topic, r) for topic, rs in reference.by_topic(outputs).items() for r in rs)
 
 
 def by_topic(pairs) -> dict[str, list[bytes]]:

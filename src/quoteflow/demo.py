@@ -26,6 +26,7 @@ from rich.table import Table
 from rich.text import Text
 
 from quoteflow.bus import MemoryBus, Message
+from quoteflow.bus.base import records_of
 from quoteflow.calendars import calendar_by_name
 from quoteflow.config import Settings, SyntheticSettings
 from quoteflow.enrich import Enricher, PreviousCloses
@@ -70,8 +71,8 @@ class SummarySink:
     async def write(self, messages: list[Message]) -> None:
         """Remember the newest record of each kind per instrument."""
         for message in messages:
-            value = message.value
-            self.seen[message.topic] += 1
+            self.seen[message.topic] += message.rows
+        for value in records_of(messages):
             if isinstance(value, EnrichedQuote):
                 self.quotes[value.instrument] = value
             elif isinstance(value, EnrichedTrade):

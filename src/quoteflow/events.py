@@ -45,6 +45,7 @@ __all__ = [
     "TradeCorrection",
     "arrow_schema",
     "batch_type",
+    "conform",
     "event_type",
     "from_batch",
     "to_batch",
@@ -402,6 +403,19 @@ def to_batch(records: Sequence[Event], cls: type[Event] | None = None) -> pa.Rec
     return pa.RecordBatch.from_struct_array(rows).replace_schema_metadata(
         arrow_schema(cls).metadata
     )
+
+
+def conform(batch: pa.RecordBatch, cls: type[Event]) -> pa.RecordBatch:
+    """Return ``batch`` with the exact schema of ``cls`` (columns cast where types differ).
+
+    Batches read from files may differ from :func:`arrow_schema` in details (a
+    timestamp's time zone, nullability, metadata); batches that match come back as they are.
+    """
+    schema = arrow_schema(cls)
+    if batch.schema.equals(schema, check_metadata=True):
+        return batch
+    columns = [batch.column(f.name).cast(f.type) for f in schema]
+    return pa.RecordBatch.from_arrays(columns, schema=schema)
 
 
 @cache

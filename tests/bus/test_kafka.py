@@ -8,6 +8,7 @@ import pytest
 from confluent_kafka import Producer
 
 from quoteflow.bus import MemoryBus
+from quoteflow.bus.base import records_of
 from quoteflow.bus.codec import SCHEMA_HEADER, TopicCodec
 from quoteflow.bus.kafka import KafkaBus
 from quoteflow.config import EnrichSettings
@@ -138,7 +139,7 @@ class Collect:
         self.records = []
 
     async def write(self, messages) -> None:
-        self.records += [m.value for m in messages]
+        self.records += records_of(messages)
 
     async def close(self) -> None:
         pass

@@ -8,6 +8,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quoteflow.bus import MemoryBus
+from quoteflow.bus.base import records_of
 from quoteflow.events import Bar, DeadLetter, Quote, Trade
 from quoteflow.feeds.base import Normalized
 from quoteflow.feeds.synthetic import SyntheticMarket
@@ -213,7 +214,7 @@ async def test_candle_builder_runs_as_a_pipeline_stage():
             self.records = []
 
         async def write(self, messages):
-            self.records += [m.value for m in messages]
+            self.records += records_of(messages)
 
         async def close(self):
             pass

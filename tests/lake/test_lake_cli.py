@@ -126,7 +126,7 @@ def test_import_daily_bars_then_enrich_with_closes_from_the_lake(tmp_path):
     assert closes.lookup("AAPL", monday) == (509.5892, None)  # close of Friday 2012-12-28
     job = Enricher(EnrichSettings(), closes)
     out, _ = job.process([Trade("T", "AAPL", monday, monday, 540.0, 1.0)], job.initial_state())
-    assert out[0][1].move == "Bullish"
+    assert out[0][1].column("move").to_pylist() == ["Bullish"]
 
 
 def test_sql_python_api_returns_arrow_pandas_and_polars(lake):

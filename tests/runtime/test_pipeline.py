@@ -8,6 +8,7 @@ import textwrap
 import pytest
 
 from quoteflow.bus import MemoryBus
+from quoteflow.bus.base import records_of
 from quoteflow.events import Alert, DeadLetter, Quote
 from quoteflow.feeds.base import Normalized
 from quoteflow.runtime import Pipeline, Stage
@@ -76,7 +77,7 @@ class CollectSink:
         self.closed = False
 
     async def write(self, messages) -> None:
-        self.records.extend(m.value for m in messages)
+        self.records.extend(records_of(messages))
 
     async def close(self) -> None:
         self.closed = True
@@ -189,7 +190,7 @@ async def test_an_enrich_stage_reading_quotes_and_trades_sees_every_instrument_i
             self.records = []
 
         async def write(self, messages) -> None:
-            self.records += [m.value for m in messages]
+            self.records += records_of(messages)
 
         async def close(self) -> None:
             pass

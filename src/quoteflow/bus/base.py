@@ -4,6 +4,10 @@ Topics are partitioned logs; a record's key (the instrument) picks its
 partition, so all records of one instrument stay in order in one partition.
 Consumers belong to a group; a group's members share the partitions, and each
 group reads every record once. Offsets are per partition, as in Kafka.
+
+A message holds one record, or an Arrow batch of records of one type (the
+topic's) whose instruments all belong to the message's partition; ``rows``
+says how many. :func:`records_of` gives the records of either.
 """
 
 from __future__ import annotations
@@ -15,18 +19,46 @@ from operator import itemgetter
 from typing import Any, Protocol
 
 import msgspec
+import pyarrow as pa
 
-__all__ = ["Bus", "Consumer", "Message", "PartitionCommit", "StageSession", "send_in_order"]
+from quoteflow.events import from_batch
+
+__all__ = [
+    "Bus",
+    "Consumer",
+    "Message",
+    "PartitionCommit",
+    "StageSession",
+    "records_of",
+    "send_in_order",
+]
 
 
 class Message(msgspec.Struct, frozen=True, gc=False):
-    """One record on a topic, where it sits, and its key."""
+    """One record or one Arrow batch of records on a topic, where it sits, and its key.
+
+    A batch's key is the instrument of its first row (all its rows share the
+    partition); ``rows`` is its number of records (1 for a record).
+    """
 
     topic: str
     partition: int
     offset: int
     key: str
     value: Any
+    rows: int = 1
+
+
+def records_of(messages: Iterable[Message]) -> list[Any]:
+    """Return the records the messages hold, Arrow batches as their records, in order."""
+    records: list[Any] = []
+    for message in messages:
+        value = message.value
+        if isinstance(value, pa.RecordBatch):
+            records.extend(from_batch(value))
+        else:
+            records.append(value)
+    return records
 
 
 class Consumer(Protocol):
@@ -115,10 +147,13 @@ class Bus(Protocol):
     partition in order (Kafka); the runtime merges by event time in the latter.
     ``durable`` says whether records outlive the process, so that a reader must
     commit only what it has itself made durable (the lake's written chunks).
+    ``carries_batches`` says whether an Arrow batch travels as one message (else
+    :meth:`send_batch` sends its records one by one).
     """
 
     ordered_across_topics: bool
     durable: bool
+    carries_batches: bool
 
     async def send(self, topic: str, key: str, value: Any) -> None:
         """Append one record; waits while the topic applies backpressure."""
@@ -126,6 +161,10 @@ class Bus(Protocol):
 
     async def send_many(self, topic: str, records: Iterable[tuple[str, Any]]) -> None:
         """Append ``(key, value)`` records in order; waits while the topic applies backpressure."""
+        ...
+
+    async def send_batch(self, topic: str, batch: pa.RecordBatch) -> None:
+        """Append an Arrow batch of records keyed by their instrument, keeping their order."""
         ...
 
     def subscribe(self, group: str, topics: Sequence[str]) -> Consumer:
@@ -152,11 +191,24 @@ async def send_in_order(bus: Bus, records: Iterable[tuple[str, str, Any]]) -> di
     """Send ``(topic, key, value)`` records keeping their order, also across topics.
 
     Runs of one topic go out together, so a reader of several topics on an
-    ordered bus sees them as they were produced. Returns the count per topic.
+    ordered bus sees them as they were produced. A value may be an Arrow batch
+    (its key is not used: each row goes by its instrument). Returns the count
+    of records per topic.
     """
     sent: dict[str, int] = {}
     for topic, run in groupby(records, key=_topic_of):
-        pairs = [record[1:] for record in run]
-        await bus.send_many(topic, pairs)
-        sent[topic] = sent.get(topic, 0) + len(pairs)
+        pairs: list[tuple[str, Any]] = []
+        for _, key, value in run:
+            if isinstance(value, pa.RecordBatch):
+                if pairs:
+                    await bus.send_many(topic, pairs)
+                    sent[topic] = sent.get(topic, 0) + len(pairs)
+                    pairs = []
+                await bus.send_batch(topic, value)
+                sent[topic] = sent.get(topic, 0) + value.num_rows
+            else:
+                pairs.append((key, value))
+        if pairs:
+            await bus.send_many(topic, pairs)
+            sent[topic] = sent.get(topic, 0) + len(pairs)
     return sent

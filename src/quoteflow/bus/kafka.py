@@ -22,12 +22,14 @@ from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
+import pyarrow as pa
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from quoteflow.bus.base import Message
 from quoteflow.bus.codec import SCHEMA_HEADER, SEQUENCE_HEADER, TopicCodec
 from quoteflow.errors import BusError
+from quoteflow.events import from_batch
 
 if TYPE_CHECKING:
     from quoteflow.bus.kafka_stage import KafkaStageSession
@@ -53,6 +55,7 @@ class KafkaBus:
     """
 
     ordered_across_topics = False
+    carries_batches = False
     durable = True
 
     def __init__(
@@ -189,6 +192,10 @@ class KafkaBus:
                         await asyncio.sleep(0.005)
         self._producer.poll(0)
         self.check_delivered(topic)
+
+    async def send_batch(self, topic: str, batch: pa.RecordBatch) -> None:
+        """Append an Arrow batch of records, one message per record keyed by its instrument."""
+        await self.send_many(topic, [(r.instrument, r) for r in from_batch(batch)])
 
     async def flush(self) -> None:
         """Wait until everything sent so far is acknowledged by the broker."""

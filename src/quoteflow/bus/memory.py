@@ -4,7 +4,8 @@ A partition holds at most ``capacity`` records that some subscribed group has
 not committed yet; a producer that would go past that waits until the slowest
 group catches up, so memory stays bounded and nothing is dropped. A topic that
 no group reads keeps its newest ``capacity`` records per partition, like a log
-with size-based retention.
+with size-based retention. Records count one each, whether sent alone or in an
+Arrow batch (a batch larger than the free room goes in slices).
 """
 
 from __future__ import annotations
@@ -18,6 +19,10 @@ from collections.abc import Iterable, Mapping, Sequence
 from itertools import islice
 from typing import Any
 
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+
 from quoteflow.bus.base import Message, PartitionCommit, send_in_order
 from quoteflow.errors import BusError
 
@@ -27,18 +32,30 @@ TopicPartition = tuple[str, int]
 
 
 class _Partition:
-    __slots__ = ("base", "log", "sequence", "space")
+    __slots__ = ("base", "log", "rows", "sequence", "space")
 
     def __init__(self) -> None:
         self.log: deque[Message] = deque()
-        self.sequence: deque[int] = deque()  # the bus-wide send order of each record
+        self.sequence: deque[int] = deque()  # the bus-wide send order of each message
         self.base = 0
+        self.rows = 0  # records in the log, batches counted by their rows
         self.space = asyncio.Event()
         self.space.set()
 
     @property
     def end(self) -> int:
         return self.base + len(self.log)
+
+    def rows_from(self, offset: int) -> int:
+        """Return the records held at ``offset`` and after."""
+        if offset <= self.base:
+            return self.rows
+        return sum(m.rows for m in islice(self.log, offset - self.base, None))
+
+    def drop_oldest(self) -> None:
+        self.rows -= self.log.popleft().rows
+        self.sequence.popleft()
+        self.base += 1
 
 
 class _Group:
@@ -60,6 +77,7 @@ class MemoryBus:
 
     ordered_across_topics = True
     durable = False
+    carries_batches = True
 
     def __init__(self, *, partitions: int = 4, capacity: int = 10_000) -> None:
         if partitions < 1 or capacity < 1:
@@ -92,21 +110,16 @@ class MemoryBus:
         if not groups:
             return self.capacity
         slowest = min(self._groups[g].committed.get((topic, index), 0) for g in groups)
-        return self.capacity - (partition.end - max(slowest, partition.base))
+        return self.capacity - partition.rows_from(slowest)
 
-    def _append(self, topic: str, index: int, records: list[tuple[str, Any]]) -> None:
+    def _append(self, topic: str, index: int, messages: list[Message]) -> None:
         partition = self._topics[topic][index]
-        offset = partition.end
-        partition.log.extend(
-            Message(topic, index, position, key, value)
-            for position, (key, value) in enumerate(records, offset)
-        )
-        partition.sequence.extend(itertools.islice(self._sent, len(records)))
+        partition.log.extend(messages)
+        partition.rows += sum(m.rows for m in messages)
+        partition.sequence.extend(itertools.islice(self._sent, len(messages)))
         if not self._readers.get(topic):
-            while len(partition.log) > self.capacity:
-                partition.log.popleft()
-                partition.sequence.popleft()
-                partition.base += 1
+            while partition.rows > self.capacity and len(partition.log) > 1:
+                partition.drop_oldest()
         for group in self._readers.get(topic, ()):
             for member in self._groups[group].members:
                 member.wake.set()
@@ -130,15 +143,53 @@ class MemoryBus:
         for index, batch in pending.items():
             start = 0
             while start < len(batch):
-                free = self._free(topic, index)
-                if free <= 0:
-                    partitions[index].space.clear()
-                    await partitions[index].space.wait()
-                    if self._closed:
-                        raise BusError("the bus was closed while waiting to send")
-                    continue
-                self._append(topic, index, batch[start : start + free])
+                free = await self._room(topic, index)
+                offset = partitions[index].end
+                taken = enumerate(batch[start : start + free], offset)
+                messages = [Message(topic, index, position, key, value)
+                            for position, (key, value) in taken]  # fmt: skip
+                self._append(topic, index, messages)
                 start += free
+
+    async def send_batch(self, topic: str, batch: pa.RecordBatch) -> None:
+        """Append an Arrow batch of records, one message per partition its instruments go to."""
+        if self._closed:
+            raise BusError("the bus is closed")
+        if not batch.num_rows:
+            return
+        partitions = self._topic(topic)
+        for index, part in self._split(batch):
+            start = 0
+            while start < part.num_rows:
+                free = await self._room(topic, index)
+                piece = part.slice(start, free)
+                key = piece.column("instrument")[0].as_py()
+                message = Message(topic, index, partitions[index].end, key, piece, piece.num_rows)
+                self._append(topic, index, [message])
+                start += free
+
+    def _split(self, batch: pa.RecordBatch) -> list[tuple[int, pa.RecordBatch]]:
+        """Return the rows of ``batch`` per partition, in order."""
+        instruments = batch.column("instrument")
+        names = pc.unique(instruments)
+        targets = np.array([self.partition_for(n) for n in names.to_pylist()], dtype=np.int64)
+        if len(set(targets.tolist())) == 1:
+            return [(int(targets[0]), batch)]
+        rows = targets[pc.index_in(instruments, names).to_numpy()]
+        return [(int(index), batch.take(pa.array(np.flatnonzero(rows == index))))
+                for index in np.unique(rows)]  # fmt: skip
+
+    async def _room(self, topic: str, index: int) -> int:
+        """Wait until the partition has room; return how many records fit."""
+        partition = self._topics[topic][index]
+        while True:
+            free = self._free(topic, index)
+            if free > 0:
+                return free
+            partition.space.clear()
+            await partition.space.wait()
+            if self._closed:
+                raise BusError("the bus was closed while waiting to send")
 
     def subscribe(self, group: str, topics: Sequence[str]) -> MemoryConsumer:
         """Join ``group`` reading ``topics`` from the oldest retained record."""
@@ -197,9 +248,7 @@ class MemoryBus:
                 self._groups[g].committed.get((topic, index), 0) for g in self._readers[topic]
             )
             while partition.base < slowest and partition.log:
-                partition.log.popleft()
-                partition.sequence.popleft()
-                partition.base += 1
+                partition.drop_oldest()
             partition.space.set()
 
     def lag(self, group: str) -> int:
@@ -208,7 +257,7 @@ class MemoryBus:
         if state is None:
             return 0
         return sum(
-            self._topics[topic][index].end - committed
+            self._topics[topic][index].rows_from(committed)
             for (topic, index), committed in state.committed.items()
         )
 
@@ -235,10 +284,11 @@ class MemoryConsumer:
         self._closed = False
 
     def _take(self, max_records: int) -> list[Message]:
-        """Return the next records of the assigned partitions in the order they were sent.
+        """Return the next messages of the assigned partitions in the order they were sent.
 
         Merging by send order keeps a stage reading several topics (quotes and
         trades) in the order the feed published them, whatever the poll size.
+        The messages hold ``max_records`` records or a little more (batches stay whole).
         """
         positions = self.group.positions
         runs = []
@@ -252,11 +302,14 @@ class MemoryConsumer:
                                 islice(partition.log, start, start + available),
                                 strict=True))  # fmt: skip
                 positions[(topic, index)] = position
-        if len(runs) == 1:
-            out = [message for _, message in runs[0]]
-        else:
-            merged = heapq.merge(*runs, key=lambda item: item[0])
-            out = [message for _, message in islice(merged, max_records)]
+        merged = runs[0] if len(runs) == 1 else heapq.merge(*runs, key=lambda item: item[0])
+        out: list[Message] = []
+        records = 0
+        for _, message in merged:
+            out.append(message)
+            records += message.rows
+            if records >= max_records:
+                break
         for message in out:
             positions[(message.topic, message.partition)] = message.offset + 1
         return out

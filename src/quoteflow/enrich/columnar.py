@@ -36,6 +36,7 @@ from quoteflow.events import (
     Trade,
     arrow_schema,
     batch_type,
+    conform,
     from_batch,
 )
 from quoteflow.indicators.candles import CandleInstrument
@@ -535,11 +536,7 @@ def _enriched_batch(
 
     ``reasons`` are the texts of the missing-move codes, None when every move is known.
     """
-    schema = arrow_schema(kind)
-    if not batch.schema.equals(schema, check_metadata=False):
-        batch = pa.RecordBatch.from_arrays(
-            [batch.column(f.name).cast(f.type) for f in schema], schema=schema
-        )
+    batch = conform(batch, kind)
     complete = reasons is None  # then no price, close or change is NaN
     added = [
         _nullable(r.price, complete),

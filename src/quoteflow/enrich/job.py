@@ -24,7 +24,7 @@ from quoteflow.config import EnrichSettings
 from quoteflow.enrich._arrays import StateArrays
 from quoteflow.enrich.alerts import AlertRules, AlertState
 from quoteflow.enrich.amendments import TradeLedger, apply_amendment, retry_waiting
-from quoteflow.enrich.columnar import MarketRun, enrich_columns, enrich_run
+from quoteflow.enrich.columnar import MarketRun, enrich_run
 from quoteflow.enrich.previous_close import PreviousCloses
 from quoteflow.events import (
     Alert,
@@ -38,6 +38,7 @@ from quoteflow.events import (
     TradeCancel,
     TradeCorrection,
     batch_type,
+    conform,
     from_batch,
     to_batch,
 )
@@ -213,29 +214,28 @@ class Enricher:
         return [(self.candles.topic, bar), *((Alert.TYPE, alert) for alert in fired)]
 
     def process(
-        self, batch: Sequence[Event] | pa.RecordBatch, state: EnrichState
+        self, batch: Sequence[Event | pa.RecordBatch] | pa.RecordBatch, state: EnrichState
     ) -> tuple[list[Output | tuple[str, pa.RecordBatch]], EnrichState]:
         """Enrich quotes and trades (other records pass by); return outputs, state.
 
-        ``batch`` is a sequence of records in offset order, or an Arrow batch of
-        one record type. Each run of quotes and trades goes through the compiled
-        engine (:func:`quoteflow.enrich.columnar.enrich_run`): its enriched
-        records come as one Arrow batch per kind. Corrections and cancels apply
-        between runs, in their place in the stream.
+        ``batch`` is a sequence of records and Arrow batches (each of one record
+        type) in offset order, or one Arrow batch. Each run of quotes and trades
+        goes through the compiled engine as one
+        :class:`~quoteflow.enrich.columnar.MarketRun`: its enriched records come
+        as one Arrow batch per kind. Corrections and cancels apply between runs,
+        in their place in the stream.
         """
-        if isinstance(batch, pa.RecordBatch):
-            kind = batch_type(batch.schema)
-            if kind in (TradeCorrection, TradeCancel):
-                return self.process(from_batch(batch), state)
-            return enrich_columns(self, batch, state)
+        items = [batch] if isinstance(batch, pa.RecordBatch) else batch
         out: list[Output | tuple[str, pa.RecordBatch]] = []
-        for role, run in groupby(batch, key=_role):
+        for role, run in groupby(items, key=_role):
             if role is _MARKET:
                 outputs, state = enrich_run(self, _market_run(list(run)), state)
                 out.extend(outputs)
             elif role is _AMENDMENT:
-                for amendment in run:
-                    out.extend(self._amend(state, amendment))  # type: ignore[arg-type]
+                for item in run:
+                    amendments = from_batch(item) if isinstance(item, pa.RecordBatch) else [item]
+                    for amendment in amendments:
+                        out.extend(self._amend(state, amendment))  # type: ignore[arg-type]
         return out, state
 
     def flush(self, state: EnrichState, until_ns: int | None = None) -> list[Output]:
@@ -294,27 +294,48 @@ _MARKET = "market"
 _AMENDMENT = "amendment"
 
 
-def _role(record: Event) -> str | None:
-    """Return what the job does with a record: enrich it, apply it, or let it pass by."""
-    cls = record.__class__
-    if cls is Quote or cls is Trade:
+def _kind(item: Event | pa.RecordBatch) -> type:
+    """Return the record type of a record or of an Arrow batch's records."""
+    if isinstance(item, pa.RecordBatch):
+        return batch_type(item.schema) or pa.RecordBatch
+    return item.__class__
+
+
+def _kind_and_form(item: Event | pa.RecordBatch) -> tuple[type, bool]:
+    """Return the record type of ``item`` and whether it is an Arrow batch."""
+    return _kind(item), isinstance(item, pa.RecordBatch)
+
+
+def _role(item: Event | pa.RecordBatch) -> str | None:
+    """Return what the job does with a record or batch: enrich, apply, or let it pass by."""
+    kind = _kind(item)
+    if kind is Quote or kind is Trade:
         return _MARKET
-    if cls is TradeCorrection or cls is TradeCancel:
+    if kind is TradeCorrection or kind is TradeCancel:
         return _AMENDMENT
     return None
 
 
-def _market_run(records: list[Quote | Trade]) -> MarketRun:
-    """Return quotes and trades in their order as a run of two Arrow batches."""
-    kinds = np.fromiter((r.__class__ is Trade for r in records), dtype=np.int8, count=len(records))
-    trades = int(kinds.sum())
-    if trades == 0:
-        return MarketRun(to_batch(records, Quote), None)
-    if trades == len(records):
-        return MarketRun(None, to_batch(records, Trade))
-    quotes = [r for r in records if r.__class__ is Quote]
-    return MarketRun(
-        to_batch(quotes, Quote),
-        to_batch([r for r in records if r.__class__ is Trade], Trade),
-        kinds,
-    )
+def _market_run(items: list[Quote | Trade | pa.RecordBatch]) -> MarketRun:
+    """Return quotes and trades (records or batches) in their order as a :class:`MarketRun`."""
+    pieces: list[tuple[type, pa.RecordBatch]] = []
+    for (kind, whole), group in groupby(items, key=_kind_and_form):
+        if whole:
+            pieces.extend((kind, conform(b, kind)) for b in group if b.num_rows)
+        else:
+            pieces.append((kind, to_batch(list(group), kind)))
+    quotes = [b for kind, b in pieces if kind is Quote]
+    trades = [b for kind, b in pieces if kind is Trade]
+    if not trades:
+        return MarketRun(_concatenated(quotes), None)
+    if not quotes:
+        return MarketRun(None, _concatenated(trades))
+    kinds = np.concatenate([np.full(b.num_rows, k is Trade, dtype=np.int8) for k, b in pieces])
+    return MarketRun(_concatenated(quotes), _concatenated(trades), kinds)
+
+
+def _concatenated(batches: list[pa.RecordBatch]) -> pa.RecordBatch | None:
+    """Return batches of one schema as one batch (None for none)."""
+    if len(batches) <= 1:
+        return batches[0] if batches else None
+    return pa.Table.from_batches(batches).combine_chunks().to_batches()[0]

@@ -10,7 +10,7 @@ from dataclasses import dataclass
 from functools import partial
 
 from quoteflow.asgi_server import AsgiServer
-from quoteflow.bus.base import Bus, Message, send_in_order
+from quoteflow.bus.base import Bus, Message, records_of, send_in_order
 from quoteflow.bus.memory import MemoryBus
 from quoteflow.config import Settings
 from quoteflow.events import Trade
@@ -78,8 +78,8 @@ class AnalyticsSink:
 
     async def write(self, messages: list[Message]) -> None:
         """Add the exchange's trades; publish the windows they close."""
-        trades = [m.value for m in messages
-                  if isinstance(m.value, Trade) and m.value.provider == PROVIDER]  # fmt: skip
+        trades = [r for r in records_of(messages)
+                  if isinstance(r, Trade) and r.provider == PROVIDER]  # fmt: skip
         await send_in_order(self.bus, self.analytics.process(trades))
 
     async def tick(self) -> None:

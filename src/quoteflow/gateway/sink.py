@@ -6,7 +6,7 @@ from itertools import groupby
 
 import msgspec
 
-from quoteflow.bus.base import Message
+from quoteflow.bus.base import Message, records_of
 from quoteflow.events import Event
 from quoteflow.gateway.hub import Hub
 from quoteflow.gateway.metrics import GatewayMetrics
@@ -56,7 +56,7 @@ class GatewaySink:
     async def write(self, messages: list[Message]) -> None:
         """Publish runs of one topic together (the order across topics is kept)."""
         for channel, run in groupby(messages, key=_topic):
-            records = [(m.value.instrument, m.value) for m in run]
+            records = [(record.instrument, record) for record in records_of(run)]
             self.hub.publish(channel, records, encode_record)
             self._metrics.published[channel] += len(records)
 

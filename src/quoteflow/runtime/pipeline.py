@@ -210,11 +210,13 @@ class Pipeline:
             states[partition] = state
             merge = self._merges[stage.name].get(partition)
             held = {t: m.offset for t, m in merge.first_held().items()} if merge else {}
-            commit = PartitionCommit(_keyed(outputs), held=held)
+            commit = PartitionCommit(_keyed(outputs, batches=self.bus.carries_batches),
+                                     held=held)  # fmt: skip
             if session.keeps_state:
                 commit.snapshot = partial(_snapshot, stage, state)
             commits[partition] = commit
-            self.published.update(topic for topic, _, _ in commit.outputs)
+            for topic, _, value in commit.outputs:
+                self.published[topic] += value.num_rows if isinstance(value, pa.RecordBatch) else 1
         await session.commit(commits, store_state=store_state)
 
     async def _run_sink(self, sink: Sink, consumer: Consumer, done: asyncio.Event) -> None:
@@ -351,12 +353,19 @@ def _key(record: Any) -> str:
     return instrument if instrument is not None else record.symbol
 
 
-def _keyed(routed: list[tuple[str, Any]]) -> list[tuple[str, str, Any]]:
-    """Key ``(topic, record)`` pairs (see :func:`_key`); Arrow batches go out as their records."""
+def _keyed(routed: list[tuple[str, Any]], *, batches: bool) -> list[tuple[str, str, Any]]:
+    """Key ``(topic, record)`` pairs (see :func:`_key`).
+
+    Arrow batches stay whole with ``batches`` (the bus splits them by
+    instrument), else they go out as their records.
+    """
     keyed: list[tuple[str, str, Any]] = []
     for topic, value in routed:
         if isinstance(value, pa.RecordBatch):
-            keyed.extend((topic, _key(record), record) for record in from_batch(value))
+            if batches:
+                keyed.append((topic, "", value))
+            else:
+                keyed.extend((topic, _key(record), record) for record in from_batch(value))
         else:
             keyed.append((topic, _key(value), value))
     return keyed

@@ -6,7 +6,7 @@ from typing import IO
 
 import msgspec
 
-from quoteflow.bus.base import Message
+from quoteflow.bus.base import Message, records_of
 from quoteflow.events import DeadLetter
 from quoteflow.reference import reference_json
 
@@ -28,8 +28,7 @@ class JsonLinesSink:
     async def write(self, messages: list[Message]) -> None:
         """Write one line per record."""
         lines = []
-        for message in messages:
-            record = message.value
+        for record in records_of(messages):
             if isinstance(record, DeadLetter):
                 data = {"type": DeadLetter.TOPIC, **msgspec.structs.asdict(record)}
                 lines.append(msgspec.json.encode(data).decode())
