@@ -22,9 +22,9 @@ EXPORTS = {
     ],
     "quoteflow.events": [
         "EVENT_TYPES", "Alert", "Bar", "DeadLetter", "EnrichedQuote", "EnrichedTrade", "Event",
-        "News", "Quote", "Signal", "Status", "Ticker", "Trade", "TradeCancel", "TradeCorrection",
-        "arrow_schema", "batch_type",
-        "event_type", "from_batch", "to_batch",
+        "Interleaved", "News", "Quote", "Signal", "Status", "Ticker", "Trade", "TradeCancel",
+        "TradeCorrection", "arrow_schema", "batch_type", "conform", "event_type", "from_batch",
+        "to_batch",
     ],
     "quoteflow.errors": [
         "AuthenticationError", "BusError", "ConfigError", "ExchangeError", "FeedConnectionError",

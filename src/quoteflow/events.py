@@ -25,6 +25,7 @@ from functools import cache
 from typing import Any, ClassVar
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 
 __all__ = [
@@ -35,6 +36,7 @@ __all__ = [
     "EnrichedQuote",
     "EnrichedTrade",
     "Event",
+    "Interleaved",
     "News",
     "Quote",
     "Signal",
@@ -451,3 +453,33 @@ def from_batch(batch: pa.RecordBatch | pa.Table, cls: type[Event] | None = None)
             values = [None if v is None else dict(v) for v in values]
         columns.append(values)
     return [cls(*row) for row in zip(*columns, strict=True)]
+
+
+class Interleaved(msgspec.Struct, frozen=True, gc=False):
+    """Arrow batches whose records form one stream: ``order[i]`` is the batch of record ``i``.
+
+    Each batch holds records of one type, in the stream's order; a stream of
+    quotes and trades as it arrived is two batches and the order between them.
+    """
+
+    batches: tuple[pa.RecordBatch, ...]
+    order: Any  # numpy int8 array, one entry per record of all batches
+
+    @property
+    def num_rows(self) -> int:
+        """Return the number of records."""
+        return len(self.order)
+
+    def records(self) -> list[Event]:
+        """Return the records in the stream's order."""
+        per_batch = [iter(from_batch(batch)) for batch in self.batches]
+        return [next(per_batch[index]) for index in self.order.tolist()]
+
+    def slice(self, start: int, stop: int) -> Interleaved:
+        """Return records ``start`` to ``stop`` (excluded) of the stream."""
+        order = self.order[start:stop]
+        batches = []
+        for index, batch in enumerate(self.batches):
+            before = int(np.count_nonzero(self.order[:start] == index))
+            batches.append(batch.slice(before, int(np.count_nonzero(order == index))))
+        return Interleaved(tuple(batches), order)

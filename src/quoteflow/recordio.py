@@ -16,7 +16,7 @@ for CSV, and for Parquet written elsewhere, it is found from the column names.
 from __future__ import annotations
 
 import json
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -24,9 +24,17 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from quoteflow.errors import RecordFileError
-from quoteflow.events import EVENT_TYPES, Event, arrow_schema, batch_type, from_batch, to_batch
+from quoteflow.events import (
+    EVENT_TYPES,
+    Event,
+    arrow_schema,
+    batch_type,
+    conform,
+    from_batch,
+    to_batch,
+)
 
-__all__ = ["count_records", "nested_as_json", "read_records", "write_records"]
+__all__ = ["count_records", "nested_as_json", "read_batches", "read_records", "write_records"]
 
 _CSV_SUFFIXES = (".csv", ".csv.gz")
 
@@ -155,3 +163,39 @@ def read_records(path: str | Path) -> list[Event]:
         return from_batch(table)
     except (TypeError, ValueError) as exc:
         raise RecordFileError(f"{path}: {exc}") from exc
+
+
+def read_batches(path: str | Path, batch_size: int = 65_536) -> Iterator[pa.RecordBatch]:
+    """Yield a file's records as Arrow batches of the record type's schema, in file order.
+
+    Parquet is read a batch at a time, so memory follows ``batch_size``, not the
+    file; CSV is read whole. Raises :class:`RecordFileError` as :func:`read_records`.
+    """
+    path = Path(path)
+    if not path.is_file():
+        raise RecordFileError(f"{path}: no such file")
+    try:
+        if _format(path) == "parquet":
+            source = pq.ParquetFile(path)
+            cls = batch_type(source.schema_arrow) or _type_from_columns(
+                path, source.schema_arrow.names
+            )
+            batches = source.iter_batches(batch_size)
+        else:
+            table = _read_csv(path)
+            cls = batch_type(table.schema) or _type_from_columns(path, table.column_names)
+            batches = iter(table.to_batches(batch_size))
+        for batch in batches:
+            if batch.num_rows:
+                yield _checked(path, cls, pa.Table.from_batches([batch]))
+    except (pa.ArrowInvalid, OSError) as exc:
+        raise RecordFileError(f"{path}: {exc}") from exc
+
+
+def _checked(path: Path, cls: type[Event], table: pa.Table) -> pa.RecordBatch:
+    """Return the rows as one batch of ``cls``'s schema; refuse nulls in required columns."""
+    table = _complete(path, table.replace_schema_metadata(arrow_schema(cls).metadata))
+    for field in table.schema:
+        if not field.nullable and table.column(field.name).null_count:
+            raise RecordFileError(f"{path}: column {field.name} has empty values")
+    return conform(table.combine_chunks().to_batches()[0], cls)

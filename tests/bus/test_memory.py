@@ -1,9 +1,12 @@
 import asyncio
 
+import numpy as np
 import pytest
 
 from quoteflow.bus import MemoryBus
+from quoteflow.bus.base import in_send_order
 from quoteflow.errors import BusError
+from quoteflow.events import Quote, Trade, to_batch
 
 
 async def drain(consumer, expected: int) -> list:
@@ -117,3 +120,24 @@ async def test_a_consumer_of_several_topics_gets_records_in_send_order_across_co
     for key in ("K0", "K1", "K2"):
         mine = [v for v in got if f"K{v % 3}" == key]
         assert mine == sorted(mine)
+
+
+async def test_interleaved_batches_come_back_in_their_order_and_whole_whatever_the_poll_size():
+    bus = MemoryBus(partitions=2)
+    consumer = bus.subscribe("g", ["quotes", "trades"])
+    quotes = to_batch([Quote("T", name, ts, ts, bid_price=1.0, ask_price=2.0)
+                       for ts, name in enumerate("ABAB")])  # fmt: skip
+    trades = to_batch([Trade("T", n, ts, ts, price=1.5, size=1.0) for ts, n in enumerate("BA")])
+    order = np.array([0, 1, 0, 0, 1, 0], dtype=np.int8)  # q t q q t q
+    await bus.send_interleaved([("quotes", quotes), ("trades", trades)], order)
+    messages = await consumer.poll(1, 0.1)  # one record asked: the stream comes whole
+    assert sum(m.rows for m in messages) == 6
+    by_partition: dict[int, list] = {}
+    for message in messages:
+        by_partition.setdefault(message.partition, []).append(message)
+    for part in by_partition.values():
+        (stream,) = in_send_order(part)
+        records = stream.records()
+        names = {r.instrument for r in records}
+        sent = [(k, n) for k, n in zip("qtqqtq", "ABBAAB", strict=True) if n in names]
+        assert [("t" if isinstance(r, Trade) else "q", r.instrument) for r in records] == sent

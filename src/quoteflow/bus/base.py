@@ -19,9 +19,10 @@ from operator import itemgetter
 from typing import Any, Protocol
 
 import msgspec
+import numpy as np
 import pyarrow as pa
 
-from quoteflow.events import from_batch
+from quoteflow.events import Interleaved, from_batch
 
 __all__ = [
     "Bus",
@@ -29,6 +30,7 @@ __all__ = [
     "Message",
     "PartitionCommit",
     "StageSession",
+    "in_send_order",
     "records_of",
     "send_in_order",
 ]
@@ -38,7 +40,9 @@ class Message(msgspec.Struct, frozen=True, gc=False):
     """One record or one Arrow batch of records on a topic, where it sits, and its key.
 
     A batch's key is the instrument of its first row (all its rows share the
-    partition); ``rows`` is its number of records (1 for a record).
+    partition); ``rows`` is its number of records (1 for a record). ``order``
+    holds, for a batch sent interleaved with batches of other topics, the
+    bus-wide send position of each of its rows (see :func:`in_send_order`).
     """
 
     topic: str
@@ -47,6 +51,39 @@ class Message(msgspec.Struct, frozen=True, gc=False):
     key: str
     value: Any
     rows: int = 1
+    order: Any = None
+
+
+def in_send_order(messages: Sequence[Message]) -> list[Any]:
+    """Return the messages' values for an operator; interleaved batches as one :class:`Interleaved`.
+
+    Batches sent interleaved (:meth:`Bus.send_interleaved`) whose rows overlap
+    in send order become one value that keeps the order between their records.
+    """
+    values: list[Any] = []
+    i = 0
+    while i < len(messages):
+        first = messages[i]
+        j = i + 1
+        if first.order is not None:
+            last = first.order[-1]
+            while (
+                j < len(messages) and messages[j].order is not None and messages[j].order[0] < last
+            ):
+                last = max(last, messages[j].order[-1])
+                j += 1
+        if j == i + 1:
+            values.append(first.value)
+        else:
+            group = messages[i:j]
+            positions = np.concatenate([m.order for m in group])
+            batch_of = np.concatenate(
+                [np.full(m.rows, k, dtype=np.int8) for k, m in enumerate(group)]
+            )
+            order = batch_of[np.argsort(positions, kind="stable")]
+            values.append(Interleaved(tuple(m.value for m in group), order))
+        i = j
+    return values
 
 
 def records_of(messages: Iterable[Message]) -> list[Any]:
@@ -165,6 +202,16 @@ class Bus(Protocol):
 
     async def send_batch(self, topic: str, batch: pa.RecordBatch) -> None:
         """Append an Arrow batch of records keyed by their instrument, keeping their order."""
+        ...
+
+    async def send_interleaved(
+        self, parts: Sequence[tuple[str, pa.RecordBatch]], order: Any
+    ) -> None:
+        """Append batches of several topics that form one stream (``order`` as in Interleaved).
+
+        A bus ordered across topics keeps the order between their records for
+        readers of several of the topics; others send them as separate batches.
+        """
         ...
 
     def subscribe(self, group: str, topics: Sequence[str]) -> Consumer:

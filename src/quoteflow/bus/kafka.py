@@ -197,6 +197,13 @@ class KafkaBus:
         """Append an Arrow batch of records, one message per record keyed by its instrument."""
         await self.send_many(topic, [(r.instrument, r) for r in from_batch(batch)])
 
+    async def send_interleaved(
+        self, parts: Sequence[tuple[str, pa.RecordBatch]], order: Any
+    ) -> None:
+        """Append each part's records: Kafka keeps no order across topics (readers merge them)."""
+        for topic, batch in parts:
+            await self.send_batch(topic, batch)
+
     async def flush(self) -> None:
         """Wait until everything sent so far is acknowledged by the broker."""
         remaining = await asyncio.to_thread(self._producer.flush, 30)

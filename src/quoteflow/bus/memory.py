@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import asyncio
 import heapq
-import itertools
 import zlib
 from collections import defaultdict, deque
 from collections.abc import Iterable, Mapping, Sequence
@@ -36,7 +35,9 @@ class _Partition:
 
     def __init__(self) -> None:
         self.log: deque[Message] = deque()
-        self.sequence: deque[int] = deque()  # the bus-wide send order of each message
+        self.sequence: deque[int] = (
+            deque()
+        )  # the bus-wide send position of each message's first record
         self.base = 0
         self.rows = 0  # records in the log, batches counted by their rows
         self.space = asyncio.Event()
@@ -88,7 +89,7 @@ class MemoryBus:
         self._groups: dict[str, _Group] = {}
         self._readers: dict[str, set[str]] = defaultdict(set)
         self._partition_of: dict[str, int] = {}
-        self._sent = itertools.count()
+        self._sent = 0  # records sent so far: the next send position
         self._closed = False
 
     def _topic(self, name: str) -> list[_Partition]:
@@ -112,11 +113,21 @@ class MemoryBus:
         slowest = min(self._groups[g].committed.get((topic, index), 0) for g in groups)
         return self.capacity - partition.rows_from(slowest)
 
+    def _positions(self, records: int) -> int:
+        """Reserve send positions for ``records``; return the first."""
+        first = self._sent
+        self._sent += records
+        return first
+
     def _append(self, topic: str, index: int, messages: list[Message]) -> None:
         partition = self._topics[topic][index]
         partition.log.extend(messages)
         partition.rows += sum(m.rows for m in messages)
-        partition.sequence.extend(itertools.islice(self._sent, len(messages)))
+        for message in messages:
+            if message.order is None:
+                partition.sequence.append(self._positions(message.rows))
+            else:
+                partition.sequence.append(int(message.order[0]))
         if not self._readers.get(topic):
             while partition.rows > self.capacity and len(partition.log) > 1:
                 partition.drop_oldest()
@@ -158,7 +169,8 @@ class MemoryBus:
         if not batch.num_rows:
             return
         partitions = self._topic(topic)
-        for index, part in self._split(batch):
+        for index, rows in self._split(batch):
+            part = batch if rows is None else batch.take(pa.array(rows))
             start = 0
             while start < part.num_rows:
                 free = await self._room(topic, index)
@@ -168,16 +180,45 @@ class MemoryBus:
                 self._append(topic, index, [message])
                 start += free
 
-    def _split(self, batch: pa.RecordBatch) -> list[tuple[int, pa.RecordBatch]]:
-        """Return the rows of ``batch`` per partition, in order."""
+    async def send_interleaved(
+        self, parts: Sequence[tuple[str, pa.RecordBatch]], order: np.ndarray
+    ) -> None:
+        """Append batches of several topics that form one stream, keeping its order.
+
+        Each row gets its send position in the stream, so a reader of several of
+        the topics can interleave them again (:func:`~quoteflow.bus.base.in_send_order`).
+        The parts go in at once when every partition they go to has room: they may
+        pass ``capacity`` by their own size.
+        """
+        if self._closed:
+            raise BusError("the bus is closed")
+        first = self._positions(len(order))
+        pending: list[tuple[str, int, pa.RecordBatch, np.ndarray]] = []
+        for number, (topic, batch) in enumerate(parts):
+            self._topic(topic)
+            positions = first + np.flatnonzero(order == number)
+            for index, rows in self._split(batch):
+                if rows is None:
+                    pending.append((topic, index, batch, positions))
+                else:
+                    pending.append((topic, index, batch.take(pa.array(rows)), positions[rows]))
+        for topic, index in {(topic, index) for topic, index, _, _ in pending}:
+            await self._room(topic, index)
+        for topic, index, part, positions in pending:
+            key = part.column("instrument")[0].as_py()
+            end = self._topics[topic][index].end
+            self._append(topic, index, [Message(topic, index, end, key, part, part.num_rows,
+                                                positions)])  # fmt: skip
+
+    def _split(self, batch: pa.RecordBatch) -> list[tuple[int, np.ndarray | None]]:
+        """Return the rows of ``batch`` per partition, in order (None: all of them)."""
         instruments = batch.column("instrument")
         names = pc.unique(instruments)
         targets = np.array([self.partition_for(n) for n in names.to_pylist()], dtype=np.int64)
         if len(set(targets.tolist())) == 1:
-            return [(int(targets[0]), batch)]
+            return [(int(targets[0]), None)]
         rows = targets[pc.index_in(instruments, names).to_numpy()]
-        return [(int(index), batch.take(pa.array(np.flatnonzero(rows == index))))
-                for index in np.unique(rows)]  # fmt: skip
+        return [(int(index), np.flatnonzero(rows == index)) for index in np.unique(rows)]
 
     async def _room(self, topic: str, index: int) -> int:
         """Wait until the partition has room; return how many records fit."""
@@ -305,11 +346,14 @@ class MemoryConsumer:
         merged = runs[0] if len(runs) == 1 else heapq.merge(*runs, key=lambda item: item[0])
         out: list[Message] = []
         records = 0
-        for _, message in merged:
+        reached = -1  # the last send position taken: interleaved batches are taken whole
+        for position, message in merged:
+            if records >= max_records and position > reached:
+                break
             out.append(message)
             records += message.rows
-            if records >= max_records:
-                break
+            last = position + message.rows - 1 if message.order is None else message.order[-1]
+            reached = max(reached, int(last))
         for message in out:
             positions[(message.topic, message.partition)] = message.offset + 1
         return out

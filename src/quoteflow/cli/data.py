@@ -48,7 +48,7 @@ class _Counted:
     async def stream(self) -> AsyncIterator[Normalized]:
         """Yield the feed's batches, counting their records."""
         async for batch in self._feed.stream():
-            self._advance(len(batch.events))
+            self._advance(batch.count)
             yield batch
 
 
@@ -264,7 +264,7 @@ def enrich(
         stage = Stage("enrich", job.input_topics, job)
         with progress_bar("enriching records", total) as bar:
             counted = _Counted(feed, lambda n: bar.advance(0, n))
-            sink = JsonLinesSink(wanted, sys.stdout)
+            sink = JsonLinesSink(wanted, sys.stdout.buffer)
             await Pipeline(bus, [counted], [stage], [sink]).run(stop)
 
     try:
@@ -341,7 +341,7 @@ def feed_replay(
 
     async def play() -> None:
         async for batch in feed.stream():
-            for event in batch.events:
+            for event in batch.records():
                 sys.stdout.write(reference_json(event, keyed=True).decode() + "\n")
             sys.stdout.flush()
 

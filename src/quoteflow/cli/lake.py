@@ -178,12 +178,18 @@ def record(
         with progress_bar("recording records", total) as bar:
             async for normalized in stream.stream():
                 events = normalized.events
-                bar.advance(0, len(events))
+                bar.advance(0, normalized.count)
                 if remaining:
                     dropped = min(remaining, len(events))
                     events, remaining = events[dropped:], remaining - dropped
                 if events:
                     writer.add(events)
+                # batches go in one after the other, so records count in that order
+                for batch in normalized.interleaved.batches if normalized.interleaved else ():
+                    if remaining:
+                        dropped = min(remaining, batch.num_rows)
+                        batch, remaining = batch.slice(dropped), remaining - dropped
+                    writer.add_batch(batch)
                 writer.tick()
                 if stop.is_set():
                     break

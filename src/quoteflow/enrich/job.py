@@ -12,7 +12,7 @@ batches; the state snapshots to bytes and restores.
 from __future__ import annotations
 
 from collections import Counter
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass, field
 from itertools import groupby
 
@@ -33,6 +33,7 @@ from quoteflow.events import (
     EnrichedQuote,
     EnrichedTrade,
     Event,
+    Interleaved,
     Quote,
     Trade,
     TradeCancel,
@@ -214,20 +215,20 @@ class Enricher:
         return [(self.candles.topic, bar), *((Alert.TYPE, alert) for alert in fired)]
 
     def process(
-        self, batch: Sequence[Event | pa.RecordBatch] | pa.RecordBatch, state: EnrichState
+        self, batch: Sequence[Item] | pa.RecordBatch, state: EnrichState
     ) -> tuple[list[Output | tuple[str, pa.RecordBatch]], EnrichState]:
         """Enrich quotes and trades (other records pass by); return outputs, state.
 
-        ``batch`` is a sequence of records and Arrow batches (each of one record
-        type) in offset order, or one Arrow batch. Each run of quotes and trades
-        goes through the compiled engine as one
-        :class:`~quoteflow.enrich.columnar.MarketRun`: its enriched records come
-        as one Arrow batch per kind. Corrections and cancels apply between runs,
-        in their place in the stream.
+        ``batch`` is a sequence of records, Arrow batches (each of one record
+        type) and :class:`~quoteflow.events.Interleaved` streams in offset order,
+        or one Arrow batch. Each run of quotes and trades goes through the
+        compiled engine as one :class:`~quoteflow.enrich.columnar.MarketRun`:
+        its enriched records come as one Arrow batch per kind. Corrections and
+        cancels apply between runs, in their place in the stream.
         """
         items = [batch] if isinstance(batch, pa.RecordBatch) else batch
         out: list[Output | tuple[str, pa.RecordBatch]] = []
-        for role, run in groupby(items, key=_role):
+        for role, run in groupby(_split_streams(items), key=_role):
             if role is _MARKET:
                 outputs, state = enrich_run(self, _market_run(list(run)), state)
                 out.extend(outputs)
@@ -292,46 +293,117 @@ class Enricher:
 
 _MARKET = "market"
 _AMENDMENT = "amendment"
+_MIXED = "mixed"  # a stream of market records and others: split into its runs
 
 
-def _kind(item: Event | pa.RecordBatch) -> type:
-    """Return the record type of a record or of an Arrow batch's records."""
+Item = Event | pa.RecordBatch | Interleaved
+
+
+def _kind(item: Item) -> type:
+    """Return the record type of a record or batch; for a stream, the type if it has one."""
     if isinstance(item, pa.RecordBatch):
         return batch_type(item.schema) or pa.RecordBatch
+    if isinstance(item, Interleaved):
+        kinds = {batch_type(b.schema) for b in item.batches}
+        return kinds.pop() if len(kinds) == 1 else Interleaved
     return item.__class__
 
 
-def _kind_and_form(item: Event | pa.RecordBatch) -> tuple[type, bool]:
-    """Return the record type of ``item`` and whether it is an Arrow batch."""
-    return _kind(item), isinstance(item, pa.RecordBatch)
-
-
-def _role(item: Event | pa.RecordBatch) -> str | None:
-    """Return what the job does with a record or batch: enrich, apply, or let it pass by."""
+def _role(item: Item) -> str | None:
+    """Return what the job does with an item: enrich it, apply it, or let it pass by."""
     kind = _kind(item)
     if kind is Quote or kind is Trade:
         return _MARKET
     if kind is TradeCorrection or kind is TradeCancel:
         return _AMENDMENT
+    if kind is Interleaved:
+        kinds = {batch_type(b.schema) for b in item.batches}  # type: ignore[union-attr]
+        return _MARKET if kinds <= {Quote, Trade} else _MIXED
     return None
 
 
-def _market_run(items: list[Quote | Trade | pa.RecordBatch]) -> MarketRun:
-    """Return quotes and trades (records or batches) in their order as a :class:`MarketRun`."""
-    pieces: list[tuple[type, pa.RecordBatch]] = []
-    for (kind, whole), group in groupby(items, key=_kind_and_form):
-        if whole:
-            pieces.extend((kind, conform(b, kind)) for b in group if b.num_rows)
+def _market_run(items: list[Item]) -> MarketRun:
+    """Return quotes and trades (records, batches, streams) in their order as a MarketRun."""
+    quotes: list[pa.RecordBatch] = []
+    trades: list[pa.RecordBatch] = []
+    kinds: list[np.ndarray] = []
+    for (kind, form), group in groupby(items, key=_kind_and_form):
+        if form is list:
+            batches = [(kind, to_batch(list(group), kind))]
+        elif form is pa.RecordBatch:
+            batches = [(kind, conform(b, kind)) for b in group]
         else:
-            pieces.append((kind, to_batch(list(group), kind)))
-    quotes = [b for kind, b in pieces if kind is Quote]
-    trades = [b for kind, b in pieces if kind is Trade]
+            for stream in group:
+                kinds.append(_add_stream(stream, quotes, trades))  # type: ignore[arg-type]
+            continue
+        for k, batch in batches:
+            (trades if k is Trade else quotes).append(batch)
+            kinds.append(np.full(batch.num_rows, k is Trade, dtype=np.int8))
     if not trades:
         return MarketRun(_concatenated(quotes), None)
     if not quotes:
         return MarketRun(None, _concatenated(trades))
-    kinds = np.concatenate([np.full(b.num_rows, k is Trade, dtype=np.int8) for k, b in pieces])
-    return MarketRun(_concatenated(quotes), _concatenated(trades), kinds)
+    return MarketRun(_concatenated(quotes), _concatenated(trades), np.concatenate(kinds))
+
+
+def _add_stream(
+    stream: Interleaved, quotes: list[pa.RecordBatch], trades: list[pa.RecordBatch]
+) -> np.ndarray:
+    """Add a stream's quotes and trades to the lists, in its order; return its kinds."""
+    is_trade = np.array([batch_type(b.schema) is Trade for b in stream.batches], dtype=np.int8)
+    kinds = is_trade[stream.order]
+    for flag, out in ((0, quotes), (1, trades)):
+        mine = [b for b, t in zip(stream.batches, is_trade.tolist(), strict=True) if t == flag]
+        if len(mine) == 1:
+            out.append(conform(mine[0], Trade if flag else Quote))
+        elif mine:  # several batches of one kind: their rows interleave in the stream
+            numbered = [i for i, t in enumerate(is_trade.tolist()) if t == flag]
+            order = stream.order[kinds == flag]
+            table = pa.Table.from_batches([conform(stream.batches[i], Trade if flag else Quote)
+                                           for i in numbered]).combine_chunks()  # fmt: skip
+            places = _stream_places(order)
+            out.append(table.take(pa.array(places)).to_batches()[0])
+    return kinds
+
+
+def _stream_places(order: np.ndarray) -> np.ndarray:
+    """Return each record's row in the batches' concatenation (batches in ascending number).
+
+    ``order`` gives the batch of each record in stream order.
+    """
+    places = np.empty(len(order), dtype=np.int64)
+    places[np.argsort(order, kind="stable")] = np.arange(len(order))
+    return places
+
+
+def _split_streams(items: Sequence[Item]) -> Iterator[Item]:
+    """Yield the items, streams that hold other records than quotes and trades cut in runs.
+
+    A run of quotes and trades stays a stream; the other records come out one by one.
+    """
+    for item in items:
+        if not isinstance(item, Interleaved) or _role(item) is not _MIXED:
+            yield item
+            continue
+        market = [batch_type(b.schema) in (Quote, Trade) for b in item.batches]
+        in_market = np.array(market, dtype=np.bool_)[item.order]
+        cuts = np.flatnonzero(np.diff(in_market.astype(np.int8))) + 1
+        for start, stop in zip([0, *cuts.tolist()], [*cuts.tolist(), item.num_rows], strict=True):
+            piece = item.slice(start, stop)
+            if not in_market[start]:
+                yield from piece.records()
+                continue
+            keep = [i for i, flag in enumerate(market) if flag]
+            renumber = np.full(len(market), -1, dtype=np.int8)
+            renumber[keep] = np.arange(len(keep), dtype=np.int8)
+            yield Interleaved(tuple(piece.batches[i] for i in keep), renumber[piece.order])
+
+
+def _kind_and_form(item: Item) -> tuple[type, type]:
+    """Return the record type of ``item`` and its form: list (a record), batch or stream."""
+    if isinstance(item, Interleaved):
+        return Interleaved, Interleaved
+    return _kind(item), pa.RecordBatch if isinstance(item, pa.RecordBatch) else list
 
 
 def _concatenated(batches: list[pa.RecordBatch]) -> pa.RecordBatch | None:

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Protocol, TypeVar
 import msgspec
 
 from quoteflow.errors import NormalizeError
-from quoteflow.events import DeadLetter, Event
+from quoteflow.events import DeadLetter, Event, Interleaved
 from quoteflow.timestamps import MAX_TS_MS
 
 __all__ = [
@@ -37,10 +37,26 @@ EpochMs = Annotated[int, msgspec.Meta(ge=0, le=MAX_TS_MS)]
 
 
 class Normalized(msgspec.Struct, gc=False):
-    """What one frame from a provider became: events, and rejected messages."""
+    """What one frame from a provider became: events, and rejected messages.
+
+    A feed that reads columns (replay) gives its events as ``interleaved`` Arrow
+    batches, one per record type, instead of ``events``.
+    """
 
     events: list[Event]
     rejects: list[DeadLetter] = msgspec.field(default_factory=list)
+    interleaved: Interleaved | None = None
+
+    @property
+    def count(self) -> int:
+        """Return the number of events."""
+        return len(self.events) + (self.interleaved.num_rows if self.interleaved else 0)
+
+    def records(self) -> list[Event]:
+        """Return the events as records, in order."""
+        if self.interleaved is None:
+            return self.events
+        return [*self.events, *self.interleaved.records()]
 
 
 class Feed(Protocol):

@@ -23,8 +23,16 @@ from typing import Any, Protocol
 
 import pyarrow as pa
 
-from quoteflow.bus.base import Bus, Consumer, Message, PartitionCommit, StageSession, send_in_order
-from quoteflow.events import DeadLetter, Event, from_batch
+from quoteflow.bus.base import (
+    Bus,
+    Consumer,
+    Message,
+    PartitionCommit,
+    StageSession,
+    in_send_order,
+    send_in_order,
+)
+from quoteflow.events import DeadLetter, Event, batch_type, from_batch
 from quoteflow.feeds.base import Feed, Normalized
 from quoteflow.runtime.merge import EventTimeMerge
 
@@ -120,7 +128,16 @@ class Pipeline:
         self._rounds: dict[str, asyncio.Lock] = {}  # one round of a stage at a time
 
     async def publish(self, normalized: Normalized) -> None:
-        """Send records to their type's topic and rejects to ``dead_letters``."""
+        """Send records to their type's topic and rejects to ``dead_letters``.
+
+        Interleaved batches go out as one stream (see ``Bus.send_interleaved``).
+        """
+        step = normalized.interleaved
+        if step is not None:
+            parts = [(_batch_topic(batch), batch) for batch in step.batches]
+            await self.bus.send_interleaved(parts, step.order)
+            for topic, batch in parts:
+                self.published[topic] += batch.num_rows
         keyed = [(event.TYPE, event.instrument, event) for event in normalized.events]
         keyed.extend((DeadLetter.TOPIC, dead.provider, dead) for dead in normalized.rejects)
         sent = await send_in_order(self.bus, keyed)
@@ -204,7 +221,7 @@ class Pipeline:
                 state = operator.initial_state()
             outputs: list[tuple[str, Event | DeadLetter]] = []
             if messages:
-                outputs, state = operator.process([m.value for m in messages], state)
+                outputs, state = operator.process(in_send_order(messages), state)
             if flush and hasattr(operator, "flush"):
                 outputs.extend(operator.flush(state))  # type: ignore[attr-defined]
             states[partition] = state
@@ -369,6 +386,13 @@ def _keyed(routed: list[tuple[str, Any]], *, batches: bool) -> list[tuple[str, s
         else:
             keyed.append((topic, _key(value), value))
     return keyed
+
+
+def _batch_topic(batch: pa.RecordBatch) -> str:
+    kind = batch_type(batch.schema)
+    if kind is None:
+        raise TypeError("a feed's Arrow batch must name its record type in its schema")
+    return kind.TYPE
 
 
 def _message_time(message: Message) -> int:
