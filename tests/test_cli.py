@@ -296,6 +296,53 @@ def test_enrich_replays_files_against_previous_closes_from_a_csv(tmp_path):
         "Bullish", 100.0, pytest.approx(10.0))  # fmt: skip
 
 
+@pytest.mark.parametrize("file_format", ["parquet", "arrow"])
+def test_enrich_writes_a_file_per_topic_holding_what_jsonl_prints(tmp_path, file_format):
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    golden = FIXTURES / "enrich_golden"
+    replays = [
+        "--replay",
+        str(golden / "quotes.parquet"),
+        "--replay",
+        str(golden / "trades.parquet"),
+    ]
+    common = ["enrich", *replays, "--previous-closes", str(golden / "closes.csv"), "--fast",
+              "--topics", "quotes.enriched,trades.enriched,bars,alerts"]  # fmt: skip
+    printed = run([*common, "--output", str(tmp_path / "out.jsonl")], cwd=tmp_path)
+    assert printed.returncode == 0, printed.stderr
+    lines = (tmp_path / "out.jsonl").read_text().splitlines()
+    written = run([*common, "--format", file_format, "--output", str(tmp_path / "out")])
+    assert written.returncode == 0, written.stderr
+    rows = {}
+    for path in sorted((tmp_path / "out").iterdir()):
+        if file_format == "parquet":
+            table = pq.read_table(path)
+        else:
+            with pa.ipc.open_file(path) as reader:
+                table = reader.read_all()
+        rows[path.name] = table.num_rows
+    counted = {}
+    for line in lines:
+        kind = json.loads(line)["type"]
+        counted[kind] = counted.get(kind, 0) + 1
+    assert rows == {
+        f"alerts.{file_format}": counted["alerts"],
+        f"bars.1m.{file_format}": counted["bars"],
+        f"quotes.enriched.{file_format}": counted["quotes.enriched"],
+        f"trades.enriched.{file_format}": counted["trades.enriched"],
+    }
+
+
+def test_enrich_to_files_needs_a_directory(tmp_path):
+    result = run(["enrich", "--fast", "--format", "parquet"])
+    assert result.returncode == 2 and "name a directory" in result.stderr
+    (tmp_path / "f").write_text("")
+    result = run(["enrich", "--fast", "--format", "arrow", "--output", str(tmp_path / "f")])
+    assert result.returncode == 2 and "need a directory" in result.stderr
+
+
 def test_demo_serves_its_feed_to_the_printed_demo_key_and_stops_cleanly_on_ctrl_c():
     proc = subprocess.Popen(
         [*QUOTEFLOW, "demo", "--speed", "20"],

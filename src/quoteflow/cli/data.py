@@ -37,6 +37,14 @@ class FileFormat(StrEnum):
     csv = "csv"
 
 
+class OutputFormat(StrEnum):
+    """What ``enrich`` writes: JSON lines, or a Parquet or Arrow IPC file per topic."""
+
+    jsonl = "jsonl"
+    parquet = "parquet"
+    arrow = "arrow"
+
+
 class _Counted:
     """A feed that reports how many records it has yielded, for a progress bar."""
 
@@ -219,14 +227,27 @@ def enrich(
         float | None, typer.Option(help="Synthetic feed: market seconds to generate.")
     ] = None,
     topics: Annotated[
-        str, typer.Option(help="Comma-separated topics to print.")
+        str, typer.Option(help="Comma-separated topics to write.")
     ] = "quotes.enriched,trades.enriched,bars",
+    output_format: Annotated[
+        OutputFormat,
+        typer.Option("--format", help="jsonl (reference records), or parquet or arrow files."),
+    ] = OutputFormat.jsonl,
+    output: Annotated[
+        Path | None,
+        typer.Option(
+            help="jsonl: the file to write (default: stdout); parquet, arrow: the directory "
+            "to write <topic>.parquet or <topic>.arrow files into (required)."
+        ),
+    ] = None,
 ) -> None:
-    """Run the enrichment job in the embedded runtime; print its records as JSON lines.
+    """Run the enrichment job in the embedded runtime; write its records.
 
-    Settings come from the [enrich] section of the config (period, price, thresholds,
-    indicators). With the synthetic feed the previous closes are synthetic too.
-    Ctrl-C stops cleanly: open candles are flushed first.
+    By default as JSON lines to stdout; with --format parquet or arrow, one file per
+    topic in the --output directory. Settings come from the [enrich] section of the
+    config (period, price, thresholds, indicators). With the synthetic feed the
+    previous closes are synthetic too. Ctrl-C stops cleanly: open candles are
+    flushed first.
     """
     import asyncio
 
@@ -235,9 +256,13 @@ def enrich(
     from quoteflow.enrich import Enricher
     from quoteflow.errors import QuoteflowError
     from quoteflow.recordio import count_records
-    from quoteflow.runtime import Pipeline, Stage, install_stop_signals
-    from quoteflow.runtime.sinks import JsonLinesSink
+    from quoteflow.runtime import Pipeline, Sink, Stage, install_stop_signals
+    from quoteflow.runtime.sinks import JsonLinesSink, RecordFilesSink
 
+    if output_format is not OutputFormat.jsonl and output is None:
+        raise usage("--output", "", f"--format {output_format} writes files: name a directory")
+    if output is not None and output_format is not OutputFormat.jsonl and output.is_file():
+        raise usage("--output", str(output), "is a file; parquet and arrow need a directory")
     settings = settings_of(ctx)
     try:
         feed, closes = feed_and_closes(
@@ -264,8 +289,17 @@ def enrich(
         stage = Stage("enrich", job.input_topics, job)
         with progress_bar("enriching records", total) as bar:
             counted = _Counted(feed, lambda n: bar.advance(0, n))
-            sink = JsonLinesSink(wanted, sys.stdout.buffer)
-            await Pipeline(bus, [counted], [stage], [sink]).run(stop)
+            sink: Sink
+            if output_format is OutputFormat.jsonl:
+                stream = sys.stdout.buffer if output is None else output.open("wb")
+                sink = JsonLinesSink(wanted, stream)
+            else:
+                sink = RecordFilesSink(wanted, output, output_format.value)  # type: ignore[arg-type]
+            try:
+                await Pipeline(bus, [counted], [stage], [sink]).run(stop)
+            finally:
+                if output is not None and output_format is OutputFormat.jsonl:
+                    stream.close()
 
     try:
         asyncio.run(run())

@@ -2,16 +2,20 @@
 
 from __future__ import annotations
 
-from typing import IO
+from itertools import groupby
+from operator import attrgetter
+from pathlib import Path
+from typing import IO, Any
 
 import msgspec
 import pyarrow as pa
+import pyarrow.parquet as pq
 
 from quoteflow.bus.base import Message
-from quoteflow.events import DeadLetter
+from quoteflow.events import DeadLetter, to_batch
 from quoteflow.reference import JsonLinesEncoder, reference_json
 
-__all__ = ["JsonLinesSink"]
+__all__ = ["JsonLinesSink", "RecordFilesSink"]
 
 
 class JsonLinesSink:
@@ -46,3 +50,57 @@ class JsonLinesSink:
     async def close(self) -> None:
         """Flush the stream."""
         self._stream.flush()
+
+
+class RecordFilesSink:
+    """Write each topic's records to ``<directory>/<topic>.<format>``: Parquet or Arrow IPC files.
+
+    Arrow batches go in as they come; records (bars, alerts, dead letters) are
+    gathered into a batch per run of one topic. A file is started at its
+    topic's first record and completed on :meth:`close`.
+    """
+
+    name = "files"
+
+    def __init__(self, topics: tuple[str, ...], directory: Path, file_format: str) -> None:
+        if file_format not in ("parquet", "arrow"):
+            raise ValueError(f"unknown file format {file_format!r}; use parquet or arrow")
+        self.topics = topics
+        self.directory = directory
+        self.format = file_format
+        self._writers: dict[str, Any] = {}
+
+    async def write(self, messages: list[Message]) -> None:
+        """Append the messages' records to their topics' files."""
+        for topic, run in groupby(messages, key=attrgetter("topic")):
+            records: list[Any] = []
+            for message in run:
+                if isinstance(message.value, pa.RecordBatch):
+                    self._append(topic, records)
+                    self._write(topic, message.value)
+                else:
+                    records.append(message.value)
+            self._append(topic, records)
+
+    def _append(self, topic: str, records: list[Any]) -> None:
+        if records:
+            self._write(topic, to_batch(records, type(records[0])))
+            records.clear()
+
+    def _write(self, topic: str, batch: pa.RecordBatch) -> None:
+        writer = self._writers.get(topic)
+        if writer is None:
+            self.directory.mkdir(parents=True, exist_ok=True)
+            path = self.directory / f"{topic}.{self.format}"
+            if self.format == "parquet":
+                writer = pq.ParquetWriter(path, batch.schema, compression="zstd")
+            else:
+                writer = pa.ipc.new_file(path, batch.schema)
+            self._writers[topic] = writer
+        writer.write_batch(batch)
+
+    async def close(self) -> None:
+        """Complete every file."""
+        for writer in self._writers.values():
+            writer.close()
+        self._writers.clear()
