@@ -16,6 +16,7 @@ import msgspec
 import pyarrow as pa
 
 from benchmarks.bench_batches import bench_batches
+from benchmarks.bench_commands import CommandFigure, bench_commands
 from benchmarks.bench_enrich import BATCH_SIZES, bench_enrich
 from benchmarks.bench_exchange import BATCH, EngineFigures, bench_exchange
 from benchmarks.bench_feeds import FeedFigures, bench_feeds
@@ -94,6 +95,42 @@ def _startup_section(startup: list[StartupFigure]) -> list[str]:
     ]
 
 
+def _commands_section(commands: list[CommandFigure]) -> list[str]:
+    rows = []
+    for f in commands:
+        goal = (
+            "-"
+            if f.goal_per_s is None
+            else f">= {f.goal_per_s:,.0f}: " + ("met" if f.per_s >= f.goal_per_s else "NOT met")
+        )
+        rows.append(f"| `{f.name}` | {f.records:,} | {f.wall_s:.2f} | {f.per_s:,.0f} "
+                    f"| {f.rss_mb:,.0f} | {goal} |")  # fmt: skip
+    same = {f.name.removeprefix("same job: "): f for f in commands if f.name.startswith("same")}
+    ours = same["quoteflow enrich, JSON lines"]
+    plain = same["plain Python loop with msgspec, JSON lines"]
+    polars = same["polars batch job, Parquet"]
+    parquet = same["quoteflow enrich --format parquet"]
+    return [
+        "## Commands as users run them",
+        "",
+        "Whole commands as subprocesses on one synthetic session (`quoteflow feed synthetic`,",
+        "50 instruments, one exchange session), the sides taking turns; wall time from start",
+        "to exit, start-up included, and peak resident memory. The same-job rows run the",
+        "quotes alone through the job every side does (one-minute candles of the mid, SMA 20,",
+        "SMA 50 and RSI 14 on closed candles, the previous-close move, a record per quote);",
+        "the peers are whole programs in `benchmarks/peers`. Bytewax is not in this run yet.",
+        "",
+        "| command | records | wall s | records/s | peak MB | goal |",
+        "|---|---:|---:|---:|---:|---|",
+        *rows,
+        "",
+        f"Same job, quoteflow / peer (wall time ratio, higher is faster): JSON lines vs the "
+        f"plain loop {plain.wall_s / ours.wall_s:.2f}x; Parquet vs the polars batch job "
+        f"{polars.wall_s / parquet.wall_s:.2f}x.",
+        "",
+    ]
+
+
 def render(
     results: list[Result],
     batches: list[Result],
@@ -107,6 +144,7 @@ def render(
     gateway: list[GatewaySide],
     exchange: EngineFigures,
     startup: list[StartupFigure],
+    commands: list[CommandFigure],
     pinned: str,
     calibration: float,
 ) -> str:
@@ -384,6 +422,7 @@ def render(
         f"{exchange.ack_fsync_ms[0]:.2f} ms, p99 {exchange.ack_fsync_ms[1]:.2f} ms.",
         "",
         *_startup_section(startup),
+        *_commands_section(commands),
         "## Against the goals",
         "",
         "| goal | measured | met |",
@@ -478,6 +517,8 @@ def main() -> None:
     print(exchange)
     startup = bench_startup(3 if args.quick else 15)
     print(startup)
+    commands = bench_commands(1, 10, 3600) if args.quick else bench_commands()
+    print(commands)
     for r in (*results, *batches, *indicators, *enrich, *lake):
         print(
             f"{r.name:50s} {r.quoteflow_per_s:>10,.0f} {r.baseline_per_s:>10,.0f} {r.ratio:4.1f}x"
@@ -496,6 +537,7 @@ def main() -> None:
             gateway,
             exchange,
             startup,
+            commands,
             pinned,
             calibration,
         )

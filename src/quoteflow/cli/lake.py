@@ -184,12 +184,14 @@ def record(
                     events, remaining = events[dropped:], remaining - dropped
                 if events:
                     writer.add(events)
-                # batches go in one after the other, so records count in that order
+                # batches go in one after the other, so records count in that order; a
+                # chunk's worth at a time, so that chunks keep to --chunk-rows
                 for batch in normalized.interleaved.batches if normalized.interleaved else ():
                     if remaining:
                         dropped = min(remaining, batch.num_rows)
                         batch, remaining = batch.slice(dropped), remaining - dropped
-                    writer.add_batch(batch)
+                    for start in range(0, batch.num_rows, writer.chunk_rows):
+                        writer.add_batch(batch.slice(start, writer.chunk_rows))
                 writer.tick()
                 if stop.is_set():
                     break
