@@ -17,7 +17,7 @@ from quixstreams import Application
 
 from quoteflow.config import EnrichSettings
 from quoteflow.enrich import Enricher, PreviousCloses
-from quoteflow.events import Quote
+from quoteflow.events import Quote, from_batch
 
 
 def main(broker: str, source: str, target: str, group: str) -> None:
@@ -33,7 +33,8 @@ def main(broker: str, source: str, target: str, group: str) -> None:
         if state is None:
             state = job.initial_state()
         outputs, states[quote.instrument] = job.process([quote], state)
-        return [encode(record) for topic, record in outputs if topic == "quotes.enriched"]
+        enriched = [batch for topic, batch in outputs if topic == "quotes.enriched"]
+        return [encode(record) for batch in enriched for record in from_batch(batch)]
 
     app = Application(broker_address=broker, consumer_group=group, auto_offset_reset="earliest",
                       loglevel="WARNING", use_changelog_topics=False)  # fmt: skip
