@@ -14,7 +14,6 @@ import math
 import tempfile
 import time
 from collections import Counter, deque
-from collections.abc import Sequence
 from datetime import UTC, date, datetime
 from pathlib import Path
 
@@ -25,25 +24,24 @@ from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from quoteflow.app.sources import synthetic_market
 from quoteflow.bus import MemoryBus, Message
 from quoteflow.bus.base import records_of
 from quoteflow.calendars import calendar_by_name
-from quoteflow.config import Settings, SyntheticSettings
+from quoteflow.config import Settings
 from quoteflow.enrich import Enricher, PreviousCloses
 from quoteflow.errors import ConfigError
 from quoteflow.events import Alert, Bar, DeadLetter, EnrichedQuote, EnrichedTrade
 from quoteflow.exchange.instruments import load_instruments
 from quoteflow.exchange.serve import RunningExchange, serve_exchange
 from quoteflow.exchange.simulate import OrderFlow, drive_exchange
-from quoteflow.feeds.base import Feed
-from quoteflow.feeds.replay import ReplayFeed
-from quoteflow.feeds.synthetic import SyntheticFeed, SyntheticMarket, default_instruments
+from quoteflow.feeds.synthetic import SyntheticFeed
 from quoteflow.gateway.keys import KeyStore
 from quoteflow.gateway.server import GatewayServer, build_gateway, gateway_channels
 from quoteflow.gateway.sink import GatewaySink
 from quoteflow.runtime import Pipeline, Stage, install_stop_signals
 
-__all__ = ["SummarySink", "feed_and_closes", "run_demo", "synthetic_market"]
+__all__ = ["SummarySink", "run_demo"]
 
 _REFRESH_S = 0.5
 _EXCHANGE_RATE_PER_S = 200
@@ -193,45 +191,6 @@ def _render(header: list[Text], pipeline: Pipeline, sink: SummarySink, rates: _R
     rows = max(1, height - fixed - 1)  # the last line stays free for the cursor
     return Group(*header, rates_line, _instruments(sink, running, rows),
                  _alerts(sink, alert_rows, width))  # fmt: skip
-
-
-def synthetic_market(config: SyntheticSettings, start: date | None = None) -> SyntheticMarket:
-    """Build the synthetic market the settings describe, from ``start`` (default: latest)."""
-    return SyntheticMarket(
-        default_instruments(config.instruments),
-        seed=config.seed,
-        rate_per_s=config.rate_per_s,
-        trade_probability=config.trade_probability,
-        annual_volatility=config.annual_volatility,
-        start=start,
-        calendar=config.calendar,
-    )
-
-
-def feed_and_closes(
-    settings: Settings,
-    files: Sequence[Path],
-    speed: float | None,
-    *,
-    previous_closes: str | None = None,
-    duration_s: float | None = None,
-) -> tuple[Feed, PreviousCloses]:
-    """Return the embedded feed and its previous closes: replayed ``files``, else synthetic.
-
-    Replayed files take their closes from ``previous_closes`` (default: [enrich]
-    previous_closes; none known: no closes); the synthetic market brings its own.
-    ``speed`` None replays as fast as possible. Raises QuoteflowError for an
-    unreadable closes file.
-    """
-    config = settings.enrich
-    if files:
-        path = previous_closes or config.previous_closes
-        closes = PreviousCloses.read(path, config.calendar) if path else PreviousCloses(
-            {}, config.calendar)  # fmt: skip
-        return ReplayFeed(files, speed=speed), closes
-    market = synthetic_market(settings.synthetic)
-    feed = SyntheticFeed(market, speed=speed, duration_s=duration_s)
-    return feed, PreviousCloses(market.previous_closes(), config.calendar)
 
 
 async def _start_gateway(

@@ -53,7 +53,7 @@ def _pipeline(stage: str, bus: KafkaBus, settings: Settings, **options) -> Pipel
 
     config = settings.enrich
     if stage == "ingest":
-        from quoteflow.demo import feed_and_closes
+        from quoteflow.app.sources import feed_and_closes
 
         feed, _ = feed_and_closes(settings, options["files"], options["speed"],
                                   duration_s=options["duration"])  # fmt: skip

@@ -170,7 +170,7 @@ def feed_synthetic(
     """
     import asyncio
 
-    from quoteflow.demo import synthetic_market
+    from quoteflow.app.sources import synthetic_market
     from quoteflow.events import Quote, Trade
     from quoteflow.feeds.synthetic import SyntheticFeed
     from quoteflow.recordio import write_records
@@ -251,8 +251,8 @@ def enrich(
     """
     import asyncio
 
+    from quoteflow.app.sources import feed_and_closes
     from quoteflow.bus import MemoryBus
-    from quoteflow.demo import feed_and_closes
     from quoteflow.enrich import Enricher
     from quoteflow.errors import QuoteflowError
     from quoteflow.recordio import count_records

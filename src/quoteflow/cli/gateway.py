@@ -128,7 +128,7 @@ def serve_command(
     """
     import asyncio
 
-    from quoteflow.demo import feed_and_closes
+    from quoteflow.app.sources import feed_and_closes
     from quoteflow.gateway.serve import serve
     from quoteflow.run import kafka_bus
 

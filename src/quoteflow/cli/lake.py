@@ -145,7 +145,7 @@ def record(
     """
     import asyncio
 
-    from quoteflow.demo import synthetic_market
+    from quoteflow.app.sources import synthetic_market
     from quoteflow.feeds.replay import ReplayFeed
     from quoteflow.feeds.synthetic import SyntheticFeed
     from quoteflow.lake.writer import LakeWriter

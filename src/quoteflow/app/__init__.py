@@ -1,0 +1,1 @@
+"""The composition root: what the commands build their pipelines from."""
