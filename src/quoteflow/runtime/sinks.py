@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from itertools import groupby
 from operator import attrgetter
 from pathlib import Path
@@ -71,21 +72,32 @@ class RecordFilesSink:
         self._writers: dict[str, Any] = {}
 
     async def write(self, messages: list[Message]) -> None:
-        """Append the messages' records to their topics' files."""
+        """Append the messages' records to their topics' files.
+
+        Encoding and compression run on a thread (they release the GIL), so the
+        stages upstream keep working meanwhile.
+        """
+        batches: list[tuple[str, pa.RecordBatch]] = []
         for topic, run in groupby(messages, key=attrgetter("topic")):
             records: list[Any] = []
             for message in run:
                 if isinstance(message.value, pa.RecordBatch):
-                    self._append(topic, records)
-                    self._write(topic, message.value)
+                    self._gather(topic, records, batches)
+                    batches.append((topic, message.value))
                 else:
                     records.append(message.value)
-            self._append(topic, records)
+            self._gather(topic, records, batches)
+        await asyncio.to_thread(self._write_all, batches)
 
-    def _append(self, topic: str, records: list[Any]) -> None:
+    @staticmethod
+    def _gather(topic: str, records: list[Any], batches: list[tuple[str, pa.RecordBatch]]) -> None:
         if records:
-            self._write(topic, to_batch(records, type(records[0])))
+            batches.append((topic, to_batch(records, type(records[0]))))
             records.clear()
+
+    def _write_all(self, batches: list[tuple[str, pa.RecordBatch]]) -> None:
+        for topic, batch in batches:
+            self._write(topic, batch)
 
     def _write(self, topic: str, batch: pa.RecordBatch) -> None:
         writer = self._writers.get(topic)
