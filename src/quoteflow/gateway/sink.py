@@ -5,14 +5,15 @@ from __future__ import annotations
 from itertools import groupby
 
 import msgspec
+import pyarrow as pa
 
-from quoteflow.bus.base import Message, records_of
+from quoteflow.bus.base import Message
 from quoteflow.events import Event
 from quoteflow.gateway.hub import Hub
 from quoteflow.gateway.metrics import GatewayMetrics
-from quoteflow.reference import reference_json
+from quoteflow.reference import JsonLinesEncoder, reference_json
 
-__all__ = ["GatewaySink", "encode_record"]
+__all__ = ["GatewaySink", "encode_record", "framed"]
 
 _encoder = msgspec.json.Encoder()
 
@@ -25,8 +26,13 @@ def encode_record(channel: str, sequence: int, event: Event) -> bytes:
     ... # doctest: +ELLIPSIS
     b'{"channel":"alerts","seq":7,"provider":"alpaca","type":"alerts","instrument":"AMZN",...}'
     """
+    return framed(channel, sequence, reference_json(event, keyed=True))
+
+
+def framed(channel: str, sequence: int, line: bytes) -> bytes:
+    """Return a keyed reference record's JSON (``line``) as subscribers get it."""
     head = b'{"channel":' + _encoder.encode(channel) + b',"seq":%d,' % sequence
-    return head + reference_json(event, keyed=True)[1:]
+    return head + line[1:]
 
 
 def _topic(message: Message) -> str:
@@ -52,12 +58,25 @@ class GatewaySink:
         self.hub = hub
         self.topics = channels
         self._metrics = metrics
+        self._lines = JsonLinesEncoder()
 
     async def write(self, messages: list[Message]) -> None:
-        """Publish runs of one topic together (the order across topics is kept)."""
+        """Publish runs of one topic together (the order across topics is kept).
+
+        An Arrow batch is encoded whole (:class:`JsonLinesEncoder`), each record's
+        frame cut from its lines, with no record object made.
+        """
         for channel, run in groupby(messages, key=_topic):
-            records = [(record.instrument, record) for record in records_of(run)]
-            self.hub.publish(channel, records, encode_record)
+            records: list[tuple[str, bytes]] = []
+            for message in run:
+                value = message.value
+                if isinstance(value, pa.RecordBatch):
+                    lines = self._lines.lines(value).split(b"\n")[:-1]  # each line ends so
+                    names = value.column("instrument").to_pylist()
+                    records.extend(zip(names, lines, strict=True))
+                else:
+                    records.append((value.instrument, reference_json(value, keyed=True)))
+            self.hub.publish(channel, records, framed)
             self._metrics.published[channel] += len(records)
 
     async def close(self) -> None:
