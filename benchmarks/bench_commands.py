@@ -11,8 +11,9 @@ one-minute candles of the quote mid, SMA 20, SMA 50 and RSI 14 on closed
 candles, the move against the previous close at 5%, one record per quote
 (quoteflow with alerts off and ``price = "mid"``). The peers are whole
 programs in ``benchmarks/peers``: a plain Python loop with msgspec and
-hand-written incremental indicators, and a polars batch job (the batch upper
-anchor: it sees the whole file at once, which a stream cannot).
+hand-written incremental indicators, the same loop as a Bytewax dataflow, and a
+polars batch job (the batch upper anchor: it sees the whole file at once,
+which a stream cannot).
 """
 
 from __future__ import annotations
@@ -118,6 +119,9 @@ def _cases(work: Path, quotes: Path, trades: Path, closes: Path) -> dict[str, _C
         ),
         "same job: plain Python loop with msgspec, JSON lines": _Case(
             peer("plain_loop", "plain.jsonl"), n_quotes
+        ),
+        "same job: Bytewax dataflow, JSON lines": _Case(
+            peer("bytewax_flow", "bytewax.jsonl"), n_quotes
         ),
         "same job: polars batch job, Parquet": _Case(
             peer("polars_batch", "polars.parquet"), n_quotes

@@ -1,11 +1,12 @@
 """Distributed mode on the test broker: one enrich process, quoteflow next to Quix Streams.
 
 Both sides run as their own process on the same Tansu broker and read the same
-input topic of msgpack quotes (50 instruments, 4 partitions), and both run
-quoteflow's enrichment job with its default settings (1-minute candles, SMA 20,
-SMA 50, RSI 14, alerts). quoteflow runs ``quoteflow run enrich`` (transactions,
-changelog snapshots, bars and alerts as outputs too; customer JSON copies off);
-Quix Streams runs ``benchmarks/quix_enrich.py`` (the job per record, at-least-once).
+input topic of msgpack quotes (50 instruments, 4 partitions). quoteflow runs
+``quoteflow run enrich`` with its default settings (1-minute candles, SMA 20,
+SMA 50, RSI 14, alerts; transactions, changelog snapshots, bars and alerts as
+outputs too; customer JSON copies off); Quix Streams runs
+``benchmarks/quix_enrich.py``: the candles and indicators written per record by
+hand, as a Quix user would (no alerts, at-least-once), which is less work.
 A third process, ``benchmarks/kafka_copy.py``, copies the input to an output
 topic with no work: the floor that two hops through this broker set.
 Every client uses ``linger.ms`` 1 and ``fetch.wait.max.ms`` 1, quoteflow's

@@ -108,6 +108,7 @@ def _commands_section(commands: list[CommandFigure]) -> list[str]:
     same = {f.name.removeprefix("same job: "): f for f in commands if f.name.startswith("same")}
     ours = same["quoteflow enrich, JSON lines"]
     plain = same["plain Python loop with msgspec, JSON lines"]
+    bytewax = same["Bytewax dataflow, JSON lines"]
     polars = same["polars batch job, Parquet"]
     parquet = same["quoteflow enrich --format parquet"]
     return [
@@ -118,15 +119,16 @@ def _commands_section(commands: list[CommandFigure]) -> list[str]:
         "to exit, start-up included, and peak resident memory. The same-job rows run the",
         "quotes alone through the job every side does (one-minute candles of the mid, SMA 20,",
         "SMA 50 and RSI 14 on closed candles, the previous-close move, a record per quote);",
-        "the peers are whole programs in `benchmarks/peers`. Bytewax is not in this run yet.",
+        "the peers are whole programs in `benchmarks/peers`.",
         "",
         "| command | records | wall s | records/s | peak MB | goal |",
         "|---|---:|---:|---:|---:|---|",
         *rows,
         "",
         f"Same job, quoteflow / peer (wall time ratio, higher is faster): JSON lines vs the "
-        f"plain loop {plain.wall_s / ours.wall_s:.2f}x; Parquet vs the polars batch job "
-        f"{polars.wall_s / parquet.wall_s:.2f}x.",
+        f"plain loop {plain.wall_s / ours.wall_s:.2f}x (goal 5x), vs Bytewax "
+        f"{bytewax.wall_s / ours.wall_s:.2f}x (goal 10x); Parquet vs the polars batch job "
+        f"{polars.wall_s / parquet.wall_s:.2f}x (goal: within 2x, 0.5x or more).",
         "",
     ]
 
