@@ -9,7 +9,8 @@ peak resident memory (``ru_maxrss`` of the process).
 The same-job comparison runs on the quotes alone, the job every side does:
 one-minute candles of the quote mid, SMA 20, SMA 50 and RSI 14 on closed
 candles, the move against the previous close at 5%, one record per quote
-(quoteflow with alerts off and ``price = "mid"``). The peers are whole
+(quoteflow with ``price = "mid"`` and the price alerts off; the bar alerts
+stay, at a handful per instrument and session). The peers are whole
 programs in ``benchmarks/peers``: a plain Python loop with msgspec and
 hand-written incremental indicators, the same loop as a Bytewax dataflow, and a
 polars batch job (the batch upper anchor: it sees the whole file at once,
@@ -39,9 +40,6 @@ price = "mid"
 indicators = "sma:20,sma:50,rsi:14"
 
 [enrich.alerts]
-sma_cross = []
-rsi_period = 14
-volume_spike_factor = 3.0
 session_extremes = false
 move_changes = false
 """
