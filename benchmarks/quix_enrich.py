@@ -16,7 +16,7 @@ import sys
 import msgspec
 from quixstreams import Application
 
-from benchmarks.peers.plain_loop import MINUTE_NS, Instrument
+from benchmarks.peers.plain_loop import Instrument
 from quoteflow.events import Quote
 
 
@@ -34,12 +34,7 @@ def main(broker: str, source: str, target: str, group: str) -> None:
         bid, ask = quote.bid_price, quote.ask_price
         mid = (bid + ask) / 2 if bid and ask else None
         if mid is not None:
-            start = quote.ts_event - quote.ts_event % MINUTE_NS
-            if start != inst.start:
-                if inst.start >= 0:
-                    inst.close_bar(inst.close)
-                inst.start = start
-            inst.close = mid
+            inst.add_mid(quote.ts_event, mid)
         return encode({"instrument": quote.instrument, "ts_event": quote.ts_event,
                        "ts_recv": quote.ts_recv, "mid": mid, "sma_20": inst.sma[20],
                        "sma_50": inst.sma[50], "rsi_14": inst.rsi})  # fmt: skip

@@ -20,7 +20,7 @@ from bytewax.connectors.files import FileSink
 from bytewax.dataflow import Dataflow
 from bytewax.testing import TestingSource, run_main
 
-from benchmarks.peers.plain_loop import MINUTE_NS, Instrument, Line
+from benchmarks.peers.plain_loop import Instrument, Line
 
 
 def quotes(path: str) -> Iterator[tuple[str, tuple[int, float | None, float | None]]]:
@@ -43,12 +43,7 @@ def main(quotes_path: str, closes_path: str, output: str) -> None:
         ts, bid, ask = quote
         mid = (bid + ask) / 2 if bid and ask else None
         if mid is not None:
-            start = ts - ts % MINUTE_NS
-            if start != inst.start:
-                if inst.start >= 0:
-                    inst.close_bar(inst.close)
-                inst.start = start
-            inst.close = mid
+            inst.add_mid(ts, mid)
         return inst, (ts, bid, ask, mid, inst.sma[20], inst.sma[50], inst.rsi)
 
     def line(item: tuple[str, tuple]) -> tuple[str, str]:

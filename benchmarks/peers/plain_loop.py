@@ -47,6 +47,15 @@ class Instrument:
         self.avg_gain = self.avg_loss = 0.0
         self.rsi: float | None = None
 
+    def add_mid(self, ts: int, mid: float) -> None:
+        """Add a quote's mid at ``ts``; a new minute closes the candle before."""
+        start = ts - ts % MINUTE_NS
+        if start != self.start:
+            if self.start >= 0:
+                self.close_bar(self.close)
+            self.start = start
+        self.close = mid
+
     def close_bar(self, close: float) -> None:
         for n, window in self.windows.items():
             window.append(close)
@@ -90,12 +99,7 @@ def main(quotes_path: str, closes_path: str, output: str) -> None:
                     inst = state[name] = Instrument()
                 mid = (bid + ask) / 2 if bid and ask else None
                 if mid is not None:
-                    start = ts - ts % MINUTE_NS
-                    if start != inst.start:
-                        if inst.start >= 0:
-                            inst.close_bar(inst.close)
-                        inst.start = start
-                    inst.close = mid
+                    inst.add_mid(ts, mid)
                 close = closes.get(name)
                 change = move = None
                 if mid is not None and close:
