@@ -213,3 +213,15 @@ def test_one_record_per_chunk_keeps_every_record(lake):
     writer.close()
     kept = [t for c in lake.files("raw") for t in from_batch(pq.read_table(c.path))]
     assert len(kept) == 1_011
+
+
+def test_buffers_past_the_memory_bound_are_written_largest_first(lake):
+    day = 1711980000 * 10**9  # 2024-04-01
+    writer = LakeWriter(lake, chunk_rows=1000, max_buffered_rows=500)
+    sizes = {"A": 250, "B": 200, "C": 150, "D": 100}
+    trades = [Trade("T", name, day + i, day + i, 1.0, 1.0)
+              for name, count in sizes.items() for i in range(count)]  # fmt: skip
+    writer.add_batch(to_batch(trades))
+    assert writer.rows_written == 450  # 700 buffered, over 500: A and B go, 250 stay
+    writer.flush()
+    assert writer.rows_written == sum(sizes.values())

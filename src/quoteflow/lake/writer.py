@@ -125,7 +125,8 @@ class LakeWriter:
     ``checkpoint`` names the durable-offset file (``_checkpoints/source=<S>/<name>.json``);
     without it no offset is stored. Chunks due at the same time are encoded and
     written on up to ``threads`` threads (Parquet encoding and ``fsync`` release
-    the GIL).
+    the GIL). ``max_buffered_rows`` bounds memory: past it, the largest buffers are
+    written before they are full (default: 4 chunks' worth, at least 500,000 rows).
     """
 
     def __init__(
@@ -138,6 +139,7 @@ class LakeWriter:
         checkpoint: str | None = None,
         clock: Callable[[], float] = time.monotonic,
         threads: int = 2,
+        max_buffered_rows: int | None = None,
     ) -> None:
         if source not in SOURCES:
             raise ValueError(f"source must be one of {', '.join(SOURCES)}, not {source!r}")
@@ -146,6 +148,7 @@ class LakeWriter:
         self.root = root
         self.source = source
         self.chunk_rows = chunk_rows
+        self.max_buffered_rows = max_buffered_rows or max(4 * chunk_rows, 500_000)
         self.chunk_age_s = chunk_age_s
         self.clock = clock
         self.offset = 0
@@ -267,9 +270,21 @@ class LakeWriter:
             self._buffers[partition].parts.extend(grouped.slice(start, stop - start).to_batches())
 
     def _flush_full(self, partitions: Iterable[Partition]) -> None:
-        """Flush the given buffers that reached ``chunk_rows`` (after all records are counted)."""
-        self._flush_all([p for p in dict.fromkeys(partitions)
-                         if self._buffers[p].rows >= self.chunk_rows])  # fmt: skip
+        """Flush the given buffers that reached ``chunk_rows`` (after all records are counted).
+
+        When all buffers hold more than ``max_buffered_rows``, the largest go too,
+        until half of that is left.
+        """
+        due = [p for p in dict.fromkeys(partitions) if self._buffers[p].rows >= self.chunk_rows]
+        buffered = sum(b.rows for p, b in self._buffers.items() if p not in due)
+        if buffered > self.max_buffered_rows:
+            for partition, buffer in sorted(self._buffers.items(), key=lambda i: -i[1].rows):
+                if buffered <= self.max_buffered_rows // 2:
+                    break
+                if partition not in due:
+                    due.append(partition)
+                    buffered -= buffer.rows
+        self._flush_all(due)
 
     def tick(self) -> None:
         """Flush every buffer whose oldest record has waited ``chunk_age_s``."""
