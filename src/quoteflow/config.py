@@ -59,7 +59,9 @@ class _Section(BaseModel):
 
 
 class BusSettings(_Section):
-    """The bus: partitions per topic; records per partition before backpressure (embedded).
+    """The bus: partitions per Kafka topic; records per partition before backpressure (embedded).
+
+    The embedded bus has one partition per topic: one process reads them all.
 
     The Kafka settings: the session timeout of consumer groups, which topics get a
     JSON copy for customers, and how clients authenticate (SASL PLAIN or

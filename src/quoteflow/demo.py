@@ -283,7 +283,7 @@ async def run_demo(
     console = console or Console()
     config = settings.synthetic
     market = synthetic_market(config)
-    bus = MemoryBus(partitions=settings.bus.partitions, capacity=settings.bus.capacity)
+    bus = MemoryBus(capacity=settings.bus.capacity)
     stop = asyncio.Event()
     install_stop_signals(stop)
     session = datetime.fromtimestamp(market.clock_ns / 1e9, tz=UTC).date()

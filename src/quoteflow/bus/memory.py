@@ -71,16 +71,20 @@ class _Group:
 class MemoryBus:
     """In-process topics for the embedded runtime.
 
-    ``partitions`` is the partition count of every topic (default 4); ``capacity``
-    the most uncommitted records per partition before producers wait (default
-    10,000). Records of one key always land in the same partition, in order.
+    ``partitions`` is the partition count of every topic; ``capacity`` the most
+    uncommitted records per partition before producers wait (default 10,000).
+    Records of one key always land in the same partition, in order. The default
+    is one partition: one process reads every partition of an embedded bus, so
+    more would only cut each Arrow batch into pieces (a ``take`` per piece,
+    about a sixth of ``quoteflow enrich``'s time with 4). Partitions are how
+    Kafka mode spreads work over processes (``[bus] partitions``).
     """
 
     ordered_across_topics = True
     durable = False
     carries_batches = True
 
-    def __init__(self, *, partitions: int = 4, capacity: int = 10_000) -> None:
+    def __init__(self, *, partitions: int = 1, capacity: int = 10_000) -> None:
         if partitions < 1 or capacity < 1:
             raise ValueError("partitions and capacity must be >= 1")
         self.partitions = partitions

@@ -285,7 +285,7 @@ def enrich(
     async def run() -> None:
         stop = asyncio.Event()
         install_stop_signals(stop)
-        bus = MemoryBus(partitions=settings.bus.partitions, capacity=settings.bus.capacity)
+        bus = MemoryBus(capacity=settings.bus.capacity)
         stage = Stage("enrich", job.input_topics, job)
         with progress_bar("enriching records", total) as bar:
             counted = _Counted(feed, lambda n: bar.advance(0, n))

@@ -69,14 +69,9 @@ def _in_event_time(path: Path, batch_size: int) -> Iterator[pa.RecordBatch]:
     """Yield the file's batches in ``ts_event`` order (reading it whole if it is not sorted)."""
     if not path.is_file():
         raise RecordFileError(f"{path}: no such file")
-    if path.name.lower().endswith(".parquet"):
-        try:
-            column = pq.read_table(path, columns=["ts_event"]).column(0)
-        except (pa.ArrowException, OSError) as exc:
-            raise RecordFileError(f"{path}: cannot be read: {exc}") from exc
-        if _ascending(column.combine_chunks().cast(pa.int64()).to_numpy()):
-            yield from read_batches(path, batch_size)
-            return
+    if path.name.lower().endswith(".parquet") and _parquet_in_event_time(path, batch_size):
+        yield from read_batches(path, batch_size)
+        return
     table = pa.Table.from_batches(list(read_batches(path, batch_size)))  # CSV: read whole anyway
     if not table.num_rows:
         return
@@ -85,6 +80,24 @@ def _in_event_time(path: Path, batch_size: int) -> Iterator[pa.RecordBatch]:
         log.warning("replay: %s is not in event-time order; sorting it in memory", path)
         table = table.take(pa.array(np.argsort(ts, kind="stable")))
     yield from table.combine_chunks().to_batches(batch_size)
+
+
+def _parquet_in_event_time(path: Path, batch_size: int) -> bool:
+    """Return whether a Parquet file's ``ts_event`` never goes back, reading that column only.
+
+    The column is read a batch at a time, so the check costs one batch of memory.
+    """
+    last = np.iinfo(np.int64).min
+    try:
+        source = pq.ParquetFile(path, pre_buffer=False)
+        for batch in source.iter_batches(batch_size, columns=["ts_event"]):
+            ts = batch.column(0).cast(pa.int64()).to_numpy()
+            if len(ts) and (ts[0] < last or not _ascending(ts)):
+                return False
+            last = ts[-1] if len(ts) else last
+    except (pa.ArrowException, OSError) as exc:
+        raise RecordFileError(f"{path}: cannot be read: {exc}") from exc
+    return True
 
 
 def _ascending(ts: np.ndarray) -> bool:

@@ -46,7 +46,7 @@ async def serve(
     gateway = build_gateway(settings, channels)
     server = GatewayServer.from_settings(gateway, settings)
     if bus is None:
-        bus = MemoryBus(partitions=settings.bus.partitions, capacity=settings.bus.capacity)
+        bus = MemoryBus(capacity=settings.bus.capacity)
         source, closes = feed or feed_and_closes(settings, (), 1.0)
         job = Enricher(config, closes)
         stage = Stage("enrich", job.input_topics, job)

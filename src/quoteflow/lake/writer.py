@@ -45,6 +45,7 @@ from quoteflow.lake.layout import (
     utc_day,
 )
 from quoteflow.lake.storage import LakeRoot
+from quoteflow.recordio import parquet_options
 
 __all__ = ["NULL_COLUMNS_KEY", "LakeSink", "LakeWriter", "chunk_bytes"]
 
@@ -55,27 +56,23 @@ NULL_COLUMNS_KEY = b"quoteflow.null_columns"
 def chunk_bytes(table: pa.Table, metadata: dict[bytes, bytes] | None = None) -> pa.Buffer:
     """Return ``table`` as Parquet bytes, as every lake file is written.
 
-    zstd; timestamps delta-encoded (sorted nanoseconds shrink to their gaps: about
-    half the bytes of plain zstd here), everything else dictionary-encoded where
-    it pays (pyarrow falls back to plain per column chunk when it does not). A
-    column repeating one string (the provider, the instrument) is handed over
-    as a one-entry dictionary, which spares the writer hashing every row. The
+    With :func:`~quoteflow.recordio.parquet_options` (zstd, delta-encoded
+    timestamps, dictionaries where they pay). A column repeating one string (the
+    provider, the instrument) is handed over as a one-entry dictionary, which
+    spares the writer hashing every row. The
     Arrow schema stored in the file is the table's own, so every reader sees
     plain strings; its key-value metadata also names the all-null columns.
     Every page carries a CRC32 checksum, which the lake's readers verify: a
     damaged page is an error, never changed values. ``metadata`` is added to the
     file's key-value metadata.
     """
-    timestamps = [f.name for f in table.schema if pa.types.is_timestamp(f.type)]
-    others = [name for name in table.column_names if name not in timestamps]
     columns = [_one_entry_dictionary(column) for column in table.columns]
     fields = [
         field.with_type(column.type) for field, column in zip(table.schema, columns, strict=True)
     ]
     encoded = pa.table(columns, schema=pa.schema(fields))
     sink = pa.BufferOutputStream()
-    with pq.ParquetWriter(sink, encoded.schema, compression="zstd", use_dictionary=others,
-                          column_encoding=dict.fromkeys(timestamps, "DELTA_BINARY_PACKED"),
+    with pq.ParquetWriter(sink, encoded.schema, **parquet_options(table.schema),
                           store_schema=False, write_page_checksum=True) as writer:  # fmt: skip
         writer.write_table(encoded)
         writer.add_key_value_metadata({**_file_metadata(table), **(metadata or {})})
