@@ -26,6 +26,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from quoteflow import _json_columns as jc
 from quoteflow.events import Event, Quote, Ticker, batch_type, from_batch
 from quoteflow.timestamps import NS_PER_MS
 
@@ -247,95 +248,94 @@ def reference_json(event: Event, *, keyed: bool = False) -> bytes:
 
 
 class JsonLinesEncoder:
-    """Encode Arrow batches of records as keyed reference JSON lines, a batch per query.
+    """Encode Arrow batches of records as keyed reference JSON lines, from the columns.
 
     Each line is the bytes :func:`reference_json` gives for the row's record
-    with ``keyed=True``, followed by a newline. DuckDB builds the lines from the
-    columns, so no Python object is made per record; batches smaller than
-    ``small`` rows go through :func:`reference_json`, where a query costs more.
+    with ``keyed=True``, followed by a newline. The lines are written by compiled
+    loops over the columns (:mod:`quoteflow._json_columns`), so no Python object
+    is made per record; batches smaller than ``small`` rows, where the set-up
+    costs more, go through :func:`reference_json`, as do the rare batches with
+    an integral IG volume of 2**53 or more.
     """
 
     def __init__(self, small: int = 64) -> None:
         self.small = small
-        self._connection: Any = None
-        self._queries: dict[tuple[type[Event], tuple[str, ...]], str] = {}
 
     def lines(self, batch: pa.RecordBatch) -> bytes:
         """Return the batch's records as JSON lines, in row order."""
         cls = batch_type(batch.schema)
         if cls is None:
             raise TypeError("the batch schema does not name a record type")
-        if batch.num_rows < self.small or _has_huge_numbers(batch):
-            return b"".join(reference_json(r, keyed=True) + b"\n" for r in from_batch(batch, cls))
-        providers = tuple(sorted(pc.unique(batch.column("provider")).to_pylist()))
-        query = self._queries.get((cls, providers))
-        if query is None:
-            query = self._queries[(cls, providers)] = _lines_query(cls, providers)
-        if self._connection is None:
-            import duckdb
-
-            self._connection = duckdb.connect()
-        columns = {
-            name: column.cast(pa.int64()) if pa.types.is_timestamp(column.type) else column
-            for name, column in zip(batch.schema.names, batch.columns, strict=True)
-        }
-        self._connection.register("batch", pa.table(columns))
-        try:
-            text = self._connection.sql(query).to_arrow_table().column(0).combine_chunks()
-        finally:
-            self._connection.unregister("batch")
-        width = np.int64 if pa.types.is_large_string(text.type) else np.int32
-        offsets = np.frombuffer(text.buffers()[1], dtype=width)
-        first, last = int(offsets[text.offset]), int(offsets[text.offset + len(text)])
-        return text.buffers()[2].to_pybytes()[first:last]  # the lines lie end to end
+        if batch.num_rows >= self.small:
+            text = _columnar_lines(cls, batch)
+            if text is not None:
+                return text
+        return b"".join(reference_json(r, keyed=True) + b"\n" for r in from_batch(batch, cls))
 
 
-def _has_huge_numbers(batch: pa.RecordBatch) -> bool:
-    """Return whether a float column holds a value of 1e16 or more.
+def _columnar_lines(cls: type[Event], batch: pa.RecordBatch) -> bytes | None:
+    """Return the batch's keyed reference lines, or None where a value needs Python."""
+    provider = batch.column("provider")
+    providers = pc.unique(provider)
+    layouts: list[Layout] = []
+    layout_of_provider = []
+    for name in providers.to_pylist():
+        layout = _layout_for(cls, name)
+        if layout not in layouts:
+            layouts.append(layout)
+        layout_of_provider.append(layouts.index(layout))
+    row_layout = np.array(layout_of_provider, dtype=np.int64)[
+        pc.index_in(provider, providers).to_numpy()
+    ]
+    columns: dict[tuple[str, Callable[[Any], Any] | None], int] = {}
+    rendered: list[jc.Rendered] = []
+    plans = []
+    pieces: list[bytes] = []
+    type_piece = b',"type":' + msgspec.json.encode(cls.TYPE) + b',"instrument":'
+    head = [(b'{"provider":', "provider", None), (type_piece, "instrument", None)]
+    for layout in layouts:
+        plan = []
+        pending = b""  # literal text up to the next value that varies
+        own = [(b"," + msgspec.json.encode(name) + b":", field, convert)
+               for name, field, convert in layout]  # fmt: skip
+        for piece, field, convert in [*head, *own]:
+            pending += piece
+            if batch.column(field).null_count == batch.num_rows:
+                pending += b"null"
+                continue
+            key = (field, convert)
+            if key not in columns:
+                values = _rendered(batch.column(field), convert)
+                if values is None:
+                    return None
+                columns[key] = len(rendered)
+                rendered.append(values)
+            plan.append((len(pieces), columns[key]))
+            pieces.append(pending)
+            pending = b""
+        plan.append((len(pieces), -1))
+        pieces.append(pending + b"}\n")
+        plans.append(plan)
+    return jc.lines(batch.num_rows, rendered, pieces, plans, row_layout)
 
-    DuckDB writes those in full where msgspec writes an exponent (5e20).
-    """
-    for column in batch.columns:
-        if pa.types.is_floating(column.type) and column.null_count < len(column):
-            largest = pc.max(pc.abs(column)).as_py()
-            if largest is not None and largest >= 1e16:
-                return True
-    return False
 
-
-def _lines_query(cls: type[Event], providers: tuple[str, ...]) -> str:
-    """Return the SQL that turns a batch of ``cls`` into JSON lines, a layout per provider."""
-    layouts: dict[Layout, list[str]] = {}
-    for provider in providers:
-        layouts.setdefault(_layout_for(cls, provider), []).append(provider)
-    cases = [(names, _json_expression(cls, layout)) for layout, names in layouts.items()]
-    if len(cases) == 1:
-        line = cases[0][1]
-    else:
-        whens = " ".join(
-            f"WHEN provider IN ({', '.join(_sql_text(n) for n in names)}) THEN {expression}"
-            for names, expression in cases
-        )
-        line = f"CASE {whens} END"
-    return f"SELECT CAST({line} AS VARCHAR) || chr(10) FROM batch"
-
-
-def _json_expression(cls: type[Event], layout: Layout) -> str:
-    """Return the SQL JSON of one keyed reference record of ``cls`` in ``layout``."""
-    entries = ["'provider': provider", f"'type': {_sql_text(cls.TYPE)}", "'instrument': instrument"]
-    for name, field, convert in layout:
-        column = f'"{field}"'
-        if convert is _ms:
-            value = f"({column} - (({column} % 1000000) + 1000000) % 1000000) // 1000000"
-        elif convert is _whole_number:
-            value = (f"CASE WHEN {column} IS NULL THEN NULL WHEN {column} = trunc({column}) "
-                     f"AND abs({column}) < 9e18 THEN to_json(CAST({column} AS BIGINT)) "
-                     f"ELSE to_json({column}) END")  # fmt: skip
-        else:
-            value = column
-        entries.append(f"{_sql_text(name)}: {value}")
-    return f"to_json({{{', '.join(entries)}}})"
-
-
-def _sql_text(text: str) -> str:
-    return "'" + text.replace("'", "''") + "'"
+def _rendered(column: pa.Array, convert: Callable[[Any], Any] | None) -> jc.Rendered | None:
+    """Render a column as its reference JSON values (None: a value needs Python)."""
+    kind = column.type
+    if convert is _ms:
+        return jc.render_ints(column, divisor=NS_PER_MS)
+    if convert is _whole_number:
+        return jc.render_floats(column, whole=True)
+    if pa.types.is_floating(kind):
+        return jc.render_floats(column)
+    if pa.types.is_integer(kind) or pa.types.is_timestamp(kind):
+        return jc.render_ints(column)
+    if pa.types.is_boolean(kind):
+        return jc.render_bools(column)
+    if pa.types.is_string(kind):
+        return jc.render_strings(column)
+    if pa.types.is_map(kind):
+        return jc.render_maps(column)
+    if pa.types.is_list(kind):
+        return jc.render_lists(column)
+    raise TypeError(f"no JSON rendering for Arrow type {kind}")

@@ -9,10 +9,7 @@ store per row. At the other end, :class:`StringCodes` numbers a batch's
 instruments by the names the state already holds: 3-5 ns a row for short names
 and about 10 for 21-byte names that share their first and last eight bytes,
 against 20 for dictionary-encoding the batch. Both read and write eight bytes
-at a time through unaligned loads and stores (two small numba intrinsics).
-
-The compiled loops index with unsigned integers: numba checks every signed
-index for a negative value to wrap, which tripled the cost of the byte copies.
+at a time (:mod:`quoteflow._bytes`), with unsigned indexes.
 """
 
 from __future__ import annotations
@@ -24,9 +21,8 @@ from typing import NamedTuple
 import numba
 import numpy as np
 import pyarrow as pa
-from llvmlite import ir
-from numba import types
-from numba.extending import intrinsic
+
+from quoteflow._bytes import copy_bytes, put_word, word_at
 
 __all__ = ["StringCodes", "maps_by_row", "null_strings", "strings_by_code"]
 
@@ -35,50 +31,10 @@ _MAP = pa.map_(pa.string(), pa.float64())
 _ENTRY = pa.struct([_MAP.key_field, _MAP.item_field])
 
 
-@intrinsic
-def _word_at(typingctx, data, index):
-    """Return the eight bytes of a uint8 array from ``index`` on as one little-endian integer.
-
-    Unchecked and unaligned: the caller makes sure eight bytes are there. This
-    module assumes a little-endian machine (x86-64, ARM64), as its texts'
-    integer forms do.
-    """
-
-    def codegen(context, builder, signature, args):
-        array = context.make_array(signature.args[0])(context, builder, args[0])
-        address = builder.gep(array.data, [args[1]])
-        return builder.load(builder.bitcast(address, ir.IntType(64).as_pointer()), align=1)
-
-    return types.uint64(data, index), codegen
-
-
-@intrinsic
-def _put_word(typingctx, data, index, word):
-    """Write eight bytes into a uint8 array from ``index`` on, little-endian, unchecked."""
-
-    def codegen(context, builder, signature, args):
-        array = context.make_array(signature.args[0])(context, builder, args[0])
-        address = builder.gep(array.data, [args[1]])
-        builder.store(args[2], builder.bitcast(address, ir.IntType(64).as_pointer()), align=1)
-        return context.get_dummy_value()
-
-    return types.none(data, index, types.uint64), codegen
-
-
-@numba.njit(cache=True, inline="always")
-def _copy_text(target, at, pool, begin, length):
-    """Copy ``pool[begin:begin + length]`` to ``target[at:]`` eight bytes at a time.
-
-    Both arrays need eight bytes to spare past the copy: the last word runs over.
-    """
-    for b in range(np.uint64(0), length, np.uint64(8)):
-        _put_word(target, at + b, _word_at(pool, begin + b))
-
-
 def _pool(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
     """Return the UTF-8 bytes of ``texts`` end to end and where each starts (None is empty).
 
-    Eight zero bytes follow the last text, for :func:`_copy_text`.
+    Eight zero bytes follow the last text, for :func:`~quoteflow._bytes.copy_bytes`.
     """
     encoded = [(text or "").encode() for text in texts]
     starts = np.zeros(len(encoded) + 1, dtype=np.uint64)
@@ -106,7 +62,7 @@ def _gather(codes, pool, starts, absent):
     for i in range(n):
         c = np.uint64(codes[i])
         length = starts[c + _ONE] - starts[c]
-        _copy_text(data, at, pool, starts[c], length)
+        copy_bytes(data, at, pool, starts[c], length)
         at += length
         offsets[i + 1] = at
         if absent[c]:
@@ -130,7 +86,7 @@ def _equal_widths(codes, words, width, absent):
     for i in range(n):
         c = np.uint64(codes[i])
         nulls += absent[c]
-        _put_word(data, at, words[c])
+        put_word(data, at, words[c])
         at += np.uint64(width)
     return data[: n * width], nulls
 
@@ -222,7 +178,7 @@ def _entries(values, rows, pool, starts):
         for q in range(count[v]):
             j = columns[v, q]
             length = starts[j + _ONE] - starts[j]
-            _copy_text(key_data, at, pool, starts[j], length)
+            copy_bytes(key_data, at, pool, starts[j], length)
             at += length
             items[e] = values[v, j]
             e += _ONE
@@ -252,11 +208,11 @@ def _ends(data, begin, end):
     """
     length = end - begin
     if length >= np.uint64(8):
-        return _word_at(data, begin), _word_at(data, end - np.uint64(8))
+        return word_at(data, begin), word_at(data, end - np.uint64(8))
     if length == np.uint64(0):
         return np.uint64(0), np.uint64(0)
     if end >= np.uint64(8):  # the eight bytes ending here, less the ones before the text
-        head = _word_at(data, end - np.uint64(8)) >> ((np.uint64(8) - length) * np.uint64(8))
+        head = word_at(data, end - np.uint64(8)) >> ((np.uint64(8) - length) * np.uint64(8))
         return head, np.uint64(0)
     head = np.uint64(0)
     for b in range(begin, end):
@@ -275,7 +231,7 @@ def _slot(head, tail, length, mask):
 def _same_middle(a, a_begin, b, b_begin, length):
     """Tell whether two texts of ``length`` bytes agree between their head and tail."""
     for at in range(np.uint64(8), length - np.uint64(8), np.uint64(8)):
-        if _word_at(a, a_begin + at) != _word_at(b, b_begin + at):
+        if word_at(a, a_begin + at) != word_at(b, b_begin + at):
             return False
     return True
 
