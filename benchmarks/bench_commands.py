@@ -2,7 +2,7 @@
 
 A synthetic session (``quoteflow feed synthetic``: 50 instruments, one exchange
 session, about 6M quotes and 1.2M trades) is generated once. Each command then
-runs as its own process, the sides taking turns in each round; the figure is
+runs as its own process on all cores, the sides taking turns in each round; the figure is
 the median wall time from start to exit (start-up included) and the largest
 peak resident memory (``ru_maxrss`` of the process).
 
@@ -32,6 +32,7 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 QUOTEFLOW = str(Path(sys.executable).parent / "quoteflow")
+_CORES = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
 ROOT = Path(__file__).resolve().parents[1]
 SAME_JOB = """
 [enrich]
@@ -140,7 +141,13 @@ class _Case:
 def bench_commands(
     rounds: int = 2, instruments: int = 50, duration_s: float = 23_400
 ) -> list[CommandFigure]:
-    """Run every command ``rounds`` times, taking turns; return the figures."""
+    """Run every command ``rounds`` times, taking turns; return the figures.
+
+    The commands run on every core this process could use when it started, as
+    users run them (the other benchmarks pin themselves to cores).
+    """
+    if _CORES:
+        os.sched_setaffinity(0, _CORES)
     with tempfile.TemporaryDirectory() as scratch:
         work = Path(scratch)
         cases = _cases(work, *session(work, instruments, duration_s))

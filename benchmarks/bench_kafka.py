@@ -22,6 +22,7 @@ producer default and what Tansu needs (it answers a fetch only when that time is
 
 from __future__ import annotations
 
+import math
 import os
 import subprocess
 import sys
@@ -70,6 +71,7 @@ class KafkaFigures:
     quotes: int
     rate_per_s: int
     sides: list[Side]
+    failures: list[str]  # a side that could not be measured: why (its figures are NaN)
 
 
 def _produce(broker: str, quotes: list[Quote], rate_per_s: int | None = None) -> None:
@@ -213,15 +215,19 @@ def bench_kafka(count: int = 100_000, rate_per_s: int = 10_000, seconds: int = 1
     """Measure every side; ``count`` quotes for throughput, ``rate_per_s`` for ``seconds``."""
     _other_cores()
     quotes, _ = _quotes(max(count, rate_per_s * seconds), INSTRUMENTS)
-    rates = {}
-    for side in SIDES:  # a fresh broker each: the quoteflow sides share topic names
-        with tansu_broker() as broker:
-            _create_topics(broker, ["quotes", "trades", _output(side)])
-            _produce(broker, quotes[:count])
-            rates[side] = _throughput(broker, side, count)
     paced = quotes[: rate_per_s * seconds]
-    sides = [Side(side, rates[side], _latency(side, paced, rate_per_s)) for side in SIDES]
-    return KafkaFigures(quotes=count, rate_per_s=rate_per_s, sides=sides)
+    sides, failures = [], []
+    for side in SIDES:  # a fresh broker each: the quoteflow sides share topic names
+        try:
+            with tansu_broker() as broker:
+                _create_topics(broker, ["quotes", "trades", _output(side)])
+                _produce(broker, quotes[:count])
+                rate = _throughput(broker, side, count)
+            sides.append(Side(side, rate, _latency(side, paced, rate_per_s)))
+        except RuntimeError as error:  # one side failing must not lose the whole run
+            failures.append(f"{side}: {error}")
+            sides.append(Side(side, math.nan, (math.nan, math.nan)))
+    return KafkaFigures(quotes=count, rate_per_s=rate_per_s, sides=sides, failures=failures)
 
 
 if __name__ == "__main__":

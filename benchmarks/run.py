@@ -115,7 +115,8 @@ def _commands_section(commands: list[CommandFigure]) -> list[str]:
         "## Commands as users run them",
         "",
         "Whole commands as subprocesses on one synthetic session (`quoteflow feed synthetic`,",
-        "50 instruments, one exchange session), the sides taking turns; wall time from start",
+        f"50 instruments, one exchange session), on all {len(os.sched_getaffinity(0))} cores, "
+        "the sides taking turns; wall time from start",
         "to exit, start-up included, and peak resident memory. The same-job rows run the",
         "quotes alone through the job every side does (one-minute candles of the mid, SMA 20,",
         "SMA 50 and RSI 14 on closed candles, the previous-close move, a record per quote);",
@@ -300,6 +301,8 @@ def render(
             f"| {side.latency_ms[0]:,.1f} ms | {side.latency_ms[1]:,.1f} ms |"
             for side in kafka.sides
         ],
+        "",
+        *[f"Not measured in this run: {failure}" for failure in kafka.failures],
         "",
         f"Latency at {kafka.rate_per_s:,} quotes/s. `quoteflow-transaction` commits each",
         "partition's round in a Kafka transaction; `quoteflow-idempotent` (`[bus] stage_commit",
