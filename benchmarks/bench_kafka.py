@@ -181,7 +181,7 @@ def _throughput(broker: str, side: str, count: int) -> float:
     proc = _start(side, broker)
     threading.Thread(target=proc.stderr.read, daemon=True).start()
     try:
-        seen = _read(broker, _output(side), count, timeout_s=600)
+        seen = _read(broker, _output(side), count, timeout_s=180)
     finally:
         _stop(proc)
     arrivals = np.sort(seen[:, 0])
