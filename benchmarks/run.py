@@ -24,6 +24,7 @@ from benchmarks.bench_gateway import GatewaySide, bench_gateway
 from benchmarks.bench_indicators import bench_indicators
 from benchmarks.bench_kafka import KafkaFigures, bench_kafka
 from benchmarks.bench_lake import LakeFigures, bench_lake
+from benchmarks.bench_latency import LatencyFigures, bench_latency
 from benchmarks.bench_normalize import Result, run_all
 from benchmarks.bench_startup import GOAL_S, StartupFigure, bench_startup
 
@@ -134,6 +135,23 @@ def _commands_section(commands: list[CommandFigure]) -> list[str]:
     ]
 
 
+def _latency_section(latency: LatencyFigures) -> list[str]:
+    return [
+        "## Latency in the embedded pipeline",
+        "",
+        f"Quotes at {latency.rate_per_s:,}/s over 50 instruments, a millisecond's worth at a",
+        "time, each stamped (`ts_recv`) as it is handed to the pipeline, through the enrichment",
+        "stage of `quoteflow enrich` (memory bus, default job) to a sink that notes when each",
+        "enriched quote arrives (`benchmarks/bench_latency.py`; the first 2 s left out). "
+        f"{latency.quotes:,} quotes: p50 {latency.p50_ms:.2f} ms, p99 {latency.p99_ms:.2f} ms, "
+        f"max {latency.max_ms:.2f} ms; the process used {latency.pipeline_cpu:.0%} of a core.",
+        "",
+        f"`quoteflow demo` at 50 instruments x 100 quote updates/s used {latency.demo_cpu:.0%} "
+        "of a core (user + system CPU time over wall time, start-up included).",
+        "",
+    ]
+
+
 def render(
     results: list[Result],
     batches: list[Result],
@@ -148,6 +166,7 @@ def render(
     exchange: EngineFigures,
     startup: list[StartupFigure],
     commands: list[CommandFigure],
+    latency: LatencyFigures,
     pinned: str,
     calibration: float,
 ) -> str:
@@ -428,6 +447,7 @@ def render(
         "",
         *_startup_section(startup),
         *_commands_section(commands),
+        *_latency_section(latency),
         "## Against the goals",
         "",
         "| goal | measured | met |",
@@ -466,6 +486,10 @@ def render(
         f"| {'yes' if feed_best.per_s >= 200_000 else 'no'} |",
         f"| feeds: p99 < 2 ms added at {feeds.rate_per_s:,} quotes/s (issue 6) | "
         f"{feed_p99:,.2f} ms | {'yes' if feed_p99 < 2 else 'no'} |",
+        f"| embedded pipeline: feed to enriched quote p99 < 2 ms at {latency.rate_per_s:,}/s "
+        f"(issue 26) | {latency.p99_ms:.2f} ms | {'yes' if latency.p99_ms < 2 else 'no'} |",
+        f"| demo at 50 x 100 updates/s: < 15% of a core (issue 26) | {latency.demo_cpu:.0%} "
+        f"| {'yes' if latency.demo_cpu < 0.15 else 'no'} |",
         f"| gateway: >= 200,000 records/s delivered in total (issue 7) | "
         f"{high.delivered_per_s:,.0f} (input {high.input_per_s:,}/s) "
         f"| {'yes' if high.delivered_per_s >= 200_000 else 'no'} |",
@@ -524,6 +548,8 @@ def main() -> None:
     print(startup)
     commands = bench_commands(1, 10, 3600) if args.quick else bench_commands()
     print(commands)
+    latency = bench_latency(seconds=5, demo_s=10) if args.quick else bench_latency()
+    print(latency)
     for r in (*results, *batches, *indicators, *enrich, *lake):
         print(
             f"{r.name:50s} {r.quoteflow_per_s:>10,.0f} {r.baseline_per_s:>10,.0f} {r.ratio:4.1f}x"
@@ -543,6 +569,7 @@ def main() -> None:
             exchange,
             startup,
             commands,
+            latency,
             pinned,
             calibration,
         )

@@ -546,15 +546,5 @@ def _enriched_batch(
         null_strings(len(r.missing)) if complete else strings_by_code(reasons, r.missing),
         maps_by_row(job.columns, version_values, r.version),
     ]
-    fields, metadata = _added_fields(kind)
-    for field, array in zip(fields, added, strict=True):
-        batch = batch.append_column(field, array)
-    return batch.replace_schema_metadata(metadata)
-
-
-@functools.cache
-def _added_fields(kind: type[Event]) -> tuple[list[pa.Field], dict[bytes, bytes]]:
-    """Return the fields the enriched records add to ``kind``, and their schema's metadata."""
-    enriched = arrow_schema(EnrichedTrade if kind is Trade else EnrichedQuote)
-    added = range(len(arrow_schema(kind)), len(enriched))
-    return [enriched.field(index) for index in added], enriched.metadata
+    schema = arrow_schema(EnrichedTrade if kind is Trade else EnrichedQuote)
+    return pa.RecordBatch.from_arrays([*batch.columns, *added], schema=schema)
