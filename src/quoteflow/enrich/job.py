@@ -327,18 +327,24 @@ def _market_run(items: list[Item]) -> MarketRun:
     quotes: list[pa.RecordBatch] = []
     trades: list[pa.RecordBatch] = []
     kinds: list[np.ndarray] = []
-    for (kind, form), group in groupby(items, key=_kind_and_form):
-        if form is list:
-            batches = [(kind, to_batch(list(group), kind))]
+    for form, group in groupby(items, key=_form):
+        if form is list:  # records, quotes and trades mixed: one batch of each, and the order
+            records = list(group)
+            is_trade = [type(record) is Trade for record in records]
+            mine = [record for record, trade in zip(records, is_trade, strict=True) if not trade]
+            if mine:
+                quotes.append(to_batch(mine, Quote))
+            if len(mine) < len(records):
+                trades.append(to_batch([r for r in records if type(r) is Trade], Trade))
+            kinds.append(np.array(is_trade, dtype=np.int8))
         elif form is pa.RecordBatch:
-            batches = [(kind, conform(b, kind)) for b in group]
+            for batch in group:
+                kind = _kind(batch)
+                (trades if kind is Trade else quotes).append(conform(batch, kind))
+                kinds.append(np.full(batch.num_rows, kind is Trade, dtype=np.int8))
         else:
             for stream in group:
                 kinds.append(_add_stream(stream, quotes, trades))  # type: ignore[arg-type]
-            continue
-        for k, batch in batches:
-            (trades if k is Trade else quotes).append(batch)
-            kinds.append(np.full(batch.num_rows, k is Trade, dtype=np.int8))
     if not trades:
         return MarketRun(_concatenated(quotes), None)
     if not quotes:
@@ -399,11 +405,11 @@ def _split_streams(items: Sequence[Item]) -> Iterator[Item]:
             yield Interleaved(tuple(piece.batches[i] for i in keep), renumber[piece.order])
 
 
-def _kind_and_form(item: Item) -> tuple[type, type]:
-    """Return the record type of ``item`` and its form: list (a record), batch or stream."""
+def _form(item: Item) -> type:
+    """Return the form of ``item``: list (a record), batch or stream."""
     if isinstance(item, Interleaved):
-        return Interleaved, Interleaved
-    return _kind(item), pa.RecordBatch if isinstance(item, pa.RecordBatch) else list
+        return Interleaved
+    return pa.RecordBatch if isinstance(item, pa.RecordBatch) else list
 
 
 def _concatenated(batches: list[pa.RecordBatch]) -> pa.RecordBatch | None:

@@ -175,8 +175,10 @@ class SyntheticFeed:
     ``duration_s`` is how much market time to generate (``None``: until
     cancelled); each yield covers ``step_ms`` of market time. The first
     ``warm_up_s`` of market time go out as fast as possible, pacing starts after
-    them: history that warms up indicators. ``clock`` and ``sleep`` are
-    injectable for tests.
+    them: history that warms up indicators. With ``warm_up_rate_per_s`` that
+    history has at most that many quote updates per instrument and second (bars
+    need no more), so a fast market does not take minutes to warm up.
+    ``clock`` and ``sleep`` are injectable for tests.
     """
 
     name = "synthetic"
@@ -189,6 +191,7 @@ class SyntheticFeed:
         duration_s: float | None = None,
         step_ms: int = 100,
         warm_up_s: float = 0.0,
+        warm_up_rate_per_s: float | None = None,
         clock: Callable[[], float] = time.monotonic,
         sleep: Callable[[float], object] = asyncio.sleep,
     ) -> None:
@@ -198,6 +201,7 @@ class SyntheticFeed:
         self.speed = speed
         self.duration_s = duration_s
         self.warm_up_ns = int(warm_up_s * _NS_PER_S)
+        self.warm_up_rate_per_s = warm_up_rate_per_s
         self.step_ns = step_ms * 1_000_000
         self._clock = clock
         self._sleep = sleep
@@ -207,8 +211,13 @@ class SyntheticFeed:
         generated_ns = 0
         limit_ns = None if self.duration_s is None else int(self.duration_s * _NS_PER_S)
         started = self._clock()
+        live_rate = self.market.rate_per_s
         while limit_ns is None or generated_ns < limit_ns:
             step = self.step_ns if limit_ns is None else min(self.step_ns, limit_ns - generated_ns)
+            rate = live_rate
+            if self.warm_up_rate_per_s is not None and generated_ns < self.warm_up_ns:
+                rate = min(live_rate, self.warm_up_rate_per_s)
+            self.market.rate_per_s = rate
             events = self.market.advance(step)
             generated_ns += step
             if self.speed is not None and generated_ns > self.warm_up_ns:
