@@ -101,6 +101,21 @@ def test_normalize_with_bad_lines_reports_each_and_exits_one():
     assert len(errors) == 2
 
 
+def test_normalize_an_alpaca_frame_with_a_bad_message_keeps_the_good_ones_and_names_the_bad():
+    good = {"T": "q", "S": "AMD", "bp": 87.66, "bs": 1, "ap": 87.68, "as": 4,
+            "t": "2021-02-22T15:51:45.335689322Z"}  # fmt: skip
+    frame = [good, {**good, "bs": -1}, {**good, "S": "AAPL"}]
+    stamped = [{**good, "receivedAtMs": 1614009106000}]
+    lines = [json.dumps(frame), json.dumps([good, good]), json.dumps(stamped)]
+    result = run(["normalize", "--provider", "alpaca"], "\n".join(lines) + "\n")
+    assert result.returncode == 1
+    records = [json.loads(line) for line in result.stdout.splitlines()]
+    assert len(records) == 5  # two of the first frame, two of the second, the stamped one
+    assert records[-1]["clientTimestamp"] == 1614009106000
+    assert [line.split(":")[0] for line in result.stderr.splitlines()] == ["line 1"]
+    assert "bs" in result.stderr
+
+
 def test_normalize_alpaca_frames_with_keys_names_instrument_and_type():
     frames = (FIXTURES / "alpaca" / "stream.jsonl").read_text()
     result = run(["normalize", "--provider", "alpaca", "--keys"], frames)

@@ -3,7 +3,13 @@
 This is the library side of ``quoteflow normalize``: each line is a provider
 message as JSON (an IG line is an object of field -> string); an optional
 ``"receivedAtMs"`` key gives the receive time, otherwise the current time is
-used. Each line yields its reference records, or the errors that rejected it.
+used. Each line yields its records, or the errors that rejected it.
+
+A line holding an Alpaca frame (a JSON array of messages) without
+``receivedAtMs`` goes through the live adapter's own frame parser
+(:func:`quoteflow.feeds.alpaca.parse_frame`: one typed decode for the whole
+frame, about five times faster than message by message); a frame that holds a
+bad message is read message by message, so every error names its message.
 """
 
 from __future__ import annotations
@@ -15,20 +21,21 @@ import msgspec
 
 from quoteflow.errors import NormalizeError
 from quoteflow.events import Event
-from quoteflow.feeds import NORMALIZERS
+from quoteflow.feeds import NORMALIZERS, Normalized, alpaca
 from quoteflow.reference import to_reference
 from quoteflow.timestamps import MAX_TS_MS, NS_PER_MS, now_ns
 
 __all__ = ["LineResult", "keyed_reference", "normalize_lines"]
 
 RECEIVED_KEY = "receivedAtMs"
+_FRAME_PARSERS: dict[str, Callable[[bytes, int], Normalized]] = {"alpaca": alpaca.parse_frame}
 
 
 class LineResult(msgspec.Struct, frozen=True):
-    """What one input line became: reference records and rejections (1-based line number)."""
+    """What one input line became: records and rejections (1-based line number)."""
 
     line_number: int
-    records: list[dict[str, Any]]
+    events: list[Event]
     errors: list[NormalizeError]
 
 
@@ -51,18 +58,21 @@ def _received_ns(message: Any, clock: Callable[[], int]) -> int:
     return value * NS_PER_MS
 
 
+def _plain_frame(line: bytes) -> bool:
+    """Return whether a line is a JSON array with no receive times of its own."""
+    return line.lstrip().startswith(b"[") and RECEIVED_KEY.encode() not in line
+
+
 def normalize_lines(
     lines: Iterable[str | bytes],
     provider: str,
     *,
     instrument: str | None = None,
-    keys: bool = False,
     clock: Callable[[], int] = now_ns,
 ) -> Iterator[LineResult]:
     """Normalize each non-blank line; a line holding a JSON array is a frame of messages.
 
-    ``provider`` is ``"alpaca"``, ``"deribit"`` or ``"ig"``. With ``keys`` each
-    record starts with its provider, type and instrument.
+    ``provider`` is ``"alpaca"``, ``"deribit"`` or ``"ig"``.
     """
     try:
         normalizer = NORMALIZERS[provider]
@@ -70,23 +80,27 @@ def normalize_lines(
         raise ValueError(
             f"unknown provider {provider!r}; known: {', '.join(NORMALIZERS)}"
         ) from None
-    view = keyed_reference if keys else to_reference
+    frame_parser = _FRAME_PARSERS.get(provider)
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
+        data = line.encode() if isinstance(line, str) else line
+        if frame_parser is not None and _plain_frame(data):
+            normalized = frame_parser(data, clock())
+            if not normalized.rejects:
+                yield LineResult(number, normalized.events, [])
+                continue
         try:
-            decoded = msgspec.json.decode(line)
+            decoded = msgspec.json.decode(data)
         except msgspec.DecodeError as exc:
             yield LineResult(number, [], [NormalizeError("$", f"not valid JSON: {exc}")])
             continue
-        records: list[dict[str, Any]] = []
+        events: list[Event] = []
         errors: list[NormalizeError] = []
         for message in decoded if isinstance(decoded, list) else [decoded]:
             try:
                 ts_recv = _received_ns(message, clock)
-                events = normalizer(message, ts_recv, instrument=instrument)
+                events.extend(normalizer(message, ts_recv, instrument=instrument))
             except NormalizeError as error:
                 errors.append(error)
-            else:
-                records.extend(view(event) for event in events)
-        yield LineResult(number, records, errors)
+        yield LineResult(number, events, errors)

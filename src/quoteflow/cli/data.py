@@ -77,20 +77,16 @@ def normalize(
     A line may carry "receivedAtMs"; otherwise the receive time is now. Exits 0
     when every line was normalized, 1 otherwise.
     """
-    import msgspec
-
     from quoteflow.normalize import normalize_lines
+    from quoteflow.reference import reference_json
 
     if provider is Provider.ig and not instrument:
         raise usage("--instrument", instrument, "IG lines need the epic, e.g. CS.D.BITCOIN.CFE.IP")
     rejected = 0
-    out = sys.stdout
-    for result in normalize_lines(
-        sys.stdin.buffer, provider.value, instrument=instrument, keys=keys
-    ):
-        for record in result.records:
-            out.write(msgspec.json.encode(record).decode())
-            out.write("\n")
+    out = sys.stdout.buffer
+    for result in normalize_lines(sys.stdin.buffer, provider.value, instrument=instrument):
+        if result.events:
+            out.write(b"".join(reference_json(e, keyed=keys) + b"\n" for e in result.events))
         for error in result.errors:
             rejected += 1
             print(f"line {result.line_number}: {error}", file=sys.stderr)
