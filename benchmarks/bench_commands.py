@@ -25,13 +25,15 @@ import statistics
 import subprocess
 import sys
 import tempfile
-import time
 from dataclasses import dataclass
 from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from benchmarks.bench_normalize import alpaca_quote_frames
+
 QUOTEFLOW = str(Path(sys.executable).parent / "quoteflow")
+NORMALIZE_FRAMES = 1_000  # of 1,000 Alpaca quotes each
 _CORES = set(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else set()
 ROOT = Path(__file__).resolve().parents[1]
 SAME_JOB = """
@@ -62,19 +64,33 @@ class CommandFigure:
         return self.records / self.wall_s
 
 
-def _measure(command: list[str], cwd: Path) -> tuple[float, float]:
-    """Run ``command``; return its wall time in seconds and peak memory in MB."""
+_LAUNCHER = """
+import os, subprocess, sys, time
+started = time.perf_counter()
+child = subprocess.Popen(sys.argv[2:])
+_, status, usage = os.wait4(child.pid, 0)
+with open(sys.argv[1], "w") as out:
+    out.write(f"{time.perf_counter() - started} {usage.ru_maxrss} {status}")
+"""
+"""Runs a command and notes its wall time and peak memory. A process's ``ru_maxrss``
+counts the memory it shared with its parent before ``exec``, so a command started
+from the benchmark process (grown to gigabytes by then) would report that size."""
+
+
+def _measure(command: list[str], cwd: Path, stdin: Path | None = None) -> tuple[float, float]:
+    """Run ``command`` (reading ``stdin``); return its wall time in seconds and peak MB."""
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
-    started = time.perf_counter()
-    process = subprocess.Popen(
-        command, cwd=cwd, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env
-    )
-    _, status, usage = os.wait4(process.pid, 0)
-    wall = time.perf_counter() - started
-    if status:
-        error = process.stderr.read().decode(errors="replace") if process.stderr else ""
+    figures = cwd / "measured.txt"
+    with open(stdin or os.devnull, "rb") as source:
+        process = subprocess.run(
+            [sys.executable, "-c", _LAUNCHER, str(figures), *command], cwd=cwd, stdin=source,
+            stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, env=env, check=False,
+        )  # fmt: skip
+    wall, peak_kb, status = figures.read_text().split()
+    if process.returncode or int(status):
+        error = process.stderr.decode(errors="replace")
         raise RuntimeError(f"{' '.join(command)} failed: {error[-2000:]}")
-    return wall, usage.ru_maxrss / 1024
+    return float(wall), int(peak_kb) / 1024
 
 
 def session(directory: Path, instruments: int, duration_s: float) -> tuple[Path, Path, Path]:
@@ -101,8 +117,14 @@ def _cases(work: Path, quotes: Path, trades: Path, closes: Path) -> dict[str, _C
         return [sys.executable, "-m", f"benchmarks.peers.{module}", str(quotes), str(closes),
                 str(work / output)]  # fmt: skip
 
+    frames = work / "alpaca-frames.jsonl"
+    frames.write_bytes(b"\n".join(alpaca_quote_frames(NORMALIZE_FRAMES, 1000)) + b"\n")
+    normalize = [QUOTEFLOW, "normalize", "--provider", "alpaca"]
     total = n_quotes + n_trades
     return {
+        "quoteflow normalize --provider alpaca (1,000-message frames)": _Case(
+            normalize, NORMALIZE_FRAMES * 1000, 1e6, stdin=frames
+        ),
         "quoteflow enrich --format parquet (quotes and trades)": _Case(
             [*enrich, "--format", "parquet", "--output", str(work / "out")], total, 3e6
         ),
@@ -136,6 +158,7 @@ class _Case:
     command: list[str]
     records: int
     goal_per_s: float | None = None
+    stdin: Path | None = None
 
 
 def bench_commands(
@@ -156,7 +179,7 @@ def bench_commands(
         for _ in range(rounds):
             for name, case in cases.items():
                 shutil.rmtree(work / "lake", ignore_errors=True)
-                wall, rss = _measure(case.command, work)
+                wall, rss = _measure(case.command, work, case.stdin)
                 walls[name].append(wall)
                 peaks[name] = max(peaks[name], rss)
     figures = []
