@@ -245,7 +245,7 @@ def render(
         "dict output, with talipp's incremental indicators or hand-written ones. The goals",
         "below use the 10,000-quote batches, the smaller and slower size. These are kernel",
         "figures (the engine alone, on batches in memory); what commands achieve with it,",
-        "reading and writing included, is in \"Commands as users run them\".",
+        'reading and writing included, is in "Commands as users run them".',
         "",
         "| case | quotes | quoteflow quotes/s | baseline quotes/s | quoteflow / baseline | - |",
         "|---|---:|---:|---:|---:|---:|",
