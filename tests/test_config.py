@@ -2,7 +2,7 @@ import os
 
 import pytest
 
-from quoteflow.config import MASK, load_settings, masked
+from quoteflow.config import MASK, load_settings, masked, to_toml
 from quoteflow.errors import ConfigError
 
 
@@ -77,3 +77,24 @@ def test_invalid_file_gives_clear_error(tmp_path, text, message):
 def test_missing_file_is_an_error(tmp_path):
     with pytest.raises(ConfigError, match="does not exist"):
         load_settings(tmp_path / "missing.toml")
+
+
+def test_an_alert_rule_set_to_false_is_off_and_config_show_says_so(tmp_path):
+    path = tmp_path / "quoteflow.toml"
+    path.write_text("[enrich.alerts]\nsma_cross = false\nrsi_period = false\n")
+    settings = load_settings(path)
+    assert settings.enrich.alerts.sma_cross is None
+    assert settings.enrich.alerts.rsi_period is None
+    assert settings.enrich.alerts.volume_spike_factor == 3.0
+    shown = to_toml(settings)
+    assert "sma_cross = false" in shown and "rsi_period = false" in shown
+    again = tmp_path / "again.toml"
+    again.write_text(shown)
+    assert load_settings(again).enrich.alerts == settings.enrich.alerts
+
+
+def test_an_sma_cross_without_two_periods_says_what_it_needs(tmp_path):
+    path = tmp_path / "quoteflow.toml"
+    path.write_text("[enrich.alerts]\nsma_cross = []\n")
+    with pytest.raises(ConfigError, match=r"sma_cross: give two SMA periods"):
+        load_settings(path)

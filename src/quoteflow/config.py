@@ -21,7 +21,17 @@ import tomllib
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, SecretStr, ValidationError, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    SecretStr,
+    ValidationError,
+    ValidationInfo,
+    field_validator,
+    model_validator,
+)
+from pydantic_core import PydanticCustomError
 from pydantic_settings import (
     BaseSettings,
     PydanticBaseSettingsSource,
@@ -147,19 +157,35 @@ class SyntheticSettings(_Section):
 
 
 class AlertSettings(_Section):
-    """Alert rules of the enrichment job; a rule with no settings is off."""
+    """Alert rules of the enrichment job; a rule set to ``false`` (or with no settings) is off."""
 
-    sma_cross: tuple[int, int] | None = Field((20, 50), description="fast, slow SMA periods")
-    rsi_period: int | None = Field(14, ge=2)
+    sma_cross: tuple[int, int] | None = Field(
+        (20, 50), description="fast, slow SMA periods; false: off"
+    )
+    rsi_period: int | None = Field(14, ge=2, description="RSI periods; false: off")
     rsi_oversold: float = Field(30.0, ge=0, le=100)
     rsi_overbought: float = Field(70.0, ge=0, le=100)
-    volume_spike_factor: float | None = Field(3.0, gt=0)
+    volume_spike_factor: float | None = Field(
+        3.0, gt=0, description="volume over its average that alerts; false: off"
+    )
     volume_window: int = Field(20, ge=1, description="bars in the volume average")
     levels: dict[str, list[float]] = Field(
         default_factory=dict, description="price levels per instrument"
     )
     session_extremes: bool = True
     move_changes: bool = True
+
+    @field_validator("sma_cross", "rsi_period", "volume_spike_factor", mode="before")
+    @classmethod
+    def _false_is_off(cls, value: Any, info: ValidationInfo) -> Any:
+        """Read ``false`` as off (TOML has no null); name what a cross needs."""
+        if value is False:
+            return None
+        if info.field_name == "sma_cross" and isinstance(value, list | tuple) and len(value) != 2:
+            raise PydanticCustomError(
+                "sma_cross", "give two SMA periods, fast and slow (e.g. [20, 50]), or false for off"
+            )
+        return value
 
 
 class EnrichSettings(_Section):
@@ -456,7 +482,9 @@ def _toml_sections(
             continue
         if commented and field.description:
             lines.append(f"# {key}: {field.description}")
-        if value is None:
+        if value is None and field.default is not None:
+            lines.append(f"{'# ' if commented else ''}{key} = false")  # a rule switched off
+        elif value is None:
             lines.append(f"# {key} = (unset)")
         elif value == MASK:
             lines.append(f"# {key} = (a secret: set, not shown)")
