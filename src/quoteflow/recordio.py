@@ -18,6 +18,7 @@ from __future__ import annotations
 import json
 from collections.abc import Iterator, Sequence
 from pathlib import Path
+from typing import Any
 
 import pyarrow as pa
 import pyarrow.csv as pacsv
@@ -35,6 +36,7 @@ from quoteflow.events import (
 )
 
 __all__ = [
+    "BatchFileWriter",
     "count_records",
     "nested_as_json",
     "parquet_options",
@@ -103,19 +105,56 @@ def write_records(path: str | Path, records: Sequence[Event]) -> None:
     Replaces the file if it exists. Raises :class:`RecordFileError` for an
     unknown suffix and ``TypeError`` for mixed record types or no records.
     """
-    path = Path(path)
-    kind = _format(path)
-    table = pa.Table.from_batches([to_batch(records)])
-    path.parent.mkdir(parents=True, exist_ok=True)
-    if kind == "parquet":
-        pq.write_table(table, path, **parquet_options(table.schema))
-        return
-    with (
-        pa.CompressedOutputStream(path, "gzip")
-        if path.name.endswith(".gz")
-        else open(path, "wb") as sink
-    ):
-        pacsv.write_csv(nested_as_json(table), sink)
+    with BatchFileWriter(path) as writer:
+        writer.write(to_batch(records))
+
+
+class BatchFileWriter:
+    """Write Arrow batches of one record type to ``path`` as they come; the suffix picks the format.
+
+    The file is made at the first batch (replacing one that exists) and
+    completed on :meth:`close`; memory holds one batch, whatever the file's size.
+    Raises :class:`RecordFileError` for an unknown suffix.
+    """
+
+    def __init__(self, path: str | Path) -> None:
+        self.path = Path(path)
+        self.format = _format(self.path)
+        self.rows = 0
+        self._sink: Any = None
+        self._writer: Any = None
+
+    def write(self, batch: pa.RecordBatch) -> None:
+        """Append ``batch``."""
+        if self._writer is None:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            if self.format == "parquet":
+                self._writer = pq.ParquetWriter(self.path, batch.schema,
+                                                **parquet_options(batch.schema))  # fmt: skip
+            else:
+                codec = "gzip" if self.path.name.endswith(".gz") else None
+                self._sink = pa.CompressedOutputStream(self.path, codec) if codec else (
+                    pa.OSFile(str(self.path), "wb"))  # fmt: skip
+                schema = nested_as_json(batch.schema.empty_table()).schema
+                self._writer = pacsv.CSVWriter(self._sink, schema)
+        if self.format == "parquet":
+            self._writer.write_batch(batch)
+        else:
+            self._writer.write_table(nested_as_json(pa.Table.from_batches([batch])))
+        self.rows += batch.num_rows
+
+    def close(self) -> None:
+        """Complete the file."""
+        if self._writer is not None:
+            self._writer.close()
+        if self._sink is not None:
+            self._sink.close()
+
+    def __enter__(self) -> BatchFileWriter:
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
 
 
 def _type_from_columns(path: Path, columns: Sequence[str]) -> type[Event]:

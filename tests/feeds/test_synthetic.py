@@ -69,7 +69,7 @@ async def test_feed_when_paced_sleeps_market_time_divided_by_speed():
 
 async def test_feed_when_unpaced_generates_requested_market_time():
     feed = SyntheticFeed(market(rate_per_s=1), speed=None, duration_s=300, step_ms=60_000)
-    events = [e async for b in feed.stream() for e in b.events]
+    events = [e async for b in feed.stream() for e in b.records()]
     span = events[-1].ts_event - events[0].ts_event
     assert 200e9 < span <= 300e9
     await asyncio.sleep(0)
@@ -80,7 +80,7 @@ async def test_the_warm_up_history_keeps_to_its_own_rate_then_the_live_rate_resu
     feed = SyntheticFeed(market, speed=None, duration_s=120, warm_up_s=60,
                          warm_up_rate_per_s=5.0)  # fmt: skip
     first = market.clock_ns  # the first session's open
-    events = [e async for batch in feed.stream() for e in batch.events]
+    events = [e async for batch in feed.stream() for e in batch.records()]
     warm = [e for e in events if isinstance(e, Quote) and e.ts_event < first + 60 * 10**9]
     live = [e for e in events if isinstance(e, Quote) and e.ts_event >= first + 60 * 10**9]
     assert 400 < len(warm) < 800  # about 2 x 60 x 5

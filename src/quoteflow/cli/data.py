@@ -167,9 +167,9 @@ def feed_synthetic(
     import asyncio
 
     from quoteflow.app.sources import synthetic_market
-    from quoteflow.events import Quote, Trade
+    from quoteflow.events import batch_type
     from quoteflow.feeds.synthetic import SyntheticFeed
-    from quoteflow.recordio import write_records
+    from quoteflow.recordio import BatchFileWriter
 
     config = settings_of(ctx).synthetic
     overrides = {"instruments": instruments, "seed": seed}
@@ -179,25 +179,32 @@ def feed_synthetic(
     except ValueError as error:
         raise fail(error) from error
     feed = SyntheticFeed(market, speed=None, duration_s=duration, step_ms=60_000)
-    quotes: list[Quote] = []
-    trades: list[Trade] = []
+    writers = {name: BatchFileWriter(out_dir / f"{name}.{file_format.value}")
+               for name in ("quotes", "trades")}  # fmt: skip
     with progress_bar("generating market seconds", total=duration) as bar:
 
         async def collect() -> None:
             first: int | None = None
-            async for batch in feed.stream():
-                for event in batch.events:
-                    (quotes if isinstance(event, Quote) else trades).append(event)
-                if batch.events:
-                    first = first if first is not None else batch.events[0].ts_event
-                    bar.update(0, completed=(batch.events[-1].ts_event - first) / 1e9)
+            async for normalized in feed.stream():
+                step = normalized.interleaved
+                if step is None:
+                    continue
+                for batch in step.batches:
+                    if batch.num_rows:
+                        writers[batch_type(batch.schema).TYPE].write(batch)  # type: ignore[union-attr]
+                ts = [b.column("ts_event")[-1].value for b in step.batches if b.num_rows]
+                first = first if first is not None else min(
+                    b.column("ts_event")[0].value for b in step.batches if b.num_rows)  # fmt: skip
+                bar.update(0, completed=(max(ts) - first) / 1e9)
 
-        asyncio.run(collect())
-    for name, records in (("quotes", quotes), ("trades", trades)):
-        path = out_dir / f"{name}.{file_format.value}"
-        if records:
-            write_records(path, records)
-            stderr.print(f"wrote {len(records):,} synthetic {name} to {path}")
+        try:
+            asyncio.run(collect())
+        finally:
+            for writer in writers.values():
+                writer.close()
+    for name, writer in writers.items():
+        if writer.rows:
+            stderr.print(f"wrote {writer.rows:,} synthetic {name} to {writer.path}")
     closes = out_dir / "closes.csv"
     rows = [(name, day.isoformat(), close) for name, by_day in market.previous_closes().items()
             for day, close in by_day.items()]  # fmt: skip

@@ -17,16 +17,17 @@ from one session's close to the next session's open. ``ts_recv`` is
 from __future__ import annotations
 
 import asyncio
-import math
 import time
 from collections.abc import AsyncIterator, Callable, Sequence
 from datetime import date, timedelta
+from itertools import pairwise
 
 import numpy as np
 import pandas as pd
+import pyarrow as pa
 
 from quoteflow.calendars import calendar_by_name, sessions
-from quoteflow.events import Event, Quote, Trade
+from quoteflow.events import Event, Interleaved, Quote, Trade, arrow_schema
 from quoteflow.feeds.base import Normalized
 
 __all__ = ["PROVIDER", "SyntheticFeed", "SyntheticMarket", "default_instruments"]
@@ -52,8 +53,11 @@ def _latest_session(calendar: str) -> date:
 class SyntheticMarket:
     """The pure, seeded generator behind :class:`SyntheticFeed`.
 
-    ``advance(step_ns)`` moves market time forward and returns the records of
-    that interval in time order; the same arguments always give the same records.
+    ``advance_columns(step_ns)`` moves market time forward and returns that
+    interval's quotes and trades as Arrow batches in time order, made column by
+    column (the sequential part, each instrument's random walk, is one
+    accumulation per instrument); ``advance`` returns the same as records. The
+    same arguments always give the same records.
     """
 
     def __init__(
@@ -109,19 +113,29 @@ class SyntheticMarket:
 
     def advance(self, step_ns: int) -> list[Event]:
         """Generate the records of the next ``step_ns`` of market time."""
-        events: list[Event] = []
+        return [event for part in self.advance_columns(step_ns) for event in part.records()]
+
+    def advance_columns(self, step_ns: int) -> list[Interleaved]:
+        """Generate the next ``step_ns`` of market time as Arrow batches of quotes and trades.
+
+        One stream per session the step touches (usually one; none when no
+        update falls in the step); :meth:`advance` gives the same records.
+        """
+        parts: list[Interleaved] = []
         remaining = step_ns
         while remaining > 0:
             close = self._sessions[self._session][1]
             span = min(remaining, close - self.clock_ns)
-            events.extend(self._generate(self.clock_ns, span))
+            part = self._generate(self.clock_ns, span)
+            if part is not None:
+                parts.append(part)
             remaining -= span
             self.clock_ns += span
             if self.clock_ns >= close:
                 self._next_session()
-        return events
+        return parts
 
-    def _generate(self, start_ns: int, span_ns: int) -> list[Event]:
+    def _generate(self, start_ns: int, span_ns: int) -> Interleaved | None:
         rng = self._rng
         counts = rng.poisson(self.rate_per_s * span_ns / _NS_PER_S, len(self.instruments))
         owners = np.repeat(np.arange(len(self.instruments)), counts)
@@ -132,40 +146,89 @@ class SyntheticMarket:
         spreads = rng.integers(1, 4, owners.size)
         bid_lots = rng.integers(1, 20, owners.size)
         ask_lots = rng.integers(1, 20, owners.size)
-        trades = rng.random(owners.size) < self.trade_probability
+        traded = rng.random(owners.size) < self.trade_probability
         buys = rng.random(owners.size) < 0.5
         trade_sizes = np.maximum(1, np.rint(rng.lognormal(np.log(100), 1.0, owners.size)))
         latency = rng.exponential(_MEAN_LATENCY_NS, (2, owners.size)).astype(np.int64)
-        events: list[tuple[int, Event]] = []
-        for k in range(owners.size):
-            i = int(owners[k])
-            ts = int(times[k])
-            since_ns = ts - (self._last_ns[i] or start_ns)
-            self._last_ns[i] = ts
-            self._log_mid[i] += self._sigma_per_sqrt_s * np.sqrt(since_ns / _NS_PER_S) * shocks[k]
-            mid = float(np.exp(self._log_mid[i]))
-            spread = int(spreads[k]) * TICK
-            bid = round(math.floor((mid - spread / 2) / TICK) * TICK, 2)
-            ask = round(bid + spread, 2)
-            name = self.instruments[i]
-            events.append(
-                (ts, Quote(
-                    PROVIDER, name, ts, ts + int(latency[0, k]),
-                    bid, float(bid_lots[k] * 100), ask, float(ask_lots[k] * 100),
-                ))
-            )  # fmt: skip
-            if trades[k]:
-                self._trade_ids[i] += 1
-                trade_ts = ts + 1
-                events.append(
-                    (trade_ts, Trade(
-                        PROVIDER, name, trade_ts, trade_ts + int(latency[1, k]),
-                        ask if buys[k] else bid, float(trade_sizes[k]),
-                        str(self._trade_ids[i]), aggressor_side="buy" if buys[k] else "sell",
-                    ))
-                )  # fmt: skip
-        events.sort(key=lambda pair: pair[0])
-        return [event for _, event in events]
+        if not owners.size:
+            return None
+        mids, trade_ids = self._walk(owners, times, shocks, traded, start_ns)
+        spread = spreads * TICK
+        bids = np.round(np.floor((mids - spread / 2) / TICK) * TICK, 2)
+        asks = np.round(bids + spread, 2)
+        names = pa.array(self.instruments)
+        quotes = _batch(Quote, {
+            "instrument": names.take(owners), "ts_event": times,
+            "ts_recv": times + latency[0], "bid_price": bids,
+            "bid_size": (bid_lots * 100).astype(np.float64), "ask_price": asks,
+            "ask_size": (ask_lots * 100).astype(np.float64),
+        })  # fmt: skip
+        sold = traded.nonzero()[0]
+        trade_times = times[sold] + 1
+        trades = _batch(Trade, {
+            "instrument": names.take(owners[sold]), "ts_event": trade_times,
+            "ts_recv": trade_times + latency[1, sold],
+            "price": np.where(buys[sold], asks[sold], bids[sold]),
+            "size": trade_sizes[sold], "trade_id": pa.array(trade_ids[sold]).cast(pa.string()),
+            "aggressor_side": pa.array(np.where(buys[sold], "buy", "sell")),
+        })  # fmt: skip
+        # a quote, then its trade (one nanosecond later), then by time; ties keep that order
+        stream_ts = np.concatenate([times, trade_times])
+        stream_kind = np.concatenate([np.zeros(owners.size, np.int8), np.ones(sold.size, np.int8)])
+        stream_place = np.concatenate([np.arange(owners.size) * 2, sold * 2 + 1])
+        first = np.argsort(stream_place, kind="stable")  # the order they were made in
+        stream = first[np.argsort(stream_ts[first], kind="stable")]
+        kinds = stream_kind[stream]
+        quote_rows = stream[kinds == 0]
+        trade_rows = stream[kinds == 1] - owners.size
+        return Interleaved((quotes.take(pa.array(quote_rows)), trades.take(pa.array(trade_rows))),
+                           kinds)  # fmt: skip
+
+    def _walk(
+        self,
+        owners: np.ndarray,
+        times: np.ndarray,
+        shocks: np.ndarray,
+        traded: np.ndarray,
+        start_ns: int,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """Advance each instrument's mid through its updates (sorted by instrument, then time).
+
+        Returns the mid at each update and the trade id an update's trade gets.
+        """
+        first = np.r_[True, owners[1:] != owners[:-1]]
+        before = np.empty_like(times)
+        before[1:] = times[:-1]
+        last = self._last_ns[owners[first]]
+        before[first] = np.where(last != 0, last, start_ns)
+        steps = self._sigma_per_sqrt_s * np.sqrt((times - before) / _NS_PER_S) * shocks
+        log_mids = np.empty(owners.size)
+        trade_ids = np.zeros(owners.size, dtype=np.int64)
+        bounds = [*np.flatnonzero(first).tolist(), owners.size]
+        for begin, end in pairwise(bounds):
+            i = int(owners[begin])
+            walk = np.add.accumulate(np.r_[self._log_mid[i], steps[begin:end]])[1:]
+            log_mids[begin:end] = walk
+            self._log_mid[i] = walk[-1]
+            self._last_ns[i] = times[end - 1]
+            trade_ids[begin:end] = self._trade_ids[i] + np.cumsum(traded[begin:end])
+            self._trade_ids[i] = int(trade_ids[end - 1])
+        return np.exp(log_mids), trade_ids
+
+
+def _batch(cls: type[Event], columns: dict[str, object]) -> pa.RecordBatch:
+    """Return a batch of ``cls`` from some of its columns; provider SYNTHETIC, the rest null."""
+    schema = arrow_schema(cls)
+    rows = len(next(iter(columns.values())))  # type: ignore[arg-type]
+    arrays = []
+    for field in schema:
+        if field.name == "provider":
+            arrays.append(pa.array([PROVIDER] * rows, pa.string()))
+        elif field.name in columns:
+            arrays.append(pa.array(columns[field.name]).cast(field.type))
+        else:
+            arrays.append(pa.nulls(rows, field.type))
+    return pa.RecordBatch.from_arrays(arrays, schema=schema)
 
 
 class SyntheticFeed:
@@ -207,7 +270,7 @@ class SyntheticFeed:
         self._sleep = sleep
 
     async def stream(self) -> AsyncIterator[Normalized]:
-        """Yield one batch of records per step of market time."""
+        """Yield the records of each step of market time, as Arrow batches of quotes and trades."""
         generated_ns = 0
         limit_ns = None if self.duration_s is None else int(self.duration_s * _NS_PER_S)
         started = self._clock()
@@ -218,7 +281,7 @@ class SyntheticFeed:
             if self.warm_up_rate_per_s is not None and generated_ns < self.warm_up_ns:
                 rate = min(live_rate, self.warm_up_rate_per_s)
             self.market.rate_per_s = rate
-            events = self.market.advance(step)
+            parts = self.market.advance_columns(step)
             generated_ns += step
             if self.speed is not None and generated_ns > self.warm_up_ns:
                 due = (generated_ns - self.warm_up_ns) / _NS_PER_S / self.speed
@@ -226,5 +289,5 @@ class SyntheticFeed:
             else:
                 started = self._clock()
                 await asyncio.sleep(0)
-            if events:
-                yield Normalized(events)
+            for part in parts:
+                yield Normalized([], interleaved=part)
