@@ -37,6 +37,9 @@ TICK = 0.01
 _NS_PER_S = 1_000_000_000
 _SECONDS_PER_YEAR = 252 * 6.5 * 3600
 _MEAN_LATENCY_NS = 2_000_000
+_UNPACED_STEP_NS = 60 * _NS_PER_S
+"""Market time per step when no one waits for it (warm-up, no pacing): a step costs
+about a millisecond however few records it holds."""
 
 
 def default_instruments(count: int) -> list[str]:
@@ -236,7 +239,8 @@ class SyntheticFeed:
 
     ``speed`` is market seconds per wall second (``None``: as fast as possible);
     ``duration_s`` is how much market time to generate (``None``: until
-    cancelled); each yield covers ``step_ms`` of market time. The first
+    cancelled); each yield covers ``step_ms`` of market time (when no one waits:
+    unpaced, or in the warm-up, at least a minute of it). The first
     ``warm_up_s`` of market time go out as fast as possible, pacing starts after
     them: history that warms up indicators. With ``warm_up_rate_per_s`` that
     history has at most that many quote updates per instrument and second (bars
@@ -276,9 +280,16 @@ class SyntheticFeed:
         started = self._clock()
         live_rate = self.market.rate_per_s
         while limit_ns is None or generated_ns < limit_ns:
-            step = self.step_ns if limit_ns is None else min(self.step_ns, limit_ns - generated_ns)
+            warming = generated_ns < self.warm_up_ns
+            step = self.step_ns
+            if warming or self.speed is None:  # nobody waits: steps big enough to pay their way
+                step = max(step, _UNPACED_STEP_NS)
+            if warming:
+                step = min(step, self.warm_up_ns - generated_ns)
+            if limit_ns is not None:
+                step = min(step, limit_ns - generated_ns)
             rate = live_rate
-            if self.warm_up_rate_per_s is not None and generated_ns < self.warm_up_ns:
+            if self.warm_up_rate_per_s is not None and warming:
                 rate = min(live_rate, self.warm_up_rate_per_s)
             self.market.rate_per_s = rate
             parts = self.market.advance_columns(step)
