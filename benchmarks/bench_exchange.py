@@ -32,10 +32,18 @@ from pathlib import Path
 
 import numpy as np
 
-from quoteflow.exchange.commands import Amend, Cancel, Command, Submit
+from quoteflow.events.exchange import (
+    AcceptedOrder,
+    Amend,
+    Cancel,
+    Command,
+    OrderType,
+    Side,
+    Submit,
+    TimeInForce,
+)
 from quoteflow.exchange.engine import Engine
 from quoteflow.exchange.instruments import ExchangeInstrument
-from quoteflow.exchange.orders import AcceptedOrder, OrderType, Side, TimeInForce
 
 _CORES = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]
 ACME = ExchangeInstrument("ACME", Decimal("0.01"), Decimal("100.00"), band_pct=Decimal(20))
@@ -240,7 +248,7 @@ def ack_latency(rate: int = 1_000, seconds: float = 6.0, *,
     with tempfile.TemporaryDirectory() as scratch:
         directory = Path(scratch)
         (directory / "listing.toml").write_text(_LISTING)
-        from quoteflow.gateway.keys import KeyStore
+        from quoteflow.access.keys import KeyStore
 
         _, key = KeyStore(directory / "keys.db").create("bench", channels=["*"],
                                                         instruments=["*"])  # fmt: skip

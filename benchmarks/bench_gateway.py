@@ -95,9 +95,9 @@ async def _publish(publish, rate: int, until: float) -> int:
 
 
 async def _quoteflow_server(pipe: Connection, rate: int) -> None:
+    from quoteflow.access.keys import KeyStore
     from quoteflow.bus.base import Message
     from quoteflow.gateway.hub import Hub
-    from quoteflow.gateway.keys import KeyStore
     from quoteflow.gateway.server import GatewayServer, gateway_channels
     from quoteflow.gateway.service import Gateway, GatewayOptions
     from quoteflow.gateway.sink import GatewaySink

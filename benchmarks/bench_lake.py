@@ -25,12 +25,12 @@ import pyarrow.parquet as pq
 
 from benchmarks.bench_normalize import Result, best_rates
 from quoteflow.events import Quote, arrow_schema, from_batch
+from quoteflow.formats.reference import to_reference
 from quoteflow.lake import LakeRoot, LakeWriter, Partition
 from quoteflow.lake.coalesce import coalesce, coalesce_partition, raw_files
 from quoteflow.lake.layout import refined_path
 from quoteflow.lake.query import Lake
 from quoteflow.lake.writer import chunk_bytes
-from quoteflow.reference import to_reference
 
 _DAY_NS = 86_400_000_000_000
 _CORES = (

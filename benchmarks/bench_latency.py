@@ -33,6 +33,7 @@ from quoteflow.enrich import Enricher, PreviousCloses
 from quoteflow.events import Quote
 from quoteflow.feeds.base import Normalized
 from quoteflow.runtime import Pipeline, Stage
+from quoteflow.sinks import Sink
 
 QUOTEFLOW = str(Path(sys.executable).parent / "quoteflow")
 WARM_UP_S = 2.0
@@ -83,7 +84,7 @@ class _SteadyQuotes:
             await asyncio.sleep(TICK_S)
 
 
-class _LatencySink:
+class _LatencySink(Sink):
     """Notes, per enriched quote, the wall time from its ``ts_recv`` to now."""
 
     name = "latency"

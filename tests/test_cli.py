@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from quoteflow.client import GatewayClient
+from quoteflow.gateway.client import GatewayClient
 from tests.conftest import FIXTURES, load_vector
 
 QUOTEFLOW = [str(Path(sys.executable).parent / "quoteflow")]
@@ -297,7 +297,7 @@ def test_enrich_on_the_synthetic_feed_prints_moves_indicators_and_bars(tmp_path)
 
 def test_enrich_replays_files_against_previous_closes_from_a_csv(tmp_path):
     from quoteflow.events import Trade
-    from quoteflow.recordio import write_records
+    from quoteflow.formats.records import write_records
 
     monday = 1711980000 * 10**9  # 2024-04-01 14:00 UTC
     write_records(tmp_path / "t.parquet", [Trade("T", "A", monday, monday, 110.0, 1.0)])
@@ -410,7 +410,7 @@ def test_demo_listens_on_free_ports_when_the_configured_ones_are_taken():
 
 def test_enrich_works_on_history_before_2006(tmp_path):
     from quoteflow.events import Trade
-    from quoteflow.recordio import write_records
+    from quoteflow.formats.records import write_records
 
     # Synthetic prices on real sessions: 1999-12-31 was a NYSE session, 2000-01-03 the next.
     (tmp_path / "closes.csv").write_text("symbol,date,close\nOLD,1999-12-31,40.0\n")

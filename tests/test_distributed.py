@@ -26,7 +26,7 @@ from quoteflow.config import EnrichSettings
 from quoteflow.enrich import Enricher, PreviousCloses
 from quoteflow.events import Quote, Trade
 from quoteflow.feeds.synthetic import SyntheticMarket
-from quoteflow.recordio import write_records
+from quoteflow.formats.records import write_records
 from tests.enrich import reference
 
 QUOTEFLOW = str(Path(sys.executable).parent / "quoteflow")

@@ -9,11 +9,11 @@ from pathlib import Path
 
 import pyarrow.parquet as pq
 
+from quoteflow.app.ingest import run_ingest
 from quoteflow.bus.kafka import KafkaBus
 from quoteflow.config import Settings
 from quoteflow.feeds.alpaca.client import AlpacaStream
 from quoteflow.feeds.connection import ConnectionPolicy
-from quoteflow.ingest import run_ingest
 from tests.feeds.servers import serving
 from tests.feeds.servers.alpaca import AlpacaServer, Session
 from tests.feeds.test_alpaca_client import RECORDED, minute_bar, settings

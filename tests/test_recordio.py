@@ -4,7 +4,7 @@ import pytest
 
 from quoteflow.errors import RecordFileError
 from quoteflow.events import News, Quote, Trade
-from quoteflow.recordio import read_records, write_records
+from quoteflow.formats.records import read_records, write_records
 
 RECORDS = [
     Quote(

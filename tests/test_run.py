@@ -8,15 +8,15 @@ import sys
 import time
 from pathlib import Path
 
+from quoteflow.app.run import lake_topics
 from quoteflow.bus import MemoryBus
 from quoteflow.config import EnrichSettings
 from quoteflow.enrich import Enricher, PreviousCloses
 from quoteflow.events import News, Quote, Trade
 from quoteflow.feeds.replay import ReplayFeed
+from quoteflow.formats.records import write_records
 from quoteflow.lake import LakeRoot, LakeSink, LakeWriter
 from quoteflow.lake.query import Lake
-from quoteflow.recordio import write_records
-from quoteflow.run import lake_topics
 from quoteflow.runtime import Pipeline, Stage
 from tests.lake.conftest import market_events
 

@@ -22,7 +22,7 @@ import msgspec
 from quoteflow.errors import NormalizeError
 from quoteflow.events import Event
 from quoteflow.feeds import NORMALIZERS, Normalized, alpaca
-from quoteflow.reference import to_reference
+from quoteflow.formats.reference import to_reference
 from quoteflow.timestamps import MAX_TS_MS, NS_PER_MS, now_ns
 
 __all__ = ["LineResult", "keyed_reference", "normalize_lines"]

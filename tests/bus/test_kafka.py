@@ -17,6 +17,7 @@ from quoteflow.errors import BusError
 from quoteflow.events import DeadLetter, EnrichedQuote, Quote, Trade
 from quoteflow.feeds.synthetic import SyntheticMarket
 from quoteflow.runtime import Pipeline, Stage
+from quoteflow.sinks import Sink
 from tests.conftest import EventsFeed
 
 # Tansu lets a consumer join a group only after the session timeout; keep it short
@@ -131,7 +132,7 @@ def test_codec_refuses_missing_and_malformed_headers():
         codec.decode("t", b"\x01", b"msgpack/quotes/1")
 
 
-class Collect:
+class Collect(Sink):
     name = "collect"
 
     def __init__(self, topics) -> None:

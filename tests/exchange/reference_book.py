@@ -6,7 +6,7 @@ counter-order by (price, arrival). Same rules as the engine, written plainly.
 
 from dataclasses import dataclass
 
-from quoteflow.exchange.orders import OrderType, Side, TimeInForce
+from quoteflow.events.exchange import OrderType, Side, TimeInForce
 
 
 @dataclass

@@ -3,13 +3,8 @@
 import pytest
 
 from quoteflow.events import Trade
-from quoteflow.exchange.analytics import (
-    LEADERS_TOPIC,
-    STATS_TOPIC,
-    TradeAnalytics,
-    WindowLeader,
-    WindowStats,
-)
+from quoteflow.events.exchange import WindowLeader, WindowStats
+from quoteflow.exchange.analytics import LEADERS_TOPIC, STATS_TOPIC, TradeAnalytics
 
 MINUTE = 60 * 10**9
 

@@ -6,11 +6,11 @@ from datetime import UTC, datetime
 import httpx
 import pytest
 
+from quoteflow.access.auth import Authenticator
+from quoteflow.access.keys import KeyStore
 from quoteflow.exchange.app import create_exchange_app
 from quoteflow.exchange.service import Exchange
 from quoteflow.exchange.store import CommandStore
-from quoteflow.gateway.auth import Authenticator
-from quoteflow.gateway.keys import KeyStore
 from tests.exchange.test_service import INSTRUMENTS, Clock
 
 

@@ -16,11 +16,11 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from schemathesis.checks import not_a_server_error
 
+from quoteflow.access.auth import Authenticator
+from quoteflow.access.keys import KeyStore
 from quoteflow.exchange.app import create_exchange_app
 from quoteflow.exchange.service import Exchange
 from quoteflow.exchange.store import CommandStore
-from quoteflow.gateway.auth import Authenticator
-from quoteflow.gateway.keys import KeyStore
 from tests.exchange.test_service import INSTRUMENTS, Clock
 
 _directory = Path(tempfile.mkdtemp(prefix="quoteflow-exchange-fuzz-"))

@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from quoteflow.gateway.keys import KeyStore
+from quoteflow.access.keys import KeyStore
 
 QUOTEFLOW = [str(Path(sys.executable).parent / "quoteflow")]
 

@@ -4,8 +4,8 @@ import io
 
 from rich.console import Console
 
+from quoteflow.app.demo import run_demo
 from quoteflow.config import Settings
-from quoteflow.demo import run_demo
 
 
 async def test_exchange_trades_are_enriched_with_the_previous_close_move():

@@ -6,18 +6,23 @@ from decimal import Decimal
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from quoteflow.exchange._matching import band
-from quoteflow.exchange.commands import Amend, Cancel, Submit
-from quoteflow.exchange.engine import (
+from quoteflow.events.exchange import (
     TERMINAL,
+    AcceptedOrder,
+    Amend,
     BookUpdate,
-    Engine,
+    Cancel,
     Execution,
     OrderStatus,
+    OrderType,
     OrderUpdate,
+    Side,
+    Submit,
+    TimeInForce,
 )
+from quoteflow.exchange._matching import band
+from quoteflow.exchange.engine import Engine
 from quoteflow.exchange.instruments import ExchangeInstrument
-from quoteflow.exchange.orders import AcceptedOrder, OrderType, Side, TimeInForce
 from tests.exchange.reference_book import ReferenceBook
 
 ACME = ExchangeInstrument("ACME", Decimal("0.01"), Decimal("10.00"), lot_size=10)

@@ -6,10 +6,10 @@ import json
 import pytest
 import websockets
 
+from quoteflow.access.keys import KeyStore
 from quoteflow.bus.memory import MemoryBus
 from quoteflow.events import Trade
-from quoteflow.exchange.engine import BookUpdate, Execution, OrderUpdate
-from quoteflow.gateway.keys import KeyStore
+from quoteflow.events.exchange import BookUpdate, Execution, OrderUpdate
 from tests.exchange.test_serve import call, serving, settings_in
 
 

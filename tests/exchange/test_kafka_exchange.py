@@ -18,11 +18,11 @@ import time
 
 import msgspec
 
+from quoteflow.access.keys import KeyStore
 from quoteflow.bus.kafka import KafkaBus
 from quoteflow.exchange.instruments import load_instruments
 from quoteflow.exchange.matcher import EXECUTIONS_TOPIC, ORDERS_TOPIC, MatchingOperator
 from quoteflow.exchange.store import CommandStore
-from quoteflow.gateway.keys import KeyStore
 from tests.exchange.test_cli import QUOTEFLOW
 from tests.exchange.test_serve import call
 

@@ -6,14 +6,12 @@ from decimal import Decimal
 import msgspec
 import pytest
 
+from quoteflow.events.exchange import OrderType, Side, TimeInForce
 from quoteflow.exchange.instruments import ExchangeInstrument
 from quoteflow.exchange.orders import (
     OrderRejectedError,
     OrderRequest,
-    OrderType,
     RejectReason,
-    Side,
-    TimeInForce,
     session_at,
     validate,
 )

@@ -9,7 +9,7 @@ from http.client import HTTPException
 
 import pytest
 
-from quoteflow.gateway.keys import KeyStore
+from quoteflow.access.keys import KeyStore
 from tests.exchange.test_cli import LISTING, QUOTEFLOW
 from tests.exchange.test_serve import call
 

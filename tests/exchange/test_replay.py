@@ -7,11 +7,11 @@ from decimal import Decimal
 import msgspec
 import pytest
 
+from quoteflow.app.exchange import matching_stage
 from quoteflow.bus.memory import MemoryBus
 from quoteflow.exchange.instruments import ExchangeInstrument
 from quoteflow.exchange.matcher import ORDERS_TOPIC, OUTPUT_TOPICS, MatchingOperator
 from quoteflow.exchange.orders import OrderRejectedError
-from quoteflow.exchange.serve import matching_stage
 from quoteflow.exchange.service import Exchange, UnknownOrderError
 from quoteflow.exchange.store import CommandStore
 from quoteflow.runtime import Pipeline

@@ -9,10 +9,10 @@ import urllib.request
 
 import pytest
 
+from quoteflow.access.keys import KeyStore
+from quoteflow.app.exchange import serve_exchange
 from quoteflow.config import Settings
 from quoteflow.errors import ConfigError
-from quoteflow.exchange.serve import serve_exchange
-from quoteflow.gateway.keys import KeyStore
 
 LISTING = """
 [[instruments]]

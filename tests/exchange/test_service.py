@@ -6,7 +6,7 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from quoteflow.exchange.engine import OrderStatus
+from quoteflow.events.exchange import OrderStatus
 from quoteflow.exchange.instruments import ExchangeInstrument
 from quoteflow.exchange.orders import OrderRejectedError, OrderRequest, RejectReason
 from quoteflow.exchange.service import Exchange, UnknownOrderError

@@ -10,14 +10,17 @@ import time
 import msgspec
 import pytest
 
-from quoteflow.exchange.commands import Amend, Cancel, Expire, Submit
-from quoteflow.exchange.engine import Engine
-from quoteflow.exchange.orders import (
+from quoteflow.events.exchange import (
     AcceptedOrder,
+    Amend,
+    Cancel,
+    Expire,
     OrderType,
     Side,
+    Submit,
     TimeInForce,
 )
+from quoteflow.exchange.engine import Engine
 from quoteflow.exchange.store import CommandStore
 from tests.exchange.test_engine import ACME, book_of
 
@@ -77,8 +80,8 @@ def test_replaying_the_store_rebuilds_the_engine_and_its_records_byte_for_byte(t
 
 WRITER = """
 import sys
-from quoteflow.exchange.commands import Submit
-from quoteflow.exchange.orders import AcceptedOrder, OrderType, Side, TimeInForce
+from quoteflow.events.exchange import Submit
+from quoteflow.events.exchange import AcceptedOrder, OrderType, Side, TimeInForce
 from quoteflow.exchange.store import CommandStore
 store = CommandStore(sys.argv[1])
 n = int(sys.argv[2])

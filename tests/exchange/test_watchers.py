@@ -1,7 +1,6 @@
 """Each trader's event queues: their own events only, and overflow instead of silent loss."""
 
-from quoteflow.exchange.engine import Execution, OrderStatus, OrderUpdate
-from quoteflow.exchange.orders import Side
+from quoteflow.events.exchange import Execution, OrderStatus, OrderUpdate, Side
 from quoteflow.exchange.watchers import Watchers
 
 

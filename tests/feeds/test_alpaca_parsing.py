@@ -4,7 +4,7 @@ import pytest
 from quoteflow.errors import NormalizeError
 from quoteflow.events import Bar, News, Quote, Status, Trade, TradeCancel, TradeCorrection
 from quoteflow.feeds.alpaca import parse_frame, parse_message
-from quoteflow.reference import to_reference
+from quoteflow.formats.reference import to_reference
 from tests.conftest import FIXTURES
 
 FRAMES = (FIXTURES / "alpaca" / "stream.jsonl").read_text().splitlines()

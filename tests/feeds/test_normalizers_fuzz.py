@@ -15,7 +15,7 @@ from quoteflow.events import to_batch
 from quoteflow.feeds import NORMALIZERS
 from quoteflow.feeds.alpaca import parse_frame as alpaca_frame
 from quoteflow.feeds.deribit import parse_frame as deribit_frame
-from quoteflow.reference import to_reference
+from quoteflow.formats.reference import to_reference
 from tests.conftest import FIXTURES, load_vector
 
 EXAMPLES = 10_000

@@ -2,7 +2,7 @@ import pytest
 
 from quoteflow.events import Quote, Trade
 from quoteflow.feeds.replay import ReplayFeed
-from quoteflow.recordio import write_records
+from quoteflow.formats.records import write_records
 
 S = 10**9
 

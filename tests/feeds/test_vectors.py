@@ -5,7 +5,7 @@ import json
 import pytest
 
 from quoteflow.feeds import NORMALIZERS
-from quoteflow.reference import reference_fields, to_reference
+from quoteflow.formats.reference import reference_fields, to_reference
 from tests.conftest import load_vector
 
 CASES = [

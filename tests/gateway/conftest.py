@@ -8,15 +8,15 @@ import time
 import pytest
 from websockets.asyncio.client import connect
 
+from quoteflow.access.keys import KeyStore
 from quoteflow.events import EnrichedQuote
 from quoteflow.gateway.audit import AuditLog
 from quoteflow.gateway.hub import Hub
 from quoteflow.gateway.journal import Journal
-from quoteflow.gateway.keys import KeyStore
 from quoteflow.gateway.server import GatewayServer, gateway_channels
 from quoteflow.gateway.service import Gateway, GatewayOptions
 from quoteflow.gateway.sink import encode_record
-from quoteflow.lake.storage import LakeRoot
+from quoteflow.storage import LakeRoot
 
 CHANNELS = gateway_channels("bars.1m")
 

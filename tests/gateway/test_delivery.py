@@ -8,9 +8,9 @@ import urllib.request
 import pytest
 from websockets.exceptions import ConnectionClosed
 
-from quoteflow.client import GatewayClient
 from quoteflow.errors import AuthenticationError, SubscriptionError
 from quoteflow.events import Bar
+from quoteflow.gateway.client import GatewayClient
 from quoteflow.gateway.hub import ResumeGapError
 from quoteflow.gateway.stream import FRAME_RECORDS
 from quoteflow.lake import LakeRoot, LakeWriter

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from quoteflow.gateway.hub import Hub, Piece, ResumeGapError, Subscription
 from quoteflow.gateway.journal import Journal
-from quoteflow.lake.storage import LakeRoot
+from quoteflow.storage import LakeRoot
 
 
 def everything(channel, instrument):

@@ -2,12 +2,12 @@
 
 import asyncio
 
+from quoteflow.access.keys import KeyStore
+from quoteflow.app.run import kafka_bus
+from quoteflow.app.serve import serve
 from quoteflow.bus.kafka import KafkaBus
-from quoteflow.client import GatewayClient
 from quoteflow.config import Settings
-from quoteflow.gateway.keys import KeyStore
-from quoteflow.gateway.serve import serve
-from quoteflow.run import kafka_bus
+from quoteflow.gateway.client import GatewayClient
 from tests.gateway.conftest import quote
 
 

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from quoteflow.access import KeyStore
+from quoteflow.access.auth import Authenticator
 from quoteflow.errors import ConfigError
-from quoteflow.gateway import KeyStore
-from quoteflow.gateway.auth import Authenticator
 
 QUOTEFLOW = str(Path(sys.executable).with_name("quoteflow"))
 

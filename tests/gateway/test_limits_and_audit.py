@@ -3,8 +3,8 @@
 import json
 import stat
 
+from quoteflow.access.keys import KeyStore
 from quoteflow.gateway.audit import AuditLog
-from quoteflow.gateway.keys import KeyStore
 from quoteflow.gateway.limits import ConnectionLimits, MessageRate
 
 

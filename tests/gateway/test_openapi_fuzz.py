@@ -7,11 +7,11 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
+from quoteflow.access.keys import KeyStore
 from quoteflow.gateway.app import create_app
 from quoteflow.gateway.hub import Hub
-from quoteflow.gateway.keys import KeyStore
 from quoteflow.gateway.service import Gateway
-from quoteflow.lake.storage import LakeRoot
+from quoteflow.storage import LakeRoot
 from tests.gateway.conftest import CHANNELS, publish
 
 _directory = Path(tempfile.mkdtemp(prefix="quoteflow-fuzz-"))

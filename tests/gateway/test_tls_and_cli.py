@@ -17,8 +17,8 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
 
-from quoteflow.client import GatewayClient
 from quoteflow.errors import ConfigError
+from quoteflow.gateway.client import GatewayClient
 from quoteflow.gateway.hub import Hub
 from quoteflow.gateway.server import GatewayServer
 from quoteflow.gateway.service import Gateway

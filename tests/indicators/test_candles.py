@@ -14,6 +14,7 @@ from quoteflow.feeds.base import Normalized
 from quoteflow.feeds.synthetic import SyntheticMarket
 from quoteflow.indicators.candles import CandleBuilder
 from quoteflow.runtime import Pipeline, Stage
+from quoteflow.sinks import Sink
 
 S = 1_000_000_000
 T0 = pd.Timestamp("2024-03-28 14:00", tz="UTC").value  # a Thursday, 10:00 New York
@@ -206,7 +207,7 @@ async def test_candle_builder_runs_as_a_pipeline_stage():
                 [trade(T0 + i * 10 * S, 10.0 + i, inst=f"I{i % 3}") for i in range(40)]
             )
 
-    class Collect:
+    class Collect(Sink):
         name = "collect"
         topics = ("bars.1m",)
 

@@ -11,10 +11,10 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from quoteflow.events import Quote, Trade, from_batch
+from quoteflow.formats.records import write_records
 from quoteflow.lake import LakeRoot
 from quoteflow.lake.coalesce import coalesce, raw_files
 from quoteflow.lake.layout import refined_path
-from quoteflow.recordio import write_records
 from tests.lake.conftest import market_events
 
 QUOTEFLOW = str(Path(sys.executable).parent / "quoteflow")

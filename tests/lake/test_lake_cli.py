@@ -17,9 +17,9 @@ import pytest
 from quoteflow.config import EnrichSettings
 from quoteflow.enrich import Enricher, PreviousCloses
 from quoteflow.events import DeadLetter, Quote, Trade
+from quoteflow.formats.records import write_records
 from quoteflow.lake import LakeRoot, LakeWriter
 from quoteflow.lake.query import Lake
-from quoteflow.recordio import write_records
 from tests.conftest import FIXTURES
 from tests.lake.conftest import market_events
 

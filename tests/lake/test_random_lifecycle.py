@@ -20,9 +20,9 @@ import pyarrow.parquet as pq
 import pytest
 
 from quoteflow.events import Trade
+from quoteflow.formats.records import write_records
 from quoteflow.lake import LakeRoot, Partition
 from quoteflow.lake.layout import refined_path
-from quoteflow.recordio import write_records
 from tests.lake.test_coalesce import DAY
 
 QUOTEFLOW = str(Path(sys.executable).parent / "quoteflow")

@@ -3,6 +3,7 @@ from datetime import date
 
 import pytest
 
+from quoteflow.app.run import lake_topics
 from quoteflow.bus import MemoryBus
 from quoteflow.config import EnrichSettings
 from quoteflow.enrich import Enricher, PreviousCloses
@@ -12,7 +13,6 @@ from quoteflow.lake import LakeSink, LakeWriter
 from quoteflow.lake.coalesce import coalesce
 from quoteflow.lake.layout import Partition, refined_path
 from quoteflow.lake.query import Lake
-from quoteflow.run import lake_topics
 from quoteflow.runtime import Pipeline, Stage
 from tests.conftest import EventsFeed
 from tests.lake.conftest import market_events

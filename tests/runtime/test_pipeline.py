@@ -12,6 +12,7 @@ from quoteflow.bus.base import records_of
 from quoteflow.events import Alert, DeadLetter, Quote
 from quoteflow.feeds.base import Normalized
 from quoteflow.runtime import Pipeline, Stage
+from quoteflow.sinks import Sink
 
 
 def quote(instrument: str, ts: int, bid: float = 10.0, ask: float = 10.02) -> Quote:
@@ -69,7 +70,7 @@ class WideSpreadAlerts:
         return out, state + len(batch)
 
 
-class CollectSink:
+class CollectSink(Sink):
     def __init__(self, name: str, topics: tuple[str, ...]) -> None:
         self.name = name
         self.topics = topics
@@ -182,7 +183,7 @@ async def test_an_enrich_stage_reading_quotes_and_trades_sees_every_instrument_i
                              seed=2).advance(600 * 10**9)  # fmt: skip
     feed = ListFeed([Normalized(events[i : i + 500]) for i in range(0, len(events), 500)])
 
-    class Sink:
+    class Collect(Sink):
         name = "collect"
         topics = ("dead_letters", "trades.enriched", "bars.1m")
 
@@ -195,7 +196,7 @@ async def test_an_enrich_stage_reading_quotes_and_trades_sees_every_instrument_i
         async def close(self) -> None:
             pass
 
-    sink = Sink()
+    sink = Collect()
     job = Enricher(EnrichSettings(), PreviousCloses({}))
     stage = Stage("enrich", ("quotes", "trades"), job)
     await Pipeline(MemoryBus(capacity=300), [feed], [stage], [sink], max_batch=64).run()

@@ -10,9 +10,8 @@ people and other tools; quoteflow's own stages read the lossless topic (the
 reference view rounds timestamps to milliseconds). Every message has the header
 ``qf-schema: <encoding>/<type>/<version>``; a consumer refuses a message whose
 encoding or version it does not know, with an error that says which. Besides
-the market-data records and dead letters, the exchange's records travel too
-(:data:`EXCHANGE_RECORDS`: sequenced orders, order updates, executions, book
-updates and the trade analytics).
+the market-data records and dead letters, the exchange's records travel too:
+every type of the registry (:mod:`quoteflow.events.registry`), by its name.
 """
 
 from __future__ import annotations
@@ -24,15 +23,11 @@ from typing import Any
 import msgspec
 
 from quoteflow.errors import BusError
-from quoteflow.events import DeadLetter, Event, event_type
-from quoteflow.exchange.analytics import WindowLeader, WindowStats
-from quoteflow.exchange.commands import Sequenced
-from quoteflow.exchange.engine import BookUpdate, Execution, OrderUpdate
-from quoteflow.reference import reference_json
+from quoteflow.events import Event, record_name, record_type
+from quoteflow.formats.reference import reference_json
 
 __all__ = [
     "CUSTOMER_PREFIX",
-    "EXCHANGE_RECORDS",
     "SCHEMA_HEADER",
     "SCHEMA_VERSION",
     "SEQUENCE_HEADER",
@@ -45,16 +40,6 @@ SCHEMA_HEADER = "qf-schema"
 SEQUENCE_HEADER = "qf-seq"  # a stage output's number per (topic, key): 1, 2, ...; see kafka_stage
 SCHEMA_VERSION = 1
 _MSGPACK = "msgpack"
-EXCHANGE_RECORDS: dict[str, type] = {
-    "exchange.order": Sequenced,
-    "exchange.order_update": OrderUpdate,
-    "exchange.execution": Execution,
-    "exchange.book": BookUpdate,
-    "exchange.window_stats": WindowStats,
-    "exchange.window_leader": WindowLeader,
-}
-"""Record types of the exchange by the name their schema header gives them."""
-_EXCHANGE_KINDS = {cls: kind for kind, cls in EXCHANGE_RECORDS.items()}
 _JSON = "json-reference"
 
 
@@ -95,9 +80,7 @@ class TopicCodec:
     def _decoder(self, kind: str) -> msgspec.msgpack.Decoder:
         decoder = self._decoders.get(kind)
         if decoder is None:
-            cls = EXCHANGE_RECORDS.get(kind) or (
-                DeadLetter if kind == DeadLetter.TOPIC else event_type(kind))  # fmt: skip
-            decoder = self._decoders[kind] = msgspec.msgpack.Decoder(cls)
+            decoder = self._decoders[kind] = msgspec.msgpack.Decoder(record_type(kind))
         return decoder
 
     def decode(self, topic: str, payload: bytes, schema: bytes | None) -> Any:
@@ -141,13 +124,9 @@ class TopicCodec:
 
 def _schemas(topic: str, value: Any) -> tuple[bytes, bytes]:
     """Return the schema headers of ``value``'s record type: as msgpack, and as reference JSON."""
-    if isinstance(value, DeadLetter):
-        kind = DeadLetter.TOPIC
-    elif isinstance(value, Event):
-        kind = value.TYPE
-    elif type(value) in _EXCHANGE_KINDS:
-        kind = _EXCHANGE_KINDS[type(value)]
-    else:
-        raise BusError(f"{topic}: cannot send a {type(value).__name__}: not a record type")
+    try:
+        kind = record_name(type(value))
+    except KeyError as exc:
+        raise BusError(f"{topic}: cannot send a {type(value).__name__}: {exc.args[0]}") from None
     return (f"{_MSGPACK}/{kind}/{SCHEMA_VERSION}".encode(),
             f"{_JSON}/{kind}/{SCHEMA_VERSION}".encode())  # fmt: skip

@@ -77,8 +77,8 @@ def normalize(
     A line may carry "receivedAtMs"; otherwise the receive time is now. Exits 0
     when every line was normalized, 1 otherwise.
     """
+    from quoteflow.formats.reference import reference_json
     from quoteflow.normalize import normalize_lines
-    from quoteflow.reference import reference_json
 
     if provider is Provider.ig and not instrument:
         raise usage("--instrument", instrument, "IG lines need the epic, e.g. CS.D.BITCOIN.CFE.IP")
@@ -113,7 +113,7 @@ def demo(
     """
     import asyncio
 
-    from quoteflow.demo import run_demo
+    from quoteflow.app.demo import run_demo
 
     settings = settings_of(ctx)
     if instruments is not None:
@@ -169,7 +169,7 @@ def feed_synthetic(
     from quoteflow.app.sources import synthetic_market
     from quoteflow.events import batch_type
     from quoteflow.feeds.synthetic import SyntheticFeed
-    from quoteflow.recordio import BatchFileWriter
+    from quoteflow.formats.records import BatchFileWriter
 
     config = settings_of(ctx).synthetic
     overrides = {"instruments": instruments, "seed": seed}
@@ -258,9 +258,9 @@ def enrich(
     from quoteflow.bus import MemoryBus
     from quoteflow.enrich import Enricher
     from quoteflow.errors import QuoteflowError
-    from quoteflow.recordio import count_records
+    from quoteflow.formats.records import count_records
     from quoteflow.runtime import Pipeline, Sink, Stage, install_stop_signals
-    from quoteflow.runtime.sinks import JsonLinesSink, RecordFilesSink
+    from quoteflow.sinks import JsonLinesSink, RecordFilesSink
 
     if output_format is not OutputFormat.jsonl and output is None:
         raise usage("--output", "", f"--format {output_format} writes files: name a directory")
@@ -372,7 +372,7 @@ def feed_replay(
 
     from quoteflow.errors import QuoteflowError
     from quoteflow.feeds.replay import ReplayFeed
-    from quoteflow.reference import reference_json
+    from quoteflow.formats.reference import reference_json
 
     feed = ReplayFeed(files, speed=None if fast else speed)
 

@@ -22,11 +22,11 @@ from quoteflow.cli.common import (
     usage,
 )
 from quoteflow.errors import QuoteflowError
-from quoteflow.exchange.terms import Side, TimeInForce
+from quoteflow.events.exchange import Side, TimeInForce
 
 if TYPE_CHECKING:
+    from quoteflow.app.exchange import RunningExchange
     from quoteflow.exchange.client import ExchangeClient
-    from quoteflow.exchange.serve import RunningExchange
     from quoteflow.exchange.simulate import SimulationReport
 
 __all__ = ["exchange_app"]
@@ -56,8 +56,8 @@ def serve(
     """
     import asyncio
 
-    from quoteflow.exchange.serve import serve_exchange
-    from quoteflow.run import kafka_bus
+    from quoteflow.app.exchange import serve_exchange
+    from quoteflow.app.run import kafka_bus
 
     settings = settings_of(ctx)
     overrides = {k: v for k, v in (("instruments", instruments), ("db", db), ("port", port))

@@ -23,7 +23,7 @@ from quoteflow.cli.common import (
 from quoteflow.errors import QuoteflowError
 
 if TYPE_CHECKING:
-    from quoteflow.gateway.keys import KeyStore
+    from quoteflow.access.keys import KeyStore
     from quoteflow.gateway.server import GatewayServer
 
 __all__ = ["keys_app", "serve_command", "subscribe_command"]
@@ -34,7 +34,7 @@ DbOption = Annotated[str | None, typer.Option(help="Key store (default: [gateway
 
 
 def _store(ctx: typer.Context, db: str | None) -> KeyStore:
-    from quoteflow.gateway.keys import KeyStore
+    from quoteflow.access.keys import KeyStore
 
     return KeyStore(db or settings_of(ctx).gateway.keys_db)
 
@@ -128,9 +128,9 @@ def serve_command(
     """
     import asyncio
 
+    from quoteflow.app.run import kafka_bus
+    from quoteflow.app.serve import serve
     from quoteflow.app.sources import feed_and_closes
-    from quoteflow.gateway.serve import serve
-    from quoteflow.run import kafka_bus
 
     settings = settings_of(ctx)
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
@@ -187,7 +187,7 @@ def subscribe_command(
 
     import msgspec
 
-    from quoteflow.client import GatewayClient
+    from quoteflow.gateway.client import GatewayClient
 
     key = api_key(key_file)
     if url is None:

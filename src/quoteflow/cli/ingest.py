@@ -45,7 +45,7 @@ StatsOption = Annotated[float, typer.Option(min=0.1, help="Seconds between metri
 
 def _run(ctx: typer.Context, feed: WebSocketFeed, bus: str | None, root: str | None,
          source: str, duration: float | None, stats_every: float) -> None:  # fmt: skip
-    from quoteflow.ingest import run_ingest
+    from quoteflow.app.ingest import run_ingest
     from quoteflow.runtime import install_stop_signals
 
     if source not in ("primary", "replica"):
@@ -132,8 +132,8 @@ def ingest_deribit(
     """Stream Deribit tickers (and trades) of futures, perpetuals and options."""
     import asyncio
 
+    from quoteflow.app.ingest import deribit_instruments
     from quoteflow.feeds.deribit.client import DeribitStream
-    from quoteflow.ingest import deribit_instruments
 
     settings = settings_of(ctx)
     currencies = split(options)
@@ -197,7 +197,7 @@ def ingest_alpaca_bars(
     import aiohttp
 
     from quoteflow.feeds.alpaca.history import AlpacaHistory
-    from quoteflow.recordio import write_records
+    from quoteflow.formats.records import write_records
 
     settings = settings_of(ctx)
 

@@ -28,7 +28,7 @@ if TYPE_CHECKING:
     from quoteflow.feeds.base import Feed
     from quoteflow.lake.coalesce import CoalesceReport
     from quoteflow.lake.query import Lake
-    from quoteflow.lake.storage import LakeRoot
+    from quoteflow.storage import LakeRoot
 
 __all__ = ["EndpointOption", "RootOption", "lake_app", "open_lake"]
 
@@ -67,7 +67,7 @@ def _lake(
     With ``must_exist`` a root that does not exist is an error naming it: a
     mistyped --root should not look like an empty lake.
     """
-    from quoteflow.lake.storage import LakeRoot
+    from quoteflow.storage import LakeRoot
 
     settings = settings_of(ctx).lake
     try:
@@ -148,8 +148,8 @@ def record(
     from quoteflow.app.sources import synthetic_market
     from quoteflow.feeds.replay import ReplayFeed
     from quoteflow.feeds.synthetic import SyntheticFeed
+    from quoteflow.formats.records import count_records
     from quoteflow.lake.writer import LakeWriter
-    from quoteflow.recordio import count_records
     from quoteflow.runtime import install_stop_signals
 
     lake_root, settings = _lake(ctx, root, endpoint_url)
@@ -257,7 +257,7 @@ def coalesce_command(
     then 1.
     """
     from quoteflow.lake.coalesce import coalesce, pending_days
-    from quoteflow.lake.storage import LakeRoot
+    from quoteflow.storage import LakeRoot
 
     if (day is None) == (not all_pending):
         raise usage("--day", day, "give --day YYYY-MM-DD or --all-pending, not both or neither")

@@ -39,8 +39,8 @@ def run_command(
     """
     import asyncio
 
+    from quoteflow.app.run import run_stage
     from quoteflow.errors import QuoteflowError
-    from quoteflow.run import run_stage
 
     settings = settings_of(ctx)
     try:

@@ -103,7 +103,7 @@ def _write(reader: pa.RecordBatchReader, output_format: OutputFormat, sink: Bina
     import pyarrow.csv as pacsv
     import pyarrow.parquet as pq
 
-    from quoteflow.recordio import nested_as_json
+    from quoteflow.formats.records import nested_as_json
 
     if output_format is OutputFormat.parquet:
         with pq.ParquetWriter(sink, reader.schema, compression="zstd") as writer:
@@ -179,7 +179,7 @@ def run_shell(
     A statement ends with ';' (the last one may omit it); a failed statement is
     reported and the shell goes on.
     """
-    from quoteflow.recordio import nested_as_json
+    from quoteflow.formats.records import nested_as_json
 
     timer = False
     ok = True

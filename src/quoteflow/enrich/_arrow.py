@@ -9,7 +9,7 @@ store per row. At the other end, :class:`StringCodes` numbers a batch's
 instruments by the names the state already holds: 3-5 ns a row for short names
 and about 10 for 21-byte names that share their first and last eight bytes,
 against 20 for dictionary-encoding the batch. Both read and write eight bytes
-at a time (:mod:`quoteflow._bytes`), with unsigned indexes.
+at a time (:mod:`quoteflow.formats._bytes`), with unsigned indexes.
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ import numba
 import numpy as np
 import pyarrow as pa
 
-from quoteflow._bytes import copy_bytes, put_word, word_at
+from quoteflow.formats._bytes import copy_bytes, put_word, word_at
 
 __all__ = ["StringCodes", "maps_by_row", "null_strings", "strings_by_code"]
 
@@ -34,7 +34,7 @@ _ENTRY = pa.struct([_MAP.key_field, _MAP.item_field])
 def _pool(texts: Sequence[str | None]) -> tuple[np.ndarray, np.ndarray]:
     """Return the UTF-8 bytes of ``texts`` end to end and where each starts (None is empty).
 
-    Eight zero bytes follow the last text, for :func:`~quoteflow._bytes.copy_bytes`.
+    Eight zero bytes follow the last text, for :func:`~quoteflow.formats._bytes.copy_bytes`.
     """
     encoded = [(text or "").encode() for text in texts]
     starts = np.zeros(len(encoded) + 1, dtype=np.uint64)

@@ -18,7 +18,7 @@ import pyarrow.csv as pacsv
 from quoteflow.calendars import calendar_by_name
 from quoteflow.errors import RecordFileError
 from quoteflow.events import Bar, arrow_schema, from_batch
-from quoteflow.recordio import read_records
+from quoteflow.formats.records import read_records
 
 __all__ = ["PreviousCloses"]
 

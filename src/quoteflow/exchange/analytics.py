@@ -17,51 +17,24 @@ counted in ``late`` and left out.
 
 from __future__ import annotations
 
+import secrets
 from collections import deque
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
 
 import msgspec
 
+from quoteflow.bus.base import Bus, Message, records_of, send_in_order
 from quoteflow.events import Trade
+from quoteflow.events.exchange import WindowLeader, WindowStats
+from quoteflow.exchange.matcher import PROVIDER, TRADES_TOPIC
 from quoteflow.indicators.candles import parse_period_ns
+from quoteflow.sinks.base import Sink
 
-__all__ = [
-    "LEADERS_TOPIC",
-    "STATS_TOPIC",
-    "TradeAnalytics",
-    "WindowLeader",
-    "WindowStats",
-]
+__all__ = ["LEADERS_TOPIC", "STATS_TOPIC", "AnalyticsSink", "TradeAnalytics"]
 
 STATS_TOPIC = "exchange.window_stats"
 LEADERS_TOPIC = "exchange.window_leaders"
-
-
-class WindowStats(msgspec.Struct, frozen=True, gc=False):
-    """One symbol's trades in one window: SMA of the prices, open, close and profit."""
-
-    symbol: str
-    window_start: int
-    window_end: int
-    trades: int
-    volume: float
-    open: float
-    close: float
-    sma: float
-    profit: float
-    profit_pct: float
-
-
-class WindowLeader(msgspec.Struct, frozen=True, gc=False):
-    """The symbol with the highest profit (in percent) in one window, of ``symbols`` traded."""
-
-    window_start: int
-    window_end: int
-    symbol: str
-    profit: float
-    profit_pct: float
-    symbols: int
 
 
 class _Window(msgspec.Struct, gc=False):
@@ -175,3 +148,39 @@ class TradeAnalytics:
             self._closed.setdefault(start, []).append(stats)
             out.append((STATS_TOPIC, symbol, stats))
         return out
+
+
+class AnalyticsSink(Sink):
+    """The trade analytics as a pipeline sink: the exchange's trades in, closed windows out.
+
+    Each process reads every partition (a sink group of its own): a window's
+    leader needs every symbol's trades. Windows also close on the clock, checked
+    after each poll at most every ``every_s``.
+    """
+
+    topics = (TRADES_TOPIC,)
+
+    def __init__(self, bus: Bus, analytics: TradeAnalytics, clock: Callable[[], int],
+                 every_s: float = 0.5) -> None:  # fmt: skip
+        self.name = f"exchange-analytics-{secrets.token_hex(4)}"
+        self.bus = bus
+        self.analytics = analytics
+        self.clock = clock
+        self.every_ns = int(every_s * 1e9)
+        self._advanced = 0
+
+    async def write(self, messages: list[Message]) -> None:
+        """Add the exchange's trades; publish the windows they close."""
+        trades = [r for r in records_of(messages)
+                  if isinstance(r, Trade) and r.provider == PROVIDER]  # fmt: skip
+        await send_in_order(self.bus, self.analytics.process(trades))
+
+    async def tick(self) -> None:
+        """Close the windows the clock has passed; publish them and the leaders."""
+        now = self.clock()
+        if now - self._advanced >= self.every_ns:
+            self._advanced = now
+            await send_in_order(self.bus, self.analytics.advance(now))
+
+    async def close(self) -> None:
+        """Nothing is buffered (open windows are state, not output)."""

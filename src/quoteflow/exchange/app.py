@@ -27,13 +27,13 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from starlette.requests import HTTPConnection
 from starlette.websockets import WebSocketDisconnect
 
-from quoteflow.exchange.analytics import TradeAnalytics, WindowLeader, WindowStats
+from quoteflow.access.auth import Authenticator
+from quoteflow.events.exchange import Execution, OrderUpdate, WindowLeader, WindowStats
+from quoteflow.exchange.analytics import TradeAnalytics
 from quoteflow.exchange.durability import LogWriteError
-from quoteflow.exchange.engine import Execution, OrderUpdate
 from quoteflow.exchange.orders import OrderRejectedError, OrderRequest, RejectReason
 from quoteflow.exchange.service import Exchange, UnknownOrderError
 from quoteflow.exchange.watchers import Watch
-from quoteflow.gateway.auth import Authenticator
 from quoteflow.gateway.protocol import CloseCode
 from quoteflow.http.errors import error_response, field_of, install_error_handlers
 from quoteflow.timestamps import iso_utc

@@ -19,7 +19,7 @@ orders: those are cancelled instead (self-trade prevention). Reducing an
 order's quantity keeps its place; changing its price, or raising its quantity,
 sends it to the back of its new price (and it may trade at once). DAY and GTD
 orders expire when time reaches their expiry, checked before each command on
-their book and by :class:`~quoteflow.exchange.commands.Expire` commands. A
+their book and by :class:`~quoteflow.events.exchange.Expire` commands. A
 limit price outside the band around the last trade is refused (``outside_band``):
 order entry checks it first, but only the engine knows the last trade for sure.
 Books are independent of each other (execution ids and expiries are per
@@ -29,109 +29,37 @@ symbol), so the records do not depend on how symbols are spread over partitions.
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping
-from enum import StrEnum
 
 import msgspec
 import numba
 import numpy as np
 
+from quoteflow.events.exchange import (
+    AcceptedOrder,
+    Amend,
+    BookUpdate,
+    Cancel,
+    Command,
+    EngineRecord,
+    Execution,
+    Expire,
+    Level,
+    OrderStatus,
+    OrderType,
+    OrderUpdate,
+    Side,
+    Submit,
+    TimeInForce,
+)
 from quoteflow.exchange import _matching as m
 from quoteflow.exchange._matching import band, match_batch, room_needed
-from quoteflow.exchange.commands import Amend, Cancel, Command, Expire, Submit
 from quoteflow.exchange.instruments import ExchangeInstrument
-from quoteflow.exchange.orders import AcceptedOrder, OrderType, Side, TimeInForce
 
-__all__ = [
-    "BookUpdate",
-    "Engine",
-    "EngineOutput",
-    "EngineRecord",
-    "Execution",
-    "Level",
-    "OrderStatus",
-    "OrderUpdate",
-]
+__all__ = ["Engine", "EngineOutput"]
 
 _MAX_BAND_NUMERATOR = 10**6  # band_pct's digits: the band's integer arithmetic stays in int64
 _ORDERS_KEPT = 4096  # ended orders kept before the accepted orders are pruned
 _COMMAND_FIELDS = [m.C_SEQUENCE, m.C_BOOK, m.C_NOW, m.C_TRADER]
-
-
-class OrderStatus(StrEnum):
-    """Where an order stands after an update; the last four are terminal."""
-
-    NEW = "new"
-    PARTIALLY_FILLED = "partially_filled"
-    REPLACED = "replaced"
-    FILLED = "filled"
-    CANCELLED = "cancelled"
-    EXPIRED = "expired"
-    REJECTED = "rejected"
-
-
-Level = tuple[int, int]
-"""A price level: (price in ticks, open quantity)."""
-
-TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXPIRED,
-                      OrderStatus.REJECTED})  # fmt: skip
-
-
-class OrderUpdate(msgspec.Struct, frozen=True, gc=False):
-    """An order's new state: status, filled and open quantity, price, and why.
-
-    ``sequence`` is the command that caused it; ``ack`` marks the update that
-    answers that command. A ``rejected`` update of an order that is still open
-    refuses an amendment and leaves the order as it was.
-    """
-
-    order_id: int
-    client_order_id: str
-    trader: str
-    symbol: str
-    status: OrderStatus
-    filled: int
-    open: int
-    price: int | None
-    reason: str | None
-    ts: int
-    sequence: int
-    ack: bool = False
-
-
-class Execution(msgspec.Struct, frozen=True, gc=False):
-    """A trade between two orders, at the resting order's price; ids count per symbol."""
-
-    execution_id: int
-    symbol: str
-    price: int
-    quantity: int
-    aggressor: Side
-    buy_order_id: int
-    sell_order_id: int
-    buy_trader: str
-    sell_trader: str
-    ts: int
-    sequence: int
-
-
-class BookUpdate(msgspec.Struct, frozen=True, gc=False):
-    """What a command changed in a book: levels (L2 deltas) and the top of book after it.
-
-    ``bids`` and ``asks`` list (price, open quantity) for each level that
-    changed, quantity 0 for a level that is gone; ``best_bid`` and ``best_ask``
-    are the top levels after the command (None: that side is empty).
-    """
-
-    symbol: str
-    bids: list[Level]
-    asks: list[Level]
-    best_bid: Level | None
-    best_ask: Level | None
-    ts: int
-    sequence: int
-
-
-EngineRecord = OrderUpdate | Execution | BookUpdate
 
 
 class _RestingState(msgspec.Struct, array_like=True, gc=False):

@@ -24,8 +24,15 @@ from collections.abc import Mapping, Sequence
 from typing import Any
 
 from quoteflow.events import Trade
-from quoteflow.exchange.commands import Command, Sequenced
-from quoteflow.exchange.engine import BookUpdate, Engine, EngineRecord, Execution, OrderUpdate
+from quoteflow.events.exchange import (
+    BookUpdate,
+    Command,
+    EngineRecord,
+    Execution,
+    OrderUpdate,
+    Sequenced,
+)
+from quoteflow.exchange.engine import Engine
 from quoteflow.exchange.instruments import ExchangeInstrument
 
 __all__ = [

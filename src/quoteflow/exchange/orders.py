@@ -20,19 +20,15 @@ import numpy as np
 
 from quoteflow.calendars import session_bounds
 from quoteflow.errors import QuoteflowError
+from quoteflow.events.exchange import AcceptedOrder, OrderType, Side, TimeInForce
 from quoteflow.exchange.instruments import ExchangeInstrument
-from quoteflow.exchange.terms import OrderType, Side, TimeInForce
 from quoteflow.timestamps import datetime_ns
 
 __all__ = [
     "MAX_QUANTITY",
-    "AcceptedOrder",
     "OrderRejectedError",
     "OrderRequest",
-    "OrderType",
     "RejectReason",
-    "Side",
-    "TimeInForce",
     "default_time_in_force",
     "price_ticks",
     "session_at",
@@ -89,25 +85,6 @@ class OrderRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):
     price: Decimal | None = None
     time_in_force: TimeInForce | None = None
     expire_at: datetime | None = None
-
-
-class AcceptedOrder(msgspec.Struct, frozen=True, gc=False):
-    """A valid order, in ticks and nanoseconds, as it goes to the ``orders`` topic.
-
-    ``price`` is None for market orders; ``expire_ns`` is the session close for
-    DAY, the requested time for GTD, None for the others.
-    """
-
-    client_order_id: str
-    trader: str
-    symbol: str
-    side: Side
-    type: OrderType
-    quantity: int
-    price: int | None
-    time_in_force: TimeInForce
-    expire_ns: int | None
-    received_ns: int
 
 
 def session_at(calendar: str, ts_ns: int) -> tuple[int, int] | None:

@@ -29,34 +29,32 @@ from decimal import Decimal
 from itertools import islice
 
 from quoteflow.bus.base import Bus, send_in_order
-from quoteflow.exchange.commands import (
+from quoteflow.events.exchange import (
+    TERMINAL,
+    AcceptedOrder,
     Amend,
     Cancel,
     Command,
-    Expire,
-    Sequenced,
-    Submit,
-    symbol_of,
-)
-from quoteflow.exchange.durability import GroupCommit
-from quoteflow.exchange.engine import (
-    TERMINAL,
-    Engine,
     EngineRecord,
     Execution,
+    Expire,
     Level,
     OrderStatus,
     OrderUpdate,
+    Sequenced,
+    Submit,
+    TimeInForce,
+    symbol_of,
 )
+from quoteflow.exchange.durability import GroupCommit
+from quoteflow.exchange.engine import Engine
 from quoteflow.exchange.instruments import ExchangeInstrument
 from quoteflow.exchange.matcher import ORDERS_TOPIC
 from quoteflow.exchange.orders import (
     MAX_QUANTITY,
-    AcceptedOrder,
     OrderRejectedError,
     OrderRequest,
     RejectReason,
-    TimeInForce,
     default_time_in_force,
     price_ticks,
     validate,

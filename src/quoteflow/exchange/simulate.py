@@ -33,12 +33,12 @@ from typing import Any
 import msgspec
 import numpy as np
 
+from quoteflow.access.keys import KeyStore
 from quoteflow.exchange.client import ExchangeClient, ExchangeRequestError
 from quoteflow.exchange.instruments import ExchangeInstrument
 from quoteflow.exchange.orders import OrderRejectedError, OrderRequest
 from quoteflow.exchange.service import Exchange, UnknownOrderError
 from quoteflow.exchange.store import CommandStore
-from quoteflow.gateway.keys import KeyStore
 
 __all__ = [
     "Amend",

@@ -24,8 +24,7 @@ from pathlib import Path
 
 import msgspec
 
-from quoteflow.exchange.commands import Command
-from quoteflow.exchange.engine import Execution
+from quoteflow.events.exchange import Command, Execution
 
 __all__ = ["CommandStore"]
 

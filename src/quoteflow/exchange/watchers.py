@@ -14,7 +14,7 @@ import asyncio
 from collections import defaultdict
 from collections.abc import Iterable
 
-from quoteflow.exchange.engine import EngineRecord, Execution, OrderUpdate
+from quoteflow.events.exchange import EngineRecord, Execution, OrderUpdate
 
 __all__ = ["Watch", "Watchers"]
 

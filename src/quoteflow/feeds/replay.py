@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from quoteflow.errors import RecordFileError
 from quoteflow.events import Event, Interleaved, batch_type
 from quoteflow.feeds.base import Normalized
-from quoteflow.recordio import read_batches
+from quoteflow.formats.records import read_batches
 
 __all__ = ["ReplayFeed"]
 

@@ -1,5 +1,1 @@
-"""Delivery to subscribers: API keys and entitlements (the server comes next)."""
-
-from quoteflow.gateway.keys import ApiKey, KeyStore
-
-__all__ = ["ApiKey", "KeyStore"]
+"""Delivery to subscribers: the WebSocket gateway, its replay journal and its client."""

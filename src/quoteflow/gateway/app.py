@@ -18,7 +18,7 @@ from fastapi.security import HTTPAuthorizationCredentials, HTTPBearer
 from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
-from quoteflow.gateway.keys import ApiKey
+from quoteflow.access.keys import ApiKey
 from quoteflow.gateway.service import Gateway
 from quoteflow.gateway.stream import serve_stream
 from quoteflow.http.errors import install_error_handlers

@@ -20,7 +20,7 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from quoteflow.gateway.hub import Delivery, ResumeGapError, Wants
-from quoteflow.lake.storage import LakeRoot
+from quoteflow.storage import LakeRoot
 
 __all__ = ["Journal"]
 

@@ -2,7 +2,7 @@
 
 :func:`build_gateway` assembles a :class:`Gateway` from the settings (keys,
 audit log, replay window, lake journal); :class:`GatewayServer` serves it
-(:class:`~quoteflow.asgi_server.AsgiServer`) with TLS when a certificate is
+(:class:`~quoteflow.http.server.AsgiServer`) with TLS when a certificate is
 configured, and watches for revoked keys. Stopping is :meth:`GatewayServer.stop`.
 """
 
@@ -10,15 +10,15 @@ from __future__ import annotations
 
 import secrets
 
-from quoteflow.asgi_server import AsgiServer
+from quoteflow.access.keys import KeyStore
 from quoteflow.config import Settings
 from quoteflow.gateway.app import create_app
 from quoteflow.gateway.audit import AuditLog
 from quoteflow.gateway.hub import Hub
 from quoteflow.gateway.journal import Journal
-from quoteflow.gateway.keys import KeyStore
 from quoteflow.gateway.service import Gateway, GatewayOptions
-from quoteflow.lake.storage import LakeRoot
+from quoteflow.http.server import AsgiServer
+from quoteflow.storage import LakeRoot
 
 __all__ = ["GatewayServer", "build_gateway", "gateway_channels"]
 

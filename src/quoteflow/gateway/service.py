@@ -10,14 +10,14 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from quoteflow.access.auth import Authenticator
+from quoteflow.access.keys import ApiKey, KeyStore
 from quoteflow.errors import QuoteflowError
 from quoteflow.gateway.audit import AuditLog
-from quoteflow.gateway.auth import Authenticator
 from quoteflow.gateway.hub import Delivery, Hub, ResumeGapError, Wants
-from quoteflow.gateway.keys import ApiKey, KeyStore
 from quoteflow.gateway.limits import ConnectionLimits, MessageRate
 from quoteflow.gateway.metrics import GatewayMetrics
-from quoteflow.lake.storage import LakeRoot
+from quoteflow.storage import LakeRoot
 
 if TYPE_CHECKING:
     from quoteflow.gateway.stream import StreamConnection

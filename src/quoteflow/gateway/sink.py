@@ -9,9 +9,10 @@ import pyarrow as pa
 
 from quoteflow.bus.base import Message
 from quoteflow.events import Event
+from quoteflow.formats.reference import JsonLinesEncoder, reference_json
 from quoteflow.gateway.hub import Hub
 from quoteflow.gateway.metrics import GatewayMetrics
-from quoteflow.reference import JsonLinesEncoder, reference_json
+from quoteflow.sinks.base import Sink
 
 __all__ = ["GatewaySink", "encode_record", "framed"]
 
@@ -39,7 +40,7 @@ def _topic(message: Message) -> str:
     return message.topic
 
 
-class GatewaySink:
+class GatewaySink(Sink):
     """Publish every record of ``channels`` to ``hub``, keyed by instrument, in batches.
 
     ``name`` names its consumer group (``sink:<name>``): on Kafka each gateway

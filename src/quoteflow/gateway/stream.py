@@ -17,8 +17,8 @@ from fnmatch import fnmatchcase
 import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
+from quoteflow.access.keys import ApiKey
 from quoteflow.gateway.hub import Piece, ResumeGapError, Subscription
-from quoteflow.gateway.keys import ApiKey
 from quoteflow.gateway.limits import MessageRate
 from quoteflow.gateway.protocol import (
     Auth,

@@ -1,4 +1,4 @@
-"""What every HTTP API of quoteflow shares: one JSON error shape."""
+"""What every HTTP server of quoteflow shares: one JSON error shape and the uvicorn wrapper."""
 
 from quoteflow.http.errors import error_response, install_error_handlers
 

@@ -28,7 +28,7 @@ import pandas as pd
 
 from quoteflow.calendars import calendar_by_name
 from quoteflow.events import Bar, DeadLetter, Event, Quote, Trade
-from quoteflow.reference import to_reference
+from quoteflow.formats.reference import to_reference
 
 __all__ = ["CandleBuilder", "CandleState", "Ohlc", "Window", "parse_period_ns"]
 

@@ -1,7 +1,7 @@
 """The data lake: raw chunks per source, refined daily files, retention and SQL."""
 
 from quoteflow.lake.layout import Partition
-from quoteflow.lake.storage import LakeRoot
 from quoteflow.lake.writer import LakeSink, LakeWriter
+from quoteflow.storage import LakeRoot
 
 __all__ = ["LakeRoot", "LakeSink", "LakeWriter", "Partition"]

@@ -29,7 +29,7 @@ import pyarrow as pa
 
 from quoteflow.events import arrow_schema
 from quoteflow.lake.layout import Partition, is_yearly, parse_partition, record_class, refined_path
-from quoteflow.lake.storage import LakeRoot
+from quoteflow.storage import LakeRoot
 
 __all__ = ["ENGINES", "catalog", "hive_type", "refined_partitions", "type_glob"]
 

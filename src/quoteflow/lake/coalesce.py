@@ -40,6 +40,8 @@ import pyarrow.csv as pacsv
 import pyarrow.parquet as pq
 
 from quoteflow.events import arrow_schema, from_batch
+from quoteflow.formats.records import nested_as_json
+from quoteflow.formats.reference import to_reference
 from quoteflow.lake._amend import AMENDING, amend_trades
 from quoteflow.lake._merge import Merged, merge_sources
 from quoteflow.lake.layout import (
@@ -52,10 +54,8 @@ from quoteflow.lake.layout import (
     refined_partition,
     refined_path,
 )
-from quoteflow.lake.storage import LakeRoot
 from quoteflow.lake.writer import NULL_COLUMNS_KEY, chunk_bytes
-from quoteflow.recordio import nested_as_json
-from quoteflow.reference import to_reference
+from quoteflow.storage import LakeRoot
 
 __all__ = [
     "REFINED_FROM_KEY",

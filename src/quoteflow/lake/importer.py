@@ -31,8 +31,8 @@ from quoteflow.lake.layout import (
     refined_path,
     utc_day,
 )
-from quoteflow.lake.storage import LakeRoot
 from quoteflow.lake.writer import chunk_bytes
+from quoteflow.storage import LakeRoot
 
 __all__ = ["ImportReport", "import_daily_bars"]
 

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from quoteflow.errors import QueryError
 from quoteflow.events import Bar, DeadLetter, arrow_schema, from_batch
 from quoteflow.lake.layout import lake_type, parse_partition, record_class, refined_span
-from quoteflow.lake.storage import LakeRoot
+from quoteflow.storage import LakeRoot
 
 __all__ = ["Lake"]
 

@@ -15,7 +15,7 @@ import pyarrow.parquet as pq
 from quoteflow.events import DeadLetter
 from quoteflow.lake.coalesce import chunk_key, raw_files, refined_sources
 from quoteflow.lake.layout import Partition, parse_partition, refined_path
-from quoteflow.lake.storage import LakeRoot
+from quoteflow.storage import LakeRoot
 
 __all__ = ["ExpireReport", "expire"]
 

@@ -33,6 +33,7 @@ import pyarrow.parquet as pq
 
 from quoteflow.bus.base import Message
 from quoteflow.events import Bar, DeadLetter, Event, arrow_schema, batch_type, to_batch
+from quoteflow.formats.records import parquet_options
 from quoteflow.lake._tables import one_string, take_rows
 from quoteflow.lake.layout import (
     NS_PER_DAY,
@@ -44,8 +45,8 @@ from quoteflow.lake.layout import (
     raw_chunk_path,
     utc_day,
 )
-from quoteflow.lake.storage import LakeRoot
-from quoteflow.recordio import parquet_options
+from quoteflow.sinks.base import Sink
+from quoteflow.storage import LakeRoot
 
 __all__ = ["NULL_COLUMNS_KEY", "LakeSink", "LakeWriter", "chunk_bytes"]
 
@@ -56,7 +57,7 @@ NULL_COLUMNS_KEY = b"quoteflow.null_columns"
 def chunk_bytes(table: pa.Table, metadata: dict[bytes, bytes] | None = None) -> pa.Buffer:
     """Return ``table`` as Parquet bytes, as every lake file is written.
 
-    With :func:`~quoteflow.recordio.parquet_options` (zstd, delta-encoded
+    With :func:`~quoteflow.formats.records.parquet_options` (zstd, delta-encoded
     timestamps, dictionaries where they pay). A column repeating one string (the
     provider, the instrument) is handed over as a one-entry dictionary, which
     spares the writer hashing every row. The
@@ -400,7 +401,7 @@ def _topic(record: Event) -> str:
     return f"bars.{record.period}" if record.TYPE == "bars" else record.TYPE  # type: ignore[attr-defined]
 
 
-class LakeSink:
+class LakeSink(Sink):
     """A pipeline sink that records ``topics`` with a :class:`LakeWriter`.
 
     :meth:`durable_positions` tells the pipeline how far each input partition

@@ -35,6 +35,7 @@ from quoteflow.bus.base import (
 from quoteflow.events import DeadLetter, Event, batch_type, from_batch
 from quoteflow.feeds.base import Feed, Normalized
 from quoteflow.runtime.merge import EventTimeMerge
+from quoteflow.sinks.base import Sink
 
 __all__ = ["Operator", "Pipeline", "Sink", "Stage", "install_stop_signals"]
 
@@ -71,26 +72,6 @@ class Stage:
     name: str
     inputs: tuple[str, ...]
     operator: Operator
-
-
-class Sink(Protocol):
-    """Where records leave the pipeline: a file, a screen, the lake.
-
-    A sink may also have ``async def tick()``: the pipeline calls it after every
-    poll, records or not, so that a sink flushing by age does so when its input
-    goes quiet too.
-    """
-
-    name: str
-    topics: tuple[str, ...]
-
-    async def write(self, messages: list[Message]) -> None:
-        """Take a batch of records; may buffer them."""
-        ...
-
-    async def close(self) -> None:
-        """Flush everything buffered and release resources."""
-        ...
 
 
 def install_stop_signals(stop: asyncio.Event) -> None:
@@ -237,15 +218,13 @@ class Pipeline:
         await session.commit(commits, store_state=store_state)
 
     async def _run_sink(self, sink: Sink, consumer: Consumer, done: asyncio.Event) -> None:
-        tick = getattr(sink, "tick", None)
         durable = getattr(sink, "durable_positions", None) if self.bus.durable else None
         try:
             while not done.is_set():
                 messages = await consumer.poll(self.max_batch, _POLL_TIMEOUT_S)
                 if messages:
                     await sink.write(messages)
-                if tick is not None:
-                    await tick()
+                await sink.tick()
                 if durable is not None:
                     await consumer.commit(durable())
                 elif messages:

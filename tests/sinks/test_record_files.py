@@ -4,7 +4,7 @@ import pytest
 
 from quoteflow.bus.base import Message
 from quoteflow.events import Bar, Quote, from_batch, to_batch
-from quoteflow.runtime.sinks import RecordFilesSink
+from quoteflow.sinks import RecordFilesSink
 
 S = 10**9
 

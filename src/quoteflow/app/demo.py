@@ -13,39 +13,34 @@ import asyncio
 import math
 import tempfile
 import time
-from collections import Counter, deque
+from collections import Counter
 from datetime import UTC, date, datetime
 from pathlib import Path
 
-import msgspec
-import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from rich import box
 from rich.console import Console, Group
 from rich.live import Live
 from rich.table import Table
 from rich.text import Text
 
+from quoteflow.access.keys import KeyStore
+from quoteflow.app.exchange import RunningExchange, serve_exchange
 from quoteflow.app.sources import synthetic_market
-from quoteflow.bus import MemoryBus, Message
-from quoteflow.bus.base import records_of
+from quoteflow.bus import MemoryBus
 from quoteflow.calendars import calendar_by_name
 from quoteflow.config import Settings
 from quoteflow.enrich import Enricher, PreviousCloses
 from quoteflow.errors import ConfigError
-from quoteflow.events import Alert, Bar, DeadLetter, EnrichedQuote, EnrichedTrade
 from quoteflow.exchange.instruments import load_instruments
-from quoteflow.exchange.serve import RunningExchange, serve_exchange
 from quoteflow.exchange.simulate import OrderFlow, drive_exchange
 from quoteflow.feeds.synthetic import SyntheticFeed
-from quoteflow.gateway.keys import KeyStore
 from quoteflow.gateway.server import GatewayServer, build_gateway, gateway_channels
 from quoteflow.gateway.sink import GatewaySink
 from quoteflow.runtime import Pipeline, Stage, install_stop_signals
+from quoteflow.sinks.summary import SummarySink
 
-__all__ = ["SummarySink", "run_demo"]
+__all__ = ["run_demo"]
 
 _REFRESH_S = 0.5
 _EXCHANGE_RATE_PER_S = 200
@@ -55,56 +50,6 @@ _WARM_UP_S = 3_600.0
 """Market seconds replayed at once before the demo goes live, so indicators start warm."""
 _WARM_UP_RATE_PER_S = 5.0
 """Most quote updates per instrument and second in that history (the default rate)."""
-
-
-class SummarySink:
-    """Keep what the demo shows: newest enriched records and bars, recent alerts, dead letters."""
-
-    name = "summary"
-
-    def __init__(self, bars_topic: str) -> None:
-        self.topics = (EnrichedQuote.TYPE, EnrichedTrade.TYPE, bars_topic, Alert.TYPE,
-                       DeadLetter.TOPIC)  # fmt: skip
-        self.quotes: dict[str, EnrichedQuote] = {}
-        self.trades: dict[str, EnrichedTrade] = {}
-        self.bars: dict[str, Bar] = {}
-        self.alerts: deque[Alert] = deque(maxlen=6)
-        self.dead_letters: list[DeadLetter] = []
-        self.seen: Counter[str] = Counter()
-
-    async def write(self, messages: list[Message]) -> None:
-        """Remember the newest record of each kind per instrument."""
-        for message in messages:
-            self.seen[message.topic] += message.rows
-        for value in records_of(_newest_rows(message) for message in messages):
-            if isinstance(value, EnrichedQuote):
-                self.quotes[value.instrument] = value
-            elif isinstance(value, EnrichedTrade):
-                self.trades[value.instrument] = value
-            elif isinstance(value, Bar):
-                self.bars[value.instrument] = value
-            elif isinstance(value, Alert):
-                self.alerts.append(value)
-            elif isinstance(value, DeadLetter):
-                self.dead_letters.append(value)
-
-    async def close(self) -> None:
-        """Nothing is buffered: the summary is kept in memory."""
-
-
-def _newest_rows(message: Message) -> Message:
-    """Return the message with, of an Arrow batch, only each instrument's newest row.
-
-    The summary keeps the newest record per instrument: making a record of every
-    row was a fifth of the demo's CPU time.
-    """
-    batch = message.value
-    if not isinstance(batch, pa.RecordBatch) or batch.num_rows < 2:
-        return message
-    codes = pc.dictionary_encode(batch.column("instrument")).indices.to_numpy()
-    _, first_from_end = np.unique(codes[::-1], return_index=True)
-    newest = np.sort(len(codes) - 1 - first_from_end)
-    return msgspec.structs.replace(message, value=batch.take(pa.array(newest)))
 
 
 def _clock(ns: int) -> str:

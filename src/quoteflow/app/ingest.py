@@ -24,7 +24,7 @@ from quoteflow.feeds.deribit.public_api import DeribitPublicApi
 
 __all__ = ["deribit_instruments", "run_ingest"]
 
-log = logging.getLogger("quoteflow.ingest")
+log = logging.getLogger("quoteflow.app.ingest")
 
 
 async def deribit_instruments(
@@ -93,7 +93,7 @@ async def _into_lake(feed: WebSocketFeed, settings: Settings, root: str | None, 
 
 async def _onto_bus(feed: WebSocketFeed, settings: Settings, bus_url: str,
                     stop: asyncio.Event) -> None:  # fmt: skip
-    from quoteflow.run import kafka_bus
+    from quoteflow.app.run import kafka_bus
     from quoteflow.runtime import Pipeline
 
     bus = kafka_bus(bus_url, settings)

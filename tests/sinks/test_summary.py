@@ -1,6 +1,6 @@
 from quoteflow.bus.base import Message
-from quoteflow.demo import SummarySink
 from quoteflow.events import EnrichedQuote, to_batch
+from quoteflow.sinks import SummarySink
 
 
 async def test_the_summary_keeps_each_instruments_newest_enriched_quote_and_counts_all():

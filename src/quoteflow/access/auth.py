@@ -17,7 +17,7 @@ import hashlib
 import time
 from collections.abc import Collection
 
-from quoteflow.gateway.keys import ApiKey, KeyStore
+from quoteflow.access.keys import ApiKey, KeyStore
 
 __all__ = ["Authenticator"]
 

@@ -2,7 +2,7 @@
 
 ::
 
-    from quoteflow.client import GatewayClient
+    from quoteflow.gateway.client import GatewayClient
 
     client = GatewayClient("ws://localhost:8765/v1/stream", key,
                            {"quotes.enriched": ["AMZN"], "alerts": ["*"]})

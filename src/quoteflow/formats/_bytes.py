@@ -1,7 +1,7 @@
 """Unaligned eight-byte loads and stores for compiled byte copying (two numba intrinsics).
 
 Compiled loops that build Arrow string data (:mod:`quoteflow.enrich._arrow`,
-:mod:`quoteflow._json_columns`) copy texts a word at a time with these. They are
+:mod:`quoteflow.formats._json_columns`) copy texts a word at a time with these. They are
 unchecked: a caller leaves eight bytes to spare past the end of both arrays.
 This assumes a little-endian machine (x86-64, ARM64).
 """

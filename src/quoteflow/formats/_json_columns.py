@@ -29,7 +29,7 @@ import numba
 import numpy as np
 import pyarrow as pa
 
-from quoteflow._bytes import copy_bytes
+from quoteflow.formats._bytes import copy_bytes
 
 __all__ = [
     "Rendered",

@@ -26,8 +26,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from quoteflow import _json_columns as jc
 from quoteflow.events import Event, Quote, Ticker, batch_type, from_batch
+from quoteflow.formats import _json_columns as jc
 from quoteflow.timestamps import NS_PER_MS
 
 __all__ = ["JsonLinesEncoder", "reference_fields", "reference_json", "to_reference"]
@@ -252,7 +252,7 @@ class JsonLinesEncoder:
 
     Each line is the bytes :func:`reference_json` gives for the row's record
     with ``keyed=True``, followed by a newline. The lines are written by compiled
-    loops over the columns (:mod:`quoteflow._json_columns`), so no Python object
+    loops over the columns (:mod:`quoteflow.formats._json_columns`), so no Python object
     is made per record; batches smaller than ``small`` rows, where the set-up
     costs more, go through :func:`reference_json`, as do the rare batches with
     an integral IG volume of 2**53 or more.

@@ -69,9 +69,9 @@ def _pipeline(stage: str, bus: KafkaBus, settings: Settings, **options) -> Pipel
         bus.ensure_topics([*job.output_topics, DeadLetter.TOPIC])
         return Pipeline(bus, [], [Stage("enrich", job.input_topics, job)])
     if stage == "match":
+        from quoteflow.app.exchange import matching_stage
         from quoteflow.exchange.instruments import load_instruments
         from quoteflow.exchange.matcher import OUTPUT_TOPICS
-        from quoteflow.exchange.serve import matching_stage
 
         bus.ensure_topics(OUTPUT_TOPICS)
         return Pipeline(bus, [], [matching_stage(load_instruments(settings.exchange.instruments))])
@@ -100,7 +100,7 @@ async def run_stage(stage: str, bus_url: str, settings: Settings, **options) -> 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     bus = kafka_bus(bus_url, settings)
     if stage == "gateway":
-        from quoteflow.gateway.serve import serve
+        from quoteflow.app.serve import serve
 
         await serve(settings, bus=bus)
         return

@@ -3,25 +3,23 @@
 from __future__ import annotations
 
 import asyncio
-import secrets
 from collections import Counter
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from functools import partial
 
-from quoteflow.asgi_server import AsgiServer
-from quoteflow.bus.base import Bus, Message, records_of, send_in_order
+from quoteflow.access.auth import Authenticator
+from quoteflow.access.keys import KeyStore
+from quoteflow.bus.base import Bus
 from quoteflow.bus.memory import MemoryBus
 from quoteflow.config import Settings
-from quoteflow.events import Trade
-from quoteflow.exchange.analytics import TradeAnalytics
+from quoteflow.exchange.analytics import AnalyticsSink, TradeAnalytics
 from quoteflow.exchange.app import create_exchange_app
 from quoteflow.exchange.instruments import ExchangeInstrument, load_instruments
-from quoteflow.exchange.matcher import ORDERS_TOPIC, PROVIDER, TRADES_TOPIC, MatchingOperator
+from quoteflow.exchange.matcher import ORDERS_TOPIC, MatchingOperator
 from quoteflow.exchange.service import Exchange
 from quoteflow.exchange.store import CommandStore
-from quoteflow.gateway.auth import Authenticator
-from quoteflow.gateway.keys import KeyStore
+from quoteflow.http.server import AsgiServer
 from quoteflow.runtime import Pipeline, Stage, install_stop_signals
 
 __all__ = ["RunningExchange", "matching_stage", "serve_exchange"]
@@ -55,42 +53,6 @@ async def _checkpoint_aside(store: CommandStore, every_s: float = 1.0) -> None:
     while True:
         await asyncio.sleep(every_s)
         await asyncio.to_thread(store.checkpoint)
-
-
-class AnalyticsSink:
-    """The trade analytics as a pipeline sink: the exchange's trades in, closed windows out.
-
-    Each process reads every partition (a sink group of its own): a window's
-    leader needs every symbol's trades. Windows also close on the clock, checked
-    after each poll at most every ``every_s``.
-    """
-
-    topics = (TRADES_TOPIC,)
-
-    def __init__(self, bus: Bus, analytics: TradeAnalytics, clock: Callable[[], int],
-                 every_s: float = 0.5) -> None:  # fmt: skip
-        self.name = f"exchange-analytics-{secrets.token_hex(4)}"
-        self.bus = bus
-        self.analytics = analytics
-        self.clock = clock
-        self.every_ns = int(every_s * 1e9)
-        self._advanced = 0
-
-    async def write(self, messages: list[Message]) -> None:
-        """Add the exchange's trades; publish the windows they close."""
-        trades = [r for r in records_of(messages)
-                  if isinstance(r, Trade) and r.provider == PROVIDER]  # fmt: skip
-        await send_in_order(self.bus, self.analytics.process(trades))
-
-    async def tick(self) -> None:
-        """Close the windows the clock has passed; publish them and the leaders."""
-        now = self.clock()
-        if now - self._advanced >= self.every_ns:
-            self._advanced = now
-            await send_in_order(self.bus, self.analytics.advance(now))
-
-    async def close(self) -> None:
-        """Nothing is buffered (open windows are state, not output)."""
 
 
 def matching_stage(instruments: Mapping[str, ExchangeInstrument]) -> Stage:
