@@ -17,8 +17,8 @@ from datetime import date
 from talipp import indicators as talipp_indicators
 
 from benchmarks.bench_normalize import Result, best_rates
-from quoteflow.config import AlertSettings, EnrichSettings
 from quoteflow.enrich import Enricher, PreviousCloses
+from quoteflow.enrich.config import AlertSettings, EnrichSettings
 from quoteflow.events import Quote, to_batch
 from quoteflow.feeds.synthetic import SyntheticMarket, default_instruments
 

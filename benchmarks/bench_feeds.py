@@ -27,8 +27,8 @@ from pathlib import Path
 import numpy as np
 
 from quoteflow.bus import MemoryBus
-from quoteflow.config import AlpacaSettings
 from quoteflow.feeds.alpaca.client import AlpacaStream
+from quoteflow.feeds.alpaca.config import AlpacaSettings
 from quoteflow.feeds.connection import ConnectionPolicy
 from quoteflow.runtime import Pipeline
 

@@ -26,9 +26,9 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
+from quoteflow.app.settings import Settings
 from quoteflow.bus import MemoryBus
 from quoteflow.bus.base import Message
-from quoteflow.config import Settings
 from quoteflow.enrich import Enricher, PreviousCloses
 from quoteflow.events import Quote
 from quoteflow.feeds.base import Normalized

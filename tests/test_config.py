@@ -2,7 +2,8 @@ import os
 
 import pytest
 
-from quoteflow.config import MASK, load_settings, masked, to_toml
+from quoteflow.app.settings import load_settings
+from quoteflow.config import MASK, masked, to_toml
 from quoteflow.errors import ConfigError
 
 

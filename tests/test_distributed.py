@@ -22,8 +22,8 @@ import msgspec
 import pytest
 
 from quoteflow.bus.kafka import KafkaBus
-from quoteflow.config import EnrichSettings
 from quoteflow.enrich import Enricher, PreviousCloses
+from quoteflow.enrich.config import EnrichSettings
 from quoteflow.events import Quote, Trade
 from quoteflow.feeds.synthetic import SyntheticMarket
 from quoteflow.formats.records import write_records

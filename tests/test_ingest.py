@@ -10,8 +10,8 @@ from pathlib import Path
 import pyarrow.parquet as pq
 
 from quoteflow.app.ingest import run_ingest
+from quoteflow.app.settings import Settings
 from quoteflow.bus.kafka import KafkaBus
-from quoteflow.config import Settings
 from quoteflow.feeds.alpaca.client import AlpacaStream
 from quoteflow.feeds.connection import ConnectionPolicy
 from tests.feeds.servers import serving

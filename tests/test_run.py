@@ -10,8 +10,8 @@ from pathlib import Path
 
 from quoteflow.app.run import lake_topics
 from quoteflow.bus import MemoryBus
-from quoteflow.config import EnrichSettings
 from quoteflow.enrich import Enricher, PreviousCloses
+from quoteflow.enrich.config import EnrichSettings
 from quoteflow.events import News, Quote, Trade
 from quoteflow.feeds.replay import ReplayFeed
 from quoteflow.formats.records import write_records

@@ -11,8 +11,8 @@ from quoteflow.bus import MemoryBus
 from quoteflow.bus.base import records_of
 from quoteflow.bus.codec import SCHEMA_HEADER, TopicCodec
 from quoteflow.bus.kafka import KafkaBus
-from quoteflow.config import EnrichSettings
 from quoteflow.enrich import Enricher, PreviousCloses
+from quoteflow.enrich.config import EnrichSettings
 from quoteflow.errors import BusError
 from quoteflow.events import DeadLetter, EnrichedQuote, Quote, Trade
 from quoteflow.feeds.synthetic import SyntheticMarket

@@ -11,8 +11,10 @@ import logging
 
 import pytest
 
+from quoteflow.app.settings import Settings
+from quoteflow.bus.config import BusSettings
 from quoteflow.bus.kafka import KafkaBus
-from quoteflow.config import BusSettings, Settings, masked
+from quoteflow.config import masked
 from quoteflow.errors import BusError
 from tests.broker import tansu_broker
 

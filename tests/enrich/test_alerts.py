@@ -3,9 +3,9 @@ from datetime import date
 import numpy as np
 import pandas as pd
 
-from quoteflow.config import AlertSettings, EnrichSettings
 from quoteflow.enrich import Enricher, PreviousCloses
 from quoteflow.enrich.alerts import AlertRules
+from quoteflow.enrich.config import AlertSettings, EnrichSettings
 from quoteflow.events import Alert, Bar, Trade
 from quoteflow.indicators import rsi
 

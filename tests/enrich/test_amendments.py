@@ -5,9 +5,9 @@ from datetime import date
 import pandas as pd
 import pytest
 
-from quoteflow.config import EnrichSettings
 from quoteflow.enrich import Enricher, PreviousCloses
 from quoteflow.enrich.amendments import APPLIED_TO_CLOSED, APPLIED_TO_OPEN, TOO_OLD
+from quoteflow.enrich.config import EnrichSettings
 from quoteflow.events import Bar, Trade, TradeCancel, TradeCorrection, to_batch
 from quoteflow.indicators.candles import CandleBuilder
 

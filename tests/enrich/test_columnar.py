@@ -15,9 +15,9 @@ import pyarrow as pa
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quoteflow.config import AlertSettings, EnrichSettings
 from quoteflow.enrich import Enricher, PreviousCloses
 from quoteflow.enrich._kernel import span
+from quoteflow.enrich.config import AlertSettings, EnrichSettings
 from quoteflow.events import DeadLetter, Quote, Trade, to_batch
 from tests.enrich.reference import by_topic, reference_process
 

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from quoteflow.config import EnrichSettings
 from quoteflow.enrich import BEARISH, BULLISH, NEUTRAL, Enricher, PreviousCloses
+from quoteflow.enrich.config import EnrichSettings
 from quoteflow.events import Bar, EnrichedQuote, EnrichedTrade, Quote, Trade, from_batch, to_batch
 from quoteflow.feeds.synthetic import SyntheticMarket
 from quoteflow.indicators import rsi, sma

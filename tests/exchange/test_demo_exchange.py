@@ -5,7 +5,7 @@ import io
 from rich.console import Console
 
 from quoteflow.app.demo import run_demo
-from quoteflow.config import Settings
+from quoteflow.app.settings import Settings
 
 
 async def test_exchange_trades_are_enriched_with_the_previous_close_move():

@@ -11,7 +11,7 @@ import pytest
 
 from quoteflow.access.keys import KeyStore
 from quoteflow.app.exchange import serve_exchange
-from quoteflow.config import Settings
+from quoteflow.app.settings import Settings
 from quoteflow.errors import ConfigError
 
 LISTING = """

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 import pytest
 
-from quoteflow.config import AlpacaSettings
 from quoteflow.errors import AuthenticationError, SubscriptionError
 from quoteflow.events import Bar, Quote
 from quoteflow.feeds.alpaca.client import AlpacaStream
+from quoteflow.feeds.alpaca.config import AlpacaSettings
 from quoteflow.feeds.alpaca.history import AlpacaHistory
 from quoteflow.feeds.alpaca.parsing import parse_frame
 from quoteflow.feeds.connection import ConnectionPolicy

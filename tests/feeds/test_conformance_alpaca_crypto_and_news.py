@@ -11,9 +11,9 @@ payload.
 
 import json
 
-from quoteflow.config import AlpacaSettings
 from quoteflow.events import Bar, News, Quote, Trade
 from quoteflow.feeds.alpaca.client import CHANNELS, AlpacaStream
+from quoteflow.feeds.alpaca.config import AlpacaSettings
 from quoteflow.feeds.connection import ConnectionPolicy
 from tests.feeds.servers import collect, serving
 from tests.feeds.servers.alpaca import AlpacaServer, Session

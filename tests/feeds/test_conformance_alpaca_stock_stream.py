@@ -13,9 +13,9 @@ their payload. Every data message sent is recorded exactly once.
 
 import json
 
-from quoteflow.config import AlpacaSettings
 from quoteflow.events import Bar, Quote, Status, Trade, TradeCancel, TradeCorrection
 from quoteflow.feeds.alpaca.client import CHANNELS, AlpacaStream
+from quoteflow.feeds.alpaca.config import AlpacaSettings
 from quoteflow.feeds.connection import ConnectionPolicy
 from tests.conftest import FIXTURES
 from tests.feeds.servers import collect, serving

@@ -13,10 +13,10 @@ is recorded exactly once.
 
 import json
 
-from quoteflow.config import DeribitSettings
 from quoteflow.events import Ticker, Trade
 from quoteflow.feeds.connection import ConnectionPolicy
 from quoteflow.feeds.deribit.client import DeribitStream
+from quoteflow.feeds.deribit.config import DeribitSettings
 from tests.conftest import load_vector
 from tests.feeds.servers import collect, serving
 from tests.feeds.servers.deribit import DeribitServer, Session, notification, trade

@@ -11,10 +11,10 @@ TLCP does not define, which must come out as a dead letter with its line. Every
 update sent is recorded exactly once, across a ``LOOP`` and the rebind it asks for.
 """
 
-from quoteflow.config import IgSettings
 from quoteflow.events import Quote
 from quoteflow.feeds.connection import ConnectionPolicy
 from quoteflow.feeds.ig.client import IgStream
+from quoteflow.feeds.ig.config import IgSettings
 from tests.conftest import load_vector
 from tests.feeds.servers import collect, serving
 from tests.feeds.servers.ig import IgServer, Session

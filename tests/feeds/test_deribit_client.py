@@ -6,11 +6,11 @@ import json
 import aiohttp
 import pytest
 
-from quoteflow.config import DeribitSettings
 from quoteflow.errors import AuthenticationError, SubscriptionError
 from quoteflow.events import Ticker, Trade
 from quoteflow.feeds.connection import ConnectionPolicy
 from quoteflow.feeds.deribit.client import DeribitStream
+from quoteflow.feeds.deribit.config import DeribitSettings
 from quoteflow.feeds.deribit.parsing import parse_message
 from quoteflow.feeds.deribit.public_api import DeribitPublicApi
 from tests.conftest import load_vector

@@ -6,11 +6,11 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from quoteflow.config import IgSettings
 from quoteflow.errors import AuthenticationError
 from quoteflow.events import Quote
 from quoteflow.feeds.connection import ConnectionPolicy
 from quoteflow.feeds.ig.client import IgStream
+from quoteflow.feeds.ig.config import IgSettings
 from quoteflow.feeds.ig.parsing import parse_message
 from quoteflow.feeds.ig.tlcp import CLIENT_ID, ItemState
 from tests.conftest import load_vector

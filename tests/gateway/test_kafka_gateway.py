@@ -5,8 +5,8 @@ import asyncio
 from quoteflow.access.keys import KeyStore
 from quoteflow.app.run import kafka_bus
 from quoteflow.app.serve import serve
+from quoteflow.app.settings import Settings
 from quoteflow.bus.kafka import KafkaBus
-from quoteflow.config import Settings
 from quoteflow.gateway.client import GatewayClient
 from tests.gateway.conftest import quote
 

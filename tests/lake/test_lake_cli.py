@@ -14,8 +14,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from quoteflow.config import EnrichSettings
 from quoteflow.enrich import Enricher, PreviousCloses
+from quoteflow.enrich.config import EnrichSettings
 from quoteflow.events import DeadLetter, Quote, Trade
 from quoteflow.formats.records import write_records
 from quoteflow.lake import LakeRoot, LakeWriter

@@ -5,8 +5,8 @@ import pytest
 
 from quoteflow.app.run import lake_topics
 from quoteflow.bus import MemoryBus
-from quoteflow.config import EnrichSettings
 from quoteflow.enrich import Enricher, PreviousCloses
+from quoteflow.enrich.config import EnrichSettings
 from quoteflow.events import DeadLetter
 from quoteflow.feeds.base import Normalized
 from quoteflow.lake import LakeSink, LakeWriter

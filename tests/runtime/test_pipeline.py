@@ -175,8 +175,8 @@ def test_pipeline_when_signalled_drains_flushes_and_exits_zero(sig):
 async def test_an_enrich_stage_reading_quotes_and_trades_sees_every_instrument_in_event_order():
     from datetime import date
 
-    from quoteflow.config import EnrichSettings
     from quoteflow.enrich import Enricher, PreviousCloses
+    from quoteflow.enrich.config import EnrichSettings
     from quoteflow.feeds.synthetic import SyntheticMarket
 
     events = SyntheticMarket(["A", "B", "C", "D"], start=date(2024, 4, 1), rate_per_s=5,

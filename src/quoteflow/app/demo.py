@@ -26,10 +26,10 @@ from rich.text import Text
 
 from quoteflow.access.keys import KeyStore
 from quoteflow.app.exchange import RunningExchange, serve_exchange
+from quoteflow.app.settings import Settings
 from quoteflow.app.sources import synthetic_market
 from quoteflow.bus import MemoryBus
 from quoteflow.calendars import calendar_by_name
-from quoteflow.config import Settings
 from quoteflow.enrich import Enricher, PreviousCloses
 from quoteflow.errors import ConfigError
 from quoteflow.exchange.instruments import load_instruments

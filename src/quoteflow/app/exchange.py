@@ -10,9 +10,9 @@ from functools import partial
 
 from quoteflow.access.auth import Authenticator
 from quoteflow.access.keys import KeyStore
+from quoteflow.app.settings import Settings
 from quoteflow.bus.base import Bus
 from quoteflow.bus.memory import MemoryBus
-from quoteflow.config import Settings
 from quoteflow.exchange.analytics import AnalyticsSink, TradeAnalytics
 from quoteflow.exchange.app import create_exchange_app
 from quoteflow.exchange.instruments import ExchangeInstrument, load_instruments

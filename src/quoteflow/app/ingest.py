@@ -17,9 +17,10 @@ from collections.abc import Sequence
 
 import aiohttp
 
-from quoteflow.config import DeribitSettings, Settings
+from quoteflow.app.settings import Settings
 from quoteflow.feeds.base import Normalized
 from quoteflow.feeds.connection import FeedMetrics, WebSocketFeed
+from quoteflow.feeds.deribit.config import DeribitSettings
 from quoteflow.feeds.deribit.public_api import DeribitPublicApi
 
 __all__ = ["deribit_instruments", "run_ingest"]

@@ -16,9 +16,9 @@ import asyncio
 import logging
 from urllib.parse import urlparse
 
+from quoteflow.app.settings import Settings
 from quoteflow.bus.codec import TopicCodec
 from quoteflow.bus.kafka import KafkaBus
-from quoteflow.config import Settings
 from quoteflow.errors import ConfigError
 from quoteflow.runtime import Pipeline, Stage, install_stop_signals
 

@@ -15,10 +15,10 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from quoteflow.app.settings import Settings
 from quoteflow.app.sources import feed_and_closes
 from quoteflow.bus import MemoryBus
 from quoteflow.bus.base import Bus
-from quoteflow.config import Settings
 from quoteflow.enrich import Enricher, PreviousCloses
 from quoteflow.feeds.base import Feed
 from quoteflow.gateway.server import GatewayServer, build_gateway, gateway_channels

@@ -10,11 +10,16 @@ from collections.abc import Sequence
 from datetime import date
 from pathlib import Path
 
-from quoteflow.config import Settings, SyntheticSettings
+from quoteflow.app.settings import Settings
 from quoteflow.enrich import PreviousCloses
 from quoteflow.feeds.base import Feed
 from quoteflow.feeds.replay import ReplayFeed
-from quoteflow.feeds.synthetic import SyntheticFeed, SyntheticMarket, default_instruments
+from quoteflow.feeds.synthetic import (
+    SyntheticFeed,
+    SyntheticMarket,
+    SyntheticSettings,
+    default_instruments,
+)
 
 __all__ = ["feed_and_closes", "synthetic_market"]
 

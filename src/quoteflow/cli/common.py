@@ -20,7 +20,7 @@ if TYPE_CHECKING:
     from rich.console import Console
     from rich.progress import Progress
 
-    from quoteflow.config import Settings
+    from quoteflow.app.settings import Settings
 
 __all__ = [
     "TableFormat",
@@ -101,7 +101,7 @@ def usage(option: str, value: object, expected: str) -> typer.BadParameter:
 
 def settings_of(ctx: typer.Context) -> Settings:
     """Return the settings for the config file named on the command line (``ctx.obj``)."""
-    from quoteflow.config import load_settings
+    from quoteflow.app.settings import load_settings
     from quoteflow.errors import QuoteflowError
 
     try:

@@ -57,7 +57,8 @@ def config_init(
     The file is created readable by its owner only (chmod 600), so secrets may be
     added to it; the environment is still the better place for them.
     """
-    from quoteflow.config import Settings, to_toml
+    from quoteflow.app.settings import Settings
+    from quoteflow.config import to_toml
 
     if path.exists() and not force:
         raise fail(FileExistsError(f"{path} exists; --force overwrites it"))

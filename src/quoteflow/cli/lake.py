@@ -24,9 +24,9 @@ from quoteflow.cli.common import (
 from quoteflow.errors import QuoteflowError
 
 if TYPE_CHECKING:
-    from quoteflow.config import LakeSettings
     from quoteflow.feeds.base import Feed
     from quoteflow.lake.coalesce import CoalesceReport
+    from quoteflow.lake.config import LakeSettings
     from quoteflow.lake.query import Lake
     from quoteflow.storage import LakeRoot
 

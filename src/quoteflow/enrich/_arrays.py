@@ -22,7 +22,7 @@ from quoteflow.indicators._stacked import BAR_INPUTS
 from quoteflow.indicators.candles import Ohlc, Window
 
 if TYPE_CHECKING:
-    from quoteflow.config import EnrichSettings
+    from quoteflow.enrich.config import EnrichSettings
     from quoteflow.enrich.job import Enricher, EnrichState
     from quoteflow.events import Bar
 

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import msgspec
 
-from quoteflow.config import AlertSettings
+from quoteflow.enrich.config import AlertSettings
 from quoteflow.events import Alert, Bar, Event
 from quoteflow.indicators import RSI, SMA, Indicator
 

@@ -20,11 +20,11 @@ import msgspec
 import numpy as np
 import pyarrow as pa
 
-from quoteflow.config import EnrichSettings
 from quoteflow.enrich._arrays import StateArrays
 from quoteflow.enrich.alerts import AlertRules, AlertState
 from quoteflow.enrich.amendments import TradeLedger, apply_amendment, retry_waiting
 from quoteflow.enrich.columnar import MarketRun, enrich_run
+from quoteflow.enrich.config import EnrichSettings
 from quoteflow.enrich.previous_close import PreviousCloses
 from quoteflow.events import (
     Alert,

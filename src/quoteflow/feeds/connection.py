@@ -24,12 +24,21 @@ from typing import Any, ClassVar
 
 import aiohttp
 import numpy as np
+from pydantic import Field
 
+from quoteflow.config import Section
 from quoteflow.errors import AuthenticationError, FeedConnectionError, SubscriptionError
 from quoteflow.events import Quote, Ticker, Trade
 from quoteflow.feeds.base import Normalized
 
-__all__ = ["Backoff", "ConnectionPolicy", "FeedMetrics", "WebSocketFeed", "receive_frame"]
+__all__ = [
+    "Backoff",
+    "ConnectionPolicy",
+    "FeedMetrics",
+    "LiveFeedSettings",
+    "WebSocketFeed",
+    "receive_frame",
+]
 
 log = logging.getLogger("quoteflow.feeds")
 
@@ -348,4 +357,28 @@ async def receive_frame(ws: aiohttp.ClientWebSocketResponse) -> bytes:
             continue
         raise FeedConnectionError(
             f"connection closed during the handshake (code {ws.close_code}, {message.type.name})"
+        )
+
+
+class LiveFeedSettings(Section):
+    """What every live feed sets: how it watches and re-opens its connection (ConnectionPolicy)."""
+
+    heartbeat_s: float | None = Field(
+        15.0, gt=0, description="WebSocket ping interval; no pong within half drops it"
+    )
+    idle_timeout_s: float | None = Field(
+        None, gt=0, description="no frame for this long drops the connection (none: wait)"
+    )
+    open_timeout_s: float = Field(10.0, gt=0, description="connect, log in and subscribe within")
+    reconnect_initial_s: float = Field(0.5, gt=0, description="first reconnect delay cap")
+    reconnect_max_s: float = Field(30.0, gt=0, description="longest reconnect delay cap")
+
+    def policy(self) -> ConnectionPolicy:
+        """Return the connection policy these settings describe."""
+        return ConnectionPolicy(
+            heartbeat_s=self.heartbeat_s,
+            idle_timeout_s=self.idle_timeout_s,
+            open_timeout_s=self.open_timeout_s,
+            reconnect_initial_s=self.reconnect_initial_s,
+            reconnect_max_s=self.reconnect_max_s,
         )

@@ -11,7 +11,7 @@ from __future__ import annotations
 import secrets
 
 from quoteflow.access.keys import KeyStore
-from quoteflow.config import Settings
+from quoteflow.app.settings import Settings
 from quoteflow.gateway.app import create_app
 from quoteflow.gateway.audit import AuditLog
 from quoteflow.gateway.hub import Hub

@@ -20,7 +20,6 @@ from typing import Any, ClassVar, Literal
 import aiohttp
 import msgspec
 
-from quoteflow.config import AlpacaSettings
 from quoteflow.errors import (
     AuthenticationError,
     FeedConnectionError,
@@ -28,6 +27,7 @@ from quoteflow.errors import (
     SubscriptionError,
 )
 from quoteflow.events import Bar, Event
+from quoteflow.feeds.alpaca.config import AlpacaSettings
 from quoteflow.feeds.alpaca.history import AlpacaHistory, credentials
 from quoteflow.feeds.alpaca.parsing import parse_frame, parse_messages
 from quoteflow.feeds.base import Normalized

@@ -9,9 +9,9 @@ from typing import Literal
 
 import aiohttp
 
-from quoteflow.config import AlpacaSettings
 from quoteflow.errors import ConfigError
 from quoteflow.events import Bar
+from quoteflow.feeds.alpaca.config import AlpacaSettings
 from quoteflow.feeds.alpaca.parsing import parse_bars_page, period_of_timeframe
 from quoteflow.feeds.rest import RestClient
 

@@ -22,7 +22,6 @@ from typing import Any, ClassVar
 import aiohttp
 import msgspec
 
-from quoteflow.config import DeribitSettings
 from quoteflow.errors import (
     AuthenticationError,
     FeedConnectionError,
@@ -33,6 +32,7 @@ from quoteflow.errors import (
 from quoteflow.events import Event
 from quoteflow.feeds.base import Normalized, reject
 from quoteflow.feeds.connection import ConnectionPolicy, WebSocketFeed, receive_frame
+from quoteflow.feeds.deribit.config import DeribitSettings
 from quoteflow.feeds.deribit.parsing import (
     PROVIDER,
     parse_frame,

@@ -7,9 +7,9 @@ import time
 import aiohttp
 import msgspec
 
-from quoteflow.config import DeribitSettings
 from quoteflow.events import Ticker
 from quoteflow.feeds.base import normalize_error_from
+from quoteflow.feeds.deribit.config import DeribitSettings
 from quoteflow.feeds.deribit.parsing import parse_book_summary, parse_trades_page
 from quoteflow.feeds.deribit.schemas import DeribitBookSummary, DeribitInstrument, DeribitTrade
 from quoteflow.feeds.rest import RestClient

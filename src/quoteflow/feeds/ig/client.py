@@ -33,7 +33,6 @@ from typing import ClassVar
 import aiohttp
 import msgspec
 
-from quoteflow.config import IgSettings
 from quoteflow.errors import (
     AuthenticationError,
     ConfigError,
@@ -43,6 +42,7 @@ from quoteflow.errors import (
 )
 from quoteflow.feeds.base import Normalized, reject
 from quoteflow.feeds.connection import ConnectionPolicy, WebSocketFeed, receive_frame
+from quoteflow.feeds.ig.config import IgSettings
 from quoteflow.feeds.ig.parsing import PROVIDER, parse_message
 from quoteflow.feeds.ig.schemas import MARKET_FIELDS
 from quoteflow.feeds.ig.tlcp import (
