@@ -37,7 +37,7 @@ from confluent_kafka import Consumer, Producer, TopicPartition
 
 from benchmarks.bench_enrich import _quotes
 from quoteflow.bus.codec import SCHEMA_HEADER, TopicCodec
-from quoteflow.bus.kafka import consume
+from quoteflow.bus.kafka.messages import consume
 from quoteflow.events import Quote
 from tests.broker import tansu_broker
 

@@ -15,7 +15,7 @@ import sys
 
 from confluent_kafka import Consumer, Producer
 
-from quoteflow.bus.kafka import consume
+from quoteflow.bus.kafka.messages import consume
 
 
 def main(broker: str, source: str, target: str, group: str) -> None:

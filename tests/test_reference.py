@@ -3,8 +3,13 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from quoteflow.events import EVENT_TYPES, Trade, to_batch
-from quoteflow.formats.reference import JsonLinesEncoder, _layout_for, reference_json, to_reference
-from quoteflow.normalize import keyed_reference
+from quoteflow.formats.reference import (
+    JsonLinesEncoder,
+    _layout_for,
+    keyed_reference,
+    reference_json,
+    to_reference,
+)
 
 PROVIDERS = st.sampled_from(["IG", "alpaca", "deribit", "SYNTHETIC"])  # IG quotes: own layout
 EVENTS = st.one_of(*(st.builds(cls, provider=PROVIDERS) for cls in EVENT_TYPES.values()))

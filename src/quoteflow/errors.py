@@ -13,9 +13,17 @@ callers can catch everything with one clause, or one branch with its own class::
     ├── RecordFileError             a record file (CSV, Parquet) cannot be read or written
     ├── BusError                    topics: unknown topic, closed bus
     ├── LakeError                   the data lake
-    ├── QueryError                  SQL over the lake
-    └── ExchangeError               the electronic exchange
-        └── OrderRejectedError      an order refused, with a reason code
+    ├── QueryError                  SQL over the lake (DuckDB's errors, translated)
+    ├── GatewayError                delivery to subscribers (quoteflow.gateway.errors)
+    │   ├── ResumeGapError          a resume from records no longer kept
+    │   └── CloseConnectionError    internal: end a subscriber's connection with a code
+    └── ExchangeError               the electronic exchange (quoteflow.exchange.errors)
+        ├── OrderRejectedError      an order refused, with a reason code
+        ├── UnknownOrderError       no such order, or not the trader's own
+        ├── LogWriteError           the command log cannot be flushed: no more orders
+        └── ExchangeRequestError    the exchange's API refused a client's request
+
+A subpackage's own errors live in its ``errors.py``, under these branches.
 
 Errors from the libraries underneath are translated at the boundary and chained
 with ``raise ... from exc``.
@@ -30,9 +38,9 @@ __all__ = [
     "ExchangeError",
     "FeedConnectionError",
     "FeedError",
+    "GatewayError",
     "LakeError",
     "NormalizeError",
-    "OrderRejectedError",
     "QueryError",
     "QuoteflowError",
     "RecordFileError",
@@ -101,13 +109,9 @@ class QueryError(QuoteflowError):
     """A SQL query over the lake failed."""
 
 
+class GatewayError(QuoteflowError):
+    """The gateway refused or ended something (see :mod:`quoteflow.gateway.errors`)."""
+
+
 class ExchangeError(QuoteflowError):
     """The electronic exchange failed an operation."""
-
-
-class OrderRejectedError(ExchangeError):
-    """An order was refused; ``code`` is the machine-readable reason."""
-
-    def __init__(self, code: str, message: str) -> None:
-        super().__init__(f"{code}: {message}")
-        self.code = code

@@ -6,7 +6,7 @@ from confluent_kafka import Consumer, KafkaError, Producer, TopicPartition
 from quoteflow.bus.base import PartitionCommit
 from quoteflow.bus.codec import SCHEMA_HEADER, SEQUENCE_HEADER, TopicCodec
 from quoteflow.bus.kafka import KafkaBus
-from quoteflow.bus.kafka_stage import changelog_topic
+from quoteflow.bus.kafka.stage import changelog_topic
 from quoteflow.errors import BusError
 from quoteflow.events import Trade
 from tests.bus.test_kafka import SESSION_MS, name, poll_all

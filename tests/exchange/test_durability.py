@@ -4,7 +4,8 @@ import asyncio
 
 import pytest
 
-from quoteflow.exchange.durability import GroupCommit, LogWriteError
+from quoteflow.exchange.durability import GroupCommit
+from quoteflow.exchange.errors import LogWriteError
 from quoteflow.exchange.service import Exchange
 from quoteflow.exchange.store import CommandStore
 from tests.exchange.test_service import INSTRUMENTS, Clock, request

@@ -7,14 +7,9 @@ import msgspec
 import pytest
 
 from quoteflow.events.exchange import OrderType, Side, TimeInForce
+from quoteflow.exchange.errors import OrderRejectedError, RejectReason
 from quoteflow.exchange.instruments import ExchangeInstrument
-from quoteflow.exchange.orders import (
-    OrderRejectedError,
-    OrderRequest,
-    RejectReason,
-    session_at,
-    validate,
-)
+from quoteflow.exchange.orders import OrderRequest, session_at, validate
 
 INSTRUMENTS = {
     "ACME": ExchangeInstrument("ACME", Decimal("0.01"), Decimal("25.00"), lot_size=100),

@@ -9,10 +9,10 @@ import pytest
 
 from quoteflow.app.exchange import matching_stage
 from quoteflow.bus.memory import MemoryBus
+from quoteflow.exchange.errors import OrderRejectedError, UnknownOrderError
 from quoteflow.exchange.instruments import ExchangeInstrument
 from quoteflow.exchange.matcher import ORDERS_TOPIC, OUTPUT_TOPICS, MatchingOperator
-from quoteflow.exchange.orders import OrderRejectedError
-from quoteflow.exchange.service import Exchange, UnknownOrderError
+from quoteflow.exchange.service import Exchange
 from quoteflow.exchange.store import CommandStore
 from quoteflow.runtime import Pipeline
 from tests.exchange.test_service import Clock, request

@@ -7,9 +7,10 @@ import msgspec
 import pytest
 
 from quoteflow.events.exchange import OrderStatus
+from quoteflow.exchange.errors import OrderRejectedError, RejectReason, UnknownOrderError
 from quoteflow.exchange.instruments import ExchangeInstrument
-from quoteflow.exchange.orders import OrderRejectedError, OrderRequest, RejectReason
-from quoteflow.exchange.service import Exchange, UnknownOrderError
+from quoteflow.exchange.orders import OrderRequest
+from quoteflow.exchange.service import Exchange
 from quoteflow.exchange.store import CommandStore
 
 INSTRUMENTS = {"ACME": ExchangeInstrument("ACME", Decimal("0.01"), Decimal("10.00"),

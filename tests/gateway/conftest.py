@@ -9,6 +9,7 @@ import pytest
 from websockets.asyncio.client import connect
 
 from quoteflow.access.keys import KeyStore
+from quoteflow.app.gateway import lake_bars
 from quoteflow.events import EnrichedQuote
 from quoteflow.gateway.audit import AuditLog
 from quoteflow.gateway.hub import Hub
@@ -35,8 +36,9 @@ async def start_gateway(tmp_path, keys):
         lake = LakeRoot.open(tmp_path / "lake")
         hub = Hub(window=window, journal=Journal(lake, "e1", file_records=file_records))
         options = {"auth_timeout_s": 1.0, "revocation_check_s": 0.1, **options}
-        gateway = Gateway(hub, keys, CHANNELS, options=GatewayOptions(**options),
-                          audit=AuditLog(tmp_path / "audit.jsonl"), lake=lake)  # fmt: skip
+        audit = AuditLog(tmp_path / "audit.jsonl")
+        gateway = Gateway(hub, keys, CHANNELS, options=GatewayOptions(**options), audit=audit,
+                          bars=lake_bars(lake))  # fmt: skip
         server = GatewayServer(gateway, port=0, send_buffer_bytes=send_buffer_bytes)
         await server.start()
         servers.append(server)

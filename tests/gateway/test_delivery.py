@@ -11,7 +11,7 @@ from websockets.exceptions import ConnectionClosed
 from quoteflow.errors import AuthenticationError, SubscriptionError
 from quoteflow.events import Bar
 from quoteflow.gateway.client import GatewayClient
-from quoteflow.gateway.hub import ResumeGapError
+from quoteflow.gateway.errors import ResumeGapError
 from quoteflow.gateway.stream import FRAME_RECORDS
 from quoteflow.lake import LakeRoot, LakeWriter
 from tests.gateway.conftest import CuttingProxy, publish, receive, session

@@ -6,7 +6,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from quoteflow.gateway.hub import Hub, Piece, ResumeGapError, Subscription
+from quoteflow.gateway.errors import ResumeGapError
+from quoteflow.gateway.hub import Hub, Piece, Subscription
 from quoteflow.gateway.journal import Journal
 from quoteflow.storage import LakeRoot
 

@@ -8,6 +8,7 @@ from hypothesis import HealthCheck, settings
 from schemathesis.checks import not_a_server_error
 
 from quoteflow.access.keys import KeyStore
+from quoteflow.app.gateway import lake_bars
 from quoteflow.gateway.app import create_app
 from quoteflow.gateway.hub import Hub
 from quoteflow.gateway.service import Gateway
@@ -17,7 +18,7 @@ from tests.gateway.conftest import CHANNELS, publish
 _directory = Path(tempfile.mkdtemp(prefix="quoteflow-fuzz-"))
 _keys = KeyStore(_directory / "keys.db")
 _, API_KEY = _keys.create("fuzz", channels=["*"], instruments=["*"])
-_gateway = Gateway(Hub(), _keys, CHANNELS, lake=LakeRoot.open(_directory / "lake"))
+_gateway = Gateway(Hub(), _keys, CHANNELS, bars=lake_bars(LakeRoot.open(_directory / "lake")))
 publish(_gateway, ["AMZN", "BTC/USD", "CS.D.BITCOIN.CFE.IP"])
 schema = schemathesis.openapi.from_asgi("/openapi.json", create_app(_gateway))
 

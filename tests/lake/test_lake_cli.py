@@ -14,7 +14,8 @@ import pandas as pd
 import pyarrow.parquet as pq
 import pytest
 
-from quoteflow.enrich import Enricher, PreviousCloses
+from quoteflow.app.sources import previous_closes_in
+from quoteflow.enrich import Enricher
 from quoteflow.enrich.config import EnrichSettings
 from quoteflow.events import DeadLetter, Quote, Trade
 from quoteflow.formats.records import write_records
@@ -121,7 +122,7 @@ def test_import_daily_bars_then_enrich_with_closes_from_the_lake(tmp_path):
                  "Ticker", "--root", root)  # fmt: skip
     assert result.returncode == 0, result.stderr
     assert f"imported {len(text) - 1:,} bars" in result.stderr
-    closes = PreviousCloses.read(root)
+    closes = previous_closes_in(root)
     monday = pd.Timestamp("2012-12-31 15:00", tz="UTC").value
     assert closes.lookup("AAPL", monday) == (509.5892, None)  # close of Friday 2012-12-28
     job = Enricher(EnrichSettings(), closes)

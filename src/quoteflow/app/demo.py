@@ -26,6 +26,7 @@ from rich.text import Text
 
 from quoteflow.access.keys import KeyStore
 from quoteflow.app.exchange import RunningExchange, serve_exchange
+from quoteflow.app.gateway import build_gateway
 from quoteflow.app.settings import Settings
 from quoteflow.app.sources import synthetic_market
 from quoteflow.bus import MemoryBus
@@ -35,7 +36,7 @@ from quoteflow.errors import ConfigError
 from quoteflow.exchange.instruments import load_instruments
 from quoteflow.exchange.simulate import OrderFlow, drive_exchange
 from quoteflow.feeds.synthetic import SyntheticFeed
-from quoteflow.gateway.server import GatewayServer, build_gateway, gateway_channels
+from quoteflow.gateway.server import GatewayServer, gateway_channels
 from quoteflow.gateway.sink import GatewaySink
 from quoteflow.runtime import Pipeline, Stage, install_stop_signals
 from quoteflow.sinks.summary import SummarySink
@@ -171,7 +172,7 @@ async def _start_gateway(
     keys = KeyStore(demo.gateway.keys_db)
     _, key = keys.create("demo", channels=["*"], instruments=["*"])
     gateway = build_gateway(demo, gateway_channels(bars_topic), keys=keys)
-    server = GatewayServer.from_settings(gateway, demo)
+    server = GatewayServer.from_settings(gateway, demo.gateway)
     try:
         await server.start()
     except ConfigError:  # the configured port is taken: any free one will do for a demo

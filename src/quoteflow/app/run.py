@@ -46,25 +46,19 @@ def kafka_bus(url: str, settings: Settings) -> KafkaBus:
 
 
 def _pipeline(stage: str, bus: KafkaBus, settings: Settings, **options) -> Pipeline:
-    from quoteflow.enrich import Enricher, PreviousCloses
+    from quoteflow.app.sources import feed_and_closes, previous_closes_in
+    from quoteflow.enrich import Enricher
     from quoteflow.events import DeadLetter
     from quoteflow.indicators.candles import CandleBuilder
     from quoteflow.lake import LakeRoot, LakeSink, LakeWriter
 
     config = settings.enrich
     if stage == "ingest":
-        from quoteflow.app.sources import feed_and_closes
-
         feed, _ = feed_and_closes(settings, options["files"], options["speed"],
                                   duration_s=options["duration"])  # fmt: skip
         return Pipeline(bus, [feed])
     if stage == "enrich":
-        closes = (
-            PreviousCloses.read(config.previous_closes, config.calendar)
-            if config.previous_closes
-            else PreviousCloses({}, config.calendar)
-        )
-        job = Enricher(config, closes)
+        job = Enricher(config, previous_closes_in(config.previous_closes, config.calendar))
         # created now, not when the first bar closes in the middle of the stream
         bus.ensure_topics([*job.output_topics, DeadLetter.TOPIC])
         return Pipeline(bus, [], [Stage("enrich", job.input_topics, job)])

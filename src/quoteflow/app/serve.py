@@ -15,13 +15,14 @@ import asyncio
 import logging
 from collections.abc import Callable
 
+from quoteflow.app.gateway import build_gateway
 from quoteflow.app.settings import Settings
 from quoteflow.app.sources import feed_and_closes
 from quoteflow.bus import MemoryBus
 from quoteflow.bus.base import Bus
 from quoteflow.enrich import Enricher, PreviousCloses
 from quoteflow.feeds.base import Feed
-from quoteflow.gateway.server import GatewayServer, build_gateway, gateway_channels
+from quoteflow.gateway.server import GatewayServer, gateway_channels
 from quoteflow.gateway.sink import GatewaySink
 from quoteflow.indicators.candles import CandleBuilder
 from quoteflow.runtime import Pipeline, Stage, install_stop_signals
@@ -44,7 +45,7 @@ async def serve(
     bars = CandleBuilder(config.period, every=config.every, calendar=config.calendar).topic
     channels = gateway_channels(bars)
     gateway = build_gateway(settings, channels)
-    server = GatewayServer.from_settings(gateway, settings)
+    server = GatewayServer.from_settings(gateway, settings.gateway)
     if bus is None:
         bus = MemoryBus(capacity=settings.bus.capacity)
         source, closes = feed or feed_and_closes(settings, (), 1.0)

@@ -12,6 +12,7 @@ from pathlib import Path
 
 from quoteflow.app.settings import Settings
 from quoteflow.enrich import PreviousCloses
+from quoteflow.events import Bar, arrow_schema, from_batch
 from quoteflow.feeds.base import Feed
 from quoteflow.feeds.replay import ReplayFeed
 from quoteflow.feeds.synthetic import (
@@ -20,8 +21,10 @@ from quoteflow.feeds.synthetic import (
     SyntheticSettings,
     default_instruments,
 )
+from quoteflow.lake.query import Lake
+from quoteflow.storage import LakeRoot
 
-__all__ = ["feed_and_closes", "synthetic_market"]
+__all__ = ["feed_and_closes", "previous_closes_in", "synthetic_market"]
 
 
 def synthetic_market(config: SyntheticSettings, start: date | None = None) -> SyntheticMarket:
@@ -35,6 +38,22 @@ def synthetic_market(config: SyntheticSettings, start: date | None = None) -> Sy
         start=start,
         calendar=config.calendar,
     )
+
+
+def previous_closes_in(path: str | Path | None, calendar: str = "XNYS") -> PreviousCloses:
+    """Return the previous closes in ``path``: a lake root, a record file or an OHLCV CSV.
+
+    A directory or an ``s3://`` URI is a lake (its refined ``bars_1d``); no path: no closes.
+    """
+    if path is None:
+        return PreviousCloses({}, calendar)
+    if str(path).startswith("s3://") or Path(path).is_dir():
+        lake = Lake(LakeRoot.open(path))
+        if "bars_1d" not in lake.views:
+            return PreviousCloses({}, calendar)
+        table = lake.sql(f"SELECT {', '.join(arrow_schema(Bar).names)} FROM bars_1d")
+        return PreviousCloses.from_bars(from_batch(table, Bar), calendar)
+    return PreviousCloses.read(path, calendar)
 
 
 def feed_and_closes(
@@ -54,9 +73,7 @@ def feed_and_closes(
     """
     config = settings.enrich
     if files:
-        path = previous_closes or config.previous_closes
-        closes = PreviousCloses.read(path, config.calendar) if path else PreviousCloses(
-            {}, config.calendar)  # fmt: skip
+        closes = previous_closes_in(previous_closes or config.previous_closes, config.calendar)
         return ReplayFeed(files, speed=speed), closes
     market = synthetic_market(settings.synthetic)
     feed = SyntheticFeed(market, speed=speed, duration_s=duration_s)

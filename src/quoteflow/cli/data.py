@@ -77,8 +77,8 @@ def normalize(
     A line may carry "receivedAtMs"; otherwise the receive time is now. Exits 0
     when every line was normalized, 1 otherwise.
     """
+    from quoteflow.feeds.normalize import normalize_lines
     from quoteflow.formats.reference import reference_json
-    from quoteflow.normalize import normalize_lines
 
     if provider is Provider.ig and not instrument:
         raise usage("--instrument", instrument, "IG lines need the epic, e.g. CS.D.BITCOIN.CFE.IP")

@@ -1,7 +1,7 @@
 """The enrichment state of a set of instruments as arrays, for the compiled loop.
 
 :class:`StateArrays` is gathered once from an
-:class:`~quoteflow.enrich.job.EnrichState` and then kept on it while Arrow
+:class:`~quoteflow.enrich.state.EnrichState` and then kept on it while Arrow
 batches keep coming, so steady columnar processing pays nothing per batch for
 it. While it is kept, the state's per-instrument candle windows, indicators
 and their latest values, last prices and price-alert memory are stale;
@@ -23,7 +23,7 @@ from quoteflow.indicators.candles import Ohlc, Window
 
 if TYPE_CHECKING:
     from quoteflow.enrich.config import EnrichSettings
-    from quoteflow.enrich.job import Enricher, EnrichState
+    from quoteflow.enrich.state import EnrichJob, EnrichState
     from quoteflow.events import Bar
 
 __all__ = ["MOVES", "StateArrays", "optional", "window"]
@@ -49,7 +49,7 @@ def window(i: list[int], f: list[float]) -> Window:
     return Window(i[2], i[3], trades, f[4], f[5], mids)
 
 
-def _window_slots(job: Enricher) -> int:
+def _window_slots(job: EnrichJob) -> int:
     """Return ring slots enough for every window that can be open at once."""
     candles = job.candles
     if candles.sessions:  # session closes are more than half a day apart
@@ -60,7 +60,7 @@ def _window_slots(job: Enricher) -> int:
 class StateArrays:
     """Per-instrument state arrays (row = instrument) gathered from an ``EnrichState``."""
 
-    def __init__(self, job: Enricher, state: EnrichState, names: list[str]) -> None:
+    def __init__(self, job: EnrichJob, state: EnrichState, names: list[str]) -> None:
         m = len(names)
         self.settings: EnrichSettings = job.settings
         self.names = names

@@ -42,8 +42,8 @@ from quoteflow.events import (
 from quoteflow.indicators.candles import CandleInstrument
 
 if TYPE_CHECKING:
-    from quoteflow.enrich.job import Enricher, EnrichState, Output
     from quoteflow.enrich.previous_close import PreviousCloses
+    from quoteflow.enrich.state import EnrichJob, EnrichState, Output
 
 __all__ = ["MarketRun", "enrich_columns", "enrich_run"]
 
@@ -302,7 +302,7 @@ def _doubled(buffer: np.ndarray) -> np.ndarray:
     return bigger
 
 
-def _run(job: Enricher, arrays: StateArrays, columns: _Columns, sessions: _Sessions) -> _Results:
+def _run(job: EnrichJob, arrays: StateArrays, columns: _Columns, sessions: _Sessions) -> _Results:
     """Run the compiled loop over the batch, growing the bar and alert buffers as needed."""
     n = len(columns.code)
     candles, settings = job.candles, job.settings
@@ -354,7 +354,7 @@ def _run(job: Enricher, arrays: StateArrays, columns: _Columns, sessions: _Sessi
 
 
 def _state_arrays(
-    job: Enricher, state: EnrichState, instruments: pa.Array
+    job: EnrichJob, state: EnrichState, instruments: pa.Array
 ) -> tuple[StateArrays, np.ndarray]:
     """Return the state arrays kept on ``state`` and the instrument codes of the batch.
 
@@ -382,7 +382,7 @@ def _state_arrays(
 
 
 def _gathered(
-    job: Enricher, state: EnrichState, arrays: StateArrays | None, names: list[str]
+    job: EnrichJob, state: EnrichState, arrays: StateArrays | None, names: list[str]
 ) -> StateArrays:
     """Return new state arrays, kept on ``state``, for the instruments of ``arrays``, ``names``."""
     state.sync()
@@ -415,7 +415,7 @@ def _add_candle_instruments(state: EnrichState, columns: _Columns, arrays: State
 
 
 def enrich_columns(
-    job: Enricher, batch: pa.RecordBatch, state: EnrichState
+    job: EnrichJob, batch: pa.RecordBatch, state: EnrichState
 ) -> tuple[list[Output | tuple[str, pa.RecordBatch]], EnrichState]:
     """Enrich an Arrow batch of quotes or trades (see :func:`enrich_run`).
 
@@ -427,7 +427,7 @@ def enrich_columns(
 
 
 def enrich_run(
-    job: Enricher, run: MarketRun, state: EnrichState
+    job: EnrichJob, run: MarketRun, state: EnrichState
 ) -> tuple[list[Output | tuple[str, pa.RecordBatch]], EnrichState]:
     """Enrich a run of quotes and trades; the enriched records of each kind come as one batch.
 
@@ -487,7 +487,7 @@ def enrich_run(
 
 
 def _records(
-    job: Enricher, sources: _Sources, r: _Results
+    job: EnrichJob, sources: _Sources, r: _Results
 ) -> list[tuple[tuple[int, int, int], Output]]:
     """Return the dead letters and price alerts, keyed to sort with the bars."""
     n_alerts = int(r.counters[5])
@@ -525,7 +525,7 @@ def _nullable(values: np.ndarray, complete: bool) -> pa.Array:
 
 
 def _enriched_batch(
-    job: Enricher,
+    job: EnrichJob,
     batch: pa.RecordBatch,
     kind: type[Event],
     version_values: np.ndarray,

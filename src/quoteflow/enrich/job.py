@@ -13,23 +13,27 @@ from __future__ import annotations
 
 from collections import Counter
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass, field
 from itertools import groupby
 
 import msgspec
 import numpy as np
 import pyarrow as pa
 
-from quoteflow.enrich._arrays import StateArrays
 from quoteflow.enrich.alerts import AlertRules, AlertState
 from quoteflow.enrich.amendments import TradeLedger, apply_amendment, retry_waiting
 from quoteflow.enrich.columnar import MarketRun, enrich_run
 from quoteflow.enrich.config import EnrichSettings
 from quoteflow.enrich.previous_close import PreviousCloses
+from quoteflow.enrich.state import (
+    EnrichState,
+    InstrumentSnapshot,
+    InstrumentState,
+    Output,
+    StateSnapshot,
+)
 from quoteflow.events import (
     Alert,
     Bar,
-    DeadLetter,
     EnrichedQuote,
     EnrichedTrade,
     Event,
@@ -44,8 +48,7 @@ from quoteflow.events import (
     to_batch,
 )
 from quoteflow.indicators._stacked import StackedIndicators
-from quoteflow.indicators.base import Indicator
-from quoteflow.indicators.candles import CandleBuilder, CandleState
+from quoteflow.indicators.candles import CandleBuilder
 from quoteflow.indicators.spec import IndicatorSpec, parse_specs
 
 __all__ = ["BEARISH", "BULLISH", "NEUTRAL", "EnrichState", "Enricher"]
@@ -53,59 +56,6 @@ __all__ = ["BEARISH", "BULLISH", "NEUTRAL", "EnrichState", "Enricher"]
 BULLISH = "Bullish"
 BEARISH = "Bearish"
 NEUTRAL = "Neutral"
-
-Output = tuple[str, Event | DeadLetter]
-
-
-@dataclass
-class _Instrument:
-    indicators: list[Indicator]
-    alerts: AlertState
-    values: dict[str, float] = field(default_factory=dict)
-    last_trade: float | None = None
-    last_mid: float | None = None
-
-
-@dataclass
-class EnrichState:
-    """What the job remembers for one partition; ``missing`` counts null moves by reason.
-
-    ``ledger`` keeps the recent trades for corrections and cancels; ``amended``
-    counts what became of those (see :mod:`quoteflow.enrich.amendments`).
-    ``arrays`` holds the columnar path's copy of the per-instrument state while
-    Arrow batches keep coming; :meth:`sync` writes it back before anything else
-    reads the state.
-    """
-
-    candles: CandleState = field(default_factory=CandleState)
-    instruments: dict[str, _Instrument] = field(default_factory=dict)
-    missing: Counter[str] = field(default_factory=Counter)
-    arrays: StateArrays | None = None
-    ledger: TradeLedger | None = None
-    amended: Counter[str] = field(default_factory=Counter)
-
-    def sync(self, keep: bool = False) -> None:
-        """Write the columnar arrays back; drop them unless ``keep`` (read-only use follows)."""
-        if self.arrays is not None:
-            self.arrays.scatter(self)
-            if not keep:
-                self.arrays = None
-
-
-class _InstrumentSnapshot(msgspec.Struct, array_like=True):
-    indicators: list[bytes]
-    alerts: bytes
-    values: dict[str, float]
-    last_trade: float | None
-    last_mid: float | None
-
-
-class _StateSnapshot(msgspec.Struct, array_like=True):
-    candles: CandleState
-    instruments: dict[str, _InstrumentSnapshot]
-    missing: dict[str, int]
-    ledger: bytes | None = None
-    amended: dict[str, int] = {}
 
 
 class Enricher:
@@ -184,11 +134,11 @@ class Enricher:
         bars = retry_waiting(ledger, added, self.candles, state.candles, state.amended)
         return [(self.candles.topic, bar) for bar in bars]
 
-    def instrument_state(self, state: EnrichState, name: str) -> _Instrument:
+    def instrument_state(self, state: EnrichState, name: str) -> InstrumentState:
         """Return the state of instrument ``name``, created on first use."""
         inst = state.instruments.get(name)
         if inst is None:
-            inst = state.instruments[name] = _Instrument(
+            inst = state.instruments[name] = InstrumentState(
                 [s.build() for s in self.specs], self.rules.new_state()
             )
         return inst
@@ -255,7 +205,7 @@ class Enricher:
         """Return the state as bytes."""
         state.sync(keep=True)
         instruments = {
-            name: _InstrumentSnapshot(
+            name: InstrumentSnapshot(
                 [i.snapshot() for i in inst.indicators],
                 AlertRules.snapshot(inst.alerts),
                 inst.values,
@@ -265,16 +215,16 @@ class Enricher:
             for name, inst in state.instruments.items()
         }
         ledger = None if state.ledger is None else state.ledger.snapshot()
-        snapshot = _StateSnapshot(
+        snapshot = StateSnapshot(
             state.candles, instruments, dict(state.missing), ledger, dict(state.amended)
         )
         return msgspec.msgpack.encode(snapshot)
 
     def restore(self, data: bytes) -> EnrichState:
         """Return the state from :meth:`snapshot` bytes."""
-        snap = msgspec.msgpack.decode(data, type=_StateSnapshot)
+        snap = msgspec.msgpack.decode(data, type=StateSnapshot)
         instruments = {
-            name: _Instrument(
+            name: InstrumentState(
                 [
                     type(s.build()).restore(b)
                     for s, b in zip(self.specs, inst.indicators, strict=True)

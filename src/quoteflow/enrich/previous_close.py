@@ -17,7 +17,7 @@ import pyarrow.csv as pacsv
 
 from quoteflow.calendars import calendar_by_name
 from quoteflow.errors import RecordFileError
-from quoteflow.events import Bar, arrow_schema, from_batch
+from quoteflow.events import Bar
 from quoteflow.formats.records import read_records
 
 __all__ = ["PreviousCloses"]
@@ -48,27 +48,13 @@ class PreviousCloses:
         return cls(closes, calendar)
 
     @classmethod
-    def from_lake(cls, root: str | Path, calendar: str = "XNYS") -> PreviousCloses:
-        """Read the refined ``bars_1d`` of a lake (a directory or ``s3://`` root)."""
-        from quoteflow.lake import LakeRoot
-        from quoteflow.lake.query import Lake
-
-        lake = Lake(LakeRoot.open(root))
-        if "bars_1d" not in lake.views:
-            return cls({}, calendar)
-        table = lake.sql(f"SELECT {', '.join(arrow_schema(Bar).names)} FROM bars_1d")
-        return cls.from_bars(from_batch(table, Bar), calendar)
-
-    @classmethod
     def read(cls, path: str | Path, calendar: str = "XNYS") -> PreviousCloses:
-        """Read daily bars: a lake root, a record file, or an OHLCV CSV with instrument and close.
+        """Read daily bars: a record file, or an OHLCV CSV with instrument and close.
 
-        A directory or an ``s3://`` URI is a lake (its refined ``bars_1d``). The
-        CSV's instrument column may be called instrument, ticker or symbol (any
-        case), as in ``bokeh_sampledata``'s ``stocks.csv.gz``.
+        The CSV's instrument column may be called instrument, ticker or symbol
+        (any case), as in ``bokeh_sampledata``'s ``stocks.csv.gz``. A lake's
+        daily bars are read by :func:`quoteflow.app.sources.previous_closes`.
         """
-        if str(path).startswith("s3://") or Path(path).is_dir():
-            return cls.from_lake(path, calendar)
         path = Path(path)
         if path.name.lower().endswith(".parquet"):
             return cls.from_bars((r for r in read_records(path) if isinstance(r, Bar)), calendar)

@@ -30,12 +30,17 @@ from starlette.websockets import WebSocketDisconnect
 from quoteflow.access.auth import Authenticator
 from quoteflow.events.exchange import Execution, OrderUpdate, WindowLeader, WindowStats
 from quoteflow.exchange.analytics import TradeAnalytics
-from quoteflow.exchange.durability import LogWriteError
-from quoteflow.exchange.orders import OrderRejectedError, OrderRequest, RejectReason
-from quoteflow.exchange.service import Exchange, UnknownOrderError
+from quoteflow.exchange.errors import (
+    LogWriteError,
+    OrderRejectedError,
+    RejectReason,
+    UnknownOrderError,
+)
+from quoteflow.exchange.orders import OrderRequest
+from quoteflow.exchange.service import Exchange
 from quoteflow.exchange.watchers import Watch
-from quoteflow.gateway.protocol import CloseCode
 from quoteflow.http.errors import error_response, field_of, install_error_handlers
+from quoteflow.http.websocket import CloseCode
 from quoteflow.timestamps import iso_utc
 
 __all__ = ["create_exchange_app"]

@@ -20,17 +20,9 @@ from typing import Any
 import aiohttp
 
 from quoteflow.errors import QuoteflowError
+from quoteflow.exchange.errors import ExchangeRequestError
 
-__all__ = ["ExchangeClient", "ExchangeRequestError"]
-
-
-class ExchangeRequestError(QuoteflowError):
-    """The exchange refused a request: ``status``, ``reason`` code and message."""
-
-    def __init__(self, status: int, reason: str, message: str) -> None:
-        super().__init__(f"{reason}: {message} (HTTP {status})")
-        self.status = status
-        self.reason = reason
+__all__ = ["ExchangeClient"]
 
 
 class ExchangeClient:

@@ -19,15 +19,11 @@ from collections import deque
 from collections.abc import Callable
 from typing import Generic, TypeVar
 
-from quoteflow.errors import QuoteflowError
+from quoteflow.exchange.errors import LogWriteError
 
-__all__ = ["GroupCommit", "LogWriteError"]
+__all__ = ["GroupCommit"]
 
 T = TypeVar("T")
-
-
-class LogWriteError(QuoteflowError):
-    """The command log could not be flushed to disk; the exchange takes no more orders."""
 
 
 class GroupCommit(Generic[T]):

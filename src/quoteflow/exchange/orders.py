@@ -12,23 +12,20 @@ from __future__ import annotations
 from collections.abc import Mapping
 from datetime import datetime
 from decimal import Decimal
-from enum import StrEnum
 from typing import Annotated
 
 import msgspec
 import numpy as np
 
 from quoteflow.calendars import session_bounds
-from quoteflow.errors import QuoteflowError
 from quoteflow.events.exchange import AcceptedOrder, OrderType, Side, TimeInForce
+from quoteflow.exchange.errors import OrderRejectedError, RejectReason
 from quoteflow.exchange.instruments import ExchangeInstrument
 from quoteflow.timestamps import datetime_ns
 
 __all__ = [
     "MAX_QUANTITY",
-    "OrderRejectedError",
     "OrderRequest",
-    "RejectReason",
     "default_time_in_force",
     "price_ticks",
     "session_at",
@@ -38,34 +35,6 @@ __all__ = [
 
 MAX_QUANTITY = 10**12
 """The largest quantity of one order."""
-
-
-class RejectReason(StrEnum):
-    """Why an order was refused (the ``reason`` of a rejection)."""
-
-    UNKNOWN_SYMBOL = "unknown_symbol"
-    BAD_QUANTITY = "bad_quantity"
-    LOT_SIZE = "lot_size"
-    PRICE_REQUIRED = "price_required"
-    PRICE_NOT_ALLOWED = "price_not_allowed"
-    OFF_TICK = "off_tick"
-    OUTSIDE_BAND = "outside_band"
-    BAD_TIME_IN_FORCE = "bad_time_in_force"
-    EXPIRY_REQUIRED = "expiry_required"
-    EXPIRY_NOT_ALLOWED = "expiry_not_allowed"
-    EXPIRED = "expired"
-    MARKET_CLOSED = "market_closed"
-    DUPLICATE_CLIENT_ORDER_ID = "duplicate_client_order_id"
-    BAD_PRICE = "bad_price"
-    NO_CHANGE = "no_change"
-
-
-class OrderRejectedError(QuoteflowError):
-    """An order refused, with its reason code; nothing of it was applied."""
-
-    def __init__(self, reason: RejectReason, message: str) -> None:
-        super().__init__(message)
-        self.reason = reason
 
 
 class OrderRequest(msgspec.Struct, forbid_unknown_fields=True, kw_only=True):

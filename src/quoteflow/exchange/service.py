@@ -48,13 +48,16 @@ from quoteflow.events.exchange import (
 )
 from quoteflow.exchange.durability import GroupCommit
 from quoteflow.exchange.engine import Engine
+from quoteflow.exchange.errors import (
+    OrderRejectedError,
+    RejectReason,
+    UnknownOrderError,
+)
 from quoteflow.exchange.instruments import ExchangeInstrument
 from quoteflow.exchange.matcher import ORDERS_TOPIC
 from quoteflow.exchange.orders import (
     MAX_QUANTITY,
-    OrderRejectedError,
     OrderRequest,
-    RejectReason,
     default_time_in_force,
     price_ticks,
     validate,
@@ -63,14 +66,10 @@ from quoteflow.exchange.store import CommandStore
 from quoteflow.exchange.watchers import Watchers
 from quoteflow.timestamps import datetime_ns
 
-__all__ = ["Exchange", "UnknownOrderError"]
+__all__ = ["Exchange"]
 
 _RECENT_TRADES = 1_000
 _REPLAY_CHUNK = 10_000  # logged commands matched at once when the log is replayed
-
-
-class UnknownOrderError(LookupError):
-    """No such order, or not the trader's own."""
 
 
 def _same(request: OrderRequest, order: AcceptedOrder, instrument: ExchangeInstrument) -> bool:

@@ -34,10 +34,11 @@ import msgspec
 import numpy as np
 
 from quoteflow.access.keys import KeyStore
-from quoteflow.exchange.client import ExchangeClient, ExchangeRequestError
+from quoteflow.exchange.client import ExchangeClient
+from quoteflow.exchange.errors import ExchangeRequestError, OrderRejectedError, UnknownOrderError
 from quoteflow.exchange.instruments import ExchangeInstrument
-from quoteflow.exchange.orders import OrderRejectedError, OrderRequest
-from quoteflow.exchange.service import Exchange, UnknownOrderError
+from quoteflow.exchange.orders import OrderRequest
+from quoteflow.exchange.service import Exchange
 from quoteflow.exchange.store import CommandStore
 
 __all__ = [

@@ -30,7 +30,13 @@ from quoteflow.events import Event, Quote, Ticker, batch_type, from_batch
 from quoteflow.formats import _json_columns as jc
 from quoteflow.timestamps import NS_PER_MS
 
-__all__ = ["JsonLinesEncoder", "reference_fields", "reference_json", "to_reference"]
+__all__ = [
+    "JsonLinesEncoder",
+    "keyed_reference",
+    "reference_fields",
+    "reference_json",
+    "to_reference",
+]
 
 Layout = tuple[tuple[str, str, Callable[[Any], Any] | None], ...]
 """(reference name, event field, conversion or None) for each output field, in order."""
@@ -230,11 +236,21 @@ def to_reference(event: Event) -> dict[str, Any]:
 _json = msgspec.json.Encoder()
 
 
+def keyed_reference(event: Event) -> dict[str, Any]:
+    """Return the reference record preceded by its provider, type and instrument."""
+    return {
+        "provider": event.provider,
+        "type": event.TYPE,
+        "instrument": event.instrument,
+        **to_reference(event),
+    }
+
+
 def reference_json(event: Event, *, keyed: bool = False) -> bytes:
     """Return the reference view of one record as JSON, the bytes of encoding :func:`to_reference`.
 
     With ``keyed``, provider, type and instrument come first, as in
-    :func:`quoteflow.normalize.keyed_reference`. It builds no dict: about 1.8 us
+    :func:`keyed_reference`. It builds no dict: about 1.8 us
     a record against 3.4 for encoding the dict (an enriched quote, on the
     project's machine), which counts where every record goes out as JSON (the
     Kafka customer topics, the gateway).

@@ -19,11 +19,10 @@ from pydantic import BaseModel
 from starlette.types import ASGIApp, Receive, Scope, Send
 
 from quoteflow.access.keys import ApiKey
+from quoteflow.formats.reference import keyed_reference
 from quoteflow.gateway.service import Gateway
 from quoteflow.gateway.stream import serve_stream
 from quoteflow.http.errors import install_error_handlers
-from quoteflow.lake.query import Lake
-from quoteflow.normalize import keyed_reference
 from quoteflow.timestamps import datetime_ns
 
 __all__ = ["create_app"]
@@ -159,13 +158,13 @@ def create_app(gateway: Gateway) -> ASGIApp:
     ) -> Response:
         """Return recorded bars of ``instrument`` from the lake (refined days, then raw)."""
         entitled(key, f"bars.{period}", instrument)
-        if gateway.lake is None:
+        bars = gateway.bars
+        if bars is None:
             raise HTTPException(503, "this gateway has no lake configured ([lake] root)")
         start_ns, end_ns = _ns(start), _ns(end)
 
         def read() -> list[dict[str, Any]]:
-            found = Lake(gateway.lake).bars(instrument, period, start_ns=start_ns,
-                                            end_ns=end_ns, limit=limit)  # fmt: skip
+            found = bars(instrument, period, start_ns, end_ns, limit)
             return [keyed_reference(bar) for bar in found]
 
         return _Json(msgspec.json.encode(await asyncio.to_thread(read)))

@@ -36,8 +36,8 @@ from websockets.exceptions import ConnectionClosed, InvalidHandshake, InvalidURI
 
 from quoteflow.errors import AuthenticationError, QuoteflowError, SubscriptionError
 from quoteflow.feeds.connection import Backoff
-from quoteflow.gateway.hub import ResumeGapError
-from quoteflow.gateway.protocol import CloseCode
+from quoteflow.gateway.errors import ResumeGapError
+from quoteflow.http.websocket import CloseCode
 
 __all__ = ["GatewayClient"]
 

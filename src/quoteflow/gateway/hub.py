@@ -20,52 +20,16 @@ from __future__ import annotations
 import asyncio
 from collections import OrderedDict, deque
 from collections.abc import Callable, Iterable, Sequence
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-import msgspec
+from quoteflow.gateway.delivery import Delivery, Wants
+from quoteflow.gateway.errors import ResumeGapError
+from quoteflow.gateway.journal import Journal
 
-from quoteflow.errors import QuoteflowError
-
-if TYPE_CHECKING:
-    from quoteflow.gateway.journal import Journal
-
-__all__ = ["Delivery", "Hub", "Piece", "ResumeGapError", "Subscription", "Wants"]
-
-Wants = Callable[[str, str], bool]
-"""``wants(channel, instrument)``: whether a subscriber is to get that instrument's records."""
+__all__ = ["Hub", "Piece", "Subscription"]
 
 Encode = Callable[[str, int, Any], bytes]
 """``encode(channel, sequence, value)``: the JSON of one record as subscribers get it."""
-
-
-class ResumeGapError(QuoteflowError):
-    """What a client asked to resume from is no longer kept.
-
-    ``first`` is the oldest sequence number still available (0 if unknown).
-    Example message: ``quotes.enriched: resume after 120 asked, the oldest kept is 5000``.
-    """
-
-    def __init__(self, message: str, first: int = 0) -> None:
-        super().__init__(message)
-        self.first = first
-
-    @classmethod
-    def missing(cls, channel: str, after: int, first: int) -> ResumeGapError:
-        """Return the error for a resume after ``after`` when ``first`` is the oldest kept."""
-        return cls(f"{channel}: resume after {after} asked, the oldest kept is {first}", first)
-
-
-class Delivery(msgspec.Struct, frozen=True, gc=False):
-    """One record for subscribers: its channel, sequence number, instrument and JSON.
-
-    Not tracked by the garbage collector: replay windows hold hundreds of
-    thousands of them, which full collections would otherwise walk every time.
-    """
-
-    channel: str
-    sequence: int
-    instrument: str
-    payload: bytes
 
 
 class Piece:

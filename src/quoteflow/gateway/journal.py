@@ -19,7 +19,8 @@ import logging
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from quoteflow.gateway.hub import Delivery, ResumeGapError, Wants
+from quoteflow.gateway.delivery import Delivery, Wants
+from quoteflow.gateway.errors import ResumeGapError
 from quoteflow.storage import LakeRoot
 
 __all__ = ["Journal"]

@@ -13,37 +13,16 @@ The server answers with JSON objects with an ``op`` (``welcome``,
 arrays: each record is the reference record (``provider``, ``type``,
 ``instrument``, camelCase fields, millisecond timestamps) preceded by its
 ``channel`` and ``seq``, the channel's sequence number. A connection closes
-with one of the :class:`CloseCode` codes when the server ends it.
+with one of the :class:`~quoteflow.http.websocket.CloseCode` codes when the server ends it.
 """
 
 from __future__ import annotations
 
-from enum import IntEnum
 from typing import Any
 
 import msgspec
 
-__all__ = ["Auth", "CloseCode", "Resume", "Subscribe", "Unsubscribe", "decode_request", "message"]
-
-
-class CloseCode(IntEnum):
-    """Why the server closed a connection (WebSocket close codes)."""
-
-    RESTARTING = 1012
-    """The gateway is shutting down or restarting; reconnect and resume."""
-    BAD_REQUEST = 4000
-    """A message was not valid JSON or not a request of this protocol."""
-    UNAUTHENTICATED = 4001
-    """No ``auth`` first, within the time allowed, or the key is unknown or revoked."""
-    REVOKED = 4003
-    """The key was revoked while connected."""
-    SLOW_CONSUMER = 4008
-    """The client read too slowly: its send queue filled up (ask for ``conflate``)."""
-    TOO_MANY_CONNECTIONS = 4009
-    """The key already has as many connections open as it may."""
-    RATE_LIMITED = 4029
-    """The key's message rate limit was exceeded for longer than its queue could hold,
-    or the client sent requests faster than allowed."""
+__all__ = ["Resume", "Subscribe", "Unsubscribe", "decode_request", "message"]
 
 
 class Auth(msgspec.Struct, tag_field="op", tag="auth", forbid_unknown_fields=True):

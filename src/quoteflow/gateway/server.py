@@ -1,26 +1,18 @@
 """Running the gateway: uvicorn inside the caller's event loop, next to the pipeline.
 
-:func:`build_gateway` assembles a :class:`Gateway` from the settings (keys,
-audit log, replay window, lake journal); :class:`GatewayServer` serves it
+:class:`GatewayServer` serves a :class:`Gateway`
 (:class:`~quoteflow.http.server.AsgiServer`) with TLS when a certificate is
 configured, and watches for revoked keys. Stopping is :meth:`GatewayServer.stop`.
 """
 
 from __future__ import annotations
 
-import secrets
-
-from quoteflow.access.keys import KeyStore
-from quoteflow.app.settings import Settings
 from quoteflow.gateway.app import create_app
-from quoteflow.gateway.audit import AuditLog
-from quoteflow.gateway.hub import Hub
-from quoteflow.gateway.journal import Journal
-from quoteflow.gateway.service import Gateway, GatewayOptions
+from quoteflow.gateway.config import GatewaySettings
+from quoteflow.gateway.service import Gateway
 from quoteflow.http.server import AsgiServer
-from quoteflow.storage import LakeRoot
 
-__all__ = ["GatewayServer", "build_gateway", "gateway_channels"]
+__all__ = ["GatewayServer", "gateway_channels"]
 
 
 def gateway_channels(bars_topic: str) -> tuple[str, ...]:
@@ -31,26 +23,6 @@ def gateway_channels(bars_topic: str) -> tuple[str, ...]:
     """
     return ("quotes.enriched", "trades.enriched", "trades.corrections", "trades.cancels",
             bars_topic, "alerts", "signals")  # fmt: skip
-
-
-def build_gateway(
-    settings: Settings, channels: tuple[str, ...], *, keys: KeyStore | None = None
-) -> Gateway:
-    """Return the gateway the settings describe; ``keys`` overrides ``[gateway] keys_db``."""
-    config = settings.gateway
-    epoch = secrets.token_hex(6)
-    lake = LakeRoot.open(settings.lake.root, settings.lake.endpoint_url)
-    journal = Journal(lake, epoch) if config.journal else None
-    options = GatewayOptions(send_queue=config.send_queue, auth_timeout_s=config.auth_timeout_s)
-    return Gateway(
-        Hub(window=config.replay_window, journal=journal),
-        keys or KeyStore(config.keys_db),
-        channels,
-        options=options,
-        audit=AuditLog(config.audit_log) if config.audit_log else None,
-        lake=lake,
-        epoch=epoch,
-    )
 
 
 class GatewayServer(AsgiServer):
@@ -72,9 +44,8 @@ class GatewayServer(AsgiServer):
         self.gateway = gateway
 
     @classmethod
-    def from_settings(cls, gateway: Gateway, settings: Settings) -> GatewayServer:
+    def from_settings(cls, gateway: Gateway, config: GatewaySettings) -> GatewayServer:
         """Return a server listening where ``[gateway]`` says, with its TLS files."""
-        config = settings.gateway
         return cls(gateway, host=config.host, port=config.port, certfile=config.tls_certfile,
                    keyfile=config.tls_keyfile,
                    send_buffer_bytes=config.send_buffer_bytes)  # fmt: skip

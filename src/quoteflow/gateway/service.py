@@ -6,25 +6,38 @@ import asyncio
 import logging
 import secrets
 import sqlite3
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from quoteflow.access.auth import Authenticator
 from quoteflow.access.keys import ApiKey, KeyStore
 from quoteflow.errors import QuoteflowError
+from quoteflow.events import Bar
 from quoteflow.gateway.audit import AuditLog
-from quoteflow.gateway.hub import Delivery, Hub, ResumeGapError, Wants
+from quoteflow.gateway.delivery import Delivery, Wants
+from quoteflow.gateway.errors import ResumeGapError
+from quoteflow.gateway.hub import Hub
 from quoteflow.gateway.limits import ConnectionLimits, MessageRate
 from quoteflow.gateway.metrics import GatewayMetrics
-from quoteflow.storage import LakeRoot
 
-if TYPE_CHECKING:
-    from quoteflow.gateway.stream import StreamConnection
-
-__all__ = ["Gateway", "GatewayOptions"]
+__all__ = ["BarReader", "Connection", "Gateway", "GatewayOptions"]
 
 log = logging.getLogger(__name__)
+
+
+BarReader = Callable[[str, str, int | None, int | None, int], list[Bar]]
+"""Reads recorded bars: ``(instrument, period, start_ns, end_ns, limit)``, oldest first."""
+
+
+class Connection(Protocol):
+    """An open subscriber connection as the gateway sees it (a WebSocket stream)."""
+
+    key: ApiKey
+
+    def revoke(self) -> None:
+        """End the connection: its key was revoked."""
+        ...
 
 
 @dataclass(frozen=True)
@@ -54,7 +67,7 @@ class Gateway:
         *,
         options: GatewayOptions | None = None,
         audit: AuditLog | None = None,
-        lake: LakeRoot | None = None,
+        bars: BarReader | None = None,
         epoch: str | None = None,
     ) -> None:
         self.hub = hub
@@ -62,12 +75,12 @@ class Gateway:
         self.channels = tuple(channels)
         self.options = options or GatewayOptions()
         self.audit_log = audit
-        self.lake = lake
+        self.bars = bars
         self.epoch = epoch or (hub.journal.epoch if hub.journal else secrets.token_hex(6))
         self.authenticator = Authenticator(keys)
         self.limits = ConnectionLimits()
         self.metrics = GatewayMetrics()
-        self.connections: set[StreamConnection] = set()
+        self.connections: set[Connection] = set()
         self._rates: dict[str, MessageRate] = {}
 
     def knows(self, channel: str) -> bool:

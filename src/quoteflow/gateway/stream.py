@@ -18,33 +18,18 @@ import msgspec
 from starlette.websockets import WebSocket, WebSocketDisconnect
 
 from quoteflow.access.keys import ApiKey
-from quoteflow.gateway.hub import Piece, ResumeGapError, Subscription
+from quoteflow.gateway.errors import CloseConnectionError, ResumeGapError
+from quoteflow.gateway.hub import Piece, Subscription
 from quoteflow.gateway.limits import MessageRate
-from quoteflow.gateway.protocol import (
-    Auth,
-    CloseCode,
-    Subscribe,
-    Unsubscribe,
-    decode_request,
-    message,
-)
+from quoteflow.gateway.protocol import Auth, Subscribe, Unsubscribe, decode_request, message
 from quoteflow.gateway.service import Gateway
+from quoteflow.http.websocket import CloseCode
 
 __all__ = ["FRAME_RECORDS", "StreamConnection", "serve_stream"]
 
 _WILDCARDS = frozenset("*?[")
 FRAME_RECORDS = 500
 """Records per WebSocket frame at most (about 250 kB): within clients' default frame limits."""
-
-
-class _CloseError(Exception):
-    """End the connection with ``code`` after sending an error message."""
-
-    def __init__(self, code: CloseCode, reason: str, error: str) -> None:
-        super().__init__(reason)
-        self.code = code
-        self.reason = reason
-        self.error = error
 
 
 def _matches(instrument: str, patterns: tuple[str, ...]) -> bool:
@@ -62,7 +47,9 @@ async def _receive_text(websocket: WebSocket) -> str:
         raise WebSocketDisconnect(received.get("code", 1000))
     text = received.get("text")
     if text is None:
-        raise _CloseError(CloseCode.BAD_REQUEST, "requests are JSON text frames", "bad_request")
+        raise CloseConnectionError(
+            CloseCode.BAD_REQUEST, "requests are JSON text frames", "bad_request"
+        )
     return text
 
 
@@ -73,28 +60,30 @@ async def _authenticate(gateway: Gateway, websocket: WebSocket) -> tuple[ApiKey,
             text = await _receive_text(websocket)
     except TimeoutError:
         gateway.audit("refuse", remote=remote, reason="auth_timeout")
-        raise _CloseError(
+        raise CloseConnectionError(
             CloseCode.UNAUTHENTICATED, "no auth request in time", "unauthenticated"
         ) from None
     try:
         request = decode_request(text)
     except (msgspec.ValidationError, msgspec.DecodeError) as error:
         gateway.audit("refuse", remote=remote, reason="bad_request")
-        raise _CloseError(CloseCode.BAD_REQUEST, f"bad request: {error}", "bad_request") from None
+        raise CloseConnectionError(
+            CloseCode.BAD_REQUEST, f"bad request: {error}", "bad_request"
+        ) from None
     if not isinstance(request, Auth):
         gateway.audit("refuse", remote=remote, reason="unauthenticated")
-        raise _CloseError(
+        raise CloseConnectionError(
             CloseCode.UNAUTHENTICATED, "the first request must be auth", "unauthenticated"
         )
     key = await gateway.authenticator.check(request.key)
     if key is None:
         gateway.audit("refuse", remote=remote, reason="unknown_or_revoked_key")
-        raise _CloseError(
+        raise CloseConnectionError(
             CloseCode.UNAUTHENTICATED, "unknown or revoked API key", "unauthenticated"
         )
     if not gateway.limits.acquire(key.key_id, key.max_connections):
         gateway.audit("refuse", key, remote, reason="too_many_connections")
-        raise _CloseError(
+        raise CloseConnectionError(
             CloseCode.TOO_MANY_CONNECTIONS,
             f"key {key.name!r} has its {key.max_connections} connections open already",
             "too_many_connections",
@@ -107,7 +96,7 @@ async def serve_stream(gateway: Gateway, websocket: WebSocket) -> None:
     await websocket.accept()
     try:
         key, auth = await _authenticate(gateway, websocket)
-    except _CloseError as closing:
+    except CloseConnectionError as closing:
         await _close(websocket, closing)
         return
     except WebSocketDisconnect:
@@ -119,7 +108,7 @@ async def serve_stream(gateway: Gateway, websocket: WebSocket) -> None:
         gateway.limits.release(key.key_id)
 
 
-async def _close(websocket: WebSocket, closing: _CloseError) -> None:
+async def _close(websocket: WebSocket, closing: CloseConnectionError) -> None:
     with contextlib.suppress(WebSocketDisconnect, RuntimeError, OSError, TimeoutError):
         async with asyncio.timeout(2.0):
             await websocket.send_text(
@@ -148,7 +137,7 @@ class StreamConnection:
         self._rate = gateway.rate(key)
         self._throttled_until = 0.0
         self._ended = asyncio.Event()
-        self._closing: _CloseError | None = None
+        self._closing: CloseConnectionError | None = None
 
     def wants(self, channel: str, instrument: str) -> bool:
         """Return whether this connection subscribed to, and may see, the instrument."""
@@ -159,14 +148,14 @@ class StreamConnection:
             and self.key.allows(channel, instrument)
         )
 
-    def _end(self, closing: _CloseError) -> None:
+    def _end(self, closing: CloseConnectionError) -> None:
         if self._closing is None:
             self._closing = closing
         self._ended.set()
 
     def revoke(self) -> None:
         """Close the connection: its key was revoked."""
-        self._end(_CloseError(CloseCode.REVOKED, "the API key was revoked", "revoked"))
+        self._end(CloseConnectionError(CloseCode.REVOKED, "the API key was revoked", "revoked"))
 
     async def run(self) -> None:
         """Serve requests and send records until either side ends the connection."""
@@ -216,13 +205,15 @@ class StreamConnection:
                 text = await _receive_text(self.websocket)
             except WebSocketDisconnect:
                 return
-            except _CloseError as closing:
+            except CloseConnectionError as closing:
                 self._end(closing)
                 return
             if not self._requests.take():
                 self.gateway.audit("refuse", self.key, self.remote, reason="rate_limited")
                 self._end(
-                    _CloseError(CloseCode.RATE_LIMITED, "requests sent too fast", "rate_limited")
+                    CloseConnectionError(
+                        CloseCode.RATE_LIMITED, "requests sent too fast", "rate_limited"
+                    )
                 )
                 return
             try:
@@ -372,7 +363,7 @@ class StreamConnection:
         if time.monotonic() < self._throttled_until:
             rate = f"{self.key.max_messages_per_s:,.0f}"
             self._end(
-                _CloseError(
+                CloseConnectionError(
                     CloseCode.RATE_LIMITED,
                     f"more than the key's {rate} messages/s for too long",
                     "rate_limited",
@@ -380,7 +371,7 @@ class StreamConnection:
             )
         else:
             self._end(
-                _CloseError(
+                CloseConnectionError(
                     CloseCode.SLOW_CONSUMER,
                     "the client read too slowly; its send queue was full",
                     "slow_consumer",

@@ -22,10 +22,9 @@ import msgspec
 from quoteflow.errors import NormalizeError
 from quoteflow.events import Event
 from quoteflow.feeds import NORMALIZERS, Normalized, alpaca
-from quoteflow.formats.reference import to_reference
 from quoteflow.timestamps import MAX_TS_MS, NS_PER_MS, now_ns
 
-__all__ = ["LineResult", "keyed_reference", "normalize_lines"]
+__all__ = ["LineResult", "normalize_lines"]
 
 RECEIVED_KEY = "receivedAtMs"
 _FRAME_PARSERS: dict[str, Callable[[bytes, int], Normalized]] = {"alpaca": alpaca.parse_frame}
@@ -37,16 +36,6 @@ class LineResult(msgspec.Struct, frozen=True):
     line_number: int
     events: list[Event]
     errors: list[NormalizeError]
-
-
-def keyed_reference(event: Event) -> dict[str, Any]:
-    """Return the reference record preceded by its provider, type and instrument."""
-    return {
-        "provider": event.provider,
-        "type": event.TYPE,
-        "instrument": event.instrument,
-        **to_reference(event),
-    }
 
 
 def _received_ns(message: Any, clock: Callable[[], int]) -> int:

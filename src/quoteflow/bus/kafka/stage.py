@@ -48,10 +48,10 @@ from __future__ import annotations
 import asyncio
 import logging
 import time
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from functools import partial
-from typing import TYPE_CHECKING, Any, NamedTuple, cast
+from typing import Any, NamedTuple, Protocol, cast
 
 import msgspec
 from confluent_kafka import (
@@ -64,19 +64,50 @@ from confluent_kafka import (
 )
 
 from quoteflow.bus.base import Message, PartitionCommit
-from quoteflow.bus.codec import SCHEMA_HEADER, SEQUENCE_HEADER
-from quoteflow.bus.kafka import header
+from quoteflow.bus.codec import SCHEMA_HEADER, SEQUENCE_HEADER, TopicCodec
+from quoteflow.bus.kafka.messages import header
 from quoteflow.errors import BusError
 
-if TYPE_CHECKING:
-    from quoteflow.bus.kafka import KafkaBus
-
-__all__ = ["KafkaStageSession", "changelog_topic"]
+__all__ = ["KafkaStageSession", "StageBus", "changelog_topic"]
 
 _log = logging.getLogger(__name__)
 _CHANGELOG_CONFIG = {"cleanup.policy": "compact"}
 _STATE_SCHEMA = b"msgpack/state/1"
 _TIMEOUT_S = 30.0
+
+
+class StageBus(Protocol):
+    """What a stage session needs of its bus (:class:`~quoteflow.bus.kafka.KafkaBus`)."""
+
+    codec: TopicCodec
+    stage_commit: str
+    commit_interval_ms: int
+
+    def ensure_topics(self, topics: Iterable[str], config: Mapping[str, str] | None = None) -> None:
+        """Create the topics that do not exist yet."""
+        ...
+
+    def producer_settings(self, extra: Mapping[str, Any]) -> dict[str, Any]:
+        """Return librdkafka producer settings with ``extra``."""
+        ...
+
+    def consumer_settings(self, group: str) -> dict[str, Any]:
+        """Return librdkafka consumer settings for ``group``."""
+        ...
+
+    def delivered(self, error: KafkaError | None, message: Any,
+                  failed: list[KafkaError] | None = None) -> None:  # fmt: skip
+        """Count a delivery report; a failure goes to ``failed``."""
+        ...
+
+    def committed(self, group: str, positions: Mapping[tuple[str, int], int]) -> None:
+        """Note the positions ``group`` committed (for lag)."""
+        ...
+
+    async def receive(self, consumer: Consumer, max_records: int, timeout_s: float,
+                      reader: str) -> list[tuple[Any, Message]]:  # fmt: skip
+        """Consume a batch; return each raw message with its decoded message."""
+        ...
 
 
 def changelog_topic(group: str) -> str:
@@ -98,7 +129,7 @@ class _Owned:
     that no snapshot counts them.
     """
 
-    def __init__(self, producer: Producer, snapshot: _Snapshot | None, bus: KafkaBus) -> None:
+    def __init__(self, producer: Producer, snapshot: _Snapshot | None, bus: StageBus) -> None:
         self.producer = producer
         self.positions = dict(snapshot.positions) if snapshot else {}
         self.sequences = snapshot.sequences if snapshot else {}
@@ -119,7 +150,7 @@ class KafkaStageSession:
 
     keeps_state = True
 
-    def __init__(self, bus: KafkaBus, group: str, topics: Sequence[str]) -> None:
+    def __init__(self, bus: StageBus, group: str, topics: Sequence[str]) -> None:
         self.bus = bus
         self.group = group
         self.topics = tuple(topics)

@@ -20,21 +20,20 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Iterable, Mapping, Sequence
-from typing import TYPE_CHECKING, Any, Literal
+from typing import Any, Literal
 
 import pyarrow as pa
 from confluent_kafka import Consumer, KafkaError, KafkaException, Producer, TopicPartition
 from confluent_kafka.admin import AdminClient, NewTopic
 
 from quoteflow.bus.base import Message
-from quoteflow.bus.codec import SCHEMA_HEADER, SEQUENCE_HEADER, TopicCodec
+from quoteflow.bus.codec import SCHEMA_HEADER, TopicCodec
+from quoteflow.bus.kafka.messages import consume, header, sequence_of
+from quoteflow.bus.kafka.stage import KafkaStageSession
 from quoteflow.errors import BusError
 from quoteflow.events import from_batch
 
-if TYPE_CHECKING:
-    from quoteflow.bus.kafka_stage import KafkaStageSession
-
-__all__ = ["KafkaBus", "KafkaConsumer", "consume", "header", "sequence_of"]
+__all__ = ["KafkaBus", "KafkaConsumer"]
 
 _LOG_LEVEL_ERRORS = 3
 _log = logging.getLogger(__name__)  # librdkafka's own messages go through Python logging
@@ -44,7 +43,7 @@ class KafkaBus:
     """Partitioned topics on a Kafka cluster at ``bootstrap`` (``host:port,...``).
 
     ``stage_commit`` is how stages commit a round (see
-    :mod:`quoteflow.bus.kafka_stage`), ``commit_interval_ms`` how often an
+    :mod:`quoteflow.bus.kafka.stage`), ``commit_interval_ms`` how often an
     idempotent stage stores its state; ``linger_ms`` how long a producer waits to
     fill a batch; ``fetch_wait_ms`` the longest a consumer's
     fetch waits for new records (brokers that answer a fetch only at its end,
@@ -219,8 +218,6 @@ class KafkaBus:
 
     def stage_session(self, group: str, topics: Sequence[str]) -> KafkaStageSession:
         """Join ``group`` as a stage: transactions per partition, state in a changelog topic."""
-        from quoteflow.bus.kafka_stage import KafkaStageSession
-
         self.ensure_topics(topics)
         self._group_topics[group].update(topics)
         return KafkaStageSession(self, group, topics)
@@ -356,29 +353,3 @@ class KafkaConsumer:
     async def close(self) -> None:
         """Leave the group."""
         await asyncio.to_thread(self._consumer.close)
-
-
-def consume(consumer: Consumer, max_records: int, timeout_s: float) -> list[Any]:
-    """Wait up to ``timeout_s`` for the first message, then take what else is already fetched.
-
-    ``Consumer.consume(n, timeout)`` alone waits the whole timeout unless ``n``
-    messages come: at a steady trickle every record would wait that long.
-    """
-    first = consumer.consume(1, timeout_s)
-    if not first or max_records == 1:
-        return first
-    return first + consumer.consume(max_records - 1, 0)
-
-
-def header(message: Any, name: str) -> bytes | None:
-    """Return the value of header ``name`` of a raw Kafka message, if it has one."""
-    for key, value in message.headers() or ():
-        if key == name:
-            return value
-    return None
-
-
-def sequence_of(message: Any) -> int | None:
-    """Return the ``qf-seq`` header of a raw Kafka message as an int, if it has one."""
-    value = header(message, SEQUENCE_HEADER)
-    return None if value is None else int(value)
