@@ -208,7 +208,7 @@ def bench_query(days: int, instruments: int, rows_per_file: int) -> tuple[float,
         best = float("inf")
         for _ in range(5):
             started = time.perf_counter()
-            result = lake.sql(query)
+            result = lake.read_sql(query)
             best = min(best, time.perf_counter() - started)
         assert result.column("n")[0].as_py() > 0
         return opened, best, days * instruments

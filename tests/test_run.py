@@ -33,7 +33,9 @@ def rows(root: Path) -> dict[str, list[dict]]:
     """Every lake view's rows in a fixed order."""
     lake = Lake(LakeRoot.open(root))
     return {
-        view: lake.sql(f"SELECT * FROM {view} ORDER BY instrument, ts_event, ts_recv").to_pylist()
+        view: lake.read_sql(
+            f"SELECT * FROM {view} ORDER BY instrument, ts_event, ts_recv"
+        ).to_pylist()
         for view in lake.views
     }
 

@@ -1,10 +1,80 @@
 """quoteflow: real-time financial market data in one package.
 
 Ingest provider feeds, normalize them to one set of records, enrich, record and
-deliver them. Start with :mod:`quoteflow.events` (the records),
-:mod:`quoteflow.feeds` (providers) and :mod:`quoteflow.runtime` (the pipeline).
+deliver them. The names a user starts from are here::
+
+    from quoteflow import Enricher, Lake, Pipeline, Quote, read_records
+
+The records (:mod:`quoteflow.events`), the pipeline (:class:`Pipeline`,
+:class:`Stage`, :class:`Sink`), the enrichment job (:class:`Enricher`), the
+lake (:class:`Lake`), the gateway's client (:class:`GatewayClient`) and the
+record file readers. Each is imported when first used, so ``import quoteflow``
+stays light.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 __version__ = "0.1.0"
 
-__all__ = ["__version__"]
+_HOMES = {
+    "Alert": "quoteflow.events",
+    "Bar": "quoteflow.events",
+    "DeadLetter": "quoteflow.events",
+    "EnrichedQuote": "quoteflow.events",
+    "EnrichedTrade": "quoteflow.events",
+    "Quote": "quoteflow.events",
+    "Trade": "quoteflow.events",
+    "Pipeline": "quoteflow.runtime",
+    "Sink": "quoteflow.sinks",
+    "Stage": "quoteflow.runtime",
+    "Enricher": "quoteflow.enrich",
+    "Lake": "quoteflow.lake",
+    "GatewayClient": "quoteflow.gateway.client",
+    "read_batches": "quoteflow.formats.records",
+    "read_records": "quoteflow.formats.records",
+}
+
+__all__ = [
+    "Alert",
+    "Bar",
+    "DeadLetter",
+    "EnrichedQuote",
+    "EnrichedTrade",
+    "Enricher",
+    "GatewayClient",
+    "Lake",
+    "Pipeline",
+    "Quote",
+    "Sink",
+    "Stage",
+    "Trade",
+    "__version__",
+    "read_batches",
+    "read_records",
+]
+
+if TYPE_CHECKING:
+    from quoteflow.enrich import Enricher
+    from quoteflow.events import Alert, Bar, DeadLetter, EnrichedQuote, EnrichedTrade, Quote, Trade
+    from quoteflow.formats.records import read_batches, read_records
+    from quoteflow.gateway.client import GatewayClient
+    from quoteflow.lake import Lake
+    from quoteflow.runtime import Pipeline, Stage
+    from quoteflow.sinks import Sink
+
+
+def __getattr__(name: str) -> Any:
+    """Import a public name from its home on first use."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'quoteflow' has no attribute {name!r}")
+    value = getattr(importlib.import_module(home), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_HOMES])

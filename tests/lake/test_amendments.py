@@ -42,7 +42,9 @@ def _record(lake, records, sources=("primary", "replica")) -> None:
 
 
 def _refined_trades(lake) -> list[tuple]:
-    rows = Lake(lake).sql("SELECT trade_id, price, size, conditions FROM trades ORDER BY ts_event")
+    rows = Lake(lake).read_sql(
+        "SELECT trade_id, price, size, conditions FROM trades ORDER BY ts_event"
+    )
     return [tuple(r.values()) for r in rows.to_pylist()]
 
 
@@ -58,7 +60,7 @@ def test_coalescing_applies_corrections_and_leaves_cancelled_trades_out(lake):
         ("1002", 102.0, 10.0, ["@"]),
         ("1004", 104.0, 10.0, ["@"]),
     ]
-    raw = Lake(lake).sql("SELECT count(*) AS n FROM raw_trades WHERE source = 'primary'")
+    raw = Lake(lake).read_sql("SELECT count(*) AS n FROM raw_trades WHERE source = 'primary'")
     assert raw.column("n")[0].as_py() == 5  # the trades as first reported
     assert reports["trades_corrections"].total == 1 and reports["trades_cancels"].total == 1
     [again] = [r for r in coalesce(lake, DAY) if r.partition.type == "trades"]

@@ -84,7 +84,9 @@ def test_a_query_over_a_damaged_file_is_an_error_not_wrong_numbers(lake):
     (path,) = raw_files(lake)[Partition("SYNTHETIC", "trades", "A", DAY)]["primary"]
     _flip(path)
     try:
-        result = Lake(lake).sql("SELECT sum(price) AS s FROM raw_trades WHERE instrument = 'A'")
+        result = Lake(lake).read_sql(
+            "SELECT sum(price) AS s FROM raw_trades WHERE instrument = 'A'"
+        )
     except QueryError:
         return
     expected = sum(e.price for e in events if e.instrument == "A")

@@ -140,7 +140,7 @@ def test_sql_python_api_returns_arrow_pandas_and_polars(lake):
     coalesce(lake, date(2024, 4, 1))
     query = "SELECT count(*) AS n FROM trades WHERE instrument = 'A' AND day = 1"
     api = Lake(lake)
-    n = api.sql(query).column("n")[0].as_py()
+    n = api.read_sql(query).column("n")[0].as_py()
     assert n > 0
     assert int(api.pandas(query)["n"][0]) == n
     assert api.polars(query)["n"][0] == n
@@ -168,6 +168,6 @@ def test_every_command_works_on_s3(tmp_path, feed_files, s3_server, s3_bucket):
     assert result.returncode == 0 and "deleted 8 chunks" in result.stderr  # 2 sources x 4
     os.environ["AWS_ENDPOINT_URL"] = s3_server
     try:
-        assert Lake(LakeRoot.open(s3_bucket)).sql("SELECT * FROM bars_1d").num_rows > 10
+        assert Lake(LakeRoot.open(s3_bucket)).read_sql("SELECT * FROM bars_1d").num_rows > 10
     finally:
         del os.environ["AWS_ENDPOINT_URL"]

@@ -27,7 +27,7 @@ async def test_the_lake_sink_records_raw_and_enriched_topics_from_a_pipeline(lak
     await Pipeline(MemoryBus(), [EventsFeed(events, 100)], [stage], [sink]).run()
     views = Lake(lake).views
     assert views == ["raw_bars_1m", "raw_quotes", "raw_trades", "raw_trades_enriched"]
-    counts = Lake(lake).sql("SELECT count(*) AS n FROM raw_trades_enriched").column("n")
+    counts = Lake(lake).read_sql("SELECT count(*) AS n FROM raw_trades_enriched").column("n")
     assert counts[0].as_py() == sum(e.TYPE == "trades" for e in events)
 
 
@@ -41,10 +41,10 @@ def test_partition_filters_prune_the_files_read(lake):
     with open(broken, "wb") as f:
         f.write(b"no parquet here")
     lake_ = Lake(lake)
-    one = lake_.sql("SELECT count(*) AS n FROM quotes WHERE instrument = 'A' AND day = 1")
+    one = lake_.read_sql("SELECT count(*) AS n FROM quotes WHERE instrument = 'A' AND day = 1")
     assert one.column("n")[0].as_py() > 0  # the broken B/C file was never opened
     with pytest.raises(Exception, match=r"(?i)parquet"):
-        lake_.sql("SELECT count(*) FROM quotes")
+        lake_.read_sql("SELECT count(*) FROM quotes")
 
 
 async def test_chunks_are_flushed_by_age_while_the_input_is_quiet(lake):
@@ -117,7 +117,7 @@ async def test_dead_letters_are_recorded_apart_and_queried_by_day_of_receipt(lak
         chunk("IG", "month=4/day=1", day_ns + 9),
     ]
     query = Lake(lake)
-    rows = query.sql(
+    rows = query.read_sql(
         "SELECT provider, field, reason, payload, source FROM dead_letters "
         "WHERE year = 2024 AND month = 4 AND day = 1 ORDER BY ts_recv"
     ).to_pylist()

@@ -28,7 +28,7 @@ def _refined(lake) -> list[str]:
 
 
 def _closes(lake, instrument="AAPL") -> dict[str, float]:
-    rows = Lake(lake).sql(f"SELECT strftime(ts_event, '%Y-%m-%d') AS d, close FROM bars_1d "
+    rows = Lake(lake).read_sql(f"SELECT strftime(ts_event, '%Y-%m-%d') AS d, close FROM bars_1d "
                           f"WHERE instrument = '{instrument}' ORDER BY d").to_pylist()  # fmt: skip
     return {row["d"]: row["close"] for row in rows}
 

@@ -6,7 +6,7 @@ import secrets
 
 from quoteflow.access.keys import KeyStore
 from quoteflow.app.settings import Settings
-from quoteflow.events import Bar
+from quoteflow.events import Bar, from_batch
 from quoteflow.gateway.audit import AuditLog
 from quoteflow.gateway.hub import Hub
 from quoteflow.gateway.journal import Journal
@@ -22,7 +22,9 @@ def lake_bars(lake: LakeRoot) -> BarReader:
 
     def read(instrument: str, period: str, start_ns: int | None, end_ns: int | None,
              limit: int) -> list[Bar]:  # fmt: skip
-        return Lake(lake).bars(instrument, period, start_ns=start_ns, end_ns=end_ns, limit=limit)
+        table = Lake(lake).read_bars(instrument, period, start_ns=start_ns, end_ns=end_ns,
+                                     limit=limit)  # fmt: skip
+        return from_batch(table, Bar)  # type: ignore[return-value]
 
     return read
 

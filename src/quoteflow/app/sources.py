@@ -51,7 +51,7 @@ def previous_closes_in(path: str | Path | None, calendar: str = "XNYS") -> Previ
         lake = Lake(LakeRoot.open(path))
         if "bars_1d" not in lake.views:
             return PreviousCloses({}, calendar)
-        table = lake.sql(f"SELECT {', '.join(arrow_schema(Bar).names)} FROM bars_1d")
+        table = lake.read_sql(f"SELECT {', '.join(arrow_schema(Bar).names)} FROM bars_1d")
         return PreviousCloses.from_bars(from_batch(table, Bar), calendar)
     return PreviousCloses.read(path, calendar)
 

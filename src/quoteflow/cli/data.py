@@ -259,8 +259,8 @@ def enrich(
     from quoteflow.enrich import Enricher
     from quoteflow.errors import QuoteflowError
     from quoteflow.formats.records import count_records
-    from quoteflow.runtime import Pipeline, Sink, Stage, install_stop_signals
-    from quoteflow.sinks import JsonLinesSink, RecordFilesSink
+    from quoteflow.runtime import Pipeline, Stage, install_stop_signals
+    from quoteflow.sinks import JsonLinesSink, RecordFilesSink, Sink
 
     if output_format is not OutputFormat.jsonl and output is None:
         raise usage("--output", "", f"--format {output_format} writes files: name a directory")

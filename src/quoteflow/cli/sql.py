@@ -84,13 +84,13 @@ def sql(
         raise typer.Exit(0 if ok else 1)
     try:
         if output is not None:
-            reader = lake.stream(query)  # a bad statement fails here, before the file exists
+            reader = lake.scan_sql(query)  # a bad statement fails here, before the file exists
             with output.open("wb") as sink:
                 _write(reader, output_format, sink)
         elif output_format is OutputFormat.table:
-            _print_table(lake.stream(query), max_rows)
+            _print_table(lake.scan_sql(query), max_rows)
         else:
-            _write(lake.stream(query), output_format, sys.stdout.buffer)
+            _write(lake.scan_sql(query), output_format, sys.stdout.buffer)
     except (QuoteflowError, OSError) as error:
         raise fail(error) from error
 
@@ -189,7 +189,7 @@ def run_shell(
         nonlocal ok
         started = time.perf_counter()
         try:
-            reader = lake.stream(statement)
+            reader = lake.scan_sql(statement)
             if output_format is TableFormat.table:
                 _print_table(reader, max_rows)
             else:

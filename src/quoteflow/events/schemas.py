@@ -3,6 +3,7 @@
 Hot paths work on Arrow batches; :func:`to_batch` and :func:`from_batch` convert
 a list of records of one type to a :class:`pyarrow.RecordBatch` and back::
 
+    >>> from quoteflow.events import Quote
     >>> q = Quote("ALPACA", "AAPL", 1, 2, bid_price=189.5, ask_price=189.52)
     >>> from_batch(to_batch([q])) == [q]
     True

@@ -12,7 +12,10 @@ pyarrow datasets, which also serve S3 without DuckDB's network extension.
 
 from __future__ import annotations
 
+import contextlib
 from collections import defaultdict
+from collections.abc import Iterator, Sequence
+from pathlib import Path
 from typing import Any
 
 import duckdb
@@ -21,8 +24,9 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from quoteflow.errors import QueryError
-from quoteflow.events import Bar, DeadLetter, arrow_schema, from_batch
+from quoteflow.events import Bar, DeadLetter, Event, arrow_schema
 from quoteflow.lake.layout import lake_type, parse_partition, record_class, refined_span
+from quoteflow.lake.writer import LakeWriter
 from quoteflow.storage import LakeRoot
 
 __all__ = ["Lake"]
@@ -43,11 +47,33 @@ _PARTITIONS = [
 
 
 class Lake:
-    """Query a lake: ``Lake(LakeRoot.open("lake")).sql("SELECT ...")`` returns Arrow."""
+    """Read and write a lake with polars-style verbs; reads return Arrow.
+
+    ``Lake.open("lake").read_sql("SELECT ...")`` returns a :class:`pyarrow.Table`,
+    ``scan_sql`` a stream of batches, ``read_bars`` one instrument's bars;
+    :meth:`pandas` and :meth:`polars` convert a query's result; ``write_records``
+    adds records as raw chunks. Views: each record type of the refined files
+    (``quotes``, ``bars_1d``, ...), ``raw_<type>`` for the raw chunks, and
+    ``dead_letters``.
+    """
 
     def __init__(self, root: LakeRoot) -> None:
         self.root = root
+        self.connection = duckdb.connect()
         self.files: dict[str, list[Any]] = defaultdict(list)
+        self._register()
+
+    @classmethod
+    def open(cls, root: str | Path, endpoint_url: str | None = None) -> Lake:
+        """Open the lake at a directory or an ``s3://bucket/prefix`` URI."""
+        return cls(LakeRoot.open(root, endpoint_url))
+
+    def _register(self) -> None:
+        """List the lake's files and register one view per record type and area."""
+        for name in self.files:
+            self.connection.unregister(name)
+        self.files = defaultdict(list)
+        root = self.root
         for area in ("raw", "refined"):
             for info in root.files(area):
                 parsed = parse_partition(root.relative(info.path))
@@ -58,7 +84,6 @@ class Lake:
         for info in root.files(DeadLetter.TYPE):
             if info.base_name.endswith(".parquet"):
                 self.files[DeadLetter.TYPE].append(info)
-        self.connection = duckdb.connect()
         for name, infos in sorted(self.files.items()):
             self.connection.register(name, self._dataset(name, infos))
 
@@ -88,22 +113,24 @@ class Lake:
         """Return the view names, sorted."""
         return sorted(self.files)
 
-    def sql(self, query: str) -> pa.Table:
+    def read_sql(self, query: str) -> pa.Table:
         """Run ``query`` and return the result as an Arrow table.
 
         Raises :class:`~quoteflow.errors.QueryError` for an empty statement, an
         unknown view, a syntax error or any other failure of the query.
         """
-        return self.stream(query).read_all()
+        reader = self.scan_sql(query)
+        with self._translated():
+            return reader.read_all()
 
-    def stream(self, query: str, batch_rows: int = 65_536) -> pa.RecordBatchReader:
+    def scan_sql(self, query: str, batch_rows: int = 65_536) -> pa.RecordBatchReader:
         """Run ``query`` and return its result as a stream of Arrow batches.
 
         Only the batches being read are in memory, so results of any size can be
         written out. Of several statements, the earlier ones are run first and the
         last one's result is returned. Raises :class:`~quoteflow.errors.QueryError`.
         """
-        try:
+        with self._translated():
             statements = duckdb.extract_statements(query)
             if not statements:
                 raise QueryError("the statement is empty (or only comments)")
@@ -113,10 +140,16 @@ class Lake:
             if relation is None:
                 return pa.RecordBatchReader.from_batches(pa.schema([]), [])
             return relation.to_arrow_reader(batch_rows)
+
+    @contextlib.contextmanager
+    def _translated(self) -> Iterator[None]:
+        """Raise DuckDB's errors (and Arrow's, reading results) as :class:`QueryError`."""
+        try:
+            yield
         except duckdb.CatalogException as error:
             views = ", ".join(self.views) or "none: the lake holds no data yet"
             raise QueryError(f"{_first_line(error)} (views in this lake: {views})") from error
-        except duckdb.Error as error:
+        except (duckdb.Error, pa.ArrowException) as error:
             raise QueryError(str(error)) from error
 
     def schema(self, view: str) -> pa.Schema:
@@ -124,19 +157,20 @@ class Lake:
         if view not in self.files:
             views = ", ".join(self.views) or "none"
             raise QueryError(f"no view {view!r} (views in this lake: {views})")
-        return self.connection.sql(f'SELECT * FROM "{view}" LIMIT 0').to_arrow_table().schema
+        with self._translated():
+            return self.connection.sql(f'SELECT * FROM "{view}" LIMIT 0').to_arrow_table().schema
 
     def pandas(self, query: str) -> Any:
         """Run ``query`` and return a pandas DataFrame."""
-        return self.sql(query).to_pandas()
+        return self.read_sql(query).to_pandas()
 
     def polars(self, query: str) -> Any:
         """Run ``query`` and return a polars DataFrame (needs ``polars`` installed)."""
         import polars
 
-        return polars.from_arrow(self.sql(query))
+        return polars.from_arrow(self.read_sql(query))
 
-    def bars(
+    def read_bars(
         self,
         instrument: str,
         period: str,
@@ -144,7 +178,7 @@ class Lake:
         start_ns: int | None = None,
         end_ns: int | None = None,
         limit: int = 10_000,
-    ) -> list[Bar]:
+    ) -> pa.Table:
         """Return the bars of ``instrument`` and ``period`` starting in [start, end), oldest first.
 
         Refined days are preferred; days not yet coalesced come from the raw
@@ -159,7 +193,7 @@ class Lake:
             if view in self.files
         ]  # fmt: skip
         if not sources:
-            return []
+            return arrow_schema(Bar).empty_table()
         query = (
             f"SELECT DISTINCT ON (ts_event) {columns} FROM ({' UNION ALL '.join(sources)}) "
             "WHERE instrument = $instrument AND epoch_ns(ts_event) >= $start "
@@ -167,8 +201,25 @@ class Lake:
         )
         params = {"instrument": instrument, "start": start_ns or 0,
                   "end": end_ns or 2**63 - 1, "limit": limit}  # fmt: skip
-        table = self.connection.sql(query, params=params).to_arrow_table()
-        return from_batch(table, Bar)  # type: ignore[return-value]
+        with self._translated():
+            return self.connection.sql(query, params=params).to_arrow_table()
+
+    def write_records(
+        self, records: Sequence[Event | DeadLetter] | pa.RecordBatch, *, source: str = "primary"
+    ) -> None:
+        """Add records (of any types, or one Arrow batch) as raw chunks of ``source``.
+
+        They are durable when this returns, and the views show them at once.
+        """
+        writer = LakeWriter(self.root, source)
+        try:
+            if isinstance(records, pa.RecordBatch):
+                writer.add_batch(records)
+            else:
+                writer.add(records)
+        finally:
+            writer.close()
+        self._register()
 
     def summary(self) -> list[dict[str, Any]]:
         """Return per view and day (year for daily bars): instruments, files, rows and bytes."""

@@ -37,7 +37,7 @@ from quoteflow.feeds.base import Feed, Normalized
 from quoteflow.runtime.merge import EventTimeMerge
 from quoteflow.sinks.base import Sink
 
-__all__ = ["Operator", "Pipeline", "Sink", "Stage", "install_stop_signals"]
+__all__ = ["Operator", "Pipeline", "Stage", "install_stop_signals"]
 
 _POLL_TIMEOUT_S = 0.05
 _DRAIN_CHECK_S = 0.01
