@@ -37,7 +37,7 @@ __all__ = [
 CUSTOMER_PREFIX = "customer."
 
 SCHEMA_HEADER = "qf-schema"
-SEQUENCE_HEADER = "qf-seq"  # a stage output's number per (topic, key): 1, 2, ...; see kafka_stage
+SEQUENCE_HEADER = "qf-seq"  # a stage output's number per (topic, key): 1, 2, ...; see kafka.stage
 SCHEMA_VERSION = 1
 _MSGPACK = "msgpack"
 _JSON = "json-reference"
