@@ -7,7 +7,7 @@ from decimal import Decimal
 import msgspec
 import pytest
 
-from quoteflow.app.exchange import matching_stage
+from quoteflow.app.stages import matching_stage
 from quoteflow.bus.memory import MemoryBus
 from quoteflow.exchange.errors import OrderRejectedError, UnknownOrderError
 from quoteflow.exchange.instruments import ExchangeInstrument

@@ -29,6 +29,7 @@ from quoteflow.app.exchange import RunningExchange, serve_exchange
 from quoteflow.app.gateway import build_gateway
 from quoteflow.app.settings import Settings
 from quoteflow.app.sources import synthetic_market
+from quoteflow.app.stages import enrich_stage
 from quoteflow.bus import MemoryBus
 from quoteflow.calendars import calendar_by_name
 from quoteflow.enrich import Enricher, PreviousCloses
@@ -38,7 +39,7 @@ from quoteflow.exchange.simulate import OrderFlow, drive_exchange
 from quoteflow.feeds.synthetic import SyntheticFeed
 from quoteflow.gateway.server import GatewayServer, gateway_channels
 from quoteflow.gateway.sink import GatewaySink
-from quoteflow.runtime import Pipeline, Stage, install_stop_signals
+from quoteflow.runtime import Pipeline, install_stop_signals
 from quoteflow.sinks.summary import SummarySink
 
 __all__ = ["run_demo"]
@@ -259,7 +260,7 @@ async def run_demo(
         closes = market.previous_closes() | _exchange_closes(settings.enrich.calendar)
         job = Enricher(settings.enrich, PreviousCloses(closes, config.calendar))
         sink = SummarySink(job.candles.topic)
-        stage = Stage("enrich", job.input_topics, job)
+        stage = enrich_stage(job)
         server, key = await _start_gateway(settings, scratch, job.candles.topic)
         gateway = server.gateway
         serving, running = await _start_exchange(settings, scratch, bus, stop)

@@ -4,25 +4,25 @@ from __future__ import annotations
 
 import asyncio
 from collections import Counter
-from collections.abc import Callable, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import partial
 
 from quoteflow.access.auth import Authenticator
 from quoteflow.access.keys import KeyStore
 from quoteflow.app.settings import Settings
+from quoteflow.app.stages import matching_stage
 from quoteflow.bus.base import Bus
 from quoteflow.bus.memory import MemoryBus
 from quoteflow.exchange.analytics import AnalyticsSink, TradeAnalytics
 from quoteflow.exchange.app import create_exchange_app
-from quoteflow.exchange.instruments import ExchangeInstrument, load_instruments
-from quoteflow.exchange.matcher import ORDERS_TOPIC, MatchingOperator
+from quoteflow.exchange.instruments import load_instruments
 from quoteflow.exchange.service import Exchange
 from quoteflow.exchange.store import CommandStore
 from quoteflow.http.server import AsgiServer
-from quoteflow.runtime import Pipeline, Stage, install_stop_signals
+from quoteflow.runtime import Pipeline, install_stop_signals
 
-__all__ = ["RunningExchange", "matching_stage", "serve_exchange"]
+__all__ = ["RunningExchange", "serve_exchange"]
 
 
 @dataclass(frozen=True)
@@ -53,11 +53,6 @@ async def _checkpoint_aside(store: CommandStore, every_s: float = 1.0) -> None:
     while True:
         await asyncio.sleep(every_s)
         await asyncio.to_thread(store.checkpoint)
-
-
-def matching_stage(instruments: Mapping[str, ExchangeInstrument]) -> Stage:
-    """Return the matching stage: ``orders`` in, the engine's records out."""
-    return Stage("match", (ORDERS_TOPIC,), MatchingOperator(instruments))
 
 
 async def serve_exchange(

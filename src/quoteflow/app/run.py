@@ -20,7 +20,7 @@ from quoteflow.app.settings import Settings
 from quoteflow.bus.codec import TopicCodec
 from quoteflow.bus.kafka import KafkaBus
 from quoteflow.errors import ConfigError
-from quoteflow.runtime import Pipeline, Stage, install_stop_signals
+from quoteflow.runtime import Pipeline, install_stop_signals
 
 __all__ = ["STAGES", "kafka_bus", "lake_topics", "run_stage"]
 
@@ -46,9 +46,8 @@ def kafka_bus(url: str, settings: Settings) -> KafkaBus:
 
 
 def _pipeline(stage: str, bus: KafkaBus, settings: Settings, **options) -> Pipeline:
-    from quoteflow.app.sources import feed_and_closes, previous_closes_in
-    from quoteflow.enrich import Enricher
-    from quoteflow.events import DeadLetter
+    from quoteflow.app.sources import feed_and_closes
+    from quoteflow.app.stages import STAGES
     from quoteflow.indicators.candles import CandleBuilder
     from quoteflow.lake import LakeRoot, LakeSink, LakeWriter
 
@@ -57,18 +56,12 @@ def _pipeline(stage: str, bus: KafkaBus, settings: Settings, **options) -> Pipel
         feed, _ = feed_and_closes(settings, options["files"], options["speed"],
                                   duration_s=options["duration"])  # fmt: skip
         return Pipeline(bus, [feed])
-    if stage == "enrich":
-        job = Enricher(config, previous_closes_in(config.previous_closes, config.calendar))
+    kind = STAGES.get(stage)
+    if kind is not None:
+        built = kind.build(settings)
         # created now, not when the first bar closes in the middle of the stream
-        bus.ensure_topics([*job.output_topics, DeadLetter.TOPIC])
-        return Pipeline(bus, [], [Stage("enrich", job.input_topics, job)])
-    if stage == "match":
-        from quoteflow.app.exchange import matching_stage
-        from quoteflow.exchange.instruments import load_instruments
-        from quoteflow.exchange.matcher import OUTPUT_TOPICS
-
-        bus.ensure_topics(OUTPUT_TOPICS)
-        return Pipeline(bus, [], [matching_stage(load_instruments(settings.exchange.instruments))])
+        bus.ensure_topics(kind.outputs(built.operator))
+        return Pipeline(bus, [], [built])
     lake = settings.lake
     root = LakeRoot.open(options["root"] or lake.root, lake.endpoint_url)
     writer = LakeWriter(root, options["source"], chunk_rows=lake.chunk_rows,

@@ -18,6 +18,7 @@ from collections.abc import Callable
 from quoteflow.app.gateway import build_gateway
 from quoteflow.app.settings import Settings
 from quoteflow.app.sources import feed_and_closes
+from quoteflow.app.stages import enrich_stage
 from quoteflow.bus import MemoryBus
 from quoteflow.bus.base import Bus
 from quoteflow.enrich import Enricher, PreviousCloses
@@ -25,7 +26,7 @@ from quoteflow.feeds.base import Feed
 from quoteflow.gateway.server import GatewayServer, gateway_channels
 from quoteflow.gateway.sink import GatewaySink
 from quoteflow.indicators.candles import CandleBuilder
-from quoteflow.runtime import Pipeline, Stage, install_stop_signals
+from quoteflow.runtime import Pipeline, install_stop_signals
 
 __all__ = ["serve"]
 
@@ -50,7 +51,7 @@ async def serve(
         bus = MemoryBus(capacity=settings.bus.capacity)
         source, closes = feed or feed_and_closes(settings, (), 1.0)
         job = Enricher(config, closes)
-        stage = Stage("enrich", job.input_topics, job)
+        stage = enrich_stage(job)
         pipeline = Pipeline(bus, [source], [stage],
                             [GatewaySink(gateway.hub, channels, gateway.metrics)])  # fmt: skip
     else:

@@ -255,11 +255,11 @@ def enrich(
     import asyncio
 
     from quoteflow.app.sources import feed_and_closes
-    from quoteflow.bus import MemoryBus
+    from quoteflow.app.stages import embedded_enrich
     from quoteflow.enrich import Enricher
     from quoteflow.errors import QuoteflowError
     from quoteflow.formats.records import count_records
-    from quoteflow.runtime import Pipeline, Stage, install_stop_signals
+    from quoteflow.runtime import install_stop_signals
     from quoteflow.sinks import JsonLinesSink, RecordFilesSink, Sink
 
     if output_format is not OutputFormat.jsonl and output is None:
@@ -288,8 +288,6 @@ def enrich(
     async def run() -> None:
         stop = asyncio.Event()
         install_stop_signals(stop)
-        bus = MemoryBus(capacity=settings.bus.capacity)
-        stage = Stage("enrich", job.input_topics, job)
         with progress_bar("enriching records", total) as bar:
             counted = _Counted(feed, lambda n: bar.advance(0, n))
             sink: Sink
@@ -299,7 +297,7 @@ def enrich(
             else:
                 sink = RecordFilesSink(wanted, output, output_format.value)  # type: ignore[arg-type]
             try:
-                await Pipeline(bus, [counted], [stage], [sink]).run(stop)
+                await embedded_enrich(settings, counted, job, [sink]).run(stop)
             finally:
                 if output is not None and output_format is OutputFormat.jsonl:
                     stream.close()
