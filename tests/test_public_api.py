@@ -15,7 +15,7 @@ EXPORTS = {
     "quoteflow.access": ["ApiKey", "Authenticator", "KeyStore"],
     "quoteflow.bus": ["Bus", "Consumer", "MemoryBus", "MemoryConsumer", "Message"],
     "quoteflow.runtime": ["Operator", "Pipeline", "Stage", "install_stop_signals"],
-    "quoteflow.feeds": ["NORMALIZERS", "Feed", "MessageNormalizer", "Normalized"],
+    "quoteflow.feeds": ["PROVIDERS", "Feed", "Normalized", "ProviderEntry", "provider"],
     "quoteflow.feeds.alpaca": ["PROVIDER", "parse_frame", "parse_message"],
     "quoteflow.feeds.deribit": ["PROVIDER", "parse_frame", "parse_message", "parse_ticker"],
     "quoteflow.feeds.ig": ["PROVIDER", "parse_message"],

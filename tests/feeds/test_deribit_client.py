@@ -165,7 +165,7 @@ def test_stream_requests_are_json_rpc():
 
 
 async def test_ingest_finds_every_option_of_a_currency_and_expiry():
-    from quoteflow.app.ingest import deribit_instruments
+    from quoteflow.feeds.deribit.factories import deribit_instruments
 
     options = [
         {"instrument_name": name, "kind": "option", "base_currency": "BTC",

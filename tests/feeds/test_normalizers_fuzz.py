@@ -12,7 +12,7 @@ from hypothesis import strategies as st
 
 from quoteflow.errors import NormalizeError
 from quoteflow.events import to_batch
-from quoteflow.feeds import NORMALIZERS
+from quoteflow.feeds import PROVIDERS
 from quoteflow.feeds.alpaca import parse_frame as alpaca_frame
 from quoteflow.feeds.deribit import parse_frame as deribit_frame
 from quoteflow.formats.reference import to_reference
@@ -93,7 +93,7 @@ def _check_records(events) -> None:
 
 
 def _fuzz(provider: str) -> int:
-    normalizer = NORMALIZERS[provider]
+    normalizer = PROVIDERS[provider].parse_message
     instrument = "CS.D.BITCOIN.CFE.IP" if provider == "ig" else None
     seen = 0
 

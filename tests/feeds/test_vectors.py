@@ -4,7 +4,7 @@ import json
 
 import pytest
 
-from quoteflow.feeds import NORMALIZERS
+from quoteflow.feeds import PROVIDERS
 from quoteflow.formats.reference import reference_fields, to_reference
 from tests.conftest import load_vector
 
@@ -18,7 +18,7 @@ CASES = [
 @pytest.mark.parametrize(("name", "provider"), CASES)
 def test_normalizer_when_given_vector_reproduces_reference_record_exactly(name, provider):
     vector = load_vector(name)
-    events = NORMALIZERS[provider](
+    events = PROVIDERS[provider].parse_message(
         vector["raw"], vector["receivedAtMs"] * 1_000_000, instrument=vector["instrument"]
     )
     assert len(events) == 1
@@ -39,5 +39,5 @@ def test_deribit_vector_when_wrapped_in_notification_gives_same_record():
         "method": "subscription",
         "params": {"channel": "ticker.BTC-PERPETUAL.100ms", "data": vector["raw"]},
     }
-    events = NORMALIZERS["deribit"](notification, vector["receivedAtMs"] * 1_000_000)
+    events = PROVIDERS["deribit"].parse_message(notification, vector["receivedAtMs"] * 1_000_000)
     assert to_reference(events[0]) == vector["normalized"]

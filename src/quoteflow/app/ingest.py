@@ -13,37 +13,14 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-from collections.abc import Sequence
-
-import aiohttp
 
 from quoteflow.app.settings import Settings
 from quoteflow.feeds.base import Normalized
 from quoteflow.feeds.connection import FeedMetrics, WebSocketFeed
-from quoteflow.feeds.deribit.config import DeribitSettings
-from quoteflow.feeds.deribit.public_api import DeribitPublicApi
 
-__all__ = ["deribit_instruments", "run_ingest"]
+__all__ = ["run_ingest"]
 
 log = logging.getLogger("quoteflow.app.ingest")
-
-
-async def deribit_instruments(
-    settings: DeribitSettings,
-    instruments: Sequence[str],
-    option_currencies: Sequence[str] = (),
-    *,
-    expiry: str | None = None,
-) -> list[str]:
-    """Return ``instruments`` plus every active option of ``option_currencies`` (one expiry)."""
-    found = list(instruments)
-    if option_currencies:
-        async with aiohttp.ClientSession() as http:
-            api = DeribitPublicApi(settings, http)
-            for currency in option_currencies:
-                options = await api.instruments(currency, kind="option", expiry=expiry)
-                found.extend(i.instrument_name for i in options)
-    return list(dict.fromkeys(found))
 
 
 async def _report(metrics: FeedMetrics, every_s: float) -> None:

@@ -11,6 +11,7 @@ from typing import TYPE_CHECKING, Annotated
 import typer
 
 from quoteflow.cli.common import fail, progress_bar, settings_of, stderr, sub_app, usage
+from quoteflow.feeds.registry import PROVIDERS
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Callable
@@ -22,12 +23,8 @@ __all__ = ["demo", "enrich", "feed_app", "indicators", "normalize"]
 feed_app = sub_app("Generate and replay feeds.")
 
 
-class Provider(StrEnum):
-    """Providers whose messages ``normalize`` reads."""
-
-    alpaca = "alpaca"
-    deribit = "deribit"
-    ig = "ig"
+Provider = StrEnum("Provider", {name: name for name in PROVIDERS})
+"""Providers whose messages ``normalize`` reads: the feeds' registry."""
 
 
 class FileFormat(StrEnum):
@@ -80,8 +77,9 @@ def normalize(
     from quoteflow.feeds.normalize import normalize_lines
     from quoteflow.formats.reference import reference_json
 
-    if provider is Provider.ig and not instrument:
-        raise usage("--instrument", instrument, "IG lines need the epic, e.g. CS.D.BITCOIN.CFE.IP")
+    if PROVIDERS[provider.value].instrument_required and not instrument:
+        raise usage("--instrument", instrument, f"{provider.value} lines name no instrument: "
+                    "give it (for IG the epic, e.g. CS.D.BITCOIN.CFE.IP)")  # fmt: skip
     rejected = 0
     out = sys.stdout.buffer
     for result in normalize_lines(sys.stdin.buffer, provider.value, instrument=instrument):

@@ -92,13 +92,14 @@ def ingest_alpaca(
     Credentials: QUOTEFLOW_ALPACA__KEY_ID and QUOTEFLOW_ALPACA__SECRET_KEY. The news
     stream takes --channels news.
     """
-    from quoteflow.feeds.alpaca.client import AlpacaStream
+    import asyncio
+
+    from quoteflow.feeds.alpaca.factories import live_feed
 
     settings = settings_of(ctx)
-    wanted = ["news"] if stream is AlpacaStreamKind.news else split(channels)
     try:
-        feed = AlpacaStream(settings.alpaca, {c: split(symbols) for c in wanted},
-                            asset_class=stream.value, backfill=backfill)  # fmt: skip
+        feed = asyncio.run(live_feed(settings.alpaca, split(symbols), split(channels),
+                                     stream=stream.value, backfill=backfill))  # fmt: skip
     except (QuoteflowError, ValueError) as error:
         raise fail(error) from error
     _run(ctx, feed, bus, root, source, duration, stats_every)
@@ -132,19 +133,16 @@ def ingest_deribit(
     """Stream Deribit tickers (and trades) of futures, perpetuals and options."""
     import asyncio
 
-    from quoteflow.app.ingest import deribit_instruments
-    from quoteflow.feeds.deribit.client import DeribitStream
+    from quoteflow.feeds.deribit.factories import live_feed
 
     settings = settings_of(ctx)
-    currencies = split(options)
     try:
-        names = asyncio.run(deribit_instruments(settings.deribit, split(instruments), currencies,
-                                                expiry=expiry))  # fmt: skip
-        feed = DeribitStream(settings.deribit, names, interval=interval, trades=trades,
-                             snapshot_currencies=currencies if snapshot else ())  # fmt: skip
+        built = live_feed(settings.deribit, split(instruments), option_currencies=split(options),
+                          expiry=expiry, interval=interval, trades=trades, snapshot=snapshot)
+        feed = asyncio.run(built)
     except (QuoteflowError, ValueError) as error:
         raise fail(error) from error
-    stderr.print(f"deribit: {len(names)} instruments")
+    stderr.print(f"deribit: {len(feed.instruments)} instruments")
     _run(ctx, feed, bus, root, source, duration, stats_every)
 
 
@@ -163,11 +161,13 @@ def ingest_ig(
     Credentials: QUOTEFLOW_IG__API_KEY, QUOTEFLOW_IG__USERNAME, QUOTEFLOW_IG__PASSWORD;
     [ig] account_type = demo | live picks the API.
     """
-    from quoteflow.feeds.ig.client import IgStream
+    import asyncio
+
+    from quoteflow.feeds.ig.factories import live_feed
 
     settings = settings_of(ctx)
     try:
-        feed = IgStream(settings.ig, split(epics))
+        feed = asyncio.run(live_feed(settings.ig, split(epics)))
     except (QuoteflowError, ValueError) as error:
         raise fail(error) from error
     _run(ctx, feed, bus, root, source, duration, stats_every)

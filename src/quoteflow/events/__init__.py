@@ -4,8 +4,14 @@
 :mod:`~quoteflow.events.exchange` the exchange's orders, commands and reports,
 :mod:`~quoteflow.events.schemas` the Arrow schemas and conversions, and
 :mod:`~quoteflow.events.registry` every record type by the name that travels
-with it on the bus and in files.
+with it on the bus and in files. The Arrow side (and pyarrow with it) is
+imported on first use, so a command that only names records starts fast.
 """
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
 
 from quoteflow.events.market import (
     Alert,
@@ -24,14 +30,16 @@ from quoteflow.events.market import (
     TradeCorrection,
 )
 from quoteflow.events.registry import EVENT_TYPES, event_type, record_name, record_type
-from quoteflow.events.schemas import (
-    Interleaved,
-    arrow_schema,
-    batch_type,
-    conform,
-    from_batch,
-    to_batch,
-)
+
+if TYPE_CHECKING:
+    from quoteflow.events.schemas import (
+        Interleaved,
+        arrow_schema,
+        batch_type,
+        conform,
+        from_batch,
+        to_batch,
+    )
 
 __all__ = [
     "EVENT_TYPES",
@@ -59,3 +67,14 @@ __all__ = [
     "record_type",
     "to_batch",
 ]
+
+_ARROW_NAMES = {"Interleaved", "arrow_schema", "batch_type", "conform", "from_batch", "to_batch"}
+
+
+def __getattr__(name: str) -> Any:
+    """Import the Arrow side on first use of one of its names."""
+    if name not in _ARROW_NAMES:
+        raise AttributeError(f"module 'quoteflow.events' has no attribute {name!r}")
+    value = getattr(importlib.import_module("quoteflow.events.schemas"), name)
+    globals()[name] = value
+    return value

@@ -1,27 +1,37 @@
 """Feeds: provider adapters (one folder each), the synthetic feed and replay.
 
-Each provider folder has the same files: ``schemas.py`` (raw payloads, the
-provider's own field names) and ``parsing.py`` (pure functions from raw payloads
-to records, with ``ts_recv_ns`` passed in). Past ``parsing.py`` only the shared
-records of :mod:`quoteflow.events` exist.
+Each provider folder has the same files (``feeds/_template/`` shows them):
+``config.py`` (its settings), ``schemas.py`` (raw payloads, the provider's own
+field names), ``parsing.py`` (pure functions from raw payloads to records, with
+``ts_recv_ns`` passed in), ``client.py`` (the live feed) and ``factories.py``.
+Past ``parsing.py`` only the shared records of :mod:`quoteflow.events` exist.
+:data:`~quoteflow.feeds.registry.PROVIDERS` lists them. Names are imported on
+first use, so the command line reads the registry without loading a feed.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+import importlib
+from typing import TYPE_CHECKING, Any
 
-from quoteflow.events import Event
-from quoteflow.feeds import alpaca, deribit, ig
-from quoteflow.feeds.base import Feed, Normalized
+__all__ = ["PROVIDERS", "Feed", "Normalized", "ProviderEntry", "provider"]
 
-__all__ = ["NORMALIZERS", "Feed", "MessageNormalizer", "Normalized"]
-
-MessageNormalizer = Callable[..., list[Event]]
-"""``(message, ts_recv_ns, *, instrument=None) -> list[Event]``; raises NormalizeError."""
-
-NORMALIZERS: dict[str, MessageNormalizer] = {
-    "alpaca": alpaca.parse_message,
-    "deribit": deribit.parse_message,
-    "ig": ig.parse_message,
+_HOMES = {
+    "Feed": "quoteflow.feeds.base",
+    "Normalized": "quoteflow.feeds.base",
+    "PROVIDERS": "quoteflow.feeds.registry",
+    "ProviderEntry": "quoteflow.feeds.registry",
+    "provider": "quoteflow.feeds.registry",
 }
-"""The message normalizer of each provider, by its lower-case name."""
+
+if TYPE_CHECKING:
+    from quoteflow.feeds.base import Feed, Normalized
+    from quoteflow.feeds.registry import PROVIDERS, ProviderEntry, provider
+
+
+def __getattr__(name: str) -> Any:
+    """Import a name from its module on first use."""
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module 'quoteflow.feeds' has no attribute {name!r}")
+    return getattr(importlib.import_module(home), name)

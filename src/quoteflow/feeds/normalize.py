@@ -5,11 +5,12 @@ message as JSON (an IG line is an object of field -> string); an optional
 ``"receivedAtMs"`` key gives the receive time, otherwise the current time is
 used. Each line yields its records, or the errors that rejected it.
 
-A line holding an Alpaca frame (a JSON array of messages) without
-``receivedAtMs`` goes through the live adapter's own frame parser
-(:func:`quoteflow.feeds.alpaca.parse_frame`: one typed decode for the whole
-frame, about five times faster than message by message); a frame that holds a
-bad message is read message by message, so every error names its message.
+A line without ``receivedAtMs`` is a frame as the provider sent it, and goes
+through the live adapter's own frame parser when the provider has one
+(:func:`quoteflow.feeds.alpaca.parse_frame`: one typed decode for a whole
+frame of messages, about five times faster than message by message); a frame
+that holds a bad message is read message by message, so every error names
+its message.
 """
 
 from __future__ import annotations
@@ -21,13 +22,12 @@ import msgspec
 
 from quoteflow.errors import NormalizeError
 from quoteflow.events import Event
-from quoteflow.feeds import NORMALIZERS, Normalized, alpaca
+from quoteflow.feeds.registry import provider as provider_named
 from quoteflow.timestamps import MAX_TS_MS, NS_PER_MS, now_ns
 
 __all__ = ["LineResult", "normalize_lines"]
 
 RECEIVED_KEY = "receivedAtMs"
-_FRAME_PARSERS: dict[str, Callable[[bytes, int], Normalized]] = {"alpaca": alpaca.parse_frame}
 
 
 class LineResult(msgspec.Struct, frozen=True):
@@ -48,8 +48,8 @@ def _received_ns(message: Any, clock: Callable[[], int]) -> int:
 
 
 def _plain_frame(line: bytes) -> bool:
-    """Return whether a line is a JSON array with no receive times of its own."""
-    return line.lstrip().startswith(b"[") and RECEIVED_KEY.encode() not in line
+    """Return whether a line is a frame as received: no receive time of its own."""
+    return RECEIVED_KEY.encode() not in line
 
 
 def normalize_lines(
@@ -61,15 +61,14 @@ def normalize_lines(
 ) -> Iterator[LineResult]:
     """Normalize each non-blank line; a line holding a JSON array is a frame of messages.
 
-    ``provider`` is ``"alpaca"``, ``"deribit"`` or ``"ig"``.
+    ``provider`` is a name of :data:`~quoteflow.feeds.registry.PROVIDERS`; one whose
+    messages do not name their instrument (IG) needs ``instrument``.
     """
-    try:
-        normalizer = NORMALIZERS[provider]
-    except KeyError:
-        raise ValueError(
-            f"unknown provider {provider!r}; known: {', '.join(NORMALIZERS)}"
-        ) from None
-    frame_parser = _FRAME_PARSERS.get(provider)
+    entry = provider_named(provider)
+    if entry.instrument_required and not instrument:
+        raise ValueError(f"{provider} messages do not name their instrument: give instrument")
+    normalizer = entry.parse_message
+    frame_parser = entry.parse_frame
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue

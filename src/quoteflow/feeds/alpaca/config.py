@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr
 
 from quoteflow.feeds.connection import LiveFeedSettings
 
-__all__ = ["AlpacaSettings"]
+__all__ = ["SETTINGS", "AlpacaSettings"]
 
 
 class AlpacaSettings(LiveFeedSettings):
@@ -20,3 +20,7 @@ class AlpacaSettings(LiveFeedSettings):
     crypto_location: str = Field("us", pattern=r"^[a-z0-9-]+$")
     stream_url: str = "wss://stream.data.alpaca.markets"
     rest_url: str = "https://data.alpaca.markets"
+
+
+SETTINGS = AlpacaSettings
+"""The settings section of this provider (the registry's contract)."""

@@ -145,6 +145,11 @@ class DeribitStream(WebSocketFeed):
         if missing:
             raise SubscriptionError(f"deribit: the server did not confirm {missing}")
 
+    @property
+    def instruments(self) -> list[str]:
+        """Return the instruments subscribed (or to subscribe on connecting), in order."""
+        return list(self._instruments)
+
     async def subscribe(self, instruments: Sequence[str]) -> None:
         """Add instruments now (if connected) and after every reconnect."""
         channels = self._add(instruments)

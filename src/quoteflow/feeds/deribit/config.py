@@ -6,7 +6,7 @@ from pydantic import Field, SecretStr
 
 from quoteflow.feeds.connection import LiveFeedSettings
 
-__all__ = ["DeribitSettings"]
+__all__ = ["SETTINGS", "DeribitSettings"]
 
 
 class DeribitSettings(LiveFeedSettings):
@@ -19,3 +19,7 @@ class DeribitSettings(LiveFeedSettings):
     heartbeat_interval_s: int = Field(
         10, ge=10, description="Deribit test_request interval (public/set_heartbeat, >= 10)"
     )
+
+
+SETTINGS = DeribitSettings
+"""The settings section of this provider (the registry's contract)."""

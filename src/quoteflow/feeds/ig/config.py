@@ -8,7 +8,7 @@ from pydantic import Field, SecretStr
 
 from quoteflow.feeds.connection import LiveFeedSettings
 
-__all__ = ["IgSettings"]
+__all__ = ["SETTINGS", "IgSettings"]
 
 
 class IgSettings(LiveFeedSettings):
@@ -31,3 +31,7 @@ class IgSettings(LiveFeedSettings):
             return self.rest_url.rstrip("/")
         host = "demo-api.ig.com" if self.account_type == "demo" else "api.ig.com"
         return f"https://{host}/gateway/deal"
+
+
+SETTINGS = IgSettings
+"""The settings section of this provider (the registry's contract)."""
