@@ -13,7 +13,7 @@ EXPORTS = {
     "quoteflow.lake": ["Lake", "LakeRoot", "LakeSink", "LakeWriter", "Partition"],
     "quoteflow.sinks": ["JsonLinesSink", "RecordFilesSink", "Sink", "SummarySink"],
     "quoteflow.access": ["ApiKey", "Authenticator", "KeyStore"],
-    "quoteflow.bus": ["Bus", "Consumer", "MemoryBus", "MemoryConsumer", "Message"],
+    "quoteflow.bus": ["Bus", "Consumer", "MemoryBus", "MemoryConsumer", "Message", "open"],
     "quoteflow.runtime": ["Operator", "Pipeline", "Stage", "install_stop_signals"],
     "quoteflow.feeds": ["PROVIDERS", "Feed", "Normalized", "ProviderEntry", "provider"],
     "quoteflow.feeds.alpaca": ["PROVIDER", "parse_frame", "parse_message"],

@@ -4,8 +4,10 @@ import numpy as np
 import pytest
 
 from quoteflow.bus import MemoryBus
+from quoteflow.bus import open as open_bus
 from quoteflow.bus.base import in_send_order
-from quoteflow.errors import BusError
+from quoteflow.bus.config import BusSettings
+from quoteflow.errors import BusError, ConfigError
 from quoteflow.events import Quote, Trade, to_batch
 
 
@@ -141,3 +143,11 @@ async def test_interleaved_batches_come_back_in_their_order_and_whole_whatever_t
         names = {r.instrument for r in records}
         sent = [(k, n) for k, n in zip("qtqqtq", "ABBAAB", strict=True) if n in names]
         assert [("t" if isinstance(r, Trade) else "q", r.instrument) for r in records] == sent
+
+
+def test_a_bus_opens_by_its_url_and_a_strange_url_is_refused():
+    bus = open_bus("memory://", BusSettings(capacity=7))
+    assert isinstance(bus, MemoryBus) and bus.capacity == 7
+    for url in ("redis://localhost", "kafka://", "memory://host"):
+        with pytest.raises(ConfigError, match="use memory:// or kafka://"):
+            open_bus(url)

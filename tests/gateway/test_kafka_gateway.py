@@ -3,9 +3,9 @@
 import asyncio
 
 from quoteflow.access.keys import KeyStore
-from quoteflow.app.run import kafka_bus
 from quoteflow.app.serve import serve
 from quoteflow.app.settings import Settings
+from quoteflow.bus import open as open_bus
 from quoteflow.bus.kafka import KafkaBus
 from quoteflow.gateway.client import GatewayClient
 from tests.gateway.conftest import quote
@@ -30,9 +30,8 @@ async def test_the_gateway_serves_what_is_on_the_kafka_topics(own_kafka_broker, 
         started.set()
 
     stop = asyncio.Event()
-    serving = asyncio.create_task(serve(settings, bus=kafka_bus(f"kafka://{own_kafka_broker}",
-                                                                settings),
-                                        on_start=on_start, stop=stop))  # fmt: skip
+    bus = open_bus(f"kafka://{own_kafka_broker}", settings.bus)
+    serving = asyncio.create_task(serve(settings, bus=bus, on_start=on_start, stop=stop))
     try:
         await asyncio.wait_for(started.wait(), 30)
         client = GatewayClient(servers[0].stream_url, key, {"quotes.enriched": ["AMZN"]})

@@ -30,7 +30,8 @@ from quoteflow.app.gateway import build_gateway
 from quoteflow.app.settings import Settings
 from quoteflow.app.sources import synthetic_market
 from quoteflow.app.stages import enrich_stage
-from quoteflow.bus import MemoryBus
+from quoteflow.bus import Bus
+from quoteflow.bus import open as open_bus
 from quoteflow.calendars import calendar_by_name
 from quoteflow.enrich import Enricher, PreviousCloses
 from quoteflow.errors import ConfigError
@@ -183,7 +184,7 @@ async def _start_gateway(
 
 
 async def _start_exchange(
-    settings: Settings, scratch: Path, bus: MemoryBus, stop: asyncio.Event
+    settings: Settings, scratch: Path, bus: Bus, stop: asyncio.Event
 ) -> tuple[asyncio.Task[None], RunningExchange]:
     """Start the demo's exchange (the sample listing) on ``bus``, its store in ``scratch``."""
     demo = settings.model_copy(update={
@@ -251,7 +252,7 @@ async def run_demo(
     console = console or Console()
     config = settings.synthetic
     market = synthetic_market(config)
-    bus = MemoryBus(capacity=settings.bus.capacity)
+    bus = open_bus("memory://", settings.bus)
     stop = asyncio.Event()
     install_stop_signals(stop)
     session = datetime.fromtimestamp(market.clock_ns / 1e9, tz=UTC).date()

@@ -71,10 +71,10 @@ async def _into_lake(feed: WebSocketFeed, settings: Settings, root: str | None, 
 
 async def _onto_bus(feed: WebSocketFeed, settings: Settings, bus_url: str,
                     stop: asyncio.Event) -> None:  # fmt: skip
-    from quoteflow.app.run import kafka_bus
+    from quoteflow.bus import open as open_bus
     from quoteflow.runtime import Pipeline
 
-    bus = kafka_bus(bus_url, settings)
+    bus = open_bus(bus_url, settings.bus)
     try:
         await Pipeline(bus, [feed]).run(stop)
     finally:

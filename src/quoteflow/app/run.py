@@ -14,38 +14,19 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from urllib.parse import urlparse
 
 from quoteflow.app.settings import Settings
-from quoteflow.bus.codec import TopicCodec
-from quoteflow.bus.kafka import KafkaBus
+from quoteflow.bus import Bus
+from quoteflow.bus import open as open_bus
 from quoteflow.errors import ConfigError
 from quoteflow.runtime import Pipeline, install_stop_signals
 
-__all__ = ["STAGES", "kafka_bus", "lake_topics", "run_stage"]
+__all__ = ["STAGES", "lake_topics", "run_stage"]
 
 STAGES = ("ingest", "enrich", "lake", "gateway", "match")
 
 
-def kafka_bus(url: str, settings: Settings) -> KafkaBus:
-    """Return the Kafka bus of ``kafka://host:port[,host:port...]``."""
-    parsed = urlparse(url)
-    if parsed.scheme != "kafka" or not parsed.netloc:
-        raise ConfigError(f"bus {url!r}: use kafka://host:port")
-    return KafkaBus(
-        parsed.netloc,
-        partitions=settings.bus.partitions,
-        session_timeout_ms=settings.bus.session_timeout_ms,
-        fetch_wait_ms=settings.bus.fetch_wait_ms,
-        commit_interval_ms=settings.bus.commit_interval_ms,
-        linger_ms=settings.bus.linger_ms,
-        stage_commit=settings.bus.stage_commit,
-        codec=TopicCodec(settings.bus.customer_topics),
-        client=settings.bus.kafka_client(),
-    )
-
-
-def _pipeline(stage: str, bus: KafkaBus, settings: Settings, **options) -> Pipeline:
+def _pipeline(stage: str, bus: Bus, settings: Settings, **options) -> Pipeline:
     from quoteflow.app.sources import feed_and_closes
     from quoteflow.app.stages import STAGES
     from quoteflow.indicators.candles import CandleBuilder
@@ -85,7 +66,9 @@ async def run_stage(stage: str, bus_url: str, settings: Settings, **options) -> 
     if stage not in STAGES:
         raise ConfigError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
-    bus = kafka_bus(bus_url, settings)
+    if not bus_url.startswith("kafka://"):
+        raise ConfigError(f"bus {bus_url!r}: a stage of its own runs on kafka://host:port")
+    bus = open_bus(bus_url, settings.bus)
     if stage == "gateway":
         from quoteflow.app.serve import serve
 

@@ -19,8 +19,8 @@ from quoteflow.app.gateway import build_gateway
 from quoteflow.app.settings import Settings
 from quoteflow.app.sources import feed_and_closes
 from quoteflow.app.stages import enrich_stage
-from quoteflow.bus import MemoryBus
-from quoteflow.bus.base import Bus
+from quoteflow.bus import Bus
+from quoteflow.bus import open as open_bus
 from quoteflow.enrich import Enricher, PreviousCloses
 from quoteflow.feeds.base import Feed
 from quoteflow.gateway.server import GatewayServer, gateway_channels
@@ -48,7 +48,7 @@ async def serve(
     gateway = build_gateway(settings, channels)
     server = GatewayServer.from_settings(gateway, settings.gateway)
     if bus is None:
-        bus = MemoryBus(capacity=settings.bus.capacity)
+        bus = open_bus("memory://", settings.bus)
         source, closes = feed or feed_and_closes(settings, (), 1.0)
         job = Enricher(config, closes)
         stage = enrich_stage(job)

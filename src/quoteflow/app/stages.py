@@ -12,7 +12,7 @@ from typing import Any
 
 from quoteflow.app.settings import Settings
 from quoteflow.app.sources import previous_closes_in
-from quoteflow.bus.memory import MemoryBus
+from quoteflow.bus import open as open_bus
 from quoteflow.enrich import Enricher
 from quoteflow.events import DeadLetter
 from quoteflow.exchange.instruments import ExchangeInstrument, load_instruments
@@ -67,4 +67,4 @@ def embedded_enrich(
     settings: Settings, feed: Feed, job: Enricher, sinks: Sequence[Sink]
 ) -> Pipeline:
     """Return the embedded pipeline of ``quoteflow enrich``: the feed, the job, the sinks."""
-    return Pipeline(MemoryBus(capacity=settings.bus.capacity), [feed], [enrich_stage(job)], sinks)
+    return Pipeline(open_bus("memory://", settings.bus), [feed], [enrich_stage(job)], sinks)

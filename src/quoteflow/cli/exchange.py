@@ -57,7 +57,7 @@ def serve(
     import asyncio
 
     from quoteflow.app.exchange import serve_exchange
-    from quoteflow.app.run import kafka_bus
+    from quoteflow.bus import open as open_bus
 
     settings = settings_of(ctx)
     overrides = {k: v for k, v in (("instruments", instruments), ("db", db), ("port", port))
@@ -74,7 +74,7 @@ def serve(
         stderr.print(f"instruments from {listing}: {symbols}")
 
     async def run() -> None:
-        shared = kafka_bus(bus, settings) if bus else None
+        shared = open_bus(bus, settings.bus) if bus else None
         try:
             await serve_exchange(settings, bus=shared, match=match, on_start=started)
         finally:

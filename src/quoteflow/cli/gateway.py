@@ -128,9 +128,9 @@ def serve_command(
     """
     import asyncio
 
-    from quoteflow.app.run import kafka_bus
     from quoteflow.app.serve import serve
     from quoteflow.app.sources import feed_and_closes
+    from quoteflow.bus import open as open_bus
 
     settings = settings_of(ctx)
     overrides = {k: v for k, v in (("host", host), ("port", port)) if v is not None}
@@ -144,7 +144,7 @@ def serve_command(
 
     try:
         if bus:
-            asyncio.run(serve(settings, bus=kafka_bus(bus, settings), on_start=started))
+            asyncio.run(serve(settings, bus=open_bus(bus, settings.bus), on_start=started))
         else:
             feed = feed_and_closes(settings, replay or [], None if fast else speed)
             asyncio.run(serve(settings, feed=feed, on_start=started))

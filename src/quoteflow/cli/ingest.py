@@ -137,8 +137,15 @@ def ingest_deribit(
 
     settings = settings_of(ctx)
     try:
-        built = live_feed(settings.deribit, split(instruments), option_currencies=split(options),
-                          expiry=expiry, interval=interval, trades=trades, snapshot=snapshot)
+        built = live_feed(
+            settings.deribit,
+            split(instruments),
+            option_currencies=split(options),
+            expiry=expiry,
+            interval=interval,
+            trades=trades,
+            snapshot=snapshot,
+        )
         feed = asyncio.run(built)
     except (QuoteflowError, ValueError) as error:
         raise fail(error) from error
