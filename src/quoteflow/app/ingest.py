@@ -11,9 +11,9 @@ when it stops.
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 
+from quoteflow.app.record import record_feed
 from quoteflow.app.settings import Settings
 from quoteflow.feeds.base import Normalized
 from quoteflow.feeds.connection import FeedMetrics, WebSocketFeed
@@ -43,28 +43,7 @@ async def _into_lake(feed: WebSocketFeed, settings: Settings, root: str | None, 
     writer = LakeWriter(LakeRoot.open(root or lake.root, lake.endpoint_url), source,
                         chunk_rows=lake.chunk_rows, chunk_age_s=lake.chunk_age_s)  # fmt: skip
 
-    async def record() -> None:
-        async for normalized in feed.stream():
-            if normalized.events:
-                writer.add(normalized.events)
-            if normalized.rejects:
-                writer.add(normalized.rejects)
-            _log_rejects(normalized)
-            writer.tick()
-
-    recording = asyncio.create_task(record())
-    stopping = asyncio.create_task(stop.wait())
-    try:
-        await asyncio.wait({recording, stopping}, return_when=asyncio.FIRST_COMPLETED)
-    finally:
-        stopping.cancel()
-        recording.cancel()
-        try:
-            with contextlib.suppress(asyncio.CancelledError):
-                await recording  # raises what ended the feed, if anything did
-        finally:
-            writer.flush()
-            writer.close()
+    await record_feed(feed, writer, stop, on_frame=_log_rejects)
     log.info("%s: %s records in %s chunks", feed.name, f"{writer.rows_written:,}",
              writer.chunks_written)  # fmt: skip
 

@@ -24,7 +24,7 @@ from quoteflow.cli.common import (
 from quoteflow.errors import QuoteflowError
 
 if TYPE_CHECKING:
-    from quoteflow.feeds.base import Feed
+    from quoteflow.feeds.base import Feed, Normalized
     from quoteflow.lake.coalesce import CoalesceReport
     from quoteflow.lake.config import LakeSettings
     from quoteflow.lake.query import Lake
@@ -145,6 +145,7 @@ def record(
     """
     import asyncio
 
+    from quoteflow.app.record import record_feed
     from quoteflow.app.sources import synthetic_market
     from quoteflow.feeds.replay import ReplayFeed
     from quoteflow.feeds.synthetic import SyntheticFeed
@@ -169,34 +170,16 @@ def record(
     writer = LakeWriter(lake_root, source.value, chunk_rows=chunk_rows or settings.chunk_rows,
                         chunk_age_s=chunk_age or settings.chunk_age_s, checkpoint=name)  # fmt: skip
     skip = writer.resume_offset() if resume else 0
-    writer.offset = skip
 
     async def run() -> None:
         stop = asyncio.Event()
         install_stop_signals(stop)
-        remaining = skip
         with progress_bar("recording records", total) as bar:
-            async for normalized in stream.stream():
-                events = normalized.events
+
+            def advance(normalized: Normalized) -> None:
                 bar.advance(0, normalized.count)
-                if remaining:
-                    dropped = min(remaining, len(events))
-                    events, remaining = events[dropped:], remaining - dropped
-                if events:
-                    writer.add(events)
-                # batches go in one after the other, so records count in that order; a
-                # chunk's worth at a time, so that chunks keep to --chunk-rows
-                for batch in normalized.interleaved.batches if normalized.interleaved else ():
-                    if remaining:
-                        dropped = min(remaining, batch.num_rows)
-                        batch, remaining = batch.slice(dropped), remaining - dropped
-                    for start in range(0, batch.num_rows, writer.chunk_rows):
-                        writer.add_batch(batch.slice(start, writer.chunk_rows))
-                writer.tick()
-                if stop.is_set():
-                    break
-        writer.flush()
-        writer.close()
+
+            await record_feed(stream, writer, stop, skip=skip, on_frame=advance)
 
     try:
         asyncio.run(run())
