@@ -20,7 +20,7 @@ def test_sma_open_close_profit_per_window_and_the_leader():
                              trade("ACME", 4, 11.0), trade("ACME", 7, 12.0),
                              trade("BOLT", 8, 110.0), trade("ACME", 12, 9.0)])  # fmt: skip
     out += analytics.advance(20 * MINUTE)
-    stats = [(s.symbol, s.window_start // MINUTE, s.trades, s.open, s.close, s.sma, s.profit,
+    stats = [(s.instrument, s.ts_event // MINUTE, s.trades, s.open, s.close, s.sma, s.profit,
               s.profit_pct) for topic, _, s in out if topic == STATS_TOPIC]  # fmt: skip
     assert sorted(stats) == sorted([
         ("ACME", -5, 2, 10.0, 11.0, 10.5, 1.0, pytest.approx(10.0)),
@@ -31,14 +31,14 @@ def test_sma_open_close_profit_per_window_and_the_leader():
         ("BOLT", 0, 2, 100.0, 110.0, 105.0, 10.0, pytest.approx(10.0)),
         ("BOLT", 5, 1, 110.0, 110.0, 110.0, 0.0, 0.0),
     ])  # fmt: skip
-    leaders = [(r.window_start // MINUTE, r.symbol, r.symbols) for topic, _, r in out
+    leaders = [(r.ts_event // MINUTE, r.instrument, r.symbols) for topic, _, r in out
                if topic == LEADERS_TOPIC]  # fmt: skip
     assert leaders == [(-5, "ACME", 2), (0, "ACME", 2), (5, "BOLT", 2), (10, "ACME", 1)]
     assert isinstance(analytics.leaders[-1], WindowLeader)
-    assert [s.window_start // MINUTE for s in analytics.latest["BOLT"]] == [-5, 0, 5]
-    bolt = next(s for s in analytics.latest["BOLT"] if s.window_start == 0)
-    assert bolt == WindowStats("BOLT", 0, 10 * MINUTE, 2, 4.0, 100.0, 110.0, 105.0, 10.0,
-                               pytest.approx(10.0))  # fmt: skip
+    assert [s.ts_event // MINUTE for s in analytics.latest["BOLT"]] == [-5, 0, 5]
+    bolt = next(s for s in analytics.latest["BOLT"] if s.ts_event == 0)
+    assert bolt == WindowStats("EXCHANGE", "BOLT", 0, 8 * MINUTE, 10 * MINUTE, 2, 4.0, 100.0,
+                               110.0, 105.0, 10.0, pytest.approx(10.0))  # fmt: skip
 
 
 def test_a_window_closes_only_after_the_lateness_and_late_trades_are_counted():
@@ -47,7 +47,7 @@ def test_a_window_closes_only_after_the_lateness_and_late_trades_are_counted():
     assert out == []  # -5..5 ends at 5, but the watermark is 4.5
     out = analytics.process([trade("ACME", 4.9, 10.2), trade("ACME", 6.5, 10.1)])
     (closed,) = [s for _, _, s in out]
-    assert (closed.window_start, closed.trades, closed.close) == (-5 * MINUTE, 2, 10.2)
+    assert (closed.ts_event, closed.trades, closed.close) == (-5 * MINUTE, 2, 10.2)
     analytics.process([trade("ACME", 3, 9.0)])  # only 0..10 is still open for it
     analytics.process([trade("ACME", 20, 9.0)])
     analytics.process([trade("ACME", 9, 9.0)])  # every window of minute 9 has closed

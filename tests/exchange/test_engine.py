@@ -187,7 +187,8 @@ def test_price_time_priority_partial_fills_and_the_resting_price():
     assert trades == [(1, 1000, 30, "bob"), (2, 1000, 30, "carol"), (3, 1001, 10, "alice")]
     assert (ack(out).order_id, ack(out).status, ack(out).filled) == (4, OrderStatus.FILLED, 70)
     assert engine.depth("ACME", 5) == ([], [(1001, 20)])
-    assert out[-1] == BookUpdate("ACME", [], [(1000, 0), (1001, 20)], None, (1001, 20), 0, 4)
+    assert out[-1] == BookUpdate("EXCHANGE", "ACME", 0, 0, [], [(1000, 0), (1001, 20)], None,
+                                 (1001, 20), 4)  # fmt: skip
 
 
 def test_a_market_order_never_trades_through_the_band():
@@ -243,7 +244,7 @@ def test_orders_expire_on_time_and_only_their_owner_may_cancel():
     assert [(u.order_id, u.status) for u in expired if isinstance(u, OrderUpdate)] == [
         (1, OrderStatus.EXPIRED)
     ]
-    assert expired[-1] == BookUpdate("ACME", [(990, 0)], [], None, None, 100, 3)
+    assert expired[-1] == BookUpdate("EXCHANGE", "ACME", 100, 100, [(990, 0)], [], None, None, 3)
     assert engine.depth("ACME", 1) == ([], [])
 
 

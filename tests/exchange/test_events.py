@@ -96,8 +96,9 @@ async def test_the_engine_records_go_to_their_topics_and_trades_are_market_data(
     (execution,) = seen["exchange.executions"]
     assert isinstance(execution, Execution) and execution.price == 128001  # ticks of 0.5
     (trade,) = seen["trades"]
-    assert trade == Trade("EXCHANGE", "BTC-USD", execution.ts, execution.ts, price=64000.5,
+    ts = execution.ts_event
+    assert trade == Trade("EXCHANGE", "BTC-USD", ts, execution.ts_recv, price=64000.5,
                           size=2.0, trade_id="BTC-USD-1", exchange="EXCHANGE",
                           aggressor_side="buy")  # fmt: skip
-    assert seen["exchange.book"][-1] == BookUpdate("BTC-USD", [], [(128001, 1)], None,
-                                                   (128001, 1), execution.ts, 2)  # fmt: skip
+    assert seen["exchange.book"][-1] == BookUpdate("EXCHANGE", "BTC-USD", ts, ts, [], [(128001, 1)],
+                                                   None, (128001, 1), 2)  # fmt: skip

@@ -53,7 +53,7 @@ def random_flow(exchange, rng, count):
 
 
 def key_of(record):
-    return getattr(record, "instrument", None) or record.symbol
+    return record.instrument
 
 
 async def read_all(consumer):

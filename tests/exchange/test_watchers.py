@@ -5,13 +5,15 @@ from quoteflow.exchange.watchers import Watchers
 
 
 def update(trader, order_id):
-    return OrderUpdate(order_id, "c", trader, "ACME", OrderStatus.NEW, 0, 10, 1000, None, 0, 1)
+    return OrderUpdate("EXCHANGE", "ACME", 0, 0, order_id, "c", trader, OrderStatus.NEW, 0, 10,
+                       1000, None, 1)  # fmt: skip
 
 
 async def test_a_trader_gets_their_updates_and_both_sides_get_the_fill():
     watchers = Watchers()
     alice, bob = watchers.open("alice"), watchers.open("bob")
-    fill = Execution(1, "ACME", 1000, 10, Side.BUY, 2, 1, "bob", "alice", 0, 2)
+    fill = Execution("EXCHANGE", "ACME", 0, 0, 1, 1000, 10, Side.BUY, 2, 1, "bob", "alice",
+                     2)  # fmt: skip
     watchers.publish([update("alice", 1), update("bob", 2), fill])
     assert [alice.queue.get_nowait() for _ in range(2)] == [update("alice", 1), fill]
     assert [bob.queue.get_nowait() for _ in range(2)] == [update("bob", 2), fill]

@@ -20,6 +20,7 @@ __all__ = [
     "Cancel",
     "Command",
     "EngineRecord",
+    "ExchangeRecord",
     "Execution",
     "Expire",
     "Level",
@@ -34,6 +35,9 @@ __all__ = [
     "WindowStats",
     "symbol_of",
 ]
+
+PROVIDER = "EXCHANGE"
+"""The provider of every record the exchange reports (and of its trades as market data)."""
 
 
 class Side(StrEnum):
@@ -146,7 +150,22 @@ TERMINAL = frozenset({OrderStatus.FILLED, OrderStatus.CANCELLED, OrderStatus.EXP
                       OrderStatus.REJECTED})  # fmt: skip
 
 
-class OrderUpdate(msgspec.Struct, frozen=True, gc=False):
+class ExchangeRecord(msgspec.Struct, frozen=True, gc=False):
+    """What every record the exchange reports carries, like every market record.
+
+    ``provider`` is ``EXCHANGE``; ``instrument`` the listed symbol; ``ts_event``
+    the exchange's time of the event (for a window: its start) and ``ts_recv``
+    when quoteflow had the input that caused it (for the engine: the command's
+    time), both in nanoseconds since the epoch.
+    """
+
+    provider: str
+    instrument: str
+    ts_event: int
+    ts_recv: int
+
+
+class OrderUpdate(ExchangeRecord, frozen=True, gc=False):
     """An order's new state: status, filled and open quantity, price, and why.
 
     ``sequence`` is the command that caused it; ``ack`` marks the update that
@@ -157,22 +176,19 @@ class OrderUpdate(msgspec.Struct, frozen=True, gc=False):
     order_id: int
     client_order_id: str
     trader: str
-    symbol: str
     status: OrderStatus
     filled: int
     open: int
     price: int | None
     reason: str | None
-    ts: int
     sequence: int
     ack: bool = False
 
 
-class Execution(msgspec.Struct, frozen=True, gc=False):
-    """A trade between two orders, at the resting order's price; ids count per symbol."""
+class Execution(ExchangeRecord, frozen=True, gc=False):
+    """A trade between two orders, at the resting order's price; ids count per instrument."""
 
     execution_id: int
-    symbol: str
     price: int
     quantity: int
     aggressor: Side
@@ -180,11 +196,10 @@ class Execution(msgspec.Struct, frozen=True, gc=False):
     sell_order_id: int
     buy_trader: str
     sell_trader: str
-    ts: int
     sequence: int
 
 
-class BookUpdate(msgspec.Struct, frozen=True, gc=False):
+class BookUpdate(ExchangeRecord, frozen=True, gc=False):
     """What a command changed in a book: levels (L2 deltas) and the top of book after it.
 
     ``bids`` and ``asks`` list (price, open quantity) for each level that
@@ -192,23 +207,23 @@ class BookUpdate(msgspec.Struct, frozen=True, gc=False):
     are the top levels after the command (None: that side is empty).
     """
 
-    symbol: str
     bids: list[Level]
     asks: list[Level]
     best_bid: Level | None
     best_ask: Level | None
-    ts: int
     sequence: int
 
 
 EngineRecord = OrderUpdate | Execution | BookUpdate
 
 
-class WindowStats(msgspec.Struct, frozen=True, gc=False):
-    """One symbol's trades in one window: SMA of the prices, open, close and profit."""
+class WindowStats(ExchangeRecord, frozen=True, gc=False):
+    """One instrument's trades in one window: SMA of the prices, open, close and profit.
 
-    symbol: str
-    window_start: int
+    ``ts_event`` is the window's start, ``window_end`` its end; ``ts_recv`` the
+    latest receive time of its trades.
+    """
+
     window_end: int
     trades: int
     volume: float
@@ -219,12 +234,13 @@ class WindowStats(msgspec.Struct, frozen=True, gc=False):
     profit_pct: float
 
 
-class WindowLeader(msgspec.Struct, frozen=True, gc=False):
-    """The symbol with the highest profit (in percent) in one window, of ``symbols`` traded."""
+class WindowLeader(ExchangeRecord, frozen=True, gc=False):
+    """The instrument with the highest profit (in percent) in one window, of ``symbols`` traded.
 
-    window_start: int
+    ``ts_event`` is the window's start; ``ts_recv`` the latest of its windows' ``ts_recv``.
+    """
+
     window_end: int
-    symbol: str
     profit: float
     profit_pct: float
     symbols: int

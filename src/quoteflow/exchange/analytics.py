@@ -26,8 +26,8 @@ import msgspec
 
 from quoteflow.bus.base import Bus, Message, records_of, send_in_order
 from quoteflow.events import Trade
-from quoteflow.events.exchange import WindowLeader, WindowStats
-from quoteflow.exchange.matcher import PROVIDER, TRADES_TOPIC
+from quoteflow.events.exchange import PROVIDER, WindowLeader, WindowStats
+from quoteflow.exchange.matcher import TRADES_TOPIC
 from quoteflow.indicators.candles import parse_period_ns
 from quoteflow.sinks.base import Sink
 
@@ -46,15 +46,25 @@ class _Window(msgspec.Struct, gc=False):
     total: float = 0.0
     count: int = 0
     volume: float = 0.0
+    ts_recv: int = 0
 
-    def add(self, ts: int, price: float, size: float) -> None:
+    def add(self, trade: Trade) -> None:
+        ts, price = trade.ts_event, trade.price
         if ts < self.open_ts:
             self.open_ts, self.open = ts, price
         if ts >= self.close_ts:
             self.close_ts, self.close = ts, price
         self.total += price
         self.count += 1
-        self.volume += size
+        self.volume += trade.size
+        self.ts_recv = max(self.ts_recv, trade.ts_recv)
+
+    def stats(self, instrument: str, start: int) -> WindowStats:
+        """Return the window's figures so far."""
+        profit = self.close - self.open
+        return WindowStats(PROVIDER, instrument, start, self.ts_recv, self.end, self.count,
+                           self.volume, self.open, self.close, self.total / self.count, profit,
+                           100 * profit / self.open)  # fmt: skip
 
 
 class TradeAnalytics:
@@ -98,7 +108,7 @@ class TradeAnalytics:
                 if window is None:
                     window = windows[start] = _Window(start + self.size_ns, ts, trade.price, ts,
                                                       trade.price)  # fmt: skip
-                window.add(ts, trade.price, trade.size)
+                window.add(trade)
             if not counted:
                 self.late += 1
             out += self._close(symbol, max(watermark, ts - self.lateness_ns))
@@ -112,9 +122,10 @@ class TradeAnalytics:
             out += self._close(symbol, max(watermark, self._watermarks[symbol]))
         for start in sorted(s for s in self._closed if s + self.size_ns <= watermark):
             stats = self._closed.pop(start)
-            best = max(stats, key=lambda s: (s.profit_pct, s.symbol))
-            leader = WindowLeader(start, start + self.size_ns, best.symbol, best.profit,
-                                  best.profit_pct, len(stats))  # fmt: skip
+            best = max(stats, key=lambda s: (s.profit_pct, s.instrument))
+            leader = WindowLeader(PROVIDER, best.instrument, start, max(s.ts_recv for s in stats),
+                                  start + self.size_ns, best.profit, best.profit_pct,
+                                  len(stats))  # fmt: skip
             self.leaders.append(leader)
             out.append((LEADERS_TOPIC, "", leader))
         return out
@@ -128,11 +139,7 @@ class TradeAnalytics:
         for symbol, windows in self._open.items():
             if windows:
                 start = min(windows)
-                w = windows[start]
-                profit = w.close - w.open
-                current[symbol] = WindowStats(symbol, start, w.end, w.count, w.volume, w.open,
-                                              w.close, w.total / w.count, profit,
-                                              100 * profit / w.open)  # fmt: skip
+                current[symbol] = windows[start].stats(symbol, start)
         return current
 
     def _close(self, symbol: str, watermark: int) -> list[tuple[str, str, Any]]:
@@ -140,10 +147,7 @@ class TradeAnalytics:
         windows = self._open[symbol]
         out: list[tuple[str, str, Any]] = []
         for start in sorted(s for s, w in windows.items() if w.end <= watermark):
-            w = windows.pop(start)
-            profit = w.close - w.open
-            stats = WindowStats(symbol, start, w.end, w.count, w.volume, w.open, w.close,
-                                w.total / w.count, profit, 100 * profit / w.open)  # fmt: skip
+            stats = windows.pop(start).stats(symbol, start)
             self.latest.setdefault(symbol, deque(maxlen=self._keep)).append(stats)
             self._closed.setdefault(start, []).append(stats)
             out.append((STATS_TOPIC, symbol, stats))

@@ -112,16 +112,16 @@ def _price(exchange: Exchange, symbol: str, ticks: int | None) -> str | None:
 
 def _order_json(exchange: Exchange, update: OrderUpdate) -> dict[str, Any]:
     return {"order_id": update.order_id, "client_order_id": update.client_order_id,
-            "symbol": update.symbol, "status": update.status.value, "filled": update.filled,
-            "open": update.open, "price": _price(exchange, update.symbol, update.price),
-            "reason": update.reason, "ts": update.ts}  # fmt: skip
+            "symbol": update.instrument, "status": update.status.value, "filled": update.filled,
+            "open": update.open, "price": _price(exchange, update.instrument, update.price),
+            "reason": update.reason, "ts": update.ts_event}  # fmt: skip
 
 
 def _trade_json(exchange: Exchange, execution: Execution) -> dict[str, Any]:
-    return {"execution_id": execution.execution_id, "symbol": execution.symbol,
-            "price": _price(exchange, execution.symbol, execution.price),
+    return {"execution_id": execution.execution_id, "symbol": execution.instrument,
+            "price": _price(exchange, execution.instrument, execution.price),
             "quantity": execution.quantity, "aggressor": execution.aggressor.value,
-            "ts": execution.ts}  # fmt: skip
+            "ts": execution.ts_event}  # fmt: skip
 
 
 def _fill_json(exchange: Exchange, execution: Execution, trader: str) -> dict[str, Any]:
@@ -129,10 +129,10 @@ def _fill_json(exchange: Exchange, execution: Execution, trader: str) -> dict[st
     side = "buy" if execution.buy_trader == trader else "sell"
     order_id = execution.buy_order_id if side == "buy" else execution.sell_order_id
     return {"event": "fill", "execution_id": execution.execution_id, "order_id": order_id,
-            "symbol": execution.symbol, "side": side,
-            "price": _price(exchange, execution.symbol, execution.price),
+            "symbol": execution.instrument, "side": side,
+            "price": _price(exchange, execution.instrument, execution.price),
             "quantity": execution.quantity, "aggressor": execution.aggressor.value == side,
-            "ts": execution.ts}  # fmt: skip
+            "ts": execution.ts_event}  # fmt: skip
 
 
 def _event_json(exchange: Exchange, event: OrderUpdate | Execution, trader: str) -> bytes:
@@ -193,9 +193,13 @@ OrderId = Annotated[int, Path(ge=1, le=2**62)]
 
 def _stats_json(exchange: Exchange, analytics: TradeAnalytics) -> dict[str, Any]:
     def window(record: WindowStats | WindowLeader) -> dict[str, Any]:
+        """Return the API's view: the symbol and the window's start and end, in ISO 8601."""
         fields = msgspec.to_builtins(record)
-        for name in ("window_start", "window_end"):
-            fields[name] = iso_utc(fields[name])
+        for name in ("provider", "ts_recv"):
+            del fields[name]
+        fields["symbol"] = fields.pop("instrument")
+        fields["window_start"] = iso_utc(fields.pop("ts_event"))
+        fields["window_end"] = iso_utc(fields["window_end"])
         return fields
 
     current = analytics.open_windows()

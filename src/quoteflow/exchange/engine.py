@@ -35,6 +35,7 @@ import numba
 import numpy as np
 
 from quoteflow.events.exchange import (
+    PROVIDER,
     AcceptedOrder,
     Amend,
     BookUpdate,
@@ -289,20 +290,22 @@ class Engine:
                 else:
                     order = orders[order_id]
                     client_order_id, owner = order.client_order_id, order.trader
-                out.append(OrderUpdate(order_id, client_order_id, owner, symbol, _STATUSES[status],
-                                       filled, left, price if has_price else None,
-                                       _REASONS[reason], now, sequence, ack == 1))  # fmt: skip
+                out.append(OrderUpdate(PROVIDER, symbol, now, now, order_id, client_order_id, owner,
+                                       _STATUSES[status], filled, left,
+                                       price if has_price else None, _REASONS[reason], sequence,
+                                       ack == 1))  # fmt: skip
             elif kind == m.EXECUTION:
                 execution_id, price, quantity, aggressor, buy, sell, buyer, seller, _ = fields
-                out.append(Execution(execution_id, symbol, price, quantity, _SIDES[aggressor], buy,
-                                     sell, traders[buyer], traders[seller], now,
-                                     sequence))  # fmt: skip
+                out.append(Execution(PROVIDER, symbol, now, now, execution_id, price, quantity,
+                                     _SIDES[aggressor], buy, sell, traders[buyer],
+                                     traders[seller], sequence))  # fmt: skip
             else:
                 start, bids, asks, bid, bid_quantity, has_bid, ask, ask_quantity, has_ask = fields
                 middle = start + bids
-                out.append(BookUpdate(symbol, levels[start:middle], levels[middle : middle + asks],
+                out.append(BookUpdate(PROVIDER, symbol, now, now, levels[start:middle],
+                                      levels[middle : middle + asks],
                                       (bid, bid_quantity) if has_bid else None,
-                                      (ask, ask_quantity) if has_ask else None, now,
+                                      (ask, ask_quantity) if has_ask else None,
                                       sequence))  # fmt: skip
         return out
 

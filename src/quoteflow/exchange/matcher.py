@@ -25,6 +25,7 @@ from typing import Any
 
 from quoteflow.events import Trade
 from quoteflow.events.exchange import (
+    PROVIDER,
     BookUpdate,
     Command,
     EngineRecord,
@@ -53,14 +54,13 @@ EXECUTIONS_TOPIC = "exchange.executions"
 BOOK_TOPIC = "exchange.book"
 TRADES_TOPIC = Trade.TYPE
 OUTPUT_TOPICS = (ORDER_UPDATES_TOPIC, EXECUTIONS_TOPIC, BOOK_TOPIC, TRADES_TOPIC)
-PROVIDER = "EXCHANGE"
 
 
 def market_trade(execution: Execution, instrument: ExchangeInstrument) -> Trade:
     """Return ``execution`` in the market-data trade schema."""
-    return Trade(PROVIDER, execution.symbol, execution.ts, execution.ts,
+    return Trade(PROVIDER, execution.instrument, execution.ts_event, execution.ts_recv,
                  price=float(instrument.price(execution.price)), size=float(execution.quantity),
-                 trade_id=f"{execution.symbol}-{execution.execution_id}", exchange=PROVIDER,
+                 trade_id=f"{execution.instrument}-{execution.execution_id}", exchange=PROVIDER,
                  aggressor_side=execution.aggressor.value)  # fmt: skip
 
 
@@ -105,7 +105,9 @@ class MatchingOperator:
                 out.append((ORDER_UPDATES_TOPIC, record))
             elif type(record) is Execution:
                 out.append((EXECUTIONS_TOPIC, record))
-                out.append((TRADES_TOPIC, market_trade(record, self.instruments[record.symbol])))
+                out.append(
+                    (TRADES_TOPIC, market_trade(record, self.instruments[record.instrument]))
+                )
             elif type(record) is BookUpdate:
                 out.append((BOOK_TOPIC, record))
         return out

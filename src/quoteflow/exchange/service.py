@@ -175,7 +175,7 @@ class Exchange:
                 if record.client_order_id and _changes_state(record, orders):
                     orders[record.order_id] = record
             elif type(record) is Execution:
-                self.trades[record.symbol].append(record)
+                self.trades[record.instrument].append(record)
         return records
 
     def _run(self, command: Command) -> list[EngineRecord]:
@@ -278,9 +278,9 @@ class Exchange:
     def cancel(self, order_id: int, trader: str) -> OrderUpdate:
         """Cancel an open order; return its state (unchanged if it had already ended)."""
         state = self._own(order_id, trader)
-        self._expire_due(state.symbol)
+        self._expire_due(state.instrument)
         if self.is_open(order_id):
-            self._run(Cancel(state.symbol, order_id, trader, self.clock()))
+            self._run(Cancel(state.instrument, order_id, trader, self.clock()))
         return self.orders[order_id]
 
     def amend(self, order_id: int, trader: str, *, quantity: int | None = None,
@@ -291,11 +291,11 @@ class Exchange:
         grid or outside the band; UnknownOrderError for an order not open.
         """
         state = self._own(order_id, trader)
-        self._expire_due(state.symbol)
+        self._expire_due(state.instrument)
         if not self.is_open(order_id):
             state = self.orders[order_id]
             raise UnknownOrderError(f"order {order_id} is {state.status}, it cannot change")
-        instrument = self.instruments[state.symbol]
+        instrument = self.instruments[state.instrument]
         if quantity is not None and not 0 <= quantity <= MAX_QUANTITY:
             raise OrderRejectedError(RejectReason.BAD_QUANTITY, f"quantity must be 0 (cancel) "
                                      f"to {MAX_QUANTITY:,}, got {quantity}")  # fmt: skip
@@ -304,12 +304,12 @@ class Exchange:
                                      f"multiple of the lot size {instrument.lot_size}")  # fmt: skip
         ticks = None
         if price is not None:
-            band = self.engine.limits(state.symbol)
-            ticks = price_ticks(price, instrument, band, self.engine.last_price(state.symbol))
+            band = self.engine.limits(state.instrument)
+            ticks = price_ticks(price, instrument, band, self.engine.last_price(state.instrument))
         if quantity in (None, state.filled + state.open) and ticks in (None, state.price):
             raise OrderRejectedError(RejectReason.NO_CHANGE, "the amendment changes nothing: "
                                      "give a new total --quantity or a new --price")  # fmt: skip
-        command = Amend(state.symbol, order_id, trader, self.clock(), quantity=quantity,
+        command = Amend(state.instrument, order_id, trader, self.clock(), quantity=quantity,
                         price=ticks)  # fmt: skip
         _answer(self._run(command))
         return self.orders[order_id]

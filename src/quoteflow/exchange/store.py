@@ -96,7 +96,9 @@ class CommandStore:
 
     def record_executions(self, executions: Iterable[Execution]) -> None:
         """Keep ``executions`` (those already kept are left as they are)."""
-        rows = [(e.symbol, e.execution_id, e.sequence, self._encoder.encode(e)) for e in executions]
+        rows = [
+            (e.instrument, e.execution_id, e.sequence, self._encoder.encode(e)) for e in executions
+        ]
         if rows:
             with self._db:
                 self._db.executemany("INSERT OR IGNORE INTO executions VALUES (?, ?, ?, ?)", rows)

@@ -48,7 +48,7 @@ class Operator(Protocol):
 
     ``batch`` holds records of one partition in offset order; ``outputs`` are
     ``(topic, record)`` pairs, where a record may be a dead letter; a record is
-    keyed by its ``instrument`` (or ``symbol``). The same
+    keyed by its ``instrument``. The same
     operator runs embedded, over Kafka and in a backtest. An operator that holds
     open windows may also define ``flush(state) -> outputs``; the pipeline calls
     it for every partition when it stops, before the sinks close.
@@ -342,11 +342,8 @@ class Pipeline:
 
 
 def _key(record: Any) -> str:
-    """Return a record's key: its instrument (the exchange's: symbol; dead letters: provider)."""
-    if isinstance(record, DeadLetter):
-        return record.provider
-    instrument = getattr(record, "instrument", None)
-    return instrument if instrument is not None else record.symbol
+    """Return a record's key: its instrument (dead letters: their provider)."""
+    return record.provider if isinstance(record, DeadLetter) else record.instrument
 
 
 def _keyed(routed: list[tuple[str, Any]], *, batches: bool) -> list[tuple[str, str, Any]]:
