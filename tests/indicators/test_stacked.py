@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from quoteflow.indicators import SessionVWAP
 from quoteflow.indicators._stacked import BAR_INPUTS, StackedIndicators
-from quoteflow.indicators.spec import SPEC_NAMES, parse_specs
+from quoteflow.indicators.spec import parse_specs, spec_names
 
 EVERY_KIND = "sma:3,ema:4,wma:3,rsi:2,macd:2:4:2,bbands:3:1.5,atr:2,stoch:3:2:2,adx:2,obv,sma:3"
 
@@ -55,7 +55,7 @@ def test_stacked_bars_match_one_indicator_per_instrument(draws, instruments):
 
 
 def test_every_spec_name_has_a_stacked_form_and_others_are_refused():
-    specs = parse_specs(",".join(SPEC_NAMES))
+    specs = parse_specs(",".join(spec_names()))
     StackedIndicators([spec.build() for spec in specs], [s.columns() for s in specs],
                       [c for s in specs for c in s.columns()])  # fmt: skip
     with pytest.raises(ValueError, match="no stacked form for SessionVWAP"):

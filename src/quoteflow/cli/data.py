@@ -314,7 +314,7 @@ def indicators(
         str,
         typer.Option(
             help="Indicators, e.g. 'sma:20,ema:12,rsi:14,macd:12:26:9,bbands:20:2,atr:14'. "
-            "Known: sma ema wma rsi macd bbands atr stoch adx obv."
+            "An unknown name is refused with the list of the known ones."
         ),
     ],
 ) -> None:

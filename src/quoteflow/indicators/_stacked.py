@@ -10,69 +10,42 @@ of :class:`~quoteflow.indicators.base.Indicator` to the last bit.
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 
 import numba
 import numpy as np
+from numba.core.errors import NumbaExperimentalFeatureWarning
 
 from quoteflow.indicators.base import Indicator
-from quoteflow.indicators.moving import _ema_kernel, _sma_kernel, _wma_kernel
-from quoteflow.indicators.oscillators import _macd_kernel, _rsi_kernel, _stochastic_kernel
-from quoteflow.indicators.trend import _adx_kernel
-from quoteflow.indicators.volatility import _atr_kernel, _bbands_kernel
-from quoteflow.indicators.volume import _obv_kernel
 
 __all__ = ["BAR_INPUTS", "StackedIndicators"]
 
 BAR_INPUTS = ("high", "low", "close", "volume")
 """The bar fields :meth:`StackedIndicators.advance` takes, in this order."""
 
-_SMA, _EMA, _WMA, _RSI, _MACD, _STOCHASTIC, _ADX, _ATR, _BBANDS, _OBV = range(10)
-_KINDS = {
-    _sma_kernel: _SMA, _ema_kernel: _EMA, _wma_kernel: _WMA, _rsi_kernel: _RSI,
-    _macd_kernel: _MACD, _stochastic_kernel: _STOCHASTIC, _adx_kernel: _ADX,
-    _atr_kernel: _ATR, _bbands_kernel: _BBANDS, _obv_kernel: _OBV,
-}  # fmt: skip
-_MOST_PARAMS = 3
-_MOST_OUTPUTS = 3
+# Each indicator's bar step is a compiled function of one signature (base.BAR_STEP): the
+# loop below calls them through a tuple of function pointers, numba's "first-class
+# functions", which it still labels experimental. They compile to one loop per number of
+# indicators, cached on disk; the numbers are those of the streaming form to the last bit.
+warnings.filterwarnings("ignore", category=NumbaExperimentalFeatureWarning)
 
 
 @numba.njit(cache=True)
-def _advance(kinds, params, state_offsets, output_offsets, output_columns,
-             states, values, codes, bars, after):  # fmt: skip
+def _advance(steps, params, state_offsets, output_offsets, output_columns,
+             states, values, codes, bars, out, after):  # fmt: skip
     """Advance instrument ``codes[b]``'s indicators by bar ``b``, for every bar in order.
 
     ``bars`` holds the fields of :data:`BAR_INPUTS`, a row per field. Outputs that are not
     NaN replace the instrument's ``values``; ``after[b]`` gets its values after bar b.
     """
-    out = np.empty((1, _MOST_OUTPUTS))
     for b in range(codes.shape[0]):
         c = codes[b]
         high, low = bars[0, b : b + 1], bars[1, b : b + 1]
         close, volume = bars[2, b : b + 1], bars[3, b : b + 1]
-        for k in range(kinds.shape[0]):
-            s = states[c, state_offsets[k] : state_offsets[k + 1]]
-            kind, p = kinds[k], params[k]
-            if kind == _SMA:
-                _sma_kernel(s, int(p[0]), close, out)
-            elif kind == _EMA:
-                _ema_kernel(s, int(p[0]), close, out)
-            elif kind == _WMA:
-                _wma_kernel(s, int(p[0]), close, out)
-            elif kind == _RSI:
-                _rsi_kernel(s, int(p[0]), close, out)
-            elif kind == _MACD:
-                _macd_kernel(s, int(p[0]), int(p[1]), int(p[2]), close, out)
-            elif kind == _STOCHASTIC:
-                _stochastic_kernel(s, int(p[0]), int(p[1]), int(p[2]), high, low, close, out)
-            elif kind == _ADX:
-                _adx_kernel(s, int(p[0]), high, low, close, out)
-            elif kind == _ATR:
-                _atr_kernel(s, int(p[0]), high, low, close, out)
-            elif kind == _BBANDS:
-                _bbands_kernel(s, int(p[0]), p[1], p[2], close, out)
-            else:
-                _obv_kernel(s, close, volume, out)
+        for k in range(len(steps)):
+            state = states[c, state_offsets[k] : state_offsets[k + 1]]
+            steps[k](state, params[k], high, low, close, volume, out)
             first = output_offsets[k]
             for j in range(first, output_offsets[k + 1]):
                 value = out[0, j - first]
@@ -92,12 +65,13 @@ class StackedIndicators:
     def __init__(
         self, template: Sequence[Indicator], names: Sequence[Sequence[str]], columns: list[str]
     ) -> None:
-        """Lay out the states and outputs of ``template`` (ValueError for unknown kernels)."""
-        unknown = [type(i).__name__ for i in template if type(i).kernel not in _KINDS]
+        """Lay out the states and outputs of ``template`` (ValueError: no bar step)."""
+        unknown = [type(i).__name__ for i in template if type(i).bar_step is None]
         if unknown:
-            raise ValueError(f"no stacked form for {', '.join(unknown)}")
-        self.kinds = np.array([_KINDS[type(i).kernel] for i in template], dtype=np.int64)
-        self.params = np.zeros((len(template), _MOST_PARAMS))
+            raise ValueError(f"no stacked form for {', '.join(unknown)}: no bar_step declared")
+        self.steps = tuple(type(i).bar_step for i in template)
+        self.params = np.zeros((len(template), max((len(i.params) for i in template), default=0)))
+        self.widest = max((len(i.outputs) for i in template), default=0)
         for k, indicator in enumerate(template):
             self.params[k, : len(indicator.params)] = indicator.params
         sizes = [len(i.state) for i in template]
@@ -139,6 +113,10 @@ class StackedIndicators:
         returns each instrument's values row after each bar.
         """
         after = np.empty((len(codes), values.shape[1]))
-        _advance(self.kinds, self.params, self.state_offsets, self.output_offsets,
-                 self.output_columns, states, values, codes, bars, after)  # fmt: skip
+        if self.steps:
+            out = np.empty((1, self.widest))
+            _advance(self.steps, self.params, self.state_offsets, self.output_offsets,
+                     self.output_columns, states, values, codes, bars, out, after)  # fmt: skip
+        else:
+            after[:] = values[codes]
         return after

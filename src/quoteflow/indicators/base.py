@@ -9,6 +9,12 @@ kernel, so they give the same numbers to the last bit. A snapshot is the
 parameters and the state array, as bytes.
 
 Outputs are NaN until the indicator has seen its warm-up (TA-Lib's "lookback").
+
+An indicator class declares everything about itself once: its inputs and
+outputs, its kernel, the name and default parameters specs call it by
+(``spec_name``, ``spec_defaults``; a class with a ``spec_name`` registers itself
+in :data:`SPECS`), and ``bar_step``, its kernel over one bar in the uniform
+signature :data:`BAR_STEP` that the stacked form of many instruments calls.
 """
 
 from __future__ import annotations
@@ -19,8 +25,13 @@ from typing import Any, ClassVar, Self
 
 import msgspec
 import numpy as np
+from numba import types
 
-__all__ = ["Indicator"]
+__all__ = ["BAR_STEP", "SPECS", "Indicator"]
+
+_ROW = types.float64[:]
+BAR_STEP = types.void(_ROW, _ROW, _ROW, _ROW, _ROW, _ROW, types.float64[:, :])
+"""``step(state, params, high, low, close, volume, out)``: an indicator's kernel over one bar."""
 
 
 class _Snapshot(msgspec.Struct, array_like=True):
@@ -41,6 +52,23 @@ class Indicator:
     inputs: ClassVar[tuple[str, ...]] = ("close",)
     outputs: ClassVar[tuple[str, ...]] = ()
     kernel: ClassVar[Callable[..., None]]
+    spec_name: ClassVar[str | None] = None
+    """The name specs call it by (``"sma"``); None: specs cannot name it."""
+    spec_defaults: ClassVar[tuple[float, ...]] = ()
+    """The parameters a spec may leave out, in order."""
+    bar_step: ClassVar[Callable[..., None] | None] = None
+    """The kernel over one bar, compiled with the signature :data:`BAR_STEP` (stacked form)."""
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        """Register a class that has a ``spec_name`` in :data:`SPECS`."""
+        super().__init_subclass__(**kwargs)
+        if cls.spec_name is not None:
+            SPECS[cls.spec_name] = cls
+
+    @classmethod
+    def from_spec(cls, *params: float) -> Self:
+        """Return the indicator of a spec's parameters (whole-number periods by default)."""
+        return cls(*(int(p) for p in params))
 
     def __init__(self, *params: float, state_size: int, lookback: int) -> None:
         """Set up a fresh indicator; subclasses pass their state size and lookback.
@@ -124,3 +152,7 @@ class Indicator:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({', '.join(map(str, self.params))})"
+
+
+SPECS: dict[str, type[Indicator]] = {}
+"""Every indicator class with a ``spec_name``, by that name (filled as the classes are defined)."""

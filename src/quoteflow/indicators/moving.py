@@ -6,7 +6,7 @@ import numpy as np
 from numba import njit
 
 from quoteflow.indicators._steps import EMA_SIZE, SMA_SIZE_EXTRA, ema_next, sma_next
-from quoteflow.indicators.base import Indicator
+from quoteflow.indicators.base import BAR_STEP, Indicator
 
 __all__ = ["EMA", "SMA", "WMA", "ema", "sma", "wma"]
 
@@ -57,6 +57,21 @@ def _wma_kernel(s, period, x, out):
     s[0], s[1], s[2], s[3] = count, period_sub, period_sum, trailing
 
 
+@njit(BAR_STEP, cache=True)
+def _sma_bar(s, p, high, low, close, volume, out):
+    _sma_kernel(s, int(p[0]), close, out)
+
+
+@njit(BAR_STEP, cache=True)
+def _ema_bar(s, p, high, low, close, volume, out):
+    _ema_kernel(s, int(p[0]), close, out)
+
+
+@njit(BAR_STEP, cache=True)
+def _wma_bar(s, p, high, low, close, volume, out):
+    _wma_kernel(s, int(p[0]), close, out)
+
+
 class SMA(Indicator):
     """Simple moving average of the last ``period`` values (TA-Lib ``SMA``).
 
@@ -66,6 +81,9 @@ class SMA(Indicator):
 
     outputs = ("sma",)
     kernel = _sma_kernel
+    bar_step = _sma_bar
+    spec_name = "sma"
+    spec_defaults = (30,)
 
     def __init__(self, period: int = 30) -> None:
         if period < 1:
@@ -82,6 +100,9 @@ class EMA(Indicator):
 
     outputs = ("ema",)
     kernel = _ema_kernel
+    bar_step = _ema_bar
+    spec_name = "ema"
+    spec_defaults = (30,)
 
     def __init__(self, period: int = 30) -> None:
         if period < 1:
@@ -94,6 +115,9 @@ class WMA(Indicator):
 
     outputs = ("wma",)
     kernel = _wma_kernel
+    bar_step = _wma_bar
+    spec_name = "wma"
+    spec_defaults = (30,)
 
     def __init__(self, period: int = 30) -> None:
         if period < 1:

@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit
 
 from quoteflow.indicators._steps import EMA_SIZE, ZERO, ema_next, sma_next
-from quoteflow.indicators.base import Indicator
+from quoteflow.indicators.base import BAR_STEP, Indicator
 
 __all__ = ["MACD", "RSI", "Stochastic", "macd", "rsi", "stochastic"]
 
@@ -124,6 +124,21 @@ def _stochastic_kernel(s, fastk, slowk, slowd, high, low, close, out):
     s[0], s[1], s[2], s[3], s[4] = count, k_count, k_total, d_count, d_total
 
 
+@njit(BAR_STEP, cache=True)
+def _rsi_bar(s, p, high, low, close, volume, out):
+    _rsi_kernel(s, int(p[0]), close, out)
+
+
+@njit(BAR_STEP, cache=True)
+def _macd_bar(s, p, high, low, close, volume, out):
+    _macd_kernel(s, int(p[0]), int(p[1]), int(p[2]), close, out)
+
+
+@njit(BAR_STEP, cache=True)
+def _stochastic_bar(s, p, high, low, close, volume, out):
+    _stochastic_kernel(s, int(p[0]), int(p[1]), int(p[2]), high, low, close, out)
+
+
 class RSI(Indicator):
     """Relative strength index with Wilder's smoothing (TA-Lib ``RSI``).
 
@@ -133,6 +148,9 @@ class RSI(Indicator):
 
     outputs = ("rsi",)
     kernel = _rsi_kernel
+    bar_step = _rsi_bar
+    spec_name = "rsi"
+    spec_defaults = (14,)
 
     def __init__(self, period: int = 14) -> None:
         if period < 2:
@@ -150,6 +168,9 @@ class MACD(Indicator):
 
     outputs = ("macd", "signal", "histogram")
     kernel = _macd_kernel
+    bar_step = _macd_bar
+    spec_name = "macd"
+    spec_defaults = (12, 26, 9)
 
     def __init__(self, fast: int = 12, slow: int = 26, signal: int = 9) -> None:
         if fast < 2 or slow < 2 or signal < 1:
@@ -171,6 +192,9 @@ class Stochastic(Indicator):
     inputs = ("high", "low", "close")
     outputs = ("slowk", "slowd")
     kernel = _stochastic_kernel
+    bar_step = _stochastic_bar
+    spec_name = "stoch"
+    spec_defaults = (5, 3, 3)
 
     def __init__(self, fastk: int = 5, slowk: int = 3, slowd: int = 3) -> None:
         if fastk < 1 or slowk < 1 or slowd < 1:

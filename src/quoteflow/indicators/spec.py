@@ -9,40 +9,35 @@ other outputs of indicators that have several (``macd_12_26_9``,
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+import importlib
+import pkgutil
+from collections.abc import Mapping
 from dataclasses import dataclass
+from functools import cache
 
 import numpy as np
 
-from quoteflow.indicators.base import Indicator
-from quoteflow.indicators.moving import EMA, SMA, WMA
-from quoteflow.indicators.oscillators import MACD, RSI, Stochastic
-from quoteflow.indicators.trend import ADX
-from quoteflow.indicators.volatility import ATR, BollingerBands
-from quoteflow.indicators.volume import OBV
+from quoteflow.indicators.base import SPECS, Indicator
 
-__all__ = ["SPEC_NAMES", "IndicatorSpec", "apply_specs", "parse_specs"]
+__all__ = ["IndicatorSpec", "apply_specs", "parse_specs", "spec_names"]
 
 
-def _bbands(period: float = 20, deviations: float = 2.0) -> BollingerBands:
-    return BollingerBands(int(period), deviations, deviations)
+@cache
+def _registered() -> dict[str, type[Indicator]]:
+    """Return :data:`SPECS` once every module of the package is imported.
+
+    An indicator class registers itself when its module is imported, so a new
+    file of indicators needs nothing else to be found here.
+    """
+    package = importlib.import_module("quoteflow.indicators")
+    for info in pkgutil.iter_modules(package.__path__, f"{package.__name__}."):
+        importlib.import_module(info.name)
+    return SPECS
 
 
-_FACTORIES: dict[str, tuple[Callable[..., Indicator], tuple[float, ...]]] = {
-    "sma": (lambda p=30: SMA(int(p)), (30,)),
-    "ema": (lambda p=30: EMA(int(p)), (30,)),
-    "wma": (lambda p=30: WMA(int(p)), (30,)),
-    "rsi": (lambda p=14: RSI(int(p)), (14,)),
-    "macd": (lambda f=12, s=26, g=9: MACD(int(f), int(s), int(g)), (12, 26, 9)),
-    "bbands": (_bbands, (20, 2)),
-    "atr": (lambda p=14: ATR(int(p)), (14,)),
-    "stoch": (lambda k=5, sk=3, sd=3: Stochastic(int(k), int(sk), int(sd)), (5, 3, 3)),
-    "adx": (lambda p=14: ADX(int(p)), (14,)),
-    "obv": (lambda: OBV(), ()),
-}
-
-SPEC_NAMES = tuple(_FACTORIES)
-"""The indicator names a spec may use."""
+def spec_names() -> tuple[str, ...]:
+    """Return the indicator names a spec may use."""
+    return tuple(_registered())
 
 
 @dataclass(frozen=True)
@@ -54,8 +49,7 @@ class IndicatorSpec:
 
     def build(self) -> Indicator:
         """Return a fresh indicator for this spec."""
-        factory, _ = _FACTORIES[self.name]
-        return factory(*self.params)
+        return _registered()[self.name].from_spec(*self.params)
 
     def columns(self) -> list[str]:
         """Return the names of the output columns, in output order."""
@@ -72,10 +66,11 @@ def parse_specs(text: str) -> list[IndicatorSpec]:
     specs = []
     for item in filter(None, (part.strip() for part in text.split(","))):
         name, *raw = item.lower().split(":")
-        if name not in _FACTORIES:
-            known = ", ".join(_FACTORIES)
+        classes = _registered()
+        if name not in classes:
+            known = ", ".join(classes)
             raise ValueError(f"unknown indicator {name!r} in {item!r}; known: {known}")
-        _, defaults = _FACTORIES[name]
+        defaults = classes[name].spec_defaults
         if len(raw) > len(defaults):
             raise ValueError(f"{item!r}: {name} takes at most {len(defaults)} parameters")
         try:

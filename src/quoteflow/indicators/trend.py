@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit
 
 from quoteflow.indicators._steps import ZERO, true_range
-from quoteflow.indicators.base import Indicator
+from quoteflow.indicators.base import BAR_STEP, Indicator
 
 __all__ = ["ADX", "adx"]
 
@@ -67,6 +67,11 @@ def _adx_kernel(s, period, high, low, close, out):
         out[i, 0] = s[_ADX]
 
 
+@njit(BAR_STEP, cache=True)
+def _adx_bar(s, p, high, low, close, volume, out):
+    _adx_kernel(s, int(p[0]), high, low, close, out)
+
+
 class ADX(Indicator):
     """Average directional movement index (TA-Lib ``ADX``).
 
@@ -78,6 +83,9 @@ class ADX(Indicator):
     inputs = ("high", "low", "close")
     outputs = ("adx",)
     kernel = _adx_kernel
+    bar_step = _adx_bar
+    spec_name = "adx"
+    spec_defaults = (14,)
 
     def __init__(self, period: int = 14) -> None:
         if period < 2:

@@ -8,7 +8,7 @@ import numpy as np
 from numba import njit
 
 from quoteflow.indicators._steps import ZERO, sma_next, true_range
-from quoteflow.indicators.base import Indicator
+from quoteflow.indicators.base import BAR_STEP, Indicator
 
 __all__ = ["ATR", "BollingerBands", "atr", "bollinger_bands"]
 
@@ -66,6 +66,16 @@ def _atr_kernel(s, period, high, low, close, out):
     s[0], s[1], s[2] = count, previous_close, value
 
 
+@njit(BAR_STEP, cache=True)
+def _bbands_bar(s, p, high, low, close, volume, out):
+    _bbands_kernel(s, int(p[0]), p[1], p[2], close, out)
+
+
+@njit(BAR_STEP, cache=True)
+def _atr_bar(s, p, high, low, close, volume, out):
+    _atr_kernel(s, int(p[0]), high, low, close, out)
+
+
 class BollingerBands(Indicator):
     """Bollinger Bands: SMA +- k population standard deviations (TA-Lib ``BBANDS``, SMA).
 
@@ -75,6 +85,15 @@ class BollingerBands(Indicator):
 
     outputs = ("upper", "middle", "lower")
     kernel = _bbands_kernel
+    bar_step = _bbands_bar
+    spec_name = "bbands"
+    spec_defaults = (20, 2)
+
+    @classmethod
+    def from_spec(cls, *params: float) -> BollingerBands:
+        """Return the bands of a spec ``bbands:<period>:<deviations>`` (both sides alike)."""
+        period, deviations = params
+        return cls(int(period), deviations, deviations)
 
     def __init__(self, period: int = 20, deviations_up: float = 2.0, deviations_down: float = 2.0):
         if period < 2:
@@ -95,6 +114,9 @@ class ATR(Indicator):
     inputs = ("high", "low", "close")
     outputs = ("atr",)
     kernel = _atr_kernel
+    bar_step = _atr_bar
+    spec_name = "atr"
+    spec_defaults = (14,)
 
     def __init__(self, period: int = 14) -> None:
         if period < 1:

@@ -7,7 +7,7 @@ import math
 import numpy as np
 from numba import njit
 
-from quoteflow.indicators.base import Indicator
+from quoteflow.indicators.base import BAR_STEP, Indicator
 
 __all__ = ["OBV", "SessionVWAP", "obv", "session_vwap"]
 
@@ -44,12 +44,20 @@ def _vwap_kernel(s, price, volume, session, out):
     s[0], s[1], s[2], s[3] = count, current, pv, v
 
 
+@njit(BAR_STEP, cache=True)
+def _obv_bar(s, p, high, low, close, volume, out):
+    _obv_kernel(s, close, volume, out)
+
+
 class OBV(Indicator):
     """On-balance volume (TA-Lib ``OBV``): starts at the first volume, then +- volume."""
 
     inputs = ("close", "volume")
     outputs = ("obv",)
     kernel = _obv_kernel
+    bar_step = _obv_bar
+    spec_name = "obv"
+    spec_defaults = ()
 
     def __init__(self) -> None:
         super().__init__(state_size=3, lookback=0)
