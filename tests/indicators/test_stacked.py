@@ -6,9 +6,11 @@ import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
+from numba import njit
 
 from quoteflow.indicators import SessionVWAP
 from quoteflow.indicators._stacked import BAR_INPUTS, StackedIndicators
+from quoteflow.indicators.base import BAR_STEP, SPECS, Indicator
 from quoteflow.indicators.spec import parse_specs, spec_names
 
 EVERY_KIND = "sma:3,ema:4,wma:3,rsi:2,macd:2:4:2,bbands:3:1.5,atr:2,stoch:3:2:2,adx:2,obv,sma:3"
@@ -60,3 +62,49 @@ def test_every_spec_name_has_a_stacked_form_and_others_are_refused():
                       [c for s in specs for c in s.columns()])  # fmt: skip
     with pytest.raises(ValueError, match="no stacked form for SessionVWAP"):
         StackedIndicators([SessionVWAP()], [["vwap"]], ["vwap"])
+
+
+@njit(cache=False)
+def _momentum_kernel(s, period, x, out):
+    # State: count, ring of `period` values.
+    ring = s[1:]
+    count = int(s[0])
+    for i in range(x.size):
+        pos = count % period
+        out[i, 0] = x[i] - ring[pos] if count >= period else np.nan
+        ring[pos] = x[i]
+        count += 1
+    s[0] = count
+
+
+@njit(BAR_STEP, cache=False)
+def _momentum_bar(s, p, high, low, close, volume, out):
+    _momentum_kernel(s, int(p[0]), close, out)
+
+
+def test_an_indicator_declared_in_one_class_is_known_to_specs_and_to_the_stacked_form():
+    class Momentum(Indicator):
+        outputs = ("mom",)
+        kernel = _momentum_kernel
+        bar_step = _momentum_bar
+        spec_name = "mom"
+        spec_defaults = (3,)
+
+        def __init__(self, period: int = 3) -> None:
+            super().__init__(period, state_size=period + 1, lookback=period)
+
+    try:
+        (spec,) = parse_specs("mom")
+        assert spec.params == (3,) and spec.columns() == ["mom_3"]
+        closes = np.array([1.0, 2.0, 4.0, 7.0, 11.0])
+        streaming = spec.build().update_batch(closes)
+        np.testing.assert_array_equal(streaming[3:], [6.0, 9.0])
+        stacked = StackedIndicators([spec.build()], [["mom_3"]], ["mom_3"])
+        states = stacked.gather([[spec.build()]])
+        values = np.full((1, 1), np.nan)
+        bars = np.zeros((len(BAR_INPUTS), len(closes)))
+        bars[BAR_INPUTS.index("close")] = closes
+        after = stacked.advance(states, values, np.zeros(len(closes), dtype=np.int64), bars)
+        np.testing.assert_array_equal(after[3:, 0], streaming[3:])
+    finally:
+        del SPECS["mom"]
