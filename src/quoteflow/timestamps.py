@@ -7,7 +7,7 @@ every fraction digit kept. Accepted: ``YYYY-MM-DD``, then ``T`` or a space
 dates and times (February 30, second 60) and times before 1970 are refused.
 
 Two implementations, one contract: Arrow's parser, vectorised, for many values
-(about 40 us per call, then a fraction of a microsecond per value), and a
+(a fixed cost per call, then little per value), and a
 pure-Python parser for the canonical form ``YYYY-MM-DDTHH:MM:SS[.f]Z`` that
 caches whole seconds, for few values (live frames are small). Anything that
 is not canonical goes to Arrow, so both accept exactly the same strings; a

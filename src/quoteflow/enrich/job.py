@@ -97,8 +97,8 @@ class Enricher:
     def _warm_up(self) -> None:
         """Load the indicator and alert code now, not at the first closed bar of a live feed.
 
-        The first bar otherwise pays for loading the compiled kernels: a 250-300 ms
-        stall in the middle of the stream, measured in the Kafka latency benchmark.
+        The first bar otherwise pays for loading the compiled kernels: a stall in
+        the middle of the stream.
         """
         bar = Bar("", "", 0, 0, period=self.settings.period, open=1.0, high=1.0, low=1.0,
                   close=1.0, volume=1.0)  # fmt: skip

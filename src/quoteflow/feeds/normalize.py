@@ -8,7 +8,7 @@ used. Each line yields its records, or the errors that rejected it.
 A line without ``receivedAtMs`` is a frame as the provider sent it, and goes
 through the live adapter's own frame parser when the provider has one
 (:func:`quoteflow.feeds.alpaca.parse_frame`: one typed decode for a whole
-frame of messages, about five times faster than message by message); a frame
+frame of messages instead of one per message); a frame
 that holds a bad message is read message by message, so every error names
 its message.
 """

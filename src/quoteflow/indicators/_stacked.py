@@ -84,7 +84,7 @@ class StackedIndicators:
         )
 
     def warm_up(self) -> None:
-        """Load the compiled code now (about 0.2 s), not at the first bar of a live feed."""
+        """Load the compiled code now, not at the first bar of a live feed."""
         states = np.zeros((1, int(self.state_offsets[-1])))
         values = np.full((1, int(self.output_columns.max(initial=-1)) + 1), np.nan)
         self.advance(states, values, np.zeros(1, dtype=np.int64), np.ones((len(BAR_INPUTS), 1)))

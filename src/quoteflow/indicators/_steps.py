@@ -1,8 +1,8 @@
 """Compiled single-value steps shared by the kernels.
 
 The steps take and return plain numbers (numba keeps them in registers); the
-kernels load their state array into locals once, loop, and store it back once:
-touching the state array for every value made the kernels 2-4x slower. The
+kernels load their state array into locals once, loop, and store it back once,
+rather than touching the state array for every value. The
 arithmetic follows TA-Lib's C code operation by operation, so results match it
 to the last bits.
 """

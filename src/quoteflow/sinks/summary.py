@@ -54,8 +54,8 @@ class SummarySink(Sink):
 def _newest_rows(message: Message) -> Message:
     """Return the message with, of an Arrow batch, only each instrument's newest row.
 
-    The summary keeps the newest record per instrument: making a record of every
-    row was a fifth of the demo's CPU time.
+    The summary keeps the newest record per instrument, so it makes a record of
+    no other row.
     """
     batch = message.value
     if not isinstance(batch, pa.RecordBatch) or batch.num_rows < 2:
