@@ -29,7 +29,7 @@ import numpy as np
 from quoteflow.bus import MemoryBus
 from quoteflow.feeds.alpaca.client import AlpacaStream
 from quoteflow.feeds.alpaca.config import AlpacaSettings
-from quoteflow.feeds.connection import ConnectionPolicy
+from quoteflow.feeds.config import ConnectionPolicy
 from quoteflow.runtime import Pipeline
 
 _CORES = sorted(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else [0]

@@ -13,7 +13,7 @@ from quoteflow.app.ingest import run_ingest
 from quoteflow.app.settings import Settings
 from quoteflow.bus.kafka import KafkaBus
 from quoteflow.feeds.alpaca.client import AlpacaStream
-from quoteflow.feeds.connection import ConnectionPolicy
+from quoteflow.feeds.config import ConnectionPolicy
 from tests.feeds.servers import serving
 from tests.feeds.servers.alpaca import AlpacaServer, Session
 from tests.feeds.test_alpaca_client import RECORDED, minute_bar, settings

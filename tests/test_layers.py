@@ -23,7 +23,7 @@ import pytest
 SOURCE = Path(__file__).parents[1] / "src"
 
 LAYERS: list[tuple[str, ...]] = [
-    ("errors", "timestamps", "calendars", "storage", "config", "events"),
+    ("errors", "timestamps", "calendars", "storage", "config", "events", "_lazy"),
     ("formats", "feeds", "indicators"),
     ("bus", "runtime", "sinks", "access", "http"),
     ("enrich", "lake", "gateway", "exchange"),

@@ -14,8 +14,9 @@ stays light.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from quoteflow._lazy import lazy_names
 
 __version__ = "0.1.0"
 
@@ -66,15 +67,4 @@ if TYPE_CHECKING:
     from quoteflow.sinks import Sink
 
 
-def __getattr__(name: str) -> Any:
-    """Import a public name from its home on first use."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'quoteflow' has no attribute {name!r}")
-    value = getattr(importlib.import_module(home), name)
-    globals()[name] = value
-    return value
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_HOMES])
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)

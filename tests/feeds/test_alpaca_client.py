@@ -13,7 +13,7 @@ from quoteflow.feeds.alpaca.client import AlpacaStream
 from quoteflow.feeds.alpaca.config import AlpacaSettings
 from quoteflow.feeds.alpaca.history import AlpacaHistory
 from quoteflow.feeds.alpaca.parsing import parse_frame
-from quoteflow.feeds.connection import ConnectionPolicy
+from quoteflow.feeds.config import ConnectionPolicy
 from tests.conftest import FIXTURES
 from tests.feeds.servers import collect, serving, wait_for
 from tests.feeds.servers.alpaca import AlpacaServer, Session

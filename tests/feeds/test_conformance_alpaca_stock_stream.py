@@ -16,7 +16,7 @@ import json
 from quoteflow.events import Bar, Quote, Status, Trade, TradeCancel, TradeCorrection
 from quoteflow.feeds.alpaca.client import CHANNELS, AlpacaStream
 from quoteflow.feeds.alpaca.config import AlpacaSettings
-from quoteflow.feeds.connection import ConnectionPolicy
+from quoteflow.feeds.config import ConnectionPolicy
 from tests.conftest import FIXTURES
 from tests.feeds.servers import collect, serving
 from tests.feeds.servers.alpaca import AlpacaServer, Session

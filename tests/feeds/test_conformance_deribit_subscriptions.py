@@ -14,7 +14,7 @@ is recorded exactly once.
 import json
 
 from quoteflow.events import Ticker, Trade
-from quoteflow.feeds.connection import ConnectionPolicy
+from quoteflow.feeds.config import ConnectionPolicy
 from quoteflow.feeds.deribit.client import DeribitStream
 from quoteflow.feeds.deribit.config import DeribitSettings
 from tests.conftest import load_vector

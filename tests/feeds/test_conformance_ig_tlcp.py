@@ -12,7 +12,7 @@ update sent is recorded exactly once, across a ``LOOP`` and the rebind it asks f
 """
 
 from quoteflow.events import Quote
-from quoteflow.feeds.connection import ConnectionPolicy
+from quoteflow.feeds.config import ConnectionPolicy
 from quoteflow.feeds.ig.client import IgStream
 from quoteflow.feeds.ig.config import IgSettings
 from tests.conftest import load_vector

@@ -8,7 +8,7 @@ import pytest
 
 from quoteflow.errors import AuthenticationError, SubscriptionError
 from quoteflow.events import Ticker, Trade
-from quoteflow.feeds.connection import ConnectionPolicy
+from quoteflow.feeds.config import ConnectionPolicy
 from quoteflow.feeds.deribit.client import DeribitStream
 from quoteflow.feeds.deribit.config import DeribitSettings
 from quoteflow.feeds.deribit.parsing import parse_message

@@ -8,7 +8,7 @@ from hypothesis import strategies as st
 
 from quoteflow.errors import AuthenticationError
 from quoteflow.events import Quote
-from quoteflow.feeds.connection import ConnectionPolicy
+from quoteflow.feeds.config import ConnectionPolicy
 from quoteflow.feeds.ig.client import IgStream
 from quoteflow.feeds.ig.config import IgSettings
 from quoteflow.feeds.ig.parsing import parse_message

@@ -14,7 +14,8 @@ from quoteflow.events import Quote
 from quoteflow.feeds import PROVIDERS, ProviderEntry, provider
 from quoteflow.feeds._template.config import ExampleSettings
 from quoteflow.feeds._template.factories import live_feed
-from quoteflow.feeds.connection import LiveFeedSettings, WebSocketFeed
+from quoteflow.feeds.config import LiveFeedSettings
+from quoteflow.feeds.connection import WebSocketFeed
 from quoteflow.feeds.normalize import normalize_lines
 
 TEMPLATE = ProviderEntry("example", "quoteflow.feeds._template")

@@ -14,9 +14,9 @@ from quoteflow.config import SettingsBase, load
 from quoteflow.enrich.config import EnrichSettings
 from quoteflow.exchange.config import ExchangeSettings
 from quoteflow.feeds.alpaca.config import AlpacaSettings
+from quoteflow.feeds.config import SyntheticSettings
 from quoteflow.feeds.deribit.config import DeribitSettings
 from quoteflow.feeds.ig.config import IgSettings
-from quoteflow.feeds.synthetic import SyntheticSettings
 from quoteflow.gateway.config import GatewaySettings
 from quoteflow.lake.config import LakeSettings
 

@@ -14,11 +14,11 @@ from quoteflow.app.settings import Settings
 from quoteflow.enrich import PreviousCloses
 from quoteflow.events import Bar, arrow_schema, from_batch
 from quoteflow.feeds.base import Feed
+from quoteflow.feeds.config import SyntheticSettings
 from quoteflow.feeds.replay import ReplayFeed
 from quoteflow.feeds.synthetic import (
     SyntheticFeed,
     SyntheticMarket,
-    SyntheticSettings,
     default_instruments,
 )
 from quoteflow.lake.query import Lake

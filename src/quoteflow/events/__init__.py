@@ -10,9 +10,9 @@ imported on first use, so a command that only names records starts fast.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
+from quoteflow._lazy import lazy_names
 from quoteflow.events.market import (
     Alert,
     Bar,
@@ -68,13 +68,9 @@ __all__ = [
     "to_batch",
 ]
 
-_ARROW_NAMES = {"Interleaved", "arrow_schema", "batch_type", "conform", "from_batch", "to_batch"}
-
-
-def __getattr__(name: str) -> Any:
-    """Import the Arrow side on first use of one of its names."""
-    if name not in _ARROW_NAMES:
-        raise AttributeError(f"module 'quoteflow.events' has no attribute {name!r}")
-    value = getattr(importlib.import_module("quoteflow.events.schemas"), name)
-    globals()[name] = value
-    return value
+__getattr__, __dir__ = lazy_names(
+    __name__, dict.fromkeys(
+        ("Interleaved", "arrow_schema", "batch_type", "conform", "from_batch", "to_batch"),
+        "quoteflow.events.schemas",
+    )
+)  # fmt: skip

@@ -11,8 +11,9 @@ first use, so the command line reads the registry without loading a feed.
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from quoteflow._lazy import lazy_names
 
 __all__ = ["PROVIDERS", "Feed", "Normalized", "ProviderEntry", "provider"]
 
@@ -29,9 +30,4 @@ if TYPE_CHECKING:
     from quoteflow.feeds.registry import PROVIDERS, ProviderEntry, provider
 
 
-def __getattr__(name: str) -> Any:
-    """Import a name from its module on first use."""
-    home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module 'quoteflow.feeds' has no attribute {name!r}")
-    return getattr(importlib.import_module(home), name)
+__getattr__, __dir__ = lazy_names(__name__, _HOMES)

@@ -24,18 +24,16 @@ from typing import Any, ClassVar
 
 import aiohttp
 import numpy as np
-from pydantic import Field
 
-from quoteflow.config import Section
 from quoteflow.errors import AuthenticationError, FeedConnectionError, SubscriptionError
 from quoteflow.events import Quote, Ticker, Trade
 from quoteflow.feeds.base import Normalized
+from quoteflow.feeds.config import ConnectionPolicy
 
 __all__ = [
     "Backoff",
     "ConnectionPolicy",
     "FeedMetrics",
-    "LiveFeedSettings",
     "WebSocketFeed",
     "receive_frame",
 ]
@@ -46,26 +44,6 @@ _LAG_SAMPLES = 1 << 16
 _LAG_SAMPLES_PER_FRAME = 8
 _LIVE_TYPES = (Quote, Trade, Ticker)
 """Records whose ``ts_recv - ts_event`` is feed lag (a bar's ``ts_event`` is its start)."""
-
-
-@dataclass(frozen=True)
-class ConnectionPolicy:
-    """How a live feed watches and re-opens its connection.
-
-    ``heartbeat_s``: a WebSocket ping this often; no pong within half of it
-    drops the connection (None: no pings). ``idle_timeout_s``: no frame at all
-    for this long drops the connection (None: wait forever, for feeds that are
-    silent outside trading hours). ``open_timeout_s``: connecting,
-    authenticating and confirming the subscriptions must finish within this.
-    Reconnects wait ``reconnect_initial_s``, doubling up to ``reconnect_max_s``,
-    each delay drawn uniformly below its cap (full jitter).
-    """
-
-    heartbeat_s: float | None = 15.0
-    idle_timeout_s: float | None = None
-    open_timeout_s: float = 10.0
-    reconnect_initial_s: float = 0.5
-    reconnect_max_s: float = 30.0
 
 
 class Backoff:
@@ -357,28 +335,4 @@ async def receive_frame(ws: aiohttp.ClientWebSocketResponse) -> bytes:
             continue
         raise FeedConnectionError(
             f"connection closed during the handshake (code {ws.close_code}, {message.type.name})"
-        )
-
-
-class LiveFeedSettings(Section):
-    """What every live feed sets: how it watches and re-opens its connection (ConnectionPolicy)."""
-
-    heartbeat_s: float | None = Field(
-        15.0, gt=0, description="WebSocket ping interval; no pong within half drops it"
-    )
-    idle_timeout_s: float | None = Field(
-        None, gt=0, description="no frame for this long drops the connection (none: wait)"
-    )
-    open_timeout_s: float = Field(10.0, gt=0, description="connect, log in and subscribe within")
-    reconnect_initial_s: float = Field(0.5, gt=0, description="first reconnect delay cap")
-    reconnect_max_s: float = Field(30.0, gt=0, description="longest reconnect delay cap")
-
-    def policy(self) -> ConnectionPolicy:
-        """Return the connection policy these settings describe."""
-        return ConnectionPolicy(
-            heartbeat_s=self.heartbeat_s,
-            idle_timeout_s=self.idle_timeout_s,
-            open_timeout_s=self.open_timeout_s,
-            reconnect_initial_s=self.reconnect_initial_s,
-            reconnect_max_s=self.reconnect_max_s,
         )

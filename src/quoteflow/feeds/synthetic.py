@@ -25,10 +25,8 @@ from itertools import pairwise
 import numpy as np
 import pandas as pd
 import pyarrow as pa
-from pydantic import Field
 
 from quoteflow.calendars import calendar_by_name, sessions
-from quoteflow.config import Section
 from quoteflow.events import Event, Interleaved, Quote, Trade, arrow_schema
 from quoteflow.feeds.base import Normalized
 
@@ -36,7 +34,6 @@ __all__ = [
     "PROVIDER",
     "SyntheticFeed",
     "SyntheticMarket",
-    "SyntheticSettings",
     "default_instruments",
 ]
 
@@ -310,14 +307,3 @@ class SyntheticFeed:
                 await asyncio.sleep(0)
             for part in parts:
                 yield Normalized([], interleaved=part)
-
-
-class SyntheticSettings(Section):
-    """The synthetic feed (see :mod:`quoteflow.feeds.synthetic` for the model)."""
-
-    instruments: int = Field(10, ge=1, le=1000)
-    rate_per_s: float = Field(5.0, gt=0, description="quote updates per instrument per second")
-    trade_probability: float = Field(0.2, ge=0, le=1)
-    annual_volatility: float = Field(0.3, ge=0)
-    seed: int = 7
-    calendar: str = "XNYS"

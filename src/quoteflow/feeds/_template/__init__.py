@@ -7,7 +7,7 @@ by ``tests/feeds/test_provider_contract.py``):
   ``parse_message`` and, when the provider sends frames of several messages,
   ``parse_frame``;
 - ``config.py`` holds the settings section (from
-  :class:`~quoteflow.feeds.connection.LiveFeedSettings`) and names it ``SETTINGS``;
+  :class:`~quoteflow.feeds.config.LiveFeedSettings`) and names it ``SETTINGS``;
 - ``schemas.py``: the wire messages as msgspec structs, the provider's own names;
 - ``parsing.py``: pure functions from messages to records (``ts_recv_ns`` passed in);
 - ``client.py``: the live feed, a :class:`~quoteflow.feeds.connection.WebSocketFeed`;
@@ -20,6 +20,19 @@ Then add a :class:`~quoteflow.feeds.registry.ProviderEntry` to
 ``{"sym": "X", "bid": 1.0, "ask": 1.1, "t": 1700000000000}`` (milliseconds).
 """
 
-from quoteflow.feeds._template.parsing import PROVIDER, parse_frame, parse_message
+from __future__ import annotations
+
+from typing import TYPE_CHECKING
+
+from quoteflow._lazy import lazy_names
 
 __all__ = ["PROVIDER", "parse_frame", "parse_message"]
+
+if TYPE_CHECKING:
+    from quoteflow.feeds._template.parsing import PROVIDER, parse_frame, parse_message
+
+__getattr__, __dir__ = lazy_names(__name__, {
+    "PROVIDER": "quoteflow.feeds._template.parsing",
+    "parse_frame": "quoteflow.feeds._template.parsing",
+    "parse_message": "quoteflow.feeds._template.parsing",
+})  # fmt: skip

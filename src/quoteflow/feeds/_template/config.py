@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from pydantic import SecretStr
 
-from quoteflow.feeds.connection import LiveFeedSettings
+from quoteflow.feeds.config import LiveFeedSettings
 
 __all__ = ["SETTINGS", "ExampleSettings"]
 

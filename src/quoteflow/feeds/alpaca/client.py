@@ -31,7 +31,8 @@ from quoteflow.feeds.alpaca.config import AlpacaSettings
 from quoteflow.feeds.alpaca.history import AlpacaHistory, credentials
 from quoteflow.feeds.alpaca.parsing import parse_frame, parse_messages
 from quoteflow.feeds.base import Normalized
-from quoteflow.feeds.connection import ConnectionPolicy, WebSocketFeed, receive_frame
+from quoteflow.feeds.config import ConnectionPolicy
+from quoteflow.feeds.connection import WebSocketFeed, receive_frame
 
 __all__ = ["CHANNELS", "AlpacaStream", "AssetClass"]
 

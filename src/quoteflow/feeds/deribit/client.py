@@ -31,7 +31,8 @@ from quoteflow.errors import (
 )
 from quoteflow.events import Event
 from quoteflow.feeds.base import Normalized, reject
-from quoteflow.feeds.connection import ConnectionPolicy, WebSocketFeed, receive_frame
+from quoteflow.feeds.config import ConnectionPolicy
+from quoteflow.feeds.connection import WebSocketFeed, receive_frame
 from quoteflow.feeds.deribit.config import DeribitSettings
 from quoteflow.feeds.deribit.parsing import (
     PROVIDER,

@@ -41,7 +41,8 @@ from quoteflow.errors import (
     SubscriptionError,
 )
 from quoteflow.feeds.base import Normalized, reject
-from quoteflow.feeds.connection import ConnectionPolicy, WebSocketFeed, receive_frame
+from quoteflow.feeds.config import ConnectionPolicy
+from quoteflow.feeds.connection import WebSocketFeed, receive_frame
 from quoteflow.feeds.ig.config import IgSettings
 from quoteflow.feeds.ig.parsing import PROVIDER, parse_message
 from quoteflow.feeds.ig.schemas import MARKET_FIELDS

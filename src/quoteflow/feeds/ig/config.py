@@ -6,7 +6,7 @@ from typing import Literal
 
 from pydantic import Field, SecretStr
 
-from quoteflow.feeds.connection import LiveFeedSettings
+from quoteflow.feeds.config import LiveFeedSettings
 
 __all__ = ["SETTINGS", "IgSettings"]
 
