@@ -15,9 +15,11 @@ from collections.abc import Sequence
 
 import numba
 import numpy as np
+from numba import types
 from numba.core.errors import NumbaExperimentalFeatureWarning
+from numba.typed import List
 
-from quoteflow.indicators.base import Indicator
+from quoteflow.indicators.base import BAR_STEP, Indicator
 
 __all__ = ["BAR_INPUTS", "StackedIndicators"]
 
@@ -25,9 +27,9 @@ BAR_INPUTS = ("high", "low", "close", "volume")
 """The bar fields :meth:`StackedIndicators.advance` takes, in this order."""
 
 # Each indicator's bar step is a compiled function of one signature (base.BAR_STEP): the
-# loop below calls them through a tuple of function pointers, numba's "first-class
-# functions", which it still labels experimental. They compile to one loop per number of
-# indicators, cached on disk; the numbers are those of the streaming form to the last bit.
+# loop below calls them through a typed list of function pointers, numba's "first-class
+# functions", which it still labels experimental. The loop compiles once, cached on disk,
+# whatever the indicators; the numbers are those of the streaming form to the last bit.
 warnings.filterwarnings("ignore", category=NumbaExperimentalFeatureWarning)
 
 
@@ -69,7 +71,9 @@ class StackedIndicators:
         unknown = [type(i).__name__ for i in template if type(i).bar_step is None]
         if unknown:
             raise ValueError(f"no stacked form for {', '.join(unknown)}: no bar_step declared")
-        self.steps = tuple(type(i).bar_step for i in template)
+        self.steps = List.empty_list(types.FunctionType(BAR_STEP))
+        for indicator in template:
+            self.steps.append(type(indicator).bar_step)
         self.params = np.zeros((len(template), max((len(i.params) for i in template), default=0)))
         self.widest = max((len(i.outputs) for i in template), default=0)
         for k, indicator in enumerate(template):
