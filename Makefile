@@ -29,9 +29,11 @@ demo: $(STAMP)
 
 test: $(TEST_STAMP)
 	$(BIN)/ruff check .
+	$(BIN)/quoteflow kafka fetch
 	$(BIN)/python -m pytest -n auto
 
 bench: $(BENCH_STAMP)
+	$(BIN)/quoteflow kafka fetch
 	$(BIN)/python -m benchmarks.run
 
 lint: $(TEST_STAMP)

@@ -3,7 +3,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.broker import tansu_broker
+from quoteflow.bus.kafka.broker import KafkaBroker
 
 FIXTURES = Path(__file__).resolve().parent / "fixtures"
 VECTORS = FIXTURES / "vectors"
@@ -25,18 +25,28 @@ def pytest_configure(config: pytest.Config) -> None:
         Engine({})
 
 
+def _report_start(broker: KafkaBroker) -> None:
+    """Put the broker's start-up time into the test log (shown with -rP, -s or on failure)."""
+    print(f"Apache Kafka broker at {broker.address} started in {broker.started_s:.1f} s")
+
+
 @pytest.fixture(scope="session")
 def kafka_broker():
-    """A Tansu broker shared by the test session: host:port."""
-    with tansu_broker() as address:
-        yield address
+    """An Apache Kafka broker (KRaft, one node) shared by this worker's session: host:port.
+
+    A broker that cannot start fails the tests that need it, saying why: none is skipped.
+    """
+    with KafkaBroker() as broker:
+        _report_start(broker)
+        yield broker.address
 
 
 @pytest.fixture
 def own_kafka_broker():
-    """A Tansu broker for one test only, for tests that need topics and groups nobody else has."""
-    with tansu_broker() as address:
-        yield address
+    """An Apache Kafka broker for one test only, for tests that need topics nobody else has."""
+    with KafkaBroker() as broker:
+        _report_start(broker)
+        yield broker.address
 
 
 class EventsFeed:

@@ -1,22 +1,27 @@
-"""Security settings for production brokers, and what the test broker lets us check of them.
+"""Security settings for production brokers, checked against Apache Kafka's SCRAM listener.
 
-The Tansu broker of the tests offers SASL/SCRAM-SHA-512 with ``--authentication``
-but cannot store users (it accepts AlterUserScramCredentials and keeps nothing),
-and it does not serve TLS. So the tests check that the settings reach the
-broker's SCRAM handshake and that a refusal is a clear error without the
-password; a successful login, PLAIN and TLS are not tested here.
+The test broker has a SASL_PLAINTEXT listener with SCRAM-SHA-512; the user is
+created through the Admin API, as on MSK or Confluent. A login with the right
+password works; a wrong one is a clear error that never shows the password.
+TLS comes with the next step of the Kafka issue.
 """
 
 import logging
 
 import pytest
+from confluent_kafka.admin import (
+    AdminClient,
+    ScramCredentialInfo,
+    ScramMechanism,
+    UserScramCredentialUpsertion,
+)
 
 from quoteflow.app.settings import Settings
 from quoteflow.bus.config import BusSettings
 from quoteflow.bus.kafka import KafkaBus
+from quoteflow.bus.kafka.broker import KafkaBroker
 from quoteflow.config import masked
 from quoteflow.errors import BusError
-from tests.broker import tansu_broker
 
 PASSWORD = "s3cr3t-Pa55"
 
@@ -53,13 +58,36 @@ def test_incomplete_security_settings_are_refused(settings, message):
         BusSettings(**settings)
 
 
-def test_scram_credentials_reach_the_broker_and_a_refusal_says_so_without_the_password(caplog):
-    settings = BusSettings(security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512",
-                           sasl_username="alice", sasl_password=PASSWORD)  # fmt: skip
+@pytest.fixture(scope="module")
+def scram_broker():
+    """A broker with a SCRAM-SHA-512 listener and the user ``alice`` (password PASSWORD)."""
+    with KafkaBroker(scram=True) as broker:
+        admin = AdminClient({"bootstrap.servers": broker.address})
+        alice = UserScramCredentialUpsertion(
+            "alice", ScramCredentialInfo(ScramMechanism.SCRAM_SHA_512, 4096), PASSWORD.encode()
+        )
+        for future in admin.alter_user_scram_credentials([alice]).values():
+            future.result(timeout=30)
+        yield broker
+
+
+def _scram(password: str) -> BusSettings:
+    return BusSettings(security_protocol="SASL_PLAINTEXT", sasl_mechanism="SCRAM-SHA-512",
+                       sasl_username="alice", sasl_password=password)  # fmt: skip
+
+
+def test_a_scram_login_with_the_right_password_works(scram_broker):
+    bus = KafkaBus(scram_broker.scram_address, client=_scram(PASSWORD).kafka_client())
+    bus.ensure_topics(["quotes"])
+    assert "quotes" in bus._existing_topics()
+
+
+def test_a_wrong_password_is_refused_saying_so_without_the_password(scram_broker, caplog):
+    wrong = "not-" + PASSWORD
     caplog.set_level(logging.DEBUG)
-    with tansu_broker("--authentication") as broker:
-        bus = KafkaBus(broker, client=settings.kafka_client())
-        with pytest.raises(BusError, match=r"authentication failed.*unknown-user") as refused:
-            bus.ensure_topics(["quotes"])
+    bus = KafkaBus(scram_broker.scram_address, client=_scram(wrong).kafka_client())
+    with pytest.raises(BusError, match=r"authentication failed") as refused:
+        bus.ensure_topics(["quotes"])
     assert "check the bus security settings" in str(refused.value)
-    assert PASSWORD not in str(refused.value) and PASSWORD not in caplog.text
+    for secret in (PASSWORD, wrong):
+        assert secret not in str(refused.value) and secret not in caplog.text

@@ -10,7 +10,7 @@ from typing import Annotated
 import typer
 from typer.core import TyperGroup
 
-from quoteflow.cli import config, data, exchange, gateway, ingest, lake, run, sql
+from quoteflow.cli import config, data, exchange, gateway, ingest, kafka, lake, run, sql
 from quoteflow.cli.common import fail
 
 __all__ = ["app"]
@@ -90,3 +90,4 @@ app.add_typer(lake.lake_app, name="lake")
 app.add_typer(ingest.ingest_app, name="ingest")
 app.add_typer(gateway.keys_app, name="keys")
 app.add_typer(exchange.exchange_app, name="exchange")
+app.add_typer(kafka.kafka_app, name="kafka")
