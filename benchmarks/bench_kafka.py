@@ -1,6 +1,7 @@
-"""Distributed mode on the test broker: one enrich process, quoteflow next to Quix Streams.
+"""Distributed mode on Apache Kafka: one enrich process, quoteflow next to Quix Streams.
 
-Both sides run as their own process on the same Tansu broker and read the same
+Both sides run as their own process on the same broker (Apache Kafka, one KRaft
+node, as the tests run it) and read the same
 input topic of msgpack quotes (50 instruments, 4 partitions). quoteflow runs
 ``quoteflow run enrich`` with its default settings (1-minute candles, SMA 20,
 SMA 50, RSI 14, alerts; transactions, changelog snapshots, bars and alerts as
@@ -10,7 +11,7 @@ hand, as a Quix user would (no alerts, at-least-once), which is less work.
 A third process, ``benchmarks/kafka_copy.py``, copies the input to an output
 topic with no work: the floor that two hops through this broker set.
 Every client uses ``linger.ms`` 1 and ``fetch.wait.max.ms`` 1, quoteflow's
-producer default and what Tansu needs (it answers a fetch only when that time is up).
+producer default.
 
 * **Throughput**: the input is written first; a reader in this process then
   counts enriched quotes as they become readable (read_committed) and takes the
@@ -144,7 +145,7 @@ def _start(side: str, broker: str) -> subprocess.Popen:
 
 
 def _await_assignment(side: str, proc: subprocess.Popen) -> None:
-    """Wait until the enrich process owns its partitions (Tansu holds group joins a while)."""
+    """Wait until the enrich process owns its partitions (a group join takes a moment)."""
     if side == "quix":
         time.sleep(12)  # Quix Streams logs nothing at WARNING; give it the same join time
         return

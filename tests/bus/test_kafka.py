@@ -1,4 +1,4 @@
-"""The Kafka bus against a real Kafka-protocol broker (Tansu) on loopback."""
+"""The Kafka bus against a real Apache Kafka broker on loopback."""
 
 import asyncio
 import uuid
@@ -20,7 +20,7 @@ from quoteflow.runtime import Pipeline, Stage
 from quoteflow.sinks import Sink
 from tests.conftest import EventsFeed
 
-# Tansu lets a consumer join a group only after the session timeout; keep it short
+# a short session timeout: a member that is gone is noticed within seconds
 SESSION_MS = 6000
 
 

@@ -8,7 +8,7 @@ queue is full (backpressure); consuming runs the blocking client calls in a
 worker thread so the event loop keeps going.
 
 ``lag`` counts from what this process produced and committed, not from the
-broker's high watermarks (which the Tansu test broker reports wrongly): it is
+broker's high watermarks (which some Kafka-protocol brokers report wrongly): it is
 meant for draining an in-process pipeline, not for monitoring other processes.
 """
 
@@ -47,7 +47,7 @@ class KafkaBus:
     idempotent stage stores its state; ``linger_ms`` how long a producer waits to
     fill a batch; ``fetch_wait_ms`` the longest a consumer's
     fetch waits for new records (brokers that answer a fetch only at its end,
-    like Tansu, add up to that much latency).
+    add up to that much latency).
 
     ``client`` holds extra librdkafka settings for every client (security:
     ``security.protocol``, ``sasl.mechanism``, ``sasl.username``, ...).

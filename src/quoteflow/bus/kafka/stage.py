@@ -20,9 +20,9 @@ reads the partition's latest snapshot and resumes the inputs at the offsets in
 it. Operator state moves with its partition and read_committed readers see
 every output once.
 
-Some brokers fall short on transactions. The Tansu broker of the tests keeps
-commits atomic and fences, but shows the records of an *aborted* transaction
-to read_committed readers. Two rules keep the guarantee there:
+Some Kafka-protocol brokers fall short on transactions: they keep commits
+atomic and fence, but show the records of an *aborted* transaction to
+read_committed readers. Two rules keep the guarantee there too:
 
 * outputs are flushed to the broker before the snapshot that counts them, so a
   visible snapshot, even of an aborted transaction, comes after all of its
