@@ -21,9 +21,10 @@ from quoteflow.bus import open as open_bus
 from quoteflow.errors import ConfigError
 from quoteflow.runtime import Pipeline, install_stop_signals
 
-__all__ = ["STAGES", "lake_topics", "run_stage"]
+__all__ = ["PROCESSES", "lake_topics", "run_stage"]
 
-STAGES = ("ingest", "enrich", "lake", "gateway", "match")
+PROCESSES = ("ingest", "enrich", "lake", "gateway", "match")
+"""What ``quoteflow run`` runs: the registry's stages, and the feed, lake and gateway."""
 
 
 def _pipeline(stage: str, bus: Bus, settings: Settings, **options) -> Pipeline:
@@ -63,8 +64,8 @@ def lake_topics(bars: str) -> tuple[str, ...]:
 
 async def run_stage(stage: str, bus_url: str, settings: Settings, **options) -> None:
     """Run ``stage`` on the bus at ``bus_url`` until its feed ends or SIGINT/SIGTERM."""
-    if stage not in STAGES:
-        raise ConfigError(f"unknown stage {stage!r}; stages: {', '.join(STAGES)}")
+    if stage not in PROCESSES:
+        raise ConfigError(f"unknown stage {stage!r}; stages: {', '.join(PROCESSES)}")
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(levelname)s %(message)s")
     if not bus_url.startswith("kafka://"):
         raise ConfigError(f"bus {bus_url!r}: a stage of its own runs on kafka://host:port")
